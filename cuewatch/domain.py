@@ -1,0 +1,121 @@
+"""Plain dataclasses for the things users talk about.
+
+No behaviour beyond (de)serialisation: the stages that make and use them live in their
+own modules. Times are seconds from the start of the recording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class Recording:
+    """A video file as the project knows it."""
+
+    path: str
+    sha256: str
+    duration: float = 0.0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    id: Optional[int] = None
+
+
+@dataclass
+class Track:
+    """One person's face through the recording; ids are stable for the whole recording."""
+
+    track_id: int
+    start: float
+    end: float
+    n_frames: int
+    coverage: float
+    mean_bbox: tuple[float, float, float, float]
+
+    @property
+    def mean_center_x(self) -> float:
+        return (self.mean_bbox[0] + self.mean_bbox[2]) / 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["mean_bbox"] = [round(v, 1) for v in self.mean_bbox]
+        return d
+
+
+@dataclass
+class MoodSegment:
+    """A stretch where a speaker states a mood: an utterance or a row of a mood file."""
+
+    start: float
+    end: float
+    speaker: Optional[str] = None
+    text: str = ""
+    #: stated valence in [-1, 1]; None when the words state no mood.
+    valence: Optional[float] = None
+    #: a mood word such as "happy", "sad", "anxious", "calm", "neutral"; None if none.
+    category: Optional[str] = None
+    #: how sure the reading of the words is, 0..1 (hedges lower it).
+    certainty: float = 1.0
+    #: source line (1-based) in the transcript or mood file, for messages.
+    line: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Gap:
+    """A span where the client's face was not reliably seen: no verdict there."""
+
+    start: float
+    end: float
+    track: Optional[int]
+    reason: str = "face not visible"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Flag:
+    """A moment where stated mood and facial expression disagree."""
+
+    start: float
+    end: float
+    type: str  # "incongruence" or "leak"
+    track: Optional[int]
+    stated: dict[str, Any]
+    expressed: dict[str, Any]
+    severity: float
+    confidence: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    id: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Flag":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+VERDICTS: tuple[str, ...] = ("agree", "disagree", "unsure")
+
+
+@dataclass
+class Review:
+    """One reviewer's verdict on one flag."""
+
+    flag_id: int
+    reviewer: str
+    verdict: str
+    note: str = ""
+    time: str = ""
+    id: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

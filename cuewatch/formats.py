@@ -1,0 +1,55 @@
+"""Column schemas and file-format constants, pinned by tests.
+
+Changing anything here changes what users' scripts read: bump the matching version.
+"""
+
+from __future__ import annotations
+
+# MediaPipe Face Landmarker blendshape order (the model's output order).
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
+    "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft",
+    "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen",
+    "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower",
+    "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
+    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)
+N_BLENDSHAPES = len(BLENDSHAPE_NAMES)
+N_LANDMARKS = 478
+
+# frames.csv: OpenFace 2.x names where they overlap. pose_Rx/Ry/Rz are pitch, yaw, roll
+# in degrees (OpenFace uses radians; we say degrees in the README and summary).
+FRAMES_CSV_BASE_COLUMNS: tuple[str, ...] = (
+    "frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz",
+)
+
+# Action units estimated by cuewatch.expression, FACS names with OpenFace's _r suffix.
+AU_NAMES: tuple[str, ...] = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
+    "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
+)
+AU_COLUMNS: tuple[str, ...] = tuple(f"{au}_r" for au in AU_NAMES)
+
+# Prototype matches (user-facing: "prototype match", not "emotion").
+EXPRESSION_CATEGORIES: tuple[str, ...] = (
+    "neutral", "happy", "sad", "angry", "fearful", "surprised", "disgusted", "contempt",
+)
+EXPRESSION_COLUMNS: tuple[str, ...] = EXPRESSION_CATEGORIES + ("valence", "arousal")
+
+FRAMES_CSV_VERSION = 1
+SUMMARY_JSON_VERSION = 1
+FLAGS_JSON_VERSION = 1
+FEATURES_FORMAT_VERSION = 1
+
+FLAG_TYPES: tuple[str, ...] = ("incongruence", "leak")
+FLAGS_CSV_COLUMNS: tuple[str, ...] = (
+    "id", "start", "end", "type", "track", "stated_words", "stated_category", "stated_valence",
+    "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",
+    "evidence_aus",
+)
+CONSENT_SCOPES: tuple[str, ...] = ("training", "supervision", "research")
