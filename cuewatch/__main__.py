@@ -1,0 +1,5 @@
+import sys
+
+from cuewatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,230 @@
+"""``cuewatch analyze``: consented videos in, frames.csv / summary.json / flags out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from cuewatch.cli.progress_bar import progress_bar
+from cuewatch.consent import Consent, consent_for_video
+from cuewatch.errors import CuewatchError
+from cuewatch.model import resolve_model
+from cuewatch.options import SENSITIVITIES, AnalysisSettings, FlagSettings
+from cuewatch.progress import Progress
+from cuewatch.recording_outputs import write_recording_outputs
+from cuewatch.video import probe_video
+
+
+def _fps(text: str) -> Optional[float]:
+    if text.lower() == "all":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--fps takes a number or 'all', not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("--fps must be above 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _span(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(x) for x in text.replace("-", ":", 1).split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a span is START:END in seconds, not {text!r}") from None
+    if b <= a:
+        raise argparse.ArgumentTypeError("the span's end must come after its start")
+    return a, b
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that analyses recordings."""
+    sampling = p.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=_fps, default=AnalysisSettings.fps, metavar="F",
+                          help="analysed frames per second of video, or 'all' (default %(default)s)")
+    sampling.add_argument("--every", type=_positive_int, metavar="N",
+                          help="analyse every Nth frame instead")
+    p.add_argument("--model", metavar="PATH", help="the face model file (default: $CUEWATCH_MODEL, "
+                   "then the user cache, then a one-time download)")
+
+
+def add_flag_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sensitivity", choices=SENSITIVITIES, default=FlagSettings.sensitivity)
+    p.add_argument("--min-duration", type=float, metavar="S", help="shortest incongruence flag")
+    p.add_argument("--merge-gap", type=float, metavar="S", help="merge flags closer than this")
+    p.add_argument("--valence-threshold", type=float, metavar="V",
+                   help="how far the face's valence must sit on the other side")
+    p.add_argument("--min-confidence", type=float, metavar="C",
+                   help="below this the face counts as not reliably seen")
+
+
+def analysis_settings(args: argparse.Namespace) -> AnalysisSettings:
+    if getattr(args, "every", None):
+        return AnalysisSettings(fps=None, every=args.every)
+    return AnalysisSettings(fps=args.fps)
+
+
+def flag_settings(args: argparse.Namespace) -> FlagSettings:
+    return FlagSettings(sensitivity=args.sensitivity, min_duration_s=args.min_duration,
+                        merge_gap_s=args.merge_gap, valence_threshold=args.valence_threshold,
+                        min_confidence=args.min_confidence)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "analyze", help="analyse consented videos: per-frame features, expression and flags",
+        description="Analyse consented role-play videos. Writes DIR/<video stem>/frames.csv and "
+                    "summary.json, and with a transcript or mood file flags.json and flags.csv.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("--out", required=True, metavar="DIR", type=Path)
+    p.add_argument("--consent", metavar="TEXT|FILE",
+                   help="consent JSON (text or a file); default: VIDEO.consent.json beside the video")
+    add_analysis_options(p)
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="videos analysed in parallel processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--transcript", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
+    p.add_argument("--mood", type=Path, metavar="FILE", help="mood segments (CSV or JSON)")
+    p.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name "
+                   "(default: a speaker named Client)")
+    p.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
+                   help="whose face is the client's (default: auto)")
+    p.add_argument("--neutral", type=_span, metavar="START:END",
+                   help="a span (seconds) where the client's face is neutral")
+    add_flag_options(p)
+    p.set_defaults(func=run)
+
+
+@dataclass
+class Job:
+    video: Path
+    out: Path
+    consent: Consent
+    settings: AnalysisSettings
+    flags: FlagSettings
+    model_path: Path
+    model_sha256: str
+    transcript: Optional[Path]
+    mood: Optional[Path]
+    client_speaker: Optional[str]
+    client_face: str
+    neutral: Optional[tuple[float, float]]
+    workers: Optional[int]
+
+
+def run_job(job: Job, progress: Optional[Progress] = None) -> dict[str, Any]:
+    """Analyse one video and write its files; runs in this or a worker process."""
+    from cuewatch.pipeline import run_pipeline
+
+    result = run_pipeline(job.video, settings=job.settings, model_path=job.model_path,
+                          model_sha256=job.model_sha256, transcript=job.transcript, mood=job.mood,
+                          client_speaker=job.client_speaker, client_face=job.client_face,
+                          flag_settings=job.flags, consent=job.consent, progress=progress,
+                          workers=job.workers, neutral_span=job.neutral)
+    written = write_recording_outputs(result, job.out, job.consent, job.model_sha256)
+    return {"video": str(job.video), "out": str(job.out), "written": [str(p) for p in written],
+            "warnings": result.warnings, "flags": len(result.flags), "has_mood": result.has_mood,
+            "tracks": len(result.tracks)}
+
+
+def _run_job_quiet(job: Job) -> dict[str, Any]:
+    try:
+        return run_job(job)
+    except CuewatchError as exc:
+        return {"video": str(job.video), "error": str(exc)}
+
+
+def _report(outcome: dict[str, Any], quiet: bool) -> bool:
+    if "error" in outcome:
+        print(f"cuewatch: {outcome['error']}", file=sys.stderr)
+        return False
+    for w in outcome["warnings"]:
+        print(f"cuewatch: warning: {w}", file=sys.stderr)
+    if not outcome["has_mood"]:
+        print(f"cuewatch: {Path(outcome['video']).name}: no transcript or mood file given, so no "
+              "flags were written (pass --transcript FILE or --mood FILE)", file=sys.stderr)
+    if not quiet:
+        extra = f", {outcome['flags']} flag(s)" if outcome["has_mood"] else ""
+        print(f"{outcome['video']}: {outcome['tracks']} face track(s){extra} -> {outcome['out']}",
+              file=sys.stderr)
+    return True
+
+
+def _out_dirs(videos: list[Path], out: Path) -> list[Path]:
+    seen: dict[str, int] = {}
+    dirs = []
+    for v in videos:
+        stem = v.stem
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        dirs.append(out / (stem if n == 0 else f"{stem}-{n + 1}"))
+    return dirs
+
+
+def run(args: argparse.Namespace) -> int:
+    videos = [Path(v) for v in args.videos]
+    if (args.transcript or args.mood or args.neutral) and len(videos) > 1:
+        raise CuewatchError("--transcript, --mood and --neutral belong to one video; "
+                            "analyse videos with transcripts one at a time or use a project")
+    for f, what in ((args.transcript, "transcript"), (args.mood, "mood file")):
+        if f is not None and not f.is_file():
+            raise CuewatchError(f"{what} not found: {f}")
+    # Check every input before any slow work: bad input fails in a second, not an hour in.
+    failures = 0
+    ready: list[tuple[Path, Path, Consent]] = []
+    for video, out in zip(videos, _out_dirs(videos, args.out)):
+        try:
+            probe_video(video)
+            ready.append((video, out, consent_for_video(video, args.consent)))
+        except CuewatchError as exc:
+            print(f"cuewatch: {exc}", file=sys.stderr)
+            failures += 1
+    if not ready:
+        return 2
+    with progress_bar("face model", quiet=args.quiet) as progress:
+        model = resolve_model(args.model, progress)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CuewatchError(f"cannot create the output folder {args.out}: {exc.strerror}") from None
+    settings, fsettings = analysis_settings(args), flag_settings(args)
+    parallel = args.jobs > 1 and len(ready) > 1
+    jobs = [Job(video=v, out=o, consent=c, settings=settings, flags=fsettings,
+                model_path=model.path, model_sha256=model.sha256, transcript=args.transcript,
+                mood=args.mood, client_speaker=args.client_speaker, client_face=args.client_face,
+                neutral=args.neutral, workers=1 if parallel else None) for v, o, c in ready]
+    if not parallel:
+        for job in jobs:
+            try:
+                with progress_bar(job.video.name, quiet=args.quiet) as progress:
+                    outcome = run_job(job, progress)
+            except CuewatchError as exc:
+                outcome = {"video": str(job.video), "error": str(exc)}
+            failures += not _report(outcome, args.quiet)
+    else:
+        with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs))) as pool, \
+                progress_bar(f"{len(jobs)} videos", quiet=args.quiet) as progress:
+            futures = [pool.submit(_run_job_quiet, job) for job in jobs]
+            for done, fut in enumerate(as_completed(futures), 1):
+                failures += not _report(fut.result(), args.quiet)
+                progress.report(done / len(jobs), f"{done}/{len(jobs)} done")
+    return 2 if failures else 0
+
+
+def summary_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())

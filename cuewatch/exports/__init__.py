@@ -1,0 +1,230 @@
+"""Exports of a review project, each carrying its provenance (issue 4, section 5).
+
+Every format is one module with the same entry point::
+
+    export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
+           progress: Progress | None = None, **format_options) -> list[Path]
+
+An ``ExportBundle`` is everything about one recording that any export needs, as plain
+domain objects: the exporters never open the project store. The caller (the project
+store and ``cuewatch export``) decides consent and purpose before calling; exporters
+refuse only what they cannot do (no provenance, faces to blur but no face tracks).
+
+Files are written atomically (a temporary file renamed into place), so a killed export
+leaves either the previous file or the complete new one. File names made from
+recording, speaker or reviewer names go through ``naming.safe_filename``.
+
+``anonymise=True`` means: no faces and no names leave in the export. Speakers become
+"client", "speaker 2", ...; recordings become "recording-<sha256 prefix>"; faces are
+blurred in every exported image and video (which needs the face tracks). Reviewer names
+stay: verdicts are the reviewers' own work and agreement is computed per reviewer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+from cuewatch.domain import Flag, Gap, MoodSegment, Recording, Review
+from cuewatch.errors import CuewatchError
+from cuewatch.exports.stamp import check_provenance
+from cuewatch.progress import Progress
+
+#: ``cuewatch export --format`` names, in the order the help lists them.
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "frames", "eaf", "boris", "clips", "html")
+
+#: Formats that carry per-frame data or video of the client (research scope matters).
+FORMATS_WITH_FACE_DATA: tuple[str, ...] = ("frames", "clips")
+
+
+@dataclass
+class Annotation:
+    """A span a reviewer marked by hand: a moment the tool missed, with a label."""
+
+    start: float
+    end: float
+    label: str
+    note: str = ""
+    reviewer: str = ""
+    id: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_any(cls, value: Union["Annotation", Mapping[str, Any]]) -> "Annotation":
+        if isinstance(value, Annotation):
+            return value
+        if isinstance(value, Mapping):
+            names = {f.name for f in dataclasses.fields(cls)}
+            try:
+                return cls(**{k: v for k, v in value.items() if k in names})
+            except TypeError as exc:
+                raise CuewatchError(f"manual annotation is missing a field: {exc}") from None
+        raise CuewatchError(f"not a manual annotation: {value!r}")
+
+
+ExpressionSpan = tuple[float, float, str]
+
+
+@dataclass(kw_only=True)
+class ExportBundle:
+    """One recording and everything reviewed about it, ready to export.
+
+    ``segments`` hold every speaker's utterances (the client's are those whose speaker
+    is ``client_speaker``). ``reviews`` may hold history: the latest verdict of each
+    reviewer on each flag is the current one (``time``, then ``id``, then list order).
+    ``tracks`` is a ``cuewatch.features.Features``, or a mapping / sequence of
+    TrackFeatures-like objects or dicts of arrays (see ``cuewatch.exports.tracks``);
+    ``features_dir`` is loaded with ``cuewatch.features.load_features`` when ``tracks``
+    is not given. ``agreement`` is shown as given (the agreement module computes it).
+    """
+
+    recording: Recording
+    media_path: Path
+    provenance: dict[str, Any]
+    segments: list[MoodSegment] = field(default_factory=list)
+    client_speaker: Optional[str] = None
+    flags: list[Flag] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    annotations: list[Annotation] = field(default_factory=list)
+    expression_spans: Optional[list[ExpressionSpan]] = None
+    valence_curve: Optional[tuple[Any, Any]] = None
+    tracks: Any = None
+    features_dir: Optional[Path] = None
+    client_track: Optional[int] = None
+    agreement: Optional[dict[str, Any]] = None
+
+    def __post_init__(self) -> None:
+        self.media_path = Path(self.media_path)
+        self.provenance = check_provenance(self.provenance, self.recording.path)
+        self.annotations = [Annotation.from_any(a) for a in self.annotations]
+        if self.features_dir is not None:
+            self.features_dir = Path(self.features_dir)
+
+    # ---- people and names -------------------------------------------------------
+    def is_client(self, segment: MoodSegment) -> bool:
+        return self.client_speaker is not None and segment.speaker == self.client_speaker
+
+    def client_segments(self) -> list[MoodSegment]:
+        return sorted((s for s in self.segments if self.is_client(s)), key=lambda s: s.start)
+
+    def other_speakers(self) -> list[Optional[str]]:
+        """Speakers other than the client, in order of first appearance."""
+        seen: list[Optional[str]] = []
+        for seg in sorted(self.segments, key=lambda s: s.start):
+            if not self.is_client(seg) and seg.speaker not in seen:
+                seen.append(seg.speaker)
+        return seen
+
+    def speaker_label(self, speaker: Optional[str], anonymise: bool) -> str:
+        """The name to show for a speaker; with ``anonymise``, a role instead of a name."""
+        if self.client_speaker is not None and speaker == self.client_speaker:
+            return "client" if anonymise else (speaker or "client")
+        if anonymise or not speaker:
+            others = self.other_speakers()
+            n = others.index(speaker) + 2 if speaker in others else len(others) + 2
+            return f"speaker {n}"
+        return speaker
+
+    def recording_label(self, anonymise: bool) -> str:
+        """A short name for the recording: its file stem, or a hash prefix when anonymised."""
+        if anonymise or not self.recording.path:
+            return f"recording-{(self.recording.sha256 or 'unknown')[:12]}"
+        return Path(self.recording.path.replace("\\", "/")).stem or "recording"
+
+    # ---- flags and verdicts -----------------------------------------------------
+    def flag_key(self, index: int) -> str:
+        """A flag's label in exports: its project id, else its 1-based position."""
+        flag = self.flags[index]
+        return str(flag.id) if flag.id is not None else f"n{index + 1}"
+
+    def _ordered_reviews(self, flag: Flag) -> list[tuple[int, Review]]:
+        if flag.id is None:
+            return []
+        mine = [(i, r) for i, r in enumerate(self.reviews) if r.flag_id == flag.id]
+        return sorted(mine, key=lambda ir: (ir[1].time or "", ir[1].id if ir[1].id is not None else -1, ir[0]))
+
+    def current_reviews(self, flag: Flag) -> list[Review]:
+        """The latest verdict of each reviewer on ``flag``, by reviewer name."""
+        latest: dict[str, Review] = {}
+        for _, review in self._ordered_reviews(flag):
+            latest[review.reviewer] = review
+        return [latest[name] for name in sorted(latest)]
+
+    def review_history(self, flag: Flag) -> list[Review]:
+        """Earlier verdicts on ``flag`` that a later one by the same reviewer replaced."""
+        current = {id(r) for r in self.current_reviews(flag)}
+        return [r for _, r in self._ordered_reviews(flag) if id(r) not in current]
+
+    def reviewers(self) -> list[str]:
+        flag_ids = {f.id for f in self.flags if f.id is not None}
+        names = {r.reviewer for r in self.reviews if r.flag_id in flag_ids}
+        return sorted(names)
+
+    # ---- face tracks ------------------------------------------------------------
+    def track_arrays(self) -> dict:
+        """Face tracks as ``TrackArrays`` by track id; empty when none were given."""
+        from cuewatch.exports.tracks import as_track_arrays, load_tracks
+
+        if self.tracks is not None:
+            return as_track_arrays(self.tracks)
+        if self.features_dir is not None:
+            return as_track_arrays(load_tracks(self.features_dir))
+        return {}
+
+    def analysed_span(self) -> Optional[tuple[float, float]]:
+        """First and last analysed time, when the features say (None if unknown)."""
+        from cuewatch.exports.tracks import analysed_span, load_tracks
+
+        source = self.tracks
+        if source is None and self.features_dir is not None:
+            source = load_tracks(self.features_dir)
+        return analysed_span(source) if source is not None else None
+
+
+ExportFunction = Callable[..., list[Path]]
+
+
+def exporter(fmt: str) -> ExportFunction:
+    """The ``export`` function of one format; a clear error for an unknown one."""
+    if fmt not in EXPORT_FORMATS:
+        raise CuewatchError(
+            f"unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
+    module = importlib.import_module(f"cuewatch.exports.{fmt}")
+    return module.export
+
+
+def run_export(fmt: str, bundles: Sequence[ExportBundle], out_dir: Path, *,
+               anonymise: bool = False, progress: Optional[Progress] = None,
+               **options: Any) -> list[Path]:
+    """Export ``bundles`` in format ``fmt`` into ``out_dir``; returns the files written."""
+    return exporter(fmt)(list(bundles), Path(out_dir), anonymise=anonymise,
+                         progress=progress, **options)
+
+
+def prepare(bundles: Iterable[ExportBundle], out_dir: Path,
+            progress: Optional[Progress]) -> tuple[list[ExportBundle], Path, Progress]:
+    """Checks shared by every exporter: bundles given, folder usable, a Progress to call."""
+    bundles = list(bundles)
+    for b in bundles:
+        if not isinstance(b, ExportBundle):
+            raise CuewatchError(f"export needs ExportBundle objects, got {type(b).__name__}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CuewatchError(f"export folder is a file, not a folder: {out_dir}")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CuewatchError(f"cannot create export folder {out_dir}: {exc.strerror}") from None
+    return bundles, out_dir, progress if progress is not None else Progress()
+
+
+__all__ = [
+    "Annotation", "ExportBundle", "EXPORT_FORMATS", "FORMATS_WITH_FACE_DATA", "exporter",
+    "run_export", "prepare",
+]

@@ -1,0 +1,65 @@
+"""``flags.json`` and ``flags.csv``: the flags of one recording, with provenance."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from cuewatch.domain import Flag, Gap
+from cuewatch.formats import FLAGS_CSV_COLUMNS, FLAGS_JSON_VERSION
+
+
+def flags_document(video: str, provenance: dict[str, Any], flags: Sequence[Flag],
+                   gaps: Sequence[Gap]) -> dict[str, Any]:
+    return {"version": FLAGS_JSON_VERSION, "video": video, "provenance": provenance,
+            "flags": [f.to_dict() for f in flags], "gaps": [g.to_dict() for g in gaps]}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_flags_json(path: Path, video: str, provenance: dict[str, Any], flags: Sequence[Flag],
+                     gaps: Sequence[Gap]) -> Path:
+    _atomic_write(path, json.dumps(flags_document(video, provenance, flags, gaps), indent=1))
+    return path
+
+
+def flag_csv_row(flag: Flag, number: int) -> list[Any]:
+    aus = flag.evidence.get("aus") or {}
+    au_text = " ".join(f"{k}={v:.2f}" if isinstance(v, (int, float)) else str(k) for k, v in
+                       (aus.items() if isinstance(aus, dict) else ((a, "") for a in aus)))
+    return [flag.id if flag.id is not None else number, f"{flag.start:.3f}", f"{flag.end:.3f}",
+            flag.type, "" if flag.track is None else flag.track,
+            flag.stated.get("words", ""), flag.stated.get("category") or "",
+            "" if flag.stated.get("valence") is None else f"{flag.stated['valence']:.2f}",
+            flag.expressed.get("category") or "",
+            "" if flag.expressed.get("valence") is None else f"{flag.expressed['valence']:.2f}",
+            f"{flag.severity:.2f}", f"{flag.confidence:.2f}",
+            "" if flag.evidence.get("peak_time") is None else f"{flag.evidence['peak_time']:.3f}",
+            au_text]
+
+
+def write_flags_csv(path: Path, flags: Sequence[Flag], provenance: dict[str, Any]) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        f.write(f"# cuewatch {provenance.get('cuewatch_version')} model_sha256="
+                f"{provenance.get('model_sha256')} parameters={json.dumps(provenance.get('parameters'), sort_keys=True)}\n")
+        w = csv.writer(f)
+        w.writerow(FLAGS_CSV_COLUMNS)
+        for n, flag in enumerate(flags, 1):
+            w.writerow(flag_csv_row(flag, n))
+    os.replace(tmp, path)
+    return path
+
+
+def read_flags_json(path: Path) -> tuple[list[Flag], list[Gap], dict[str, Any]]:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    flags = [Flag.from_dict(d) for d in data.get("flags", [])]
+    gaps = [Gap(**g) for g in data.get("gaps", [])]
+    return flags, gaps, data.get("provenance", {})

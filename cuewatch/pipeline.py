@@ -1,0 +1,199 @@
+"""One recording end to end: video -> features -> expression -> stated mood -> flags.
+
+``run_pipeline`` is what ``cuewatch analyze``, ``cuewatch project analyze`` and the app
+all call. The face pass (the slow part) is cached under a key made of the video's
+content hash, the model's hash and the analysis settings, so a second run, or new flag
+settings, never run the face model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from platformdirs import user_cache_dir
+
+from cuewatch.consent import Consent
+from cuewatch.domain import Flag, Gap, MoodSegment, Track
+from cuewatch.errors import CuewatchError
+from cuewatch.features import Features, is_complete, load_features
+from cuewatch.options import AnalysisSettings, FlagSettings
+from cuewatch.progress import Progress
+from cuewatch.video import VideoInfo, probe_video
+
+CACHE_ENV = "CUEWATCH_CACHE"
+
+
+def cache_root() -> Path:
+    """Where features are cached: ``$CUEWATCH_CACHE`` or the user cache directory."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(user_cache_dir("cuewatch", appauthor=False)) / "features"
+
+
+def content_sha256(path: Path, progress: Optional[Progress] = None) -> str:
+    """SHA-256 of a file's bytes: the recording's identity, wherever it is moved."""
+    h = hashlib.sha256()
+    size = max(1, path.stat().st_size)
+    done = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+            done += len(block)
+            if progress is not None:
+                progress.check()
+                progress.report(done / size, "hashing video")
+    return h.hexdigest()
+
+
+def features_key(video_sha256: str, model_sha256: str, settings: AnalysisSettings) -> str:
+    token = json.dumps({"video": video_sha256, "model": model_sha256,
+                        "settings": settings.to_dict()}, sort_keys=True)
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def summarise_tracks(features: Features) -> list[Track]:
+    """Per track: time coverage and mean position, for summaries and face choice."""
+    n_frames = max(1, len(features.frame_index))
+    tracks = []
+    for tid, tr in sorted(features.tracks.items()):
+        if len(tr) == 0:
+            continue
+        bbox = tr.bbox.mean(axis=0)
+        tracks.append(Track(track_id=tid, start=float(tr.timestamp[0]), end=float(tr.timestamp[-1]),
+                            n_frames=len(tr), coverage=len(tr) / n_frames,
+                            mean_bbox=tuple(float(v) for v in bbox)))  # type: ignore[arg-type]
+    return tracks
+
+
+def compute_features(video: Path, settings: AnalysisSettings, model_path: Path, model_sha256: str,
+                     progress: Optional[Progress] = None, workers: Optional[int] = None,
+                     cache_dir: Optional[Path] = None,
+                     video_sha256: Optional[str] = None) -> Path:
+    """The features directory for (video, settings): from the cache, or by analysing.
+
+    A pure function of its arguments (plus the cache, which only saves time): safe to run
+    in another process or on another machine.
+    """
+    from cuewatch.analysis import analyze_video
+
+    progress = progress or Progress()
+    digest = video_sha256 or content_sha256(video, progress.scaled(0.0, 0.02))
+    key = features_key(digest, model_sha256, settings)
+    target = (cache_dir or cache_root()) / key
+    if is_complete(target):
+        progress.report(1.0, "features from cache")
+        return target
+    out = analyze_video(video, settings, model_path, target, progress=progress.scaled(0.02, 1.0),
+                        workers=workers)
+    meta_path = Path(out) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.setdefault("video_sha256", digest)
+    meta.setdefault("model_sha256", model_sha256)
+    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return Path(out)
+
+
+@dataclass
+class PipelineResult:
+    """Everything one analysed recording yields."""
+
+    video: Path
+    info: VideoInfo
+    features_dir: Path
+    tracks: list[Track]
+    segments: list[MoodSegment] = field(default_factory=list)
+    client_speaker: Optional[str] = None
+    client_track: Optional[int] = None
+    flags: list[Flag] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    truncated: bool = False
+    has_mood: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def load_mood_input(transcript: Optional[Path], mood: Optional[Path],
+                    duration: Optional[float]) -> tuple[list[MoodSegment], list[str]]:
+    """Stated mood per segment, from a transcript and/or a mood file."""
+    from cuewatch.stated_mood import annotate
+    from cuewatch.transcript import load_mood_file, load_transcript
+
+    segments: list[MoodSegment] = []
+    warnings: list[str] = []
+    if transcript is not None:
+        segs, warns = load_transcript(transcript, duration=duration)
+        segments += annotate(segs)
+        warnings += warns
+    if mood is not None:
+        segs, warns = load_mood_file(mood, duration=duration)
+        segments += segs
+        warnings += warns
+    segments.sort(key=lambda s: (s.start, s.end))
+    return segments, warnings
+
+
+def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, model_sha256: str,
+                 transcript: Optional[Path] = None, mood: Optional[Path] = None,
+                 client_speaker: Optional[str] = None, client_face: str = "auto",
+                 flag_settings: FlagSettings = FlagSettings(),
+                 consent: Optional[Consent] = None, progress: Optional[Progress] = None,
+                 workers: Optional[int] = None, cache_dir: Optional[Path] = None,
+                 video_sha256: Optional[str] = None,
+                 neutral_span: Optional[tuple[float, float]] = None) -> PipelineResult:
+    """Analyse one consented recording. Consent must already have been checked."""
+    from cuewatch.client_selection import choose_client_face, choose_client_speaker
+    from cuewatch.incongruence import detect_flags
+
+    video = Path(video)
+    progress = progress or Progress()
+    info = probe_video(video)
+    segments: list[MoodSegment] = []
+    warnings: list[str] = []
+    if transcript is not None or mood is not None:  # parse first: a bad transcript fails fast
+        segments, warnings = load_mood_input(transcript, mood, info.duration)
+    features_dir = compute_features(video, settings, model_path, model_sha256,
+                                    progress.scaled(0.0, 0.95), workers, cache_dir, video_sha256)
+    features = load_features(features_dir)
+    tracks = summarise_tracks(features)
+    result = PipelineResult(video=video, info=info, features_dir=features_dir, tracks=tracks,
+                            segments=segments, warnings=warnings,
+                            truncated=bool(features.meta.get("truncated", False)),
+                            has_mood=bool(segments),
+                            parameters={"analysis": settings.to_dict(),
+                                        "flags": flag_settings.to_dict(),
+                                        "client_face": client_face,
+                                        "neutral_span": list(neutral_span) if neutral_span else None})
+    if result.truncated:
+        result.warnings.append(
+            f"{video.name}: the file is truncated; analysed the first "
+            f"{features.meta.get('decoded_until', 0):.1f} s that decode")
+    if segments:
+        speakers = sorted({s.speaker for s in segments if s.speaker})
+        result.client_speaker = choose_client_speaker(segments, client_speaker) if speakers else None
+        result.client_track = choose_client_face(features, segments, result.client_speaker,
+                                                 client_face)
+        result.parameters["client_speaker"] = result.client_speaker
+        result.parameters["client_track"] = result.client_track
+        progress.report(0.97, "flags")
+        result.flags, result.gaps = detect_flags(features, segments, result.client_speaker,
+                                                 result.client_track, flag_settings,
+                                                 neutral_span=neutral_span)
+    progress.report(1.0, "done")
+    return result
+
+
+def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_speaker: Optional[str],
+                    client_track: Optional[int], flag_settings: FlagSettings,
+                    neutral_span: Optional[tuple[float, float]] = None
+                    ) -> tuple[list[Flag], list[Gap]]:
+    """New flags from stored features and new settings: no face pass, well under a second."""
+    from cuewatch.incongruence import detect_flags
+
+    if not is_complete(features_dir):
+        raise CuewatchError(f"{features_dir}: features are missing; analyse the recording again")
+    return detect_flags(load_features(features_dir), segments, client_speaker, client_track,
+                        flag_settings, neutral_span=neutral_span)

@@ -1,0 +1,57 @@
+"""The files ``cuewatch analyze`` writes per recording: frames.csv, summary.json, flags.*."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from cuewatch.consent import Consent
+from cuewatch.features import load_features
+from cuewatch.flags_files import write_flags_csv, write_flags_json
+from cuewatch.formats import SUMMARY_JSON_VERSION
+from cuewatch.frames_csv import write_frames_csv
+from cuewatch.pipeline import PipelineResult
+from cuewatch.provenance import provenance
+
+
+def summary_document(result: PipelineResult, consent: Optional[Consent],
+                     prov: dict[str, Any]) -> dict[str, Any]:
+    meta = load_features(result.features_dir).meta
+    return {
+        "version": SUMMARY_JSON_VERSION,
+        "video": result.info.to_dict() | {"name": result.video.name,
+                                          "sha256": meta.get("video_sha256")},
+        "analysed_frames": meta.get("analysed_frames"),
+        "decoded_frames": meta.get("decoded_frames"),
+        "truncated": result.truncated,
+        "tracks": [t.to_dict() for t in result.tracks],
+        "client": {"speaker": result.client_speaker, "track": result.client_track},
+        "flags": len(result.flags) if result.has_mood else None,
+        "warnings": result.warnings,
+        "consent": consent.to_dict() if consent else None,
+        "provenance": prov,
+    }
+
+
+def write_recording_outputs(result: PipelineResult, out: Path, consent: Optional[Consent],
+                            model_sha256: str) -> list[Path]:
+    """Write every per-recording file into ``out``; each file is replaced atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    prov = provenance(model_sha256, result.parameters)
+    from cuewatch.expression_store import expression_columns
+
+    features = load_features(result.features_dir)
+    written = [write_frames_csv(features, out / "frames.csv",
+                                expression_columns(features, result.parameters.get("neutral_span")))]
+    summary = out / "summary.json"
+    tmp = summary.with_name("summary.json.tmp")
+    tmp.write_text(json.dumps(summary_document(result, consent, prov), indent=1, default=str))
+    os.replace(tmp, summary)
+    written.append(summary)
+    if result.has_mood:
+        written.append(write_flags_json(out / "flags.json", result.video.name, prov,
+                                        result.flags, result.gaps))
+        written.append(write_flags_csv(out / "flags.csv", result.flags, prov))
+    return written
