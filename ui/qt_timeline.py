@@ -1,0 +1,508 @@
+"""QtTimeline: paints a ``Timeline`` in lanes, like a video-annotation tool's tier view.
+
+Lanes, top to bottom: time ruler; one lane per speaker (utterances coloured by stated
+mood); the client's valence curve; the dominant expression band; flags (colour by type,
+height by severity, fainter when confidence is low); face-not-visible gaps; reviewer
+verdicts; manual annotations. Mouse wheel zooms around the pointer, Shift+wheel or the
+scroll bar scrolls, a click seeks, hovering explains, a drag on the annotation lane marks
+a span to label. Per-frame series are drawn per pixel column from ``Envelope`` buckets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QMouseEvent, QPainter, QPainterPath,
+                           QPaintEvent, QPen, QPolygonF, QWheelEvent)
+from PySide6.QtWidgets import QInputDialog, QScrollBar, QToolTip, QVBoxLayout, QWidget
+
+from cuewatch.domain import Flag
+from cuewatch_ui.timeline import Timeline
+
+LABEL_WIDTH = 92
+
+#: stated/expressed mood colours (valence -1 .. +1): a diverging red-grey-green.
+NEGATIVE = QColor(214, 82, 72)
+NEUTRAL = QColor(168, 168, 168)
+POSITIVE = QColor(64, 170, 96)
+NO_MOOD = QColor(215, 215, 215)
+
+EXPRESSION_COLOURS = {
+    "neutral": QColor(190, 190, 190), "happy": QColor(88, 186, 100), "sad": QColor(80, 120, 210),
+    "angry": QColor(220, 70, 60), "fearful": QColor(160, 100, 200), "surprised": QColor(240, 190, 60),
+    "disgusted": QColor(140, 150, 50), "contempt": QColor(200, 120, 60),
+}
+FLAG_COLOURS = {"incongruence": QColor(232, 120, 20), "leak": QColor(150, 60, 190)}
+VERDICT_COLOURS = {"agree": QColor(50, 160, 80), "disagree": QColor(205, 55, 55),
+                   "unsure": QColor(225, 180, 40)}
+ANNOTATION_COLOUR = QColor(70, 130, 200)
+GAP_COLOUR = QColor(120, 120, 120)
+
+
+def valence_colour(valence: Optional[float]) -> QColor:
+    """Diverging colour for a valence in [-1, 1]; a light grey when no mood is stated."""
+    if valence is None or (isinstance(valence, float) and math.isnan(valence)):
+        return NO_MOOD
+    v = max(-1.0, min(1.0, float(valence)))
+    a, b = (NEUTRAL, POSITIVE) if v >= 0 else (NEUTRAL, NEGATIVE)
+    f = min(1.0, abs(v) * 1.6)
+    return QColor(int(a.red() + (b.red() - a.red()) * f), int(a.green() + (b.green() - a.green()) * f),
+                  int(a.blue() + (b.blue() - a.blue()) * f))
+
+
+def flag_colour(flag: Flag) -> QColor:
+    """Type colour, with opacity from confidence: a weak flag is visibly weaker."""
+    c = QColor(FLAG_COLOURS.get(flag.type, QColor(120, 120, 120)))
+    c.setAlphaF(0.25 + 0.75 * max(0.0, min(1.0, float(flag.confidence))))
+    return c
+
+
+@dataclass
+class Lane:
+    key: str
+    label: str
+    top: float
+    height: float
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
+
+    def contains(self, y: float) -> bool:
+        return self.top <= y < self.bottom
+
+
+class _Canvas(QWidget):
+    """The painted area of the timeline (lanes); the scroll bar sits under it."""
+
+    def __init__(self, owner: "QtTimeline") -> None:
+        super().__init__(owner)
+        self.owner = owner
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        self.owner.paint(self)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.owner.wheel(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.owner.press(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self.owner.move(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self.owner.release(event)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            help_event: QHelpEvent = event  # type: ignore[assignment]
+            text = self.owner.tooltip_at(help_event.position().x(), help_event.position().y())
+            if text:
+                QToolTip.showText(help_event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
+
+
+class QtTimeline(QWidget):
+    """View of a ``Timeline``. Main thread.
+
+    Signals: ``seekRequested(t)`` on a click, ``flagClicked(index)`` on a flag,
+    ``annotationRequested(start, end, label)`` after a drag on the annotation lane.
+    """
+
+    seekRequested = Signal(float)
+    flagClicked = Signal(int)
+    annotationRequested = Signal(float, float, str)
+
+    RULER = 20
+    LANE = 18
+
+    def __init__(self, timeline: Timeline, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.timeline = timeline
+        self.canvas = _Canvas(self)
+        self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
+        self.scrollbar.setToolTip("Scroll the timeline (Shift + wheel); wheel zooms")
+        self.scrollbar.valueChanged.connect(self._scrolled)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.scrollbar)
+        self.lanes: list[Lane] = []
+        self._drag: Optional[tuple[float, float, str]] = None  # (x0, x1, lane key)
+        self._press_pos: Optional[QPointF] = None
+        self.ask_label = self._ask_label  # replaceable in tests: (start, end) -> label or None
+        timeline.dataChanged.connect(self._relayout)
+        timeline.viewChanged.connect(self._view_changed)
+        timeline.playheadChanged.connect(self._playhead_moved)
+        self._relayout()
+
+    # -- geometry ---------------------------------------------------------------------
+    def _relayout(self) -> None:
+        data = self.timeline.data
+        lanes: list[Lane] = []
+        y = float(self.RULER)
+
+        def add(key: str, label: str, h: float) -> None:
+            nonlocal y
+            lanes.append(Lane(key, label, y, h))
+            y += h + 2
+
+        for name in data.speakers or ["Transcript"]:
+            label = f"{name} (client)" if name == data.client_speaker else name
+            add(f"speaker:{name}", label, self.LANE)
+        add("valence", "Face valence", 40)
+        add("expression", "Expression", 12)
+        add("flags", "Flags", 22)
+        add("gaps", "Face not seen", 10)
+        add("verdicts", "Verdicts", 12)
+        add("annotations", "Annotations", 22)
+        self.lanes = lanes
+        self.canvas.setMinimumHeight(int(y + 2))
+        self._view_changed(self.timeline.start, self.timeline.end)
+        self.canvas.update()
+
+    def lane(self, key: str) -> Optional[Lane]:
+        for lane in self.lanes:
+            if lane.key == key:
+                return lane
+        return None
+
+    def lane_at(self, y: float) -> Optional[Lane]:
+        for lane in self.lanes:
+            if lane.contains(y):
+                return lane
+        return None
+
+    @property
+    def plot_width(self) -> float:
+        return max(1.0, self.canvas.width() - LABEL_WIDTH)
+
+    def x_of(self, t: float) -> float:
+        tl = self.timeline
+        return LABEL_WIDTH + (t - tl.start) / tl.span * self.plot_width
+
+    def t_of(self, x: float) -> float:
+        tl = self.timeline
+        return tl.start + (x - LABEL_WIDTH) / self.plot_width * tl.span
+
+    # -- model signals ----------------------------------------------------------------
+    _SCROLL_STEPS = 10000
+
+    def _view_changed(self, start: float, end: float) -> None:
+        tl = self.timeline
+        hidden = max(0.0, tl.duration - tl.span)
+        sb = self.scrollbar
+        sb.blockSignals(True)
+        sb.setRange(0, self._SCROLL_STEPS if hidden > 0 else 0)
+        sb.setPageStep(int(self._SCROLL_STEPS * tl.span / max(hidden, 1e-9)) if hidden > 0 else 1)
+        sb.setValue(int(round(start / hidden * self._SCROLL_STEPS)) if hidden > 0 else 0)
+        sb.blockSignals(False)
+        self.canvas.update()
+
+    def _scrolled(self, value: int) -> None:
+        tl = self.timeline
+        hidden = max(0.0, tl.duration - tl.span)
+        start = value / self._SCROLL_STEPS * hidden
+        tl.set_view(start, start + tl.span)
+
+    def _playhead_moved(self, t: float) -> None:
+        self.canvas.update()
+
+    # -- painting ---------------------------------------------------------------------
+    def paint(self, canvas: QWidget) -> None:
+        tl = self.timeline
+        data = tl.data
+        p = QPainter(canvas)
+        pal = canvas.palette()
+        p.fillRect(canvas.rect(), pal.base())
+        w = self.plot_width
+        n = int(w)
+        p.save()
+        p.setClipRect(QRectF(LABEL_WIDTH, 0, w, canvas.height()))
+        self._paint_ruler(p)
+        for lane in self.lanes:
+            p.fillRect(QRectF(LABEL_WIDTH, lane.top, w, lane.height), pal.alternateBase())
+            if lane.key.startswith("speaker:"):
+                self._paint_utterances(p, lane, lane.key.split(":", 1)[1])
+            elif lane.key == "valence" and data.valence is not None:
+                self._paint_valence(p, lane, n)
+            elif lane.key == "expression" and data.expression is not None:
+                self._paint_expression(p, lane, n)
+            elif lane.key == "flags":
+                self._paint_flags(p, lane)
+            elif lane.key == "gaps":
+                self._paint_spans(p, lane, [(g.start, g.end) for g in data.gaps],
+                                  QBrush(GAP_COLOUR, Qt.BrushStyle.BDiagPattern))
+            elif lane.key == "verdicts":
+                self._paint_verdicts(p, lane)
+            elif lane.key == "annotations":
+                self._paint_annotations(p, lane)
+        if self._drag is not None and self._drag[2] == "annotations":
+            lane = self.lane("annotations")
+            if lane is not None:
+                x0, x1 = sorted(self._drag[:2])
+                c = QColor(ANNOTATION_COLOUR)
+                c.setAlpha(90)
+                p.fillRect(QRectF(x0, lane.top, max(1.0, x1 - x0), lane.height), c)
+        if tl.selected >= 0 and tl.selected < len(data.flags):
+            f = data.flags[tl.selected]
+            x0, x1 = self.x_of(f.start), self.x_of(f.end)
+            sel = QColor(pal.highlight().color())
+            sel.setAlpha(45)
+            p.fillRect(QRectF(x0, self.RULER, max(2.0, x1 - x0), canvas.height()), sel)
+        x = self.x_of(tl.playhead)
+        p.setPen(QPen(QColor(220, 30, 30), 1.5))
+        p.drawLine(QPointF(x, 0), QPointF(x, canvas.height()))
+        p.restore()
+        # lane labels last, over a solid column
+        p.fillRect(QRectF(0, 0, LABEL_WIDTH, canvas.height()), pal.window())
+        p.setPen(pal.windowText().color())
+        font = p.font()
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+        p.setFont(font)
+        for lane in self.lanes:
+            p.drawText(QRectF(4, lane.top, LABEL_WIDTH - 8, lane.height),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                       p.fontMetrics().elidedText(lane.label, Qt.TextElideMode.ElideRight,
+                                                  LABEL_WIDTH - 8))
+        p.end()
+
+    def _paint_ruler(self, p: QPainter) -> None:
+        tl = self.timeline
+        steps = (0.04, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+        target = tl.span / max(1.0, self.plot_width / 90.0)
+        step = next((s for s in steps if s >= target), steps[-1])
+        p.setPen(self.palette().windowText().color())
+        first = math.ceil(tl.start / step) * step
+        t = first
+        while t <= tl.end + 1e-9:
+            x = self.x_of(t)
+            p.drawLine(QPointF(x, self.RULER - 6), QPointF(x, self.RULER))
+            if step >= 1:
+                m, s = divmod(int(round(t)), 60)
+                label = f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+            else:
+                label = f"{t:.2f}s"
+            p.drawText(QPointF(x + 3, self.RULER - 7), label)
+            t += step
+
+    def _paint_utterances(self, p: QPainter, lane: Lane, speaker: str) -> None:
+        tl = self.timeline
+        p.setPen(QPen(QColor(0, 0, 0, 60), 0.5))
+        metrics = p.fontMetrics()
+        for s in tl.data.segments:
+            if (s.speaker or "Speaker") != speaker and speaker != "Transcript":
+                continue
+            if s.end < tl.start or s.start > tl.end:
+                continue
+            x0, x1 = self.x_of(s.start), self.x_of(s.end)
+            rect = QRectF(x0, lane.top + 1, max(1.0, x1 - x0), lane.height - 2)
+            p.setBrush(valence_colour(s.valence))
+            p.drawRect(rect)
+            if rect.width() > 30 and s.text:
+                p.save()
+                p.setPen(QColor(20, 20, 20))
+                p.drawText(rect.adjusted(3, 0, -2, 0), Qt.AlignmentFlag.AlignVCenter,
+                           metrics.elidedText(s.text, Qt.TextElideMode.ElideRight, int(rect.width() - 5)))
+                p.restore()
+
+    def _paint_valence(self, p: QPainter, lane: Lane, n: int) -> None:
+        tl = self.timeline
+        env = tl.data.valence
+        assert env is not None
+        lo, hi = env.buckets(tl.start, tl.end, n)
+        mid_y = lane.top + lane.height / 2
+        scale = (lane.height / 2 - 1)
+        p.setPen(QPen(QColor(0, 0, 0, 50), 0.5, Qt.PenStyle.DashLine))
+        p.drawLine(QPointF(LABEL_WIDTH, mid_y), QPointF(LABEL_WIDTH + self.plot_width, mid_y))
+        ok = ~np.isnan(lo)
+        if not ok.any():
+            return
+        xs = LABEL_WIDTH + np.arange(n) + 0.5
+        # one path per run of covered columns: a min/max band, never a point per frame
+        runs = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
+        p.setPen(QPen(QColor(40, 90, 160), 1.0))
+        p.setBrush(QColor(40, 90, 160, 90))
+        for a, b in zip(runs[::2], runs[1::2]):
+            top = [QPointF(xs[i], mid_y - hi[i] * scale) for i in range(a, b)]
+            bottom = [QPointF(xs[i], mid_y - lo[i] * scale) for i in range(b - 1, a - 1, -1)]
+            if b - a == 1:
+                p.drawLine(top[0], bottom[0])
+                continue
+            p.drawPolygon(QPolygonF(top + bottom))
+
+    def _paint_expression(self, p: QPainter, lane: Lane, n: int) -> None:
+        tl = self.timeline
+        runs = tl.data.expression
+        assert runs is not None
+        cats = runs.buckets(tl.start, tl.end, n)
+        if len(cats) == 0:
+            return
+        change = np.flatnonzero(np.r_[True, cats[1:] != cats[:-1]])
+        ends = np.r_[change[1:], len(cats)]
+        for a, b in zip(change, ends):
+            c = int(cats[a])
+            if c < 0:
+                continue
+            colour = EXPRESSION_COLOURS.get(runs.names[c], QColor(150, 150, 150))
+            p.fillRect(QRectF(LABEL_WIDTH + a, lane.top, b - a, lane.height), colour)
+
+    def _paint_flags(self, p: QPainter, lane: Lane) -> None:
+        tl = self.timeline
+        for i, f in enumerate(tl.data.flags):
+            if f.end < tl.start or f.start > tl.end:
+                continue
+            x0, x1 = self.x_of(f.start), self.x_of(f.end)
+            h = lane.height * (0.45 + 0.55 * max(0.0, min(1.0, float(f.severity))))
+            rect = QRectF(x0, lane.bottom - h, max(3.0, x1 - x0), h)
+            p.setBrush(flag_colour(f))
+            p.setPen(QPen(QColor(0, 0, 0), 2.0) if i == tl.selected else QPen(QColor(0, 0, 0, 80), 0.5))
+            p.drawRect(rect)
+
+    def _paint_spans(self, p: QPainter, lane: Lane, spans: list[tuple[float, float]], brush: QBrush) -> None:
+        tl = self.timeline
+        p.setPen(Qt.PenStyle.NoPen)
+        for a, b in spans:
+            if b < tl.start or a > tl.end:
+                continue
+            x0, x1 = self.x_of(a), self.x_of(b)
+            p.fillRect(QRectF(x0, lane.top, max(1.0, x1 - x0), lane.height), brush)
+
+    def _paint_verdicts(self, p: QPainter, lane: Lane) -> None:
+        tl = self.timeline
+        for f in tl.data.flags:
+            verdict = tl.data.verdicts.get(f.id) if f.id is not None else None
+            if verdict is None or f.end < tl.start or f.start > tl.end:
+                continue
+            x0, x1 = self.x_of(f.start), self.x_of(f.end)
+            p.fillRect(QRectF(x0, lane.top + 1, max(3.0, x1 - x0), lane.height - 2),
+                       VERDICT_COLOURS.get(verdict, NEUTRAL))
+
+    def _paint_annotations(self, p: QPainter, lane: Lane) -> None:
+        tl = self.timeline
+        metrics = p.fontMetrics()
+        for a in tl.data.annotations:
+            if a.end < tl.start or a.start > tl.end:
+                continue
+            x0, x1 = self.x_of(a.start), self.x_of(a.end)
+            rect = QRectF(x0, lane.top + 1, max(2.0, x1 - x0), lane.height - 2)
+            p.setPen(QPen(ANNOTATION_COLOUR.darker(130), 1))
+            p.setBrush(QColor(ANNOTATION_COLOUR.red(), ANNOTATION_COLOUR.green(), ANNOTATION_COLOUR.blue(), 150))
+            p.drawRect(rect)
+            if rect.width() > 20:
+                p.setPen(QColor(255, 255, 255))
+                p.drawText(rect.adjusted(3, 0, -2, 0), Qt.AlignmentFlag.AlignVCenter,
+                           metrics.elidedText(a.label, Qt.TextElideMode.ElideRight, int(rect.width() - 5)))
+
+    # -- interaction ------------------------------------------------------------------
+    def wheel(self, event: QWheelEvent) -> None:
+        tl = self.timeline
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta == 0:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            tl.scroll(-delta / 120.0 * tl.span * 0.1)
+        else:
+            anchor = self.t_of(event.position().x()) if event.position().x() >= LABEL_WIDTH else None
+            tl.zoom(0.8 ** (delta / 120.0), anchor)
+        event.accept()
+
+    def press(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.position().x() < LABEL_WIDTH:
+            return
+        self._press_pos = event.position()
+        lane = self.lane_at(event.position().y())
+        x = event.position().x()
+        self._drag = (x, x, lane.key if lane else "")
+
+    def move(self, event: QMouseEvent) -> None:
+        if self._drag is not None and event.buttons() & Qt.MouseButton.LeftButton:
+            x0, _x1, key = self._drag
+            self._drag = (x0, max(LABEL_WIDTH, event.position().x()), key)
+            if key != "annotations":  # scrubbing: seek as the pointer moves
+                self.seekRequested.emit(max(0.0, self.t_of(self._drag[1])))
+            self.canvas.update()
+
+    def release(self, event: QMouseEvent) -> None:
+        if self._drag is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        x0, _x, key = self._drag
+        x1 = max(LABEL_WIDTH, event.position().x())
+        self._drag = None
+        self.canvas.update()
+        if key == "annotations" and abs(x1 - x0) >= 4:
+            a, b = sorted((self.t_of(x0), self.t_of(x1)))
+            a, b = max(0.0, a), min(self.timeline.duration, b)
+            label = self.ask_label(a, b)
+            if label:
+                self.annotationRequested.emit(a, b, label)
+            return
+        t = max(0.0, self.t_of(x1))
+        if key == "flags":
+            hits = self.timeline.flags_at(t, tolerance=2 * self.timeline.span / self.plot_width)
+            if hits:
+                self.flagClicked.emit(hits[0])
+                return
+        self.seekRequested.emit(t)
+
+    def _ask_label(self, start: float, end: float) -> Optional[str]:
+        text, ok = QInputDialog.getText(self, "Annotate span",
+                                        f"Label for {start:.2f} s - {end:.2f} s:")
+        return text.strip() if ok and text.strip() else None
+
+    def tooltip_at(self, x: float, y: float) -> str:
+        if x < LABEL_WIDTH:
+            lane = self.lane_at(y)
+            return lane.label if lane else ""
+        lane = self.lane_at(y)
+        if lane is None:
+            return ""
+        tl = self.timeline
+        t = self.t_of(x)
+        stamp = f"{int(t // 60)}:{t % 60:05.2f}"
+        if lane.key.startswith("speaker:"):
+            name = lane.key.split(":", 1)[1]
+            s = tl.segment_at(t, None if name == "Transcript" else name)
+            if s is None:
+                return ""
+            mood = s.category or "no mood stated"
+            val = "" if s.valence is None else f", valence {s.valence:+.2f}"
+            return f"<b>{s.speaker or ''}</b> {s.start:.2f}-{s.end:.2f} s<br>\u201c{s.text}\u201d<br>stated: {mood}{val}"
+        if lane.key == "valence" and tl.data.valence is not None:
+            v = tl.data.valence.value_at(t)
+            return f"{stamp}  face valence " + ("not seen" if math.isnan(v) else f"{v:+.2f}")
+        if lane.key == "expression" and tl.data.expression is not None:
+            c = tl.data.expression.at(t)
+            return f"{stamp}  expression (prototype match): " + (tl.data.expression.names[c] if c >= 0 else "none")
+        if lane.key in ("flags", "verdicts"):
+            hits = tl.flags_at(t, tolerance=2 * tl.span / self.plot_width)
+            if not hits:
+                return ""
+            f = tl.data.flags[hits[0]]
+            verdict = tl.data.verdicts.get(f.id) if f.id is not None else None
+            return (f"<b>{f.type}</b> {f.start:.2f}-{f.end:.2f} s<br>"
+                    f"said: \u201c{f.stated.get('words', '')}\u201d ({f.stated.get('category') or 'no mood'})<br>"
+                    f"face: {f.expressed.get('category', '?')}<br>"
+                    f"severity {f.severity:.2f}, confidence {f.confidence:.2f}"
+                    + (f"<br>verdict: {verdict}" if verdict else ""))
+        if lane.key == "gaps":
+            g = tl.gap_at(t)
+            return f"{g.reason}: {g.start:.2f}-{g.end:.2f} s" if g else ""
+        if lane.key == "annotations":
+            a = tl.annotation_at(t)
+            if a:
+                return f"<b>{a.label}</b> {a.start:.2f}-{a.end:.2f} s" + (f" ({a.reviewer})" if a.reviewer else "")
+            return "Drag here to mark a span and label it"
+        return ""
