@@ -11,6 +11,7 @@ a span to label. Per-frame series are drawn per pixel column from ``Envelope`` b
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Optional
 
@@ -47,7 +48,11 @@ def valence_colour(valence: Optional[float]) -> QColor:
     """Diverging colour for a valence in [-1, 1]; a light grey when no mood is stated."""
     if valence is None or (isinstance(valence, float) and math.isnan(valence)):
         return NO_MOOD
-    v = max(-1.0, min(1.0, float(valence)))
+    return _valence_colour(round(max(-1.0, min(1.0, float(valence))), 2))
+
+
+@lru_cache(maxsize=256)
+def _valence_colour(v: float) -> QColor:
     a, b = (NEUTRAL, POSITIVE) if v >= 0 else (NEUTRAL, NEGATIVE)
     f = min(1.0, abs(v) * 1.6)
     return QColor(int(a.red() + (b.red() - a.red()) * f), int(a.green() + (b.green() - a.green()) * f),
@@ -243,7 +248,8 @@ class QtTimeline(QWidget):
             elif lane.key == "flags":
                 self._paint_flags(p, lane)
             elif lane.key == "gaps":
-                self._paint_spans(p, lane, [(g.start, g.end) for g in data.gaps],
+                gaps = [data.gaps[i] for i in data.span_index("gaps").visible(tl.start, tl.end, n)]
+                self._paint_spans(p, lane, [(g.start, g.end) for g in gaps],
                                   QBrush(GAP_COLOUR, Qt.BrushStyle.BDiagPattern))
             elif lane.key == "verdicts":
                 self._paint_verdicts(p, lane)
@@ -300,20 +306,19 @@ class QtTimeline(QWidget):
 
     def _paint_utterances(self, p: QPainter, lane: Lane, speaker: str) -> None:
         tl = self.timeline
+        segments = tl.data.segments_of(None if speaker == "Transcript" else speaker)
         p.setPen(QPen(QColor(0, 0, 0, 60), 0.5))
         metrics = p.fontMetrics()
-        for s in tl.data.segments:
-            if (s.speaker or "Speaker") != speaker and speaker != "Transcript":
-                continue
-            if s.end < tl.start or s.start > tl.end:
-                continue
+        text_pen = QColor(20, 20, 20)
+        for i in tl.data.span_index(lane.key).visible(tl.start, tl.end, int(self.plot_width)):
+            s = segments[i]
             x0, x1 = self.x_of(s.start), self.x_of(s.end)
             rect = QRectF(x0, lane.top + 1, max(1.0, x1 - x0), lane.height - 2)
             p.setBrush(valence_colour(s.valence))
             p.drawRect(rect)
             if rect.width() > 30 and s.text:
                 p.save()
-                p.setPen(QColor(20, 20, 20))
+                p.setPen(text_pen)
                 p.drawText(rect.adjusted(3, 0, -2, 0), Qt.AlignmentFlag.AlignVCenter,
                            metrics.elidedText(s.text, Qt.TextElideMode.ElideRight, int(rect.width() - 5)))
                 p.restore()
@@ -361,9 +366,8 @@ class QtTimeline(QWidget):
 
     def _paint_flags(self, p: QPainter, lane: Lane) -> None:
         tl = self.timeline
-        for i, f in enumerate(tl.data.flags):
-            if f.end < tl.start or f.start > tl.end:
-                continue
+        for i in tl.data.span_index("flags").visible(tl.start, tl.end, int(self.plot_width)):
+            f = tl.data.flags[i]
             x0, x1 = self.x_of(f.start), self.x_of(f.end)
             h = lane.height * (0.45 + 0.55 * max(0.0, min(1.0, float(f.severity))))
             rect = QRectF(x0, lane.bottom - h, max(3.0, x1 - x0), h)
@@ -375,16 +379,15 @@ class QtTimeline(QWidget):
         tl = self.timeline
         p.setPen(Qt.PenStyle.NoPen)
         for a, b in spans:
-            if b < tl.start or a > tl.end:
-                continue
             x0, x1 = self.x_of(a), self.x_of(b)
             p.fillRect(QRectF(x0, lane.top, max(1.0, x1 - x0), lane.height), brush)
 
     def _paint_verdicts(self, p: QPainter, lane: Lane) -> None:
         tl = self.timeline
-        for f in tl.data.flags:
+        for i in tl.data.span_index("flags").visible(tl.start, tl.end, int(self.plot_width)):
+            f = tl.data.flags[i]
             verdict = tl.data.verdicts.get(f.id) if f.id is not None else None
-            if verdict is None or f.end < tl.start or f.start > tl.end:
+            if verdict is None:
                 continue
             x0, x1 = self.x_of(f.start), self.x_of(f.end)
             p.fillRect(QRectF(x0, lane.top + 1, max(3.0, x1 - x0), lane.height - 2),
@@ -393,9 +396,8 @@ class QtTimeline(QWidget):
     def _paint_annotations(self, p: QPainter, lane: Lane) -> None:
         tl = self.timeline
         metrics = p.fontMetrics()
-        for a in tl.data.annotations:
-            if a.end < tl.start or a.start > tl.end:
-                continue
+        for i in tl.data.span_index("annotations").visible(tl.start, tl.end, int(self.plot_width)):
+            a = tl.data.annotations[i]
             x0, x1 = self.x_of(a.start), self.x_of(a.end)
             rect = QRectF(x0, lane.top + 1, max(2.0, x1 - x0), lane.height - 2)
             p.setPen(QPen(ANNOTATION_COLOUR.darker(130), 1))

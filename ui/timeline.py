@@ -123,6 +123,42 @@ class CategoryRuns:
         return out.astype(np.int64)
 
 
+class SpanIndex:
+    """Spans (start, end) sorted by start, for drawing many of them per pixel column.
+
+    ``visible`` returns the indices to draw over [start, end) at ``n`` pixels: only the
+    spans in view, and of those sharing a pixel column only the longest, so an hour of
+    utterances costs at most one rectangle per column.
+    """
+
+    def __init__(self, spans: Sequence[tuple[float, float]]) -> None:
+        arr = np.asarray(list(spans), dtype=np.float64).reshape(-1, 2)
+        self.order = np.argsort(arr[:, 0], kind="stable")
+        self.start = arr[self.order, 0]
+        self.end = arr[self.order, 1]
+        self.max_len = float((self.end - self.start).max()) if len(arr) else 0.0
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def visible(self, start: float, end: float, n: int) -> np.ndarray:
+        """Original indices of the spans to draw, in start order."""
+        if len(self.start) == 0 or end <= start or n <= 0:
+            return np.zeros(0, dtype=np.int64)
+        i0 = int(np.searchsorted(self.start, start - self.max_len))
+        i1 = int(np.searchsorted(self.start, end, side="right"))
+        idx = np.arange(i0, i1)
+        idx = idx[self.end[idx] >= start]
+        if len(idx) > n // 2:
+            px = ((self.start[idx] - start) / (end - start) * n).astype(np.int64)
+            length = self.end[idx] - self.start[idx]
+            # per pixel column keep the longest span
+            order = np.lexsort((-length, px))
+            keep = order[np.r_[True, px[order][1:] != px[order][:-1]]]
+            idx = np.sort(idx[keep])
+        return self.order[idx]
+
+
 @dataclass
 class Annotation:
     """A reviewer's labelled span (stored in the project)."""
@@ -147,6 +183,34 @@ class TimelineData:
     gaps: list[Gap] = field(default_factory=list)
     verdicts: dict[int, str] = field(default_factory=dict)  # flag id -> verdict
     annotations: list[Annotation] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._index: dict[str, SpanIndex] = {}
+
+    def segments_of(self, speaker: Optional[str]) -> list[MoodSegment]:
+        """The utterances of one speaker (None: all)."""
+        if speaker is None:
+            return self.segments
+        return [s for s in self.segments if (s.speaker or "Speaker") == speaker]
+
+    def span_index(self, key: str) -> SpanIndex:
+        """Cached ``SpanIndex`` of "flags", "gaps", "annotations" or "speaker:NAME"."""
+        if key not in self._index:
+            if key == "flags":
+                spans = [(f.start, f.end) for f in self.flags]
+            elif key == "gaps":
+                spans = [(g.start, g.end) for g in self.gaps]
+            elif key == "annotations":
+                spans = [(a.start, a.end) for a in self.annotations]
+            else:
+                name = key.split(":", 1)[1]
+                spans = [(s.start, s.end) for s in self.segments_of(None if name == "Transcript" else name)]
+            self._index[key] = SpanIndex(spans)
+        return self._index[key]
+
+    def invalidate(self, *keys: str) -> None:
+        for key in keys or tuple(self._index):
+            self._index.pop(key, None)
 
     @property
     def speakers(self) -> list[str]:
@@ -190,6 +254,7 @@ class Timeline(QObject):
         """New flags from a recompute; keeps the view so the reviewer stays in place."""
         self.data.flags = flags
         self.data.gaps = gaps
+        self.data.invalidate("flags", "gaps")
         self.selected = -1
         self.dataChanged.emit()
 
@@ -199,6 +264,7 @@ class Timeline(QObject):
 
     def set_annotations(self, annotations: list[Annotation]) -> None:
         self.data.annotations = list(annotations)
+        self.data.invalidate("annotations")
         self.dataChanged.emit()
 
     def select(self, index: int) -> None:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from cuewatch.domain import Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError
+from cuewatch.exports.naming import NameAllocator
 from cuewatch.exports.stamp import check_provenance
 from cuewatch.progress import Progress
 
@@ -187,6 +188,12 @@ class ExportBundle:
         return analysed_span(source) if source is not None else None
 
 
+def unique_labels(bundles: Sequence[ExportBundle], anonymise: bool) -> list[str]:
+    """A distinct, file-name-safe stem per bundle (two "session.mp4"s do not collide)."""
+    names = NameAllocator()
+    return [names.claim(b.recording_label(anonymise), default="recording") for b in bundles]
+
+
 ExportFunction = Callable[..., list[Path]]
 
 
@@ -226,5 +233,5 @@ def prepare(bundles: Iterable[ExportBundle], out_dir: Path,
 
 __all__ = [
     "Annotation", "ExportBundle", "EXPORT_FORMATS", "FORMATS_WITH_FACE_DATA", "exporter",
-    "run_export", "prepare",
+    "run_export", "prepare", "unique_labels",
 ]

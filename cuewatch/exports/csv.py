@@ -1,0 +1,95 @@
+"""``cuewatch export --format csv``: flags with verdicts, notes and evidence, as tables.
+
+Per recording, two files a researcher can load with any CSV reader after skipping the
+leading ``#`` provenance lines (``pandas.read_csv(path, comment=None,
+skiprows=N)`` or ``cuewatch.exports.tables.read_table``):
+
+- ``LABEL.flags.csv``: one row per flag, ``FLAGS_EXPORT_COLUMNS``; the current verdict
+  of every reviewer in ``verdicts`` / ``notes``, the full evidence as JSON.
+- ``LABEL.reviews.csv``: one row per verdict ever given (``REVIEWS_EXPORT_COLUMNS``),
+  earlier ones marked ``current=0``: what agreement statistics are computed from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports.describe import evidence_aus
+from cuewatch.exports.files import write_text_atomic
+from cuewatch.exports.naming import path_in
+from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
+from cuewatch.formats import FLAGS_CSV_COLUMNS
+from cuewatch.progress import Progress
+
+FLAGS_EXPORT_CSV_VERSION = 1
+#: flags.csv's columns (``cuewatch.formats.FLAGS_CSV_COLUMNS``) plus review columns.
+FLAGS_EXPORT_COLUMNS: tuple[str, ...] = ("recording",) + FLAGS_CSV_COLUMNS + (
+    "utterance_start", "utterance_end", "evidence", "n_reviewers", "n_agree",
+    "n_disagree", "n_unsure", "verdicts", "notes",
+)
+REVIEWS_EXPORT_COLUMNS: tuple[str, ...] = (
+    "recording", "flag_id", "flag_start", "flag_end", "flag_type", "reviewer", "verdict",
+    "note", "time", "current",
+)
+
+
+def _flag_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
+    rows = []
+    for i, flag in enumerate(bundle.flags):
+        current = bundle.current_reviews(flag)
+        verdicts = "; ".join(f"{r.reviewer}={r.verdict}" for r in current)
+        notes = "; ".join(f"{r.reviewer}: {' '.join(r.note.split())}" for r in current if r.note)
+        aus = evidence_aus(flag)
+        rows.append([
+            text_cell(label), text_cell(bundle.flag_key(i)), number_cell(flag.start),
+            number_cell(flag.end), text_cell(flag.type), number_cell(flag.track),
+            text_cell(flag.stated.get("words")), text_cell(flag.stated.get("category")),
+            number_cell(flag.stated.get("valence")), text_cell(flag.expressed.get("category")),
+            number_cell(flag.expressed.get("valence")), number_cell(flag.severity),
+            number_cell(flag.confidence), number_cell(flag.evidence.get("peak_time")),
+            json_cell({k: round(v, 4) for k, v in aus}) if aus else "",
+            number_cell(flag.evidence.get("utterance_start")),
+            number_cell(flag.evidence.get("utterance_end")), json_cell(flag.evidence),
+            str(len(current)),
+            str(sum(r.verdict == "agree" for r in current)),
+            str(sum(r.verdict == "disagree" for r in current)),
+            str(sum(r.verdict == "unsure" for r in current)),
+            text_cell(verdicts), text_cell(notes),
+        ])
+    return rows
+
+
+def _review_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
+    rows = []
+    for i, flag in enumerate(bundle.flags):
+        current = {id(r) for r in bundle.current_reviews(flag)}
+        history = bundle.review_history(flag) + bundle.current_reviews(flag)
+        for r in sorted(history, key=lambda r: (r.reviewer, r.time or "", id(r) in current)):
+            rows.append([
+                text_cell(label), text_cell(bundle.flag_key(i)), number_cell(flag.start),
+                number_cell(flag.end), text_cell(flag.type), text_cell(r.reviewer),
+                text_cell(r.verdict), text_cell(r.note), text_cell(r.time),
+                "1" if id(r) in current else "0",
+            ])
+    return rows
+
+
+def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
+           progress: Optional[Progress] = None) -> list[Path]:
+    """Write ``LABEL.flags.csv`` and ``LABEL.reviews.csv`` per recording."""
+    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
+    written: list[Path] = []
+    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
+        progress.check()
+        title = f"cuewatch flags export v{FLAGS_EXPORT_CSV_VERSION}: {label}"
+        text = render_table(FLAGS_EXPORT_COLUMNS, _flag_rows(bundle, label),
+                            provenance=bundle.provenance, title=title)
+        written.append(write_text_atomic(path_in(out_dir, f"{label}.flags.csv"), text))
+        title = f"cuewatch reviews export v{FLAGS_EXPORT_CSV_VERSION}: {label}"
+        text = render_table(REVIEWS_EXPORT_COLUMNS, _review_rows(bundle, label),
+                            provenance=bundle.provenance, title=title)
+        written.append(write_text_atomic(path_in(out_dir, f"{label}.reviews.csv"), text))
+        progress.report((n + 1) / len(bundles), f"csv: {label}")
+    return written

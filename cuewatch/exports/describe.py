@@ -1,0 +1,89 @@
+"""Short human-readable texts about flags, moods and verdicts, shared by the exports.
+
+ELAN annotation values, BORIS comments and the HTML report say the same things in the
+same words, so a supervisor moving between them reads one vocabulary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from cuewatch.domain import Flag, MoodSegment, Review
+
+
+def signed(value: Any, digits: int = 2) -> str:
+    """A valence as "+0.60" / "-0.40"; "?" when unknown."""
+    try:
+        return f"{float(value):+.{digits}f}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def mood_text(category: Optional[str], valence: Any) -> str:
+    """ "sad (-0.50)", "happy", "-0.30" or "no mood stated"."""
+    if category and valence is not None:
+        return f"{category} ({signed(valence)})"
+    if category:
+        return str(category)
+    if valence is not None:
+        return signed(valence)
+    return "no mood stated"
+
+
+def stated_text(flag: Flag) -> str:
+    return mood_text(flag.stated.get("category"), flag.stated.get("valence"))
+
+
+def expressed_text(flag: Flag) -> str:
+    return mood_text(flag.expressed.get("category"), flag.expressed.get("valence"))
+
+
+def flag_summary(flag: Flag) -> str:
+    """ "incongruence, severity 0.72: stated happy (+0.60) vs expressed sad (-0.40)"."""
+    return (f"{flag.type}, severity {float(flag.severity):.2f}: "
+            f"stated {stated_text(flag)} vs expressed {expressed_text(flag)}")
+
+
+def segment_mood_text(segment: MoodSegment) -> str:
+    text = mood_text(segment.category, segment.valence)
+    if segment.valence is not None and segment.certainty < 1.0:
+        text += f", certainty {segment.certainty:.2f}"
+    return text
+
+
+def evidence_aus(flag: Flag) -> list[tuple[str, float]]:
+    """Action-unit evidence, strongest first."""
+    aus = flag.evidence.get("aus") or {}
+    if not isinstance(aus, Mapping):
+        return []
+    pairs = []
+    for name, value in aus.items():
+        try:
+            pairs.append((str(name), float(value)))
+        except (TypeError, ValueError):
+            continue
+    return sorted(pairs, key=lambda p: (-p[1], p[0]))
+
+
+def peak_time(flag: Flag) -> float:
+    """The clearest moment of a flag: its evidence peak, else its middle."""
+    try:
+        t = float(flag.evidence.get("peak_time"))
+        if flag.start - 1.0 <= t <= flag.end + 1.0:
+            return t
+    except (TypeError, ValueError):
+        pass
+    return (flag.start + flag.end) / 2.0
+
+
+def verdict_text(review: Review) -> str:
+    """ "agree: note" or "unsure"."""
+    note = " ".join((review.note or "").split())
+    return f"{review.verdict}: {note}" if note else review.verdict
+
+
+def clock(seconds: float) -> str:
+    """ "1:02.35" for people (minutes:seconds)."""
+    seconds = max(0.0, float(seconds))
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m)}:{s:05.2f}"

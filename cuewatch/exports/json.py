@@ -1,0 +1,102 @@
+"""``cuewatch export --format json``: flags with verdicts, notes and evidence, as JSON.
+
+One ``LABEL.flags.json`` per recording (``FLAGS_EXPORT_JSON_VERSION``)::
+
+    {"format": "cuewatch-flags-export", "version": 1, "provenance": {...},
+     "recording": {...}, "client_speaker": str | null,
+     "flags": [{"key": str, <Flag.to_dict()>, "reviews": [current verdicts],
+                "review_history": [replaced verdicts]}],
+     "gaps": [...], "annotations": [...], "segments": [...],
+     "expression_spans": [...] | null, "agreement": {...} | null}
+
+Strict JSON: NaN and infinities become null, numpy values plain numbers.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports.files import write_text_atomic
+from cuewatch.exports.naming import path_in
+from cuewatch.progress import Progress
+
+FLAGS_EXPORT_JSON_FORMAT = "cuewatch-flags-export"
+FLAGS_EXPORT_JSON_VERSION = 1
+#: Top-level keys, in order.
+FLAGS_EXPORT_JSON_KEYS: tuple[str, ...] = (
+    "format", "version", "provenance", "recording", "client_speaker", "flags", "gaps",
+    "annotations", "segments", "expression_spans", "agreement",
+)
+
+
+def plain(value: Any) -> Any:
+    """``value`` as strict-JSON data: NaN/inf -> None, numpy -> Python, tuples -> lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return plain(value.tolist())
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[str, Any]:
+    """The JSON document of one recording (also what the HTML report is built from)."""
+    rec = bundle.recording
+    recording = {"label": label, "sha256": rec.sha256, "duration": rec.duration,
+                 "fps": rec.fps, "width": rec.width, "height": rec.height, "id": rec.id}
+    if not anonymise:
+        recording["path"] = rec.path
+    flags = []
+    for i, flag in enumerate(bundle.flags):
+        d = {"key": bundle.flag_key(i)}
+        d.update(flag.to_dict())
+        d["reviews"] = [r.to_dict() for r in bundle.current_reviews(flag)]
+        d["review_history"] = [r.to_dict() for r in bundle.review_history(flag)]
+        flags.append(d)
+    segments = []
+    for seg in sorted(bundle.segments, key=lambda s: s.start):
+        d = seg.to_dict()
+        d["speaker"] = bundle.speaker_label(seg.speaker, anonymise)
+        d["client"] = bundle.is_client(seg)
+        segments.append(d)
+    spans = None
+    if bundle.expression_spans is not None:
+        spans = [{"start": s, "end": e, "category": c} for s, e, c in bundle.expression_spans]
+    doc = {
+        "format": FLAGS_EXPORT_JSON_FORMAT,
+        "version": FLAGS_EXPORT_JSON_VERSION,
+        "provenance": bundle.provenance,
+        "recording": recording,
+        "client_speaker": (bundle.speaker_label(bundle.client_speaker, anonymise)
+                           if bundle.client_speaker is not None else None),
+        "flags": flags,
+        "gaps": [g.to_dict() for g in bundle.gaps],
+        "annotations": [a.to_dict() for a in bundle.annotations],
+        "segments": segments,
+        "expression_spans": spans,
+        "agreement": bundle.agreement,
+    }
+    return plain(doc)
+
+
+def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
+           progress: Optional[Progress] = None) -> list[Path]:
+    """Write ``LABEL.flags.json`` per recording."""
+    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
+    written: list[Path] = []
+    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
+        progress.check()
+        doc = bundle_document(bundle, label, anonymise)
+        text = _json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        written.append(write_text_atomic(path_in(out_dir, f"{label}.flags.json"), text))
+        progress.report((n + 1) / len(bundles), f"json: {label}")
+    return written

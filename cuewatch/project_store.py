@@ -1,0 +1,1314 @@
+"""A review project: one SQLite file (``*.cuewatch``) that survives crashes.
+
+Everything a supervisor, trainee or researcher does to a set of recordings lives here:
+recordings (found again by content hash when moved), consent, analyses and their state,
+mood segments, flags, reviewers' verdicts with their history, manual annotations and an
+append-only audit log. Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``)
+that also appends its audit entry, so a killed process leaves the file with everything
+committed before it. A file from a newer cuewatch, a corrupt file or a file that is not a
+project is refused after a read-only look, and left untouched.
+
+Threads: a ``Project`` (one SQLite connection) is used from the thread that opened it.
+The app opens one ``Project`` per worker thread; several processes may open one file at
+once (WAL): a writer waits up to ``timeout`` seconds for another, then gets "busy".
+
+Derived files (features) live in ``<project>.cuewatch-data/`` beside the project file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import getpass
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import urllib.parse
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+
+from cuewatch import __version__
+from cuewatch.consent import Consent, consent_from_dict, parse_consent, sidecar_path
+from cuewatch.consent_policy import (
+    require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
+)
+from cuewatch.domain import VERDICTS, Flag, Gap, MoodSegment, Recording, Review, Track
+from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.model import file_sha256
+from cuewatch.options import AnalysisSettings, FlagSettings
+from cuewatch.project_schema import (
+    APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION,
+)
+
+PROJECT_SUFFIX = ".cuewatch"
+DATA_SUFFIX = "-data"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: seconds a writer waits for another process before "project is busy".
+DEFAULT_TIMEOUT_S = 10.0
+ANALYSIS_STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
+
+ConsentInput = Union[Consent, Mapping[str, Any], str, os.PathLike]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name on this system (containers)
+        return "unknown"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's content: how a recording is recognised wherever it moves."""
+    try:
+        return file_sha256(Path(path))
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def analysis_cache_key(recording_sha256: str, model_sha256: str,
+                       parameters: Mapping[str, Any]) -> str:
+    """Features are reused when content, model and face-pass parameters are the same."""
+    token = _json({"content": recording_sha256, "model": model_sha256,
+                   "parameters": dict(parameters)})
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class Analysis:
+    """One analysis of a recording and where it stands."""
+
+    id: int
+    recording_id: int
+    state: str  # queued | running | done | failed
+    settings: AnalysisSettings
+    flag_settings: FlagSettings
+    model_sha256: Optional[str]
+    cuewatch_version: str
+    cache_key: Optional[str]
+    features_dir: Optional[Path]
+    progress: float
+    message: str
+    error: Optional[str]
+    worker: Optional[str]
+    attempts: int
+    warnings: list[str]
+    queued: str
+    started: Optional[str]
+    finished: Optional[str]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {"analysis": self.settings.to_dict(), "flags": self.flag_settings.to_dict()}
+
+
+@dataclass
+class Annotation:
+    """A span a reviewer marked by hand: often a moment the tool missed."""
+
+    recording_id: int
+    start: float
+    end: float
+    label: str
+    note: str = ""
+    reviewer: str = ""
+    created: str = ""
+    id: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class HistoryEntry:
+    """A verdict as it was given; ``status`` says whether it still stands."""
+
+    review: Review
+    status: str  # current | superseded | undone
+
+
+@dataclass
+class AuditEntry:
+    id: int
+    time: str
+    actor: str
+    action: str
+    recording_id: Optional[int]
+    detail: dict[str, Any]
+
+
+@dataclass
+class ExportedFile:
+    id: int
+    recording_id: Optional[int]
+    path: Path
+    format: str
+    purpose: str
+    created: str
+    actor: str
+    deleted: Optional[str]
+
+
+@dataclass
+class RevokeReport:
+    """What revoking consent deleted, for the user and the audit log."""
+
+    recording_id: int
+    features_dirs: list[str] = field(default_factory=list)
+    exported_files: list[str] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
+    flags: int = 0
+    reviews: int = 0
+    gaps: int = 0
+    mood_segments: int = 0
+    tracks: int = 0
+    annotations: int = 0
+    analyses: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"deleted {self.flags} flags, {self.reviews} reviews, {self.annotations} "
+               f"annotations, {self.mood_segments} mood segments, {self.gaps} gaps, "
+               f"{self.tracks} tracks, {self.analyses} analyses"]
+        out += [f"deleted features {p}" for p in self.features_dirs]
+        out += [f"deleted exported file {p}" for p in self.exported_files]
+        out += [f"already gone: {p}" for p in self.missing_files]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- opening and checking
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _busy(path: Path) -> ProjectError:
+    return ProjectError(f"project {path} is busy: another cuewatch is writing to it; try again")
+
+
+def _ro_uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+
+
+def inspect_project_file(path: Path) -> int:
+    """Look at ``path`` read-only; return its schema version or refuse it.
+
+    Nothing is written: a file we refuse is left exactly as it was.
+    """
+    if not path.exists():
+        raise ProjectError(f"no project at {path} (create one with: cuewatch project new {path})")
+    if not path.is_file():
+        raise ProjectError(f"{path} is not a project file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head != SQLITE_MAGIC:
+        if len(head) == 0:
+            raise ProjectError(f"{path} is empty, not a cuewatch project")
+        raise ProjectError(f"{path} is not a cuewatch project")
+    try:
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=DEFAULT_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise ProjectError(f"cannot open {path}: {exc}") from None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise ProjectError(f"{path} is an SQLite file but not a cuewatch project")
+        app = conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+        if not app or app[0] != APPLICATION_ID:
+            raise ProjectError(f"{path} is an SQLite file but not a cuewatch project")
+        if version > SCHEMA_VERSION:
+            writer = conn.execute("SELECT value FROM meta WHERE key = 'last_written_by'").fetchone()
+            by = f" (written by cuewatch {writer[0]})" if writer else ""
+            raise ProjectError(
+                f"{path} is from a newer cuewatch{by}: project schema {version}, this cuewatch "
+                f"{__version__} reads up to {SCHEMA_VERSION}; update cuewatch to open it")
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise ProjectError(f"{path} is corrupt ({check}); restore it from a backup")
+        return int(version)
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise _busy(path) from None
+        raise ProjectError(f"{path} is corrupt or not a cuewatch project ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(f"{path} is corrupt or not a cuewatch project ({exc})") from None
+    finally:
+        conn.close()
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        conn.close()
+        raise ProjectError(f"{path}: cannot switch the project to WAL mode (got {mode}); "
+                           "is it on a network drive?")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, from_version: int,
+             actor: Optional[str] = None) -> None:
+    """Bring a project up to SCHEMA_VERSION, one transaction per step."""
+    for version in range(from_version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # executescript would commit first; run statement by statement instead.
+            for statement in _split_sql(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_written_by', ?)",
+                         (__version__,))
+            conn.execute(
+                "INSERT INTO audit(time, actor, action, recording_id, detail) "
+                "VALUES (?, ?, 'migrate', NULL, ?)",
+                (_now(), actor or _default_actor(), _json({"from": version, "to": version + 1})))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (triggers keep their inner ';')."""
+    statements, buf = [], ""
+    for line in script.splitlines():
+        buf += line.split("--", 1)[0] + "\n"  # the schema has no '--' inside strings
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL in migration: {buf[:60]!r}")
+    return statements
+
+
+# ---------------------------------------------------------------- the project
+
+class Project:
+    """An open project file. Use from one thread; close it (or use ``with``)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, actor: str, timeout: float) -> None:
+        self.path = path
+        self.actor = actor
+        self.timeout = timeout
+        self._conn = conn
+
+    # -- lifecycle
+
+    @classmethod
+    def create(cls, path: Union[str, os.PathLike], *, actor: Optional[str] = None,
+               timeout: float = DEFAULT_TIMEOUT_S) -> "Project":
+        """A new, empty project; refuses to overwrite any existing file."""
+        path = Path(path).expanduser().absolute()
+        if path.exists():
+            raise ProjectError(f"{path} already exists; open it, or choose another name")
+        if not path.parent.is_dir():
+            raise ProjectError(f"folder {path.parent} does not exist")
+        actor = actor or _default_actor()
+        try:
+            # 'x' mode: fail rather than clobber a file that appeared meanwhile.
+            open(path, "x").close()
+        except OSError as exc:
+            raise ProjectError(f"cannot create {path}: {exc.strerror or exc}") from None
+        try:
+            conn = _connect(path, timeout)
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _split_sql(MIGRATIONS[0]):
+                conn.execute(statement)
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
+                ("application", APPLICATION_ID), ("created", _now()),
+                ("created_by", __version__), ("last_written_by", __version__)])
+            conn.execute("INSERT INTO audit(time, actor, action, recording_id, detail) "
+                         "VALUES (?, ?, 'create', NULL, ?)",
+                         (_now(), actor, _json({"cuewatch_version": __version__})))
+            conn.execute("PRAGMA user_version = 1")
+            conn.execute("COMMIT")
+            _migrate(conn, path, 1, actor)
+        except BaseException:
+            try:
+                conn.close()  # type: ignore[possibly-undefined]
+            except Exception:
+                pass
+            for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+                p.unlink(missing_ok=True)
+            raise
+        return cls(path, conn, actor, timeout)
+
+    @classmethod
+    def open(cls, path: Union[str, os.PathLike], *, actor: Optional[str] = None,
+             timeout: float = DEFAULT_TIMEOUT_S) -> "Project":
+        """Open an existing project, migrating an older one (after a backup copy)."""
+        path = Path(path).expanduser().absolute()
+        version = inspect_project_file(path)
+        try:
+            conn = _connect(path, timeout)
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _busy(path) from None
+            raise ProjectError(f"cannot open {path}: {exc}") from None
+        try:
+            if version < SCHEMA_VERSION:
+                backup = path.with_name(f"{path.name}.v{version}.bak")
+                if not backup.exists():
+                    dest = sqlite3.connect(str(backup))
+                    with dest:
+                        conn.backup(dest)
+                    dest.close()
+                _migrate(conn, path, version, actor)
+            missing = REQUIRED_TABLES - {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if missing:
+                raise ProjectError(f"{path} is damaged: missing tables {', '.join(sorted(missing))}")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if _is_busy(exc):
+                raise _busy(path) from None
+            raise ProjectError(f"cannot open {path}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn, actor or _default_actor(), timeout)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def data_dir(self) -> Path:
+        """Where derived files (features) of this project live."""
+        return self.path.with_name(self.path.name + DATA_SUFFIX)
+
+    # -- transactions
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the lock is taken up front so it cannot deadlock."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _busy(self.path) from None
+            raise ProjectError(f"cannot write to {self.path}: {exc}") from None
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                if _is_busy(exc):
+                    raise _busy(self.path) from None
+                raise ProjectError(f"cannot write to {self.path}: {exc}") from None
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise ProjectError(f"{self.path}: refused: {exc}") from None
+            raise
+
+    def _log(self, conn: sqlite3.Connection, action: str, recording_id: Optional[int],
+             detail: Mapping[str, Any], actor: Optional[str] = None) -> None:
+        conn.execute("INSERT INTO audit(time, actor, action, recording_id, detail) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     (_now(), actor or self.actor, action, recording_id, _json(dict(detail))))
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _busy(self.path) from None
+            raise ProjectError(f"cannot read {self.path}: {exc}") from None
+
+    # -- paths
+
+    def _store_path(self, path: Path) -> str:
+        path = Path(path).absolute()
+        try:
+            return os.path.relpath(path, self.path.parent)
+        except ValueError:  # another drive (Windows)
+            return str(path)
+
+    def _abs(self, stored: str) -> Path:
+        p = Path(stored)
+        return p if p.is_absolute() else Path(os.path.normpath(self.path.parent / p))
+
+    # -- recordings
+
+    def _recording(self, row: sqlite3.Row) -> Recording:
+        return Recording(path=str(self._abs(row["path"])), sha256=row["sha256"],
+                         duration=row["duration"], fps=row["fps"], width=row["width"],
+                         height=row["height"], id=row["id"])
+
+    def recordings(self) -> list[Recording]:
+        return [self._recording(r) for r in self._query("SELECT * FROM recordings ORDER BY id")]
+
+    def recording(self, recording_id: int) -> Recording:
+        return self._recording(self._recording_row(recording_id))
+
+    def _recording_row(self, recording_id: int) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM recordings WHERE id = ?", (int(recording_id),))
+        if not rows:
+            raise ProjectError(f"{self.path.name}: no recording {recording_id}")
+        return rows[0]
+
+    def find_recording(self, ref: Union[int, str]) -> Recording:
+        """A recording by id, file name, path or hash prefix (as a user types it)."""
+        text = str(ref).strip()
+        if text.isdigit():
+            rows = self._query("SELECT * FROM recordings WHERE id = ?", (int(text),))
+            if rows:
+                return self._recording(rows[0])
+        matches = []
+        for rec in self.recordings():
+            p = Path(rec.path)
+            if text in (p.name, p.stem, str(p)) or \
+                    Path(text).absolute() == p.absolute() or \
+                    (len(text) >= 8 and rec.sha256.startswith(text.lower())):
+                matches.append(rec)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ProjectError(f"'{text}' matches {len(matches)} recordings; use its id: "
+                               + ", ".join(f"{r.id}={Path(r.path).name}" for r in matches))
+        raise ProjectError(f"{self.path.name}: no recording '{text}' "
+                           "(see: cuewatch consent P show, or the recording ids)")
+
+    def recording_metadata(self, recording_id: int) -> dict[str, Any]:
+        row = self._recording_row(recording_id)
+        meta = json.loads(row["metadata"])
+        meta.update(size_bytes=row["size_bytes"], client_speaker=row["client_speaker"],
+                    client_face=row["client_face"], client_track=row["client_track"],
+                    added=row["added"], stored_path=row["path"])
+        return meta
+
+    def add_recording(self, video: Union[str, os.PathLike], *,
+                      consent: Optional[ConsentInput] = None,
+                      transcript: Optional[Union[str, os.PathLike]] = None,
+                      mood: Optional[Union[str, os.PathLike]] = None,
+                      client_speaker: Optional[str] = None, client_face: str = "auto",
+                      settings: AnalysisSettings = AnalysisSettings(),
+                      flag_settings: FlagSettings = FlagSettings(),
+                      info: Any = None, queue: bool = True,
+                      actor: Optional[str] = None) -> Recording:
+        """Register a consented video and queue its analysis, in one transaction.
+
+        Consent: ``consent`` if given, else the ``VIDEO.consent.json`` sidecar; it must
+        cover training or supervision. ``info`` (a ``VideoInfo``) skips probing.
+        """
+        video = Path(video).expanduser().absolute()
+        if not video.is_file():
+            raise ProjectError(f"video not found: {video}")
+        if consent is None:
+            side = sidecar_path(video)
+            if not side.is_file():
+                raise ConsentError(
+                    f"{video.name}: no consent on record; put a consent file at {side} or pass "
+                    "--consent (JSON with participants, scopes, obtained)")
+            consent = side
+        record = _as_consent(consent)
+        require_analysis_consent(record, video.name)
+        if info is None:
+            from cuewatch.video import probe_video  # OpenCV only when really probing
+            info = probe_video(video)
+        sha = content_hash(video)
+        extra_files = []
+        for kind, f in (("transcript", transcript), ("mood", mood)):
+            if f is not None:
+                fp = Path(f).expanduser().absolute()
+                if not fp.is_file():
+                    raise ProjectError(f"{kind} file not found: {fp}")
+                extra_files.append((kind, fp, content_hash(fp)))
+        meta = {"codec": getattr(info, "codec", ""), "rotation": getattr(info, "rotation", 0),
+                "frame_count": getattr(info, "frame_count", 0), "absolute_path": str(video)}
+        with self._write() as conn:
+            dup = conn.execute("SELECT id, path FROM recordings WHERE sha256 = ?", (sha,)).fetchone()
+            if dup:
+                raise ProjectError(f"{video.name} is already in the project as recording "
+                                   f"{dup['id']} ({dup['path']})")
+            cur = conn.execute(
+                "INSERT INTO recordings(path, sha256, size_bytes, duration, fps, width, height, "
+                "metadata, client_speaker, client_face, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (self._store_path(video), sha, video.stat().st_size, float(info.duration),
+                 float(info.fps), int(info.width), int(info.height), _json(meta),
+                 client_speaker, client_face or "auto", _now()))
+            rid = int(cur.lastrowid)
+            for kind, fp, fsha in extra_files:
+                conn.execute("INSERT INTO transcripts(recording_id, kind, path, sha256, added) "
+                             "VALUES (?,?,?,?,?)", (rid, kind, self._store_path(fp), fsha, _now()))
+            self._insert_consent(conn, rid, record, actor)
+            self._log(conn, "add_recording", rid, {
+                "path": self._store_path(video), "sha256": sha,
+                "transcript": transcript is not None, "mood": mood is not None}, actor)
+            if queue:
+                self._queue(conn, rid, settings, flag_settings, actor)
+        return self.recording(rid)
+
+    def transcripts(self, recording_id: int) -> dict[str, Path]:
+        """The transcript and mood files given for a recording: kind -> path."""
+        return {r["kind"]: self._abs(r["path"]) for r in self._query(
+            "SELECT kind, path FROM transcripts WHERE recording_id = ?", (int(recording_id),))}
+
+    def set_client(self, recording_id: int, *, speaker: Optional[str] = None,
+                   face: Optional[str] = None, actor: Optional[str] = None) -> None:
+        """Which speaker and which face are the client's (takes effect on re-analysis)."""
+        self._recording_row(recording_id)
+        with self._write() as conn:
+            if speaker is not None:
+                conn.execute("UPDATE recordings SET client_speaker = ? WHERE id = ?",
+                             (speaker, recording_id))
+            if face is not None:
+                conn.execute("UPDATE recordings SET client_face = ? WHERE id = ?",
+                             (face, recording_id))
+            self._log(conn, "set_client", recording_id, {"speaker": speaker, "face": face}, actor)
+
+    def locate(self, recording_id: int) -> Path:
+        """The video file now, or a ProjectError that says how to find it again."""
+        row = self._recording_row(recording_id)
+        p = self._abs(row["path"])
+        if p.is_file():
+            return p
+        hint = json.loads(row["metadata"]).get("absolute_path")
+        if hint and Path(hint).is_file() and content_hash(Path(hint)) == row["sha256"]:
+            return Path(hint)
+        raise ProjectError(f"recording {recording_id} ({Path(row['path']).name}) is not at {p}; "
+                           f"find it with: cuewatch project relocate {self.path} FOLDER")
+
+    def missing_recordings(self) -> list[Recording]:
+        out = []
+        for rec in self.recordings():
+            try:
+                self.locate(int(rec.id))  # type: ignore[arg-type]
+            except ProjectError:
+                out.append(rec)
+        return out
+
+    def relocate(self, search_dirs: Sequence[Union[str, os.PathLike]], *,
+                 actor: Optional[str] = None) -> dict[int, Path]:
+        """Find moved recordings again by content hash under ``search_dirs``."""
+        missing = {r.sha256: r for r in self.missing_recordings()}
+        if not missing:
+            return {}
+        sizes = {}
+        for r in self._query("SELECT sha256, size_bytes FROM recordings"):
+            if r["sha256"] in missing:
+                sizes.setdefault(r["size_bytes"], set()).add(r["sha256"])
+        found: dict[int, Path] = {}
+        for d in search_dirs:
+            for root, _dirs, files in os.walk(Path(d).expanduser()):
+                for name in files:
+                    fp = Path(root) / name
+                    try:
+                        size = fp.stat().st_size
+                    except OSError:
+                        continue
+                    if size not in sizes:
+                        continue
+                    sha = content_hash(fp)
+                    if sha in missing and sizes[size] and sha in sizes[size]:
+                        rec = missing.pop(sha)
+                        found[int(rec.id)] = fp.absolute()  # type: ignore[arg-type]
+                        sizes[size].discard(sha)
+                if not missing:
+                    break
+        if found:
+            with self._write() as conn:
+                for rid, fp in found.items():
+                    row = conn.execute("SELECT metadata FROM recordings WHERE id = ?", (rid,)).fetchone()
+                    meta = json.loads(row["metadata"])
+                    meta["absolute_path"] = str(fp)
+                    conn.execute("UPDATE recordings SET path = ?, metadata = ? WHERE id = ?",
+                                 (self._store_path(fp), _json(meta), rid))
+                    self._log(conn, "relocate", rid, {"path": self._store_path(fp)}, actor)
+        return found
+
+    # -- consent
+
+    def _insert_consent(self, conn: sqlite3.Connection, recording_id: int, record: Consent,
+                        actor: Optional[str]) -> None:
+        conn.execute("UPDATE consents SET status = 'superseded' "
+                     "WHERE recording_id = ? AND status = 'active'", (recording_id,))
+        conn.execute(
+            "INSERT INTO consents(recording_id, document, scopes, obtained, expires, recorded_by, "
+            "source, status, entered, entered_by) VALUES (?,?,?,?,?,?,?, 'active', ?, ?)",
+            (recording_id, _json(record.to_dict()), _json(list(record.scopes)),
+             record.obtained.isoformat(), record.expires.isoformat() if record.expires else None,
+             record.recorded_by, record.source, _now(), actor or self.actor))
+        self._log(conn, "set_consent", recording_id, {
+            "scopes": list(record.scopes), "obtained": record.obtained.isoformat(),
+            "expires": record.expires.isoformat() if record.expires else None,
+            "recorded_by": record.recorded_by, "source": record.source}, actor)
+
+    def set_consent(self, recording_id: int, consent: ConsentInput, *,
+                    actor: Optional[str] = None) -> Consent:
+        """Record (or replace) the consent for a recording; the old one is kept as history."""
+        record = _as_consent(consent)
+        self._recording_row(recording_id)
+        with self._write() as conn:
+            self._insert_consent(conn, int(recording_id), record, actor)
+        return record
+
+    def consent(self, recording_id: int) -> Optional[Consent]:
+        """The consent in force (possibly expired), or None (never given, or revoked)."""
+        rows = self._query("SELECT document, source FROM consents "
+                           "WHERE recording_id = ? AND status = 'active'", (int(recording_id),))
+        if not rows:
+            return None
+        return consent_from_dict(json.loads(rows[0]["document"]), rows[0]["source"] or "project")
+
+    def consent_status(self, recording_id: int, today: Optional[_dt.date] = None) -> ConsentStatus:
+        self._recording_row(recording_id)
+        revoked = self._query("SELECT revoked, revoked_by FROM consents WHERE recording_id = ? "
+                              "AND status = 'revoked' ORDER BY id DESC LIMIT 1", (int(recording_id),))
+        return consent_state(int(recording_id), self.consent(recording_id),
+                             revoked[0]["revoked"] if revoked else None, today)
+
+    def consent_history(self, recording_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._query(
+            "SELECT id, status, scopes, obtained, expires, recorded_by, source, entered, "
+            "entered_by, revoked, revoked_by FROM consents WHERE recording_id = ? ORDER BY id",
+            (int(recording_id),))]
+
+    def require_analysis(self, recording_id: int, today: Optional[_dt.date] = None) -> Consent:
+        rec = self._recording_row(recording_id)
+        return require_analysis_consent(self.consent(recording_id), Path(rec["path"]).name, today)
+
+    def require_export(self, recording_id: int, purpose: Optional[str],
+                       today: Optional[_dt.date] = None) -> Consent:
+        rec = self._recording_row(recording_id)
+        return require_export_consent(self.consent(recording_id), purpose,
+                                      Path(rec["path"]).name, today)
+
+    def revoke_consent(self, recording_id: int, *, actor: Optional[str] = None) -> RevokeReport:
+        """Withdraw consent and delete everything cuewatch derived from the recording.
+
+        Files go first, then the rows, under one write lock: a crash in between leaves
+        consent in force, so running revoke again finishes the job.
+        """
+        rid = int(recording_id)
+        self._recording_row(rid)
+        report = RevokeReport(recording_id=rid)
+        with self._write() as conn:
+            dirs = {r["features_dir"] for r in conn.execute(
+                "SELECT features_dir FROM analyses WHERE recording_id = ? AND features_dir IS NOT NULL",
+                (rid,))}
+            for stored in sorted(dirs):
+                d = self._abs(stored)
+                if d.exists():
+                    shutil.rmtree(d, ignore_errors=False)
+                    report.features_dirs.append(str(d))
+            exports = conn.execute("SELECT id, path FROM exported_files "
+                                   "WHERE recording_id = ? AND deleted IS NULL", (rid,)).fetchall()
+            for r in exports:
+                p = Path(r["path"])
+                if p.is_dir():
+                    shutil.rmtree(p)
+                    report.exported_files.append(str(p))
+                elif p.exists():
+                    p.unlink()
+                    report.exported_files.append(str(p))
+                else:
+                    report.missing_files.append(str(p))
+            now = _now()
+            conn.execute("UPDATE exported_files SET deleted = ? WHERE recording_id = ? "
+                         "AND deleted IS NULL", (now, rid))
+            report.reviews = conn.execute(
+                "SELECT count(*) FROM reviews WHERE flag_id IN "
+                "(SELECT id FROM flags WHERE recording_id = ?)", (rid,)).fetchone()[0]
+            for table in ("flags", "gaps", "mood_segments", "tracks", "annotations", "analyses"):
+                n = conn.execute(f"DELETE FROM {table} WHERE recording_id = ?", (rid,)).rowcount
+                setattr(report, table, n)
+            conn.execute("UPDATE recordings SET client_track = NULL WHERE id = ?", (rid,))
+            conn.execute("UPDATE consents SET status = 'revoked', revoked = ?, revoked_by = ? "
+                         "WHERE recording_id = ? AND status = 'active'",
+                         (now, actor or self.actor, rid))
+            detail = report.to_dict()
+            detail.pop("recording_id")
+            self._log(conn, "revoke_consent", rid, detail, actor)
+        return report
+
+    # -- analyses
+
+    def _queue(self, conn: sqlite3.Connection, recording_id: int, settings: AnalysisSettings,
+               flag_settings: FlagSettings, actor: Optional[str]) -> int:
+        params = _json({"analysis": settings.to_dict(), "flags": flag_settings.to_dict()})
+        same = conn.execute("SELECT id FROM analyses WHERE recording_id = ? AND parameters = ? "
+                            "AND state IN ('queued', 'running')", (recording_id, params)).fetchone()
+        if same:
+            return int(same["id"])
+        cur = conn.execute(
+            "INSERT INTO analyses(recording_id, state, parameters, cuewatch_version, queued) "
+            "VALUES (?, 'queued', ?, ?, ?)", (recording_id, params, __version__, _now()))
+        self._log(conn, "queue_analysis", recording_id, {"analysis_id": cur.lastrowid}, actor)
+        return int(cur.lastrowid)
+
+    def queue_analysis(self, recording_id: int, *, settings: AnalysisSettings = AnalysisSettings(),
+                       flag_settings: FlagSettings = FlagSettings(),
+                       actor: Optional[str] = None) -> Analysis:
+        """Queue an analysis; refused without consent covering training or supervision."""
+        self.require_analysis(recording_id)
+        with self._write() as conn:
+            aid = self._queue(conn, int(recording_id), settings, flag_settings, actor)
+        return self.analysis(aid)
+
+    def _analysis(self, r: sqlite3.Row) -> Analysis:
+        params = json.loads(r["parameters"])
+        fs = dict(params.get("flags", {}))
+        return Analysis(
+            id=r["id"], recording_id=r["recording_id"], state=r["state"],
+            settings=AnalysisSettings(**params.get("analysis", {})),
+            flag_settings=FlagSettings(**fs), model_sha256=r["model_sha256"],
+            cuewatch_version=r["cuewatch_version"], cache_key=r["cache_key"],
+            features_dir=self._abs(r["features_dir"]) if r["features_dir"] else None,
+            progress=r["progress"], message=r["message"], error=r["error"], worker=r["worker"],
+            attempts=r["attempts"], warnings=json.loads(r["warnings"]), queued=r["queued"],
+            started=r["started"], finished=r["finished"])
+
+    def analysis(self, analysis_id: int) -> Analysis:
+        rows = self._query("SELECT * FROM analyses WHERE id = ?", (int(analysis_id),))
+        if not rows:
+            raise ProjectError(f"{self.path.name}: no analysis {analysis_id}")
+        return self._analysis(rows[0])
+
+    def analyses(self, recording_id: Optional[int] = None,
+                 state: Optional[str] = None) -> list[Analysis]:
+        sql, params = "SELECT * FROM analyses WHERE 1=1", []
+        if recording_id is not None:
+            sql += " AND recording_id = ?"
+            params.append(int(recording_id))
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(state)
+        return [self._analysis(r) for r in self._query(sql + " ORDER BY id", params)]
+
+    def features_path_for(self, recording_id: int, cache_key: str) -> Path:
+        """The features cache directory for content + model + parameters."""
+        row = self._recording_row(recording_id)
+        return self.data_dir / "features" / f"{row['sha256'][:12]}-{cache_key[:16]}"
+
+    def requeue_interrupted(self, *, actor: Optional[str] = None) -> list[int]:
+        """Put back in the queue analyses whose process died (same host, pid gone)."""
+        host = socket.gethostname()
+        back = []
+        with self._write() as conn:
+            for r in conn.execute("SELECT id, recording_id, worker FROM analyses "
+                                  "WHERE state = 'running'").fetchall():
+                whost, _, pid = (r["worker"] or "").rpartition(":")
+                if whost == host and pid.isdigit() and _pid_alive(int(pid)):
+                    continue
+                conn.execute("UPDATE analyses SET state = 'queued', worker = NULL, "
+                             "message = 'interrupted; queued again' WHERE id = ?", (r["id"],))
+                self._log(conn, "requeue_analysis", r["recording_id"],
+                          {"analysis_id": r["id"], "was": r["worker"]}, actor)
+                back.append(int(r["id"]))
+        return back
+
+    def requeue_failed(self, *, actor: Optional[str] = None) -> list[int]:
+        with self._write() as conn:
+            rows = conn.execute("SELECT id, recording_id FROM analyses WHERE state = 'failed'").fetchall()
+            for r in rows:
+                conn.execute("UPDATE analyses SET state = 'queued', error = NULL, progress = 0 "
+                             "WHERE id = ?", (r["id"],))
+                self._log(conn, "requeue_analysis", r["recording_id"], {"analysis_id": r["id"]}, actor)
+        return [int(r["id"]) for r in rows]
+
+    def claim_analysis(self, model_sha256: str, *, actor: Optional[str] = None) -> Optional[Analysis]:
+        """Take the oldest queued analysis whose consent still allows it; mark it running.
+
+        Analyses whose consent no longer allows analysis fail with the consent message.
+        """
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        while True:
+            with self._write() as conn:
+                r = conn.execute("SELECT * FROM analyses WHERE state = 'queued' "
+                                 "ORDER BY id LIMIT 1").fetchone()
+                if r is None:
+                    return None
+                rid = r["recording_id"]
+                try:
+                    self.require_analysis(rid)
+                except ConsentError as exc:
+                    conn.execute("UPDATE analyses SET state = 'failed', error = ?, finished = ? "
+                                 "WHERE id = ?", (str(exc), _now(), r["id"]))
+                    self._log(conn, "analysis_refused", rid, {"analysis_id": r["id"],
+                                                              "reason": str(exc)}, actor)
+                    continue
+                params = json.loads(r["parameters"])
+                key = analysis_cache_key(
+                    conn.execute("SELECT sha256 FROM recordings WHERE id = ?", (rid,)).fetchone()[0],
+                    model_sha256, params.get("analysis", {}))
+                fdir = self.features_path_for(rid, key)
+                conn.execute(
+                    "UPDATE analyses SET state = 'running', worker = ?, started = ?, "
+                    "attempts = attempts + 1, model_sha256 = ?, cache_key = ?, features_dir = ?, "
+                    "message = 'started', error = NULL WHERE id = ?",
+                    (worker, _now(), model_sha256, key, self._store_path(fdir), r["id"]))
+                self._log(conn, "start_analysis", rid, {"analysis_id": r["id"],
+                                                        "attempt": r["attempts"] + 1}, actor)
+            return self.analysis(int(r["id"]))
+
+    def set_analysis_progress(self, analysis_id: int, fraction: float, message: str = "") -> None:
+        """Progress of a running analysis (not audited: callers throttle it)."""
+        with self._write() as conn:
+            conn.execute("UPDATE analyses SET progress = ?, message = ? WHERE id = ? "
+                         "AND state = 'running'", (float(fraction), message[:200], int(analysis_id)))
+
+    def finish_analysis(self, analysis_id: int, result: Any, *,
+                        actor: Optional[str] = None) -> Analysis:
+        """Store a ``PipelineResult``: tracks, mood segments, client track, flags, gaps.
+
+        Refused, with the features deleted, if consent was revoked meanwhile.
+        """
+        a = self.analysis(analysis_id)
+        rid = a.recording_id
+        try:
+            self.require_analysis(rid)
+        except ConsentError:
+            if a.features_dir is not None and a.features_dir.exists():
+                shutil.rmtree(a.features_dir, ignore_errors=True)
+            raise
+        with self._write() as conn:
+            conn.execute("DELETE FROM tracks WHERE recording_id = ?", (rid,))
+            conn.executemany(
+                "INSERT INTO tracks(recording_id, track_id, start, end, n_frames, coverage, "
+                "mean_bbox) VALUES (?,?,?,?,?,?,?)",
+                [(rid, t.track_id, t.start, t.end, t.n_frames, t.coverage,
+                  _json([float(v) for v in t.mean_bbox])) for t in result.tracks])
+            self._replace_segments(conn, rid, result.segments)
+            conn.execute("UPDATE recordings SET client_track = ? WHERE id = ?",
+                         (result.client_track, rid))
+            fdir = Path(result.features_dir) if result.features_dir else a.features_dir
+            stats = self._replace_flags(conn, rid, result.flags, result.gaps)
+            conn.execute(
+                "UPDATE analyses SET state = 'done', progress = 1, message = 'done', "
+                "finished = ?, features_dir = ?, warnings = ?, worker = NULL WHERE id = ?",
+                (_now(), self._store_path(fdir) if fdir else None,
+                 _json(list(result.warnings)), int(analysis_id)))
+            self._log(conn, "finish_analysis", rid, {"analysis_id": int(analysis_id), **stats,
+                                                     "client_track": result.client_track}, actor)
+        return self.analysis(analysis_id)
+
+    def fail_analysis(self, analysis_id: int, error: str, *, actor: Optional[str] = None) -> None:
+        a = self.analysis(analysis_id)
+        with self._write() as conn:
+            conn.execute("UPDATE analyses SET state = 'failed', error = ?, finished = ?, "
+                         "worker = NULL WHERE id = ?", (error[:1000], _now(), int(analysis_id)))
+            self._log(conn, "fail_analysis", a.recording_id,
+                      {"analysis_id": int(analysis_id), "error": error[:300]}, actor)
+
+    def features_dir(self, recording_id: int) -> Optional[Path]:
+        """Features of the latest finished analysis, or None."""
+        rows = self._query("SELECT features_dir FROM analyses WHERE recording_id = ? AND "
+                           "state = 'done' AND features_dir IS NOT NULL ORDER BY finished DESC, "
+                           "id DESC LIMIT 1", (int(recording_id),))
+        return self._abs(rows[0]["features_dir"]) if rows else None
+
+    def latest_analysis(self, recording_id: int) -> Optional[Analysis]:
+        rows = self._query("SELECT * FROM analyses WHERE recording_id = ? AND state = 'done' "
+                           "ORDER BY finished DESC, id DESC LIMIT 1", (int(recording_id),))
+        return self._analysis(rows[0]) if rows else None
+
+    # -- tracks and mood segments
+
+    def tracks(self, recording_id: int) -> list[Track]:
+        return [Track(track_id=r["track_id"], start=r["start"], end=r["end"],
+                      n_frames=r["n_frames"], coverage=r["coverage"],
+                      mean_bbox=tuple(json.loads(r["mean_bbox"])))  # type: ignore[arg-type]
+                for r in self._query("SELECT * FROM tracks WHERE recording_id = ? "
+                                     "ORDER BY track_id", (int(recording_id),))]
+
+    def client_track(self, recording_id: int) -> Optional[int]:
+        return self._recording_row(recording_id)["client_track"]
+
+    def _replace_segments(self, conn: sqlite3.Connection, rid: int,
+                          segments: Sequence[MoodSegment]) -> None:
+        conn.execute("DELETE FROM mood_segments WHERE recording_id = ?", (rid,))
+        conn.executemany(
+            "INSERT INTO mood_segments(recording_id, start, end, speaker, text, valence, "
+            "category, certainty, line) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(rid, s.start, s.end, s.speaker, s.text, s.valence, s.category, s.certainty, s.line)
+             for s in segments])
+
+    def set_mood_segments(self, recording_id: int, segments: Sequence[MoodSegment], *,
+                          actor: Optional[str] = None) -> None:
+        self._recording_row(recording_id)
+        with self._write() as conn:
+            self._replace_segments(conn, int(recording_id), segments)
+            self._log(conn, "set_mood_segments", int(recording_id), {"n": len(segments)}, actor)
+
+    def mood_segments(self, recording_id: int, speaker: Optional[str] = None) -> list[MoodSegment]:
+        sql = "SELECT * FROM mood_segments WHERE recording_id = ?"
+        params: list[Any] = [int(recording_id)]
+        if speaker is not None:
+            sql += " AND speaker = ?"
+            params.append(speaker)
+        return [MoodSegment(start=r["start"], end=r["end"], speaker=r["speaker"], text=r["text"],
+                            valence=r["valence"], category=r["category"],
+                            certainty=r["certainty"], line=r["line"])
+                for r in self._query(sql + " ORDER BY start, id", params)]
+
+    # -- flags and gaps
+
+    @staticmethod
+    def _flag(r: sqlite3.Row) -> Flag:
+        return Flag(start=r["start"], end=r["end"], type=r["type"], track=r["track"],
+                    stated=json.loads(r["stated"]), expressed=json.loads(r["expressed"]),
+                    severity=r["severity"], confidence=r["confidence"],
+                    evidence=json.loads(r["evidence"]), id=r["id"])
+
+    def flags(self, recording_id: Optional[int] = None, *, types: Optional[Sequence[str]] = None,
+              min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
+              start: Optional[float] = None, end: Optional[float] = None,
+              reviewer: Optional[str] = None, verdict: Optional[str] = None,
+              unreviewed_by: Optional[str] = None) -> list[Flag]:
+        """Flags (all recordings when ``recording_id`` is None), in time order.
+
+        ``start``/``end`` keep flags overlapping that span; ``reviewer`` + ``verdict`` keep
+        flags whose current verdict by that reviewer is ``verdict``; ``unreviewed_by`` keeps
+        flags that reviewer has not judged yet.
+        """
+        return [f for _rid, f in self._flag_rows(recording_id, types, min_severity,
+                                                 min_confidence, start, end, reviewer, verdict,
+                                                 unreviewed_by)]
+
+    def flags_by_recording(self, **filters: Any) -> dict[int, list[Flag]]:
+        """All flags grouped by recording id (same filters as ``flags``)."""
+        out: dict[int, list[Flag]] = {}
+        for rid, f in self._flag_rows(None, **filters):
+            out.setdefault(rid, []).append(f)
+        return out
+
+    def _flag_rows(self, recording_id: Optional[int] = None,
+                   types: Optional[Sequence[str]] = None, min_severity: Optional[float] = None,
+                   min_confidence: Optional[float] = None, start: Optional[float] = None,
+                   end: Optional[float] = None, reviewer: Optional[str] = None,
+                   verdict: Optional[str] = None,
+                   unreviewed_by: Optional[str] = None) -> list[tuple[int, Flag]]:
+        sql, params = "SELECT * FROM flags f WHERE 1=1", []  # type: ignore[var-annotated]
+        if recording_id is not None:
+            sql += " AND f.recording_id = ?"
+            params.append(int(recording_id))
+        if types:
+            sql += f" AND f.type IN ({','.join('?' * len(types))})"
+            params += list(types)
+        if min_severity is not None:
+            sql += " AND f.severity >= ?"
+            params.append(float(min_severity))
+        if min_confidence is not None:
+            sql += " AND f.confidence >= ?"
+            params.append(float(min_confidence))
+        if start is not None:
+            sql += " AND f.end >= ?"
+            params.append(float(start))
+        if end is not None:
+            sql += " AND f.start <= ?"
+            params.append(float(end))
+        if reviewer is not None or verdict is not None:
+            if verdict is not None and verdict not in VERDICTS:
+                raise ProjectError(f"unknown verdict {verdict!r} (use {', '.join(VERDICTS)})")
+            sub = "SELECT flag_id FROM reviews WHERE current = 1"
+            if reviewer is not None:
+                sub += " AND reviewer = ?"
+                params.append(reviewer)
+            if verdict is not None:
+                sub += " AND verdict = ?"
+                params.append(verdict)
+            sql += f" AND f.id IN ({sub})"
+        if unreviewed_by is not None:
+            sql += " AND f.id NOT IN (SELECT flag_id FROM reviews WHERE current = 1 AND reviewer = ?)"
+            params.append(unreviewed_by)
+        rows = self._query(sql + " ORDER BY f.recording_id, f.start, f.id", params)
+        return [(r["recording_id"], self._flag(r)) for r in rows]
+
+    def flag(self, flag_id: int) -> Flag:
+        rows = self._query("SELECT * FROM flags WHERE id = ?", (int(flag_id),))
+        if not rows:
+            raise ProjectError(f"{self.path.name}: no flag {flag_id}")
+        return self._flag(rows[0])
+
+    def flag_recording(self, flag_id: int) -> int:
+        rows = self._query("SELECT recording_id FROM flags WHERE id = ?", (int(flag_id),))
+        if not rows:
+            raise ProjectError(f"{self.path.name}: no flag {flag_id}")
+        return int(rows[0][0])
+
+    def gaps(self, recording_id: int) -> list[Gap]:
+        return [Gap(start=r["start"], end=r["end"], track=r["track"], reason=r["reason"])
+                for r in self._query("SELECT * FROM gaps WHERE recording_id = ? ORDER BY start, id",
+                                     (int(recording_id),))]
+
+    @staticmethod
+    def _flag_key(start: float, end: float, type_: str, track: Optional[int]) -> tuple:
+        return (type_, track, round(float(start), 2), round(float(end), 2))
+
+    def _replace_flags(self, conn: sqlite3.Connection, rid: int, flags: Sequence[Flag],
+                       gaps: Sequence[Gap]) -> dict[str, int]:
+        old = {self._flag_key(r["start"], r["end"], r["type"], r["track"]): r["id"]
+               for r in conn.execute("SELECT id, start, end, type, track FROM flags "
+                                     "WHERE recording_id = ?", (rid,))}
+        kept: set[int] = set()
+        for f in flags:
+            values = (f.start, f.end, f.type, f.track, float(f.severity), float(f.confidence),
+                      _json(f.stated), _json(f.expressed), _json(f.evidence))
+            fid = old.get(self._flag_key(f.start, f.end, f.type, f.track))
+            if fid is not None and fid not in kept:
+                conn.execute("UPDATE flags SET start=?, end=?, type=?, track=?, severity=?, "
+                             "confidence=?, stated=?, expressed=?, evidence=? WHERE id = ?",
+                             values + (fid,))
+                kept.add(fid)
+            else:
+                fid = conn.execute(
+                    "INSERT INTO flags(recording_id, start, end, type, track, severity, "
+                    "confidence, stated, expressed, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (rid,) + values).lastrowid
+            f.id = int(fid)
+        gone = [fid for fid in old.values() if fid not in kept]
+        dropped_reviews = 0
+        for i in range(0, len(gone), 500):
+            chunk = gone[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            dropped_reviews += conn.execute(
+                f"SELECT count(*) FROM reviews WHERE flag_id IN ({marks})", chunk).fetchone()[0]
+            conn.execute(f"DELETE FROM flags WHERE id IN ({marks})", chunk)
+        conn.execute("DELETE FROM gaps WHERE recording_id = ?", (rid,))
+        conn.executemany("INSERT INTO gaps(recording_id, start, end, track, reason) "
+                         "VALUES (?,?,?,?,?)", [(rid, g.start, g.end, g.track, g.reason) for g in gaps])
+        return {"flags": len(flags), "flags_kept": len(kept), "flags_removed": len(gone),
+                "reviews_removed": dropped_reviews, "gaps": len(gaps)}
+
+    def replace_flags(self, recording_id: int, flags: Sequence[Flag], gaps: Sequence[Gap], *,
+                      actor: Optional[str] = None) -> dict[str, int]:
+        """Store recomputed flags. A flag with the same type, track and span keeps its id
+        and its reviews; flags that are gone take their reviews with them (counted)."""
+        self._recording_row(recording_id)
+        with self._write() as conn:
+            stats = self._replace_flags(conn, int(recording_id), flags, gaps)
+            self._log(conn, "replace_flags", int(recording_id), stats, actor)
+        return stats
+
+    # -- reviews
+
+    @staticmethod
+    def _review(r: sqlite3.Row) -> Review:
+        return Review(flag_id=r["flag_id"], reviewer=r["reviewer"], verdict=r["verdict"],
+                      note=r["note"], time=r["time"], id=r["id"])
+
+    def set_verdict(self, flag_id: int, reviewer: str, verdict: str, note: str = "") -> Review:
+        """A reviewer's verdict on a flag; it replaces their earlier one (kept as history)."""
+        reviewer = (reviewer or "").strip()
+        if not reviewer:
+            raise ProjectError("a verdict needs a reviewer name")
+        if verdict not in VERDICTS:
+            raise ProjectError(f"unknown verdict {verdict!r} (use {', '.join(VERDICTS)})")
+        with self._write() as conn:
+            row = conn.execute("SELECT recording_id FROM flags WHERE id = ?", (int(flag_id),)).fetchone()
+            if row is None:
+                raise ProjectError(f"{self.path.name}: no flag {flag_id}")
+            conn.execute("UPDATE reviews SET current = 0 WHERE flag_id = ? AND reviewer = ? "
+                         "AND current = 1", (int(flag_id), reviewer))
+            now = _now()
+            cur = conn.execute("INSERT INTO reviews(flag_id, reviewer, verdict, note, time, current) "
+                               "VALUES (?,?,?,?,?,1)", (int(flag_id), reviewer, verdict, note or "", now))
+            self._log(conn, "verdict", row["recording_id"], {
+                "flag_id": int(flag_id), "verdict": verdict, "review_id": cur.lastrowid,
+                "with_note": bool(note)}, reviewer)
+        return Review(flag_id=int(flag_id), reviewer=reviewer, verdict=verdict, note=note or "",
+                      time=now, id=int(cur.lastrowid))
+
+    def undo_last_verdict(self, reviewer: str) -> Optional[Review]:
+        """Take back the reviewer's latest verdict (Ctrl+Z); their previous verdict on that
+        flag, if any, is in force again. Returns the verdict taken back, or None."""
+        with self._write() as conn:
+            last = conn.execute("SELECT * FROM reviews WHERE reviewer = ? AND undone = 0 "
+                                "ORDER BY id DESC LIMIT 1", (reviewer,)).fetchone()
+            if last is None:
+                return None
+            conn.execute("UPDATE reviews SET undone = 1, current = 0 WHERE id = ?", (last["id"],))
+            if last["current"]:
+                prev = conn.execute("SELECT id FROM reviews WHERE flag_id = ? AND reviewer = ? "
+                                    "AND undone = 0 ORDER BY id DESC LIMIT 1",
+                                    (last["flag_id"], reviewer)).fetchone()
+                if prev is not None:
+                    conn.execute("UPDATE reviews SET current = 1 WHERE id = ?", (prev["id"],))
+            rid = conn.execute("SELECT recording_id FROM flags WHERE id = ?",
+                               (last["flag_id"],)).fetchone()
+            self._log(conn, "undo_verdict", rid[0] if rid else None,
+                      {"flag_id": last["flag_id"], "review_id": last["id"]}, reviewer)
+        return self._review(last)
+
+    def reviews(self, flag_id: Optional[int] = None, *, recording_id: Optional[int] = None,
+                reviewer: Optional[str] = None) -> list[Review]:
+        """Current verdicts (one per reviewer per flag)."""
+        sql = "SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE r.current = 1"
+        params: list[Any] = []
+        if flag_id is not None:
+            sql += " AND r.flag_id = ?"
+            params.append(int(flag_id))
+        if recording_id is not None:
+            sql += " AND f.recording_id = ?"
+            params.append(int(recording_id))
+        if reviewer is not None:
+            sql += " AND r.reviewer = ?"
+            params.append(reviewer)
+        return [self._review(r) for r in self._query(sql + " ORDER BY r.flag_id, r.reviewer", params)]
+
+    def review_history(self, flag_id: int, reviewer: Optional[str] = None) -> list[HistoryEntry]:
+        """Every verdict given on a flag, oldest first, with whether it still stands."""
+        sql, params = "SELECT * FROM reviews WHERE flag_id = ?", [int(flag_id)]
+        if reviewer is not None:
+            sql += " AND reviewer = ?"
+            params.append(reviewer)  # type: ignore[arg-type]
+        out = []
+        for r in self._query(sql + " ORDER BY id", params):
+            status = "undone" if r["undone"] else ("current" if r["current"] else "superseded")
+            out.append(HistoryEntry(self._review(r), status))
+        return out
+
+    def reviewers(self) -> list[str]:
+        return [r[0] for r in self._query(
+            "SELECT DISTINCT reviewer FROM reviews WHERE current = 1 ORDER BY reviewer")]
+
+    # -- manual annotations
+
+    def add_annotation(self, recording_id: int, start: float, end: float, label: str,
+                       note: str = "", *, reviewer: Optional[str] = None) -> Annotation:
+        reviewer = (reviewer or self.actor).strip()
+        label = (label or "").strip()
+        if not label:
+            raise ProjectError("an annotation needs a label")
+        if not (0 <= float(start) <= float(end)):
+            raise ProjectError(f"annotation span {start}-{end} s: start must be >= 0 and <= end")
+        self._recording_row(recording_id)
+        now = _now()
+        with self._write() as conn:
+            aid = conn.execute(
+                "INSERT INTO annotations(recording_id, start, end, label, note, reviewer, created) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (int(recording_id), float(start), float(end), label, note or "", reviewer, now)).lastrowid
+            self._log(conn, "add_annotation", int(recording_id),
+                      {"annotation_id": aid, "start": start, "end": end, "label": label}, reviewer)
+        return Annotation(int(recording_id), float(start), float(end), label, note or "",
+                          reviewer, now, int(aid))
+
+    def annotations(self, recording_id: Optional[int] = None,
+                    reviewer: Optional[str] = None) -> list[Annotation]:
+        sql, params = "SELECT * FROM annotations WHERE 1=1", []  # type: ignore[var-annotated]
+        if recording_id is not None:
+            sql += " AND recording_id = ?"
+            params.append(int(recording_id))
+        if reviewer is not None:
+            sql += " AND reviewer = ?"
+            params.append(reviewer)
+        return [Annotation(r["recording_id"], r["start"], r["end"], r["label"], r["note"],
+                           r["reviewer"], r["created"], r["id"])
+                for r in self._query(sql + " ORDER BY recording_id, start, id", params)]
+
+    def delete_annotation(self, annotation_id: int, *, actor: Optional[str] = None) -> None:
+        with self._write() as conn:
+            r = conn.execute("SELECT * FROM annotations WHERE id = ?", (int(annotation_id),)).fetchone()
+            if r is None:
+                raise ProjectError(f"{self.path.name}: no annotation {annotation_id}")
+            conn.execute("DELETE FROM annotations WHERE id = ?", (int(annotation_id),))
+            self._log(conn, "delete_annotation", r["recording_id"], {
+                "annotation_id": int(annotation_id), "label": r["label"],
+                "start": r["start"], "end": r["end"], "by": r["reviewer"]}, actor)
+
+    # -- exports and the audit log
+
+    def record_export(self, paths: Sequence[Union[str, os.PathLike]], *, format: str,
+                      purpose: str, recording_id: Optional[int] = None,
+                      actor: Optional[str] = None) -> None:
+        """Remember files written out of the project, so revoking consent can delete them."""
+        now = _now()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO exported_files(recording_id, path, format, purpose, created, actor) "
+                "VALUES (?,?,?,?,?,?)",
+                [(recording_id, str(Path(p).absolute()), format, purpose, now, actor or self.actor)
+                 for p in paths])
+            self._log(conn, "export", recording_id, {"format": format, "purpose": purpose,
+                                                     "files": len(paths)}, actor)
+
+    def exported_files(self, recording_id: Optional[int] = None,
+                       include_deleted: bool = False) -> list[ExportedFile]:
+        sql, params = "SELECT * FROM exported_files WHERE 1=1", []  # type: ignore[var-annotated]
+        if recording_id is not None:
+            sql += " AND recording_id = ?"
+            params.append(int(recording_id))
+        if not include_deleted:
+            sql += " AND deleted IS NULL"
+        return [ExportedFile(r["id"], r["recording_id"], Path(r["path"]), r["format"],
+                             r["purpose"], r["created"], r["actor"], r["deleted"])
+                for r in self._query(sql + " ORDER BY id", params)]
+
+    def log(self, action: str, detail: Mapping[str, Any], *, recording_id: Optional[int] = None,
+            actor: Optional[str] = None) -> None:
+        """Append an entry to the audit log (for actions outside the store, e.g. viewing)."""
+        with self._write() as conn:
+            self._log(conn, action, recording_id, detail, actor)
+
+    def audit(self, recording_id: Optional[int] = None, *, action: Optional[str] = None,
+              limit: Optional[int] = None) -> list[AuditEntry]:
+        """The audit log, oldest first (``limit``: the latest N)."""
+        sql, params = "SELECT * FROM audit WHERE 1=1", []  # type: ignore[var-annotated]
+        if recording_id is not None:
+            sql += " AND recording_id = ?"
+            params.append(int(recording_id))
+        if action is not None:
+            sql += " AND action = ?"
+            params.append(action)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = self._query(sql, params)[::-1]
+        return [AuditEntry(r["id"], r["time"], r["actor"], r["action"], r["recording_id"],
+                           json.loads(r["detail"])) for r in rows]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _as_consent(consent: ConsentInput) -> Consent:
+    if isinstance(consent, Consent):
+        return consent
+    if isinstance(consent, Mapping):
+        return consent_from_dict(dict(consent), "given")
+    return parse_consent(str(consent))

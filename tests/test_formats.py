@@ -1,0 +1,39 @@
+"""File formats and column schemas are pinned: users' scripts read them."""
+
+from cuewatch import formats
+
+
+def test_frames_csv_columns_follow_openface() -> None:
+    assert formats.FRAMES_CSV_BASE_COLUMNS == (
+        "frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz")
+    assert len(formats.BLENDSHAPE_NAMES) == 52 and formats.BLENDSHAPE_NAMES[0] == "_neutral"
+    assert formats.BLENDSHAPE_NAMES[44:46] == ("mouthSmileLeft", "mouthSmileRight")
+
+
+def test_expression_columns() -> None:
+    assert formats.AU_COLUMNS[0] == "AU01_r" and formats.AU_COLUMNS[-1] == "AU45_r"
+    assert len(formats.AU_NAMES) == 17
+    assert formats.EXPRESSION_CATEGORIES == (
+        "neutral", "happy", "sad", "angry", "fearful", "surprised", "disgusted", "contempt")
+    assert formats.EXPRESSION_COLUMNS[-2:] == ("valence", "arousal")
+
+
+def test_flags_schema() -> None:
+    assert formats.FLAG_TYPES == ("incongruence", "leak")
+    assert formats.FLAGS_CSV_COLUMNS[:4] == ("id", "start", "end", "type")
+    assert formats.CONSENT_SCOPES == ("training", "supervision", "research")
+
+
+def test_blendshape_order_matches_the_model(model_path) -> None:
+    import mediapipe as mp
+    import numpy as np
+    from mediapipe.tasks.python import BaseOptions, vision
+    from cuewatch.video import FrameReader, probe_video
+    opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
+                                        output_face_blendshapes=True, num_faces=1)
+    from pathlib import Path
+    clip = Path(__file__).resolve().parents[1] / "sample_media" / "demo_roleplay.mp4"
+    frame = next(iter(FrameReader(probe_video(clip))))
+    with vision.FaceLandmarker.create_from_options(opts) as lm:
+        res = lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.image)))
+    assert tuple(b.category_name for b in res.face_blendshapes[0]) == formats.BLENDSHAPE_NAMES
