@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QMouseEvent, QPainter, QPainterPath,
-                           QPaintEvent, QPen, QPolygonF, QWheelEvent)
+from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QImage, QMouseEvent, QPainter,
+                           QPaintEvent, QPen, QWheelEvent)
 from PySide6.QtWidgets import QInputDialog, QScrollBar, QToolTip, QVBoxLayout, QWidget
 
 from cuewatch.domain import Flag
@@ -304,13 +304,41 @@ class QtTimeline(QWidget):
             p.drawText(QPointF(x + 3, self.RULER - 7), label)
             t += step
 
+    def _raster(self, p: QPainter, lane: Lane, rgba: np.ndarray) -> None:
+        """Draw an (h, n, 4) or (1, n, 4) RGBA array over the lane: one call for a whole lane."""
+        rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+        h, n = rgba.shape[:2]
+        image = QImage(rgba.data, n, h, n * 4, QImage.Format.Format_RGBA8888)
+        p.drawImage(QRectF(LABEL_WIDTH, lane.top, n, lane.height), image)
+
+    def _span_columns(self, starts: np.ndarray, ends: np.ndarray, rgba: np.ndarray, n: int) -> np.ndarray:
+        """Per-pixel colours of many narrow spans (later spans over earlier): (1, n, 4)."""
+        tl = self.timeline
+        scale = n / tl.span
+        x0 = np.clip(np.floor((starts - tl.start) * scale), 0, n - 1).astype(np.int64)
+        x1 = np.clip(np.ceil((ends - tl.start) * scale), 0, n).astype(np.int64)
+        x1 = np.maximum(x1, x0 + 1)
+        row = np.zeros((1, n, 4), dtype=np.uint8)
+        for a, b, c in zip(x0, x1, rgba):
+            row[0, a:b] = c
+        return row
+
     def _paint_utterances(self, p: QPainter, lane: Lane, speaker: str) -> None:
         tl = self.timeline
+        n = int(self.plot_width)
         segments = tl.data.segments_of(None if speaker == "Transcript" else speaker)
+        visible = tl.data.span_index(lane.key).visible(tl.start, tl.end, n)
+        if len(visible) > n // 6:  # zoomed out: one image for the lane
+            segs = [segments[i] for i in visible]
+            rgba = np.array([valence_colour(s.valence).getRgb() for s in segs], dtype=np.uint8)
+            starts = np.array([s.start for s in segs])
+            ends = np.array([s.end for s in segs])
+            self._raster(p, lane, self._span_columns(starts, ends, rgba, n))
+            return
         p.setPen(QPen(QColor(0, 0, 0, 60), 0.5))
         metrics = p.fontMetrics()
         text_pen = QColor(20, 20, 20)
-        for i in tl.data.span_index(lane.key).visible(tl.start, tl.end, int(self.plot_width)):
+        for i in visible:
             s = segments[i]
             x0, x1 = self.x_of(s.start), self.x_of(s.end)
             rect = QRectF(x0, lane.top + 1, max(1.0, x1 - x0), lane.height - 2)
@@ -324,29 +352,31 @@ class QtTimeline(QWidget):
                 p.restore()
 
     def _paint_valence(self, p: QPainter, lane: Lane, n: int) -> None:
+        """The min/max band of the face's valence per pixel column, as one image."""
         tl = self.timeline
         env = tl.data.valence
         assert env is not None
         lo, hi = env.buckets(tl.start, tl.end, n)
-        mid_y = lane.top + lane.height / 2
-        scale = (lane.height / 2 - 1)
+        h = int(lane.height)
+        mid = (h - 1) / 2.0
         p.setPen(QPen(QColor(0, 0, 0, 50), 0.5, Qt.PenStyle.DashLine))
-        p.drawLine(QPointF(LABEL_WIDTH, mid_y), QPointF(LABEL_WIDTH + self.plot_width, mid_y))
+        p.drawLine(QPointF(LABEL_WIDTH, lane.top + lane.height / 2),
+                   QPointF(LABEL_WIDTH + self.plot_width, lane.top + lane.height / 2))
         ok = ~np.isnan(lo)
         if not ok.any():
             return
-        xs = LABEL_WIDTH + np.arange(n) + 0.5
-        # one path per run of covered columns: a min/max band, never a point per frame
-        runs = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
-        p.setPen(QPen(QColor(40, 90, 160), 1.0))
-        p.setBrush(QColor(40, 90, 160, 90))
-        for a, b in zip(runs[::2], runs[1::2]):
-            top = [QPointF(xs[i], mid_y - hi[i] * scale) for i in range(a, b)]
-            bottom = [QPointF(xs[i], mid_y - lo[i] * scale) for i in range(b - 1, a - 1, -1)]
-            if b - a == 1:
-                p.drawLine(top[0], bottom[0])
-                continue
-            p.drawPolygon(QPolygonF(top + bottom))
+        y_top = np.where(ok, np.floor(mid - np.nan_to_num(hi) * mid), h)       # (n,)
+        y_bot = np.where(ok, np.ceil(mid - np.nan_to_num(lo) * mid), -1)
+        # join neighbouring columns so a steep curve stays connected
+        y_top_j = np.minimum(y_top, np.minimum(np.r_[y_top[:1], y_top[:-1]], np.r_[y_top[1:], y_top[-1:]]) + 1)
+        y_bot_j = np.maximum(y_bot, np.maximum(np.r_[y_bot[:1], y_bot[:-1]], np.r_[y_bot[1:], y_bot[-1:]]) - 1)
+        y_top = np.where(ok, np.minimum(y_top, np.where(ok, y_top_j, y_top)), y_top)
+        y_bot = np.where(ok, np.maximum(y_bot, np.where(ok, y_bot_j, y_bot)), y_bot)
+        rows = np.arange(h)[:, None]
+        inside = (rows >= y_top[None, :]) & (rows <= y_bot[None, :])
+        rgba = np.zeros((h, n, 4), dtype=np.uint8)
+        rgba[inside] = (40, 90, 160, 220)
+        self._raster(p, lane, rgba)
 
     def _paint_expression(self, p: QPainter, lane: Lane, n: int) -> None:
         tl = self.timeline

@@ -1,0 +1,277 @@
+"""Expression accuracy on the labelled real faces in ../shared/media.
+
+Runs the real MediaPipe Face Landmarker (VIDEO mode for clips, IMAGE mode for photos) on
+every labelled clip and image, feeds the per-frame arrays to
+``cuewatch.expression.estimate_expression`` and prints, per item, the top prototype match
+and the valence sign against the label, then the accuracy of each. Labels:
+
+- CREMA-D (actor 1001): the PERCEIVED label (crowd ratings of the face alone, see the media
+  README): ANG angry, DIS angry, FEA disgusted, HAP happy, NEU neutral, SAD neutral.
+- RAVDESS 01-01-07-...: disgust (emotion 07).
+- pexels: the truth file's face segments (sad 0.5-5.5 s, happy 11.5-18.5 s).
+- images: the file name (su/hao/anc/di codes for the lab photos).
+
+Neutral baseline, per person: the six CREMA-D clips are one actor, so they run as one track
+(clips separated by a gap) and are scored twice, with the NEU clip marked as the neutral
+span and with the automatic neutral. RAVDESS and pexels use the automatic neutral within the
+clip. The photos are single frames of different people: no per-person neutral exists, so
+they run as one cohort track and the automatic neutral picks the least expressive photos.
+
+A valence "sign" is pos / neg when |mean valence| >= the neutral threshold, else neu.
+Usage: python benchmarks/eval_expression.py [--media DIR] [--model FILE] [--fps 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+
+from cuewatch.expression import ExpressionSeries, ExpressionSettings, estimate_expression
+from cuewatch.formats import BLENDSHAPE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+VALENCE_OF = {"happy": "pos", "surprised": "neu", "neutral": "neu", "sad": "neg", "angry": "neg",
+              "fearful": "neg", "disgusted": "neg", "contempt": "neg"}
+CREMA_PERCEIVED = {"ANG": "angry", "DIS": "angry", "FEA": "disgusted", "HAP": "happy",
+                   "NEU": "neutral", "SAD": "neutral"}
+PYFEAT_CODES = {"su": "surprised", "hao": "happy", "anc": "angry", "di": "disgusted"}
+
+
+@dataclass
+class Track:
+    """Per-frame landmarker output for one face, in the arrays estimate_expression takes."""
+
+    timestamps: np.ndarray
+    landmarks: np.ndarray
+    blendshapes: np.ndarray
+    pose: np.ndarray
+    bbox: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.timestamps.shape[0])
+
+    @staticmethod
+    def concat(tracks: list["Track"], gap_s: float = 10.0) -> tuple["Track", list[tuple[float, float]]]:
+        """One track from several, each shifted to start ``gap_s`` after the last ends."""
+        parts, spans, offset = [], [], 0.0
+        for tr in tracks:
+            t = tr.timestamps - tr.timestamps[0] + offset
+            spans.append((float(t[0]), float(t[-1])))
+            parts.append(Track(t, tr.landmarks, tr.blendshapes, tr.pose, tr.bbox, tr.confidence))
+            offset = float(t[-1]) + gap_s
+        cat = Track(*(np.concatenate([getattr(p, f) for p in parts])
+                      for f in ("timestamps", "landmarks", "blendshapes", "pose", "bbox", "confidence")))
+        return cat, spans
+
+    def expression(self, **kw) -> ExpressionSeries:
+        return estimate_expression(self.timestamps, self.landmarks, self.blendshapes, self.pose,
+                                   self.bbox, self.confidence, **kw)
+
+
+def pose_from_matrix(m: np.ndarray) -> np.ndarray:
+    """Pitch (Rx), yaw (Ry), roll (Rz) in degrees from a facial transformation matrix."""
+    r = np.asarray(m, dtype=np.float64)[:3, :3]
+    r = r / np.linalg.norm(r[:, 0])
+    pitch = math.degrees(math.atan2(r[2, 1], r[2, 2]))
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -r[2, 0]))))
+    roll = math.degrees(math.atan2(r[1, 0], r[0, 0]))
+    return np.array([pitch, yaw, roll], dtype=np.float32)
+
+
+def _landmarker(model: Path, mode: "vision.RunningMode") -> "vision.FaceLandmarker":
+    return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(model)), running_mode=mode, num_faces=1,
+        output_face_blendshapes=True, output_facial_transformation_matrixes=True))
+
+
+def _observation(result, width: int, height: int):
+    if not result.face_landmarks:
+        return None
+    lm = np.array([[p.x * width, p.y * height, p.z * width] for p in result.face_landmarks[0]],
+                  dtype=np.float32)
+    bs = np.array([c.score for c in result.face_blendshapes[0]], dtype=np.float32)
+    if bs.shape[0] != len(BLENDSHAPE_NAMES):
+        raise RuntimeError(f"model gave {bs.shape[0]} blendshapes, expected {len(BLENDSHAPE_NAMES)}")
+    pose = pose_from_matrix(result.facial_transformation_matrixes[0])
+    box = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], np.float32)
+    return lm, bs, pose, box
+
+
+def _track(rows: list) -> Track:
+    t, lm, bs, pose, box = zip(*rows)
+    n = len(t)
+    # The tasks API reports no per-face score: a returned face counts as detected (1.0).
+    return Track(np.asarray(t, np.float64), np.stack(lm), np.stack(bs), np.stack(pose),
+                 np.stack(box), np.ones(n, np.float32))
+
+
+def landmark_video(path: Path, model: Path, fps: Optional[float] = 15.0) -> Track:
+    """The one large face of a clip, per sampled frame (VIDEO mode, decoder timestamps)."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise RuntimeError(f"cannot open {path}")
+    native = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    step = max(1, int(round(native / fps))) if fps else 1
+    rows, index = [], 0
+    with _landmarker(model, vision.RunningMode.VIDEO) as lmk:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            t = index / native
+            index += 1
+            if (index - 1) % step:
+                continue
+            h, w = frame.shape[:2]
+            image = mp.Image(image_format=mp.ImageFormat.SRGB,
+                             data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            obs = _observation(lmk.detect_for_video(image, int(round(t * 1000))), w, h)
+            if obs is not None:
+                rows.append((t, *obs))
+    cap.release()
+    if not rows:
+        raise RuntimeError(f"no face found in {path}")
+    return _track(rows)
+
+
+def landmark_images(paths: list[Path], model: Path, spacing_s: float = 10.0) -> tuple[Track, list[Path]]:
+    """Photos as one cohort track (IMAGE mode), ``spacing_s`` apart so nothing smooths across."""
+    rows, found = [], []
+    with _landmarker(model, vision.RunningMode.IMAGE) as lmk:
+        for path in paths:
+            frame = cv2.imread(str(path))
+            if frame is None:
+                continue
+            h, w = frame.shape[:2]
+            image = mp.Image(image_format=mp.ImageFormat.SRGB,
+                             data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            obs = _observation(lmk.detect(image), w, h)
+            if obs is not None:
+                rows.append((len(rows) * spacing_s, *obs))
+                found.append(path)
+    return _track(rows), found
+
+
+def sign(valence: float, threshold: float) -> str:
+    return "pos" if valence >= threshold else "neg" if valence <= -threshold else "neu"
+
+
+class Tally:
+    def __init__(self, title: str, threshold: float) -> None:
+        self.title, self.threshold, self.rows = title, threshold, []
+
+    def add(self, name: str, label: str, summary: dict) -> None:
+        got_sign = sign(summary["valence"], self.threshold)
+        want_sign = VALENCE_OF[label]
+        self.rows.append((name, label, summary["category"], want_sign, got_sign, summary))
+
+    def print(self) -> tuple[int, int, int]:
+        print(f"\n== {self.title}")
+        print(f"{'item':34s} {'label':10s} {'top match':10s} {'val':>6s} {'sign':>4s}/{'want':4s} "
+              f"{'conf':>4s}  AUs")
+        top_ok = val_ok = 0
+        for name, label, cat, want, got, s in self.rows:
+            top_ok += cat == label
+            val_ok += got == want
+            print(f"{name:34s} {label:10s} {cat:10s} {s['valence']:+6.2f} {got:>4s}/{want:4s} "
+                  f"{s['confidence']:4.2f}  {','.join(s['aus'])}"
+                  f"{'' if got == want else '   <- valence sign wrong'}")
+        n = len(self.rows)
+        print(f"top match {top_ok}/{n} = {top_ok / n:.0%};  valence sign {val_ok}/{n} = {val_ok / n:.0%}")
+        return top_ok, val_ok, n
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--media", type=Path, default=SHARED / "media")
+    ap.add_argument("--eval", type=Path, default=SHARED / "eval")
+    ap.add_argument("--model", type=Path, default=SHARED / "models" / "face_landmarker.task")
+    ap.add_argument("--fps", type=float, default=15.0, help="analysed frames per second (0 = all)")
+    args = ap.parse_args(argv)
+    fps = args.fps or None
+    settings = ExpressionSettings()
+    thr = settings.neutral_valence
+    t0 = time.perf_counter()
+
+    crema_paths = sorted((args.media / "crema_d").glob("*.flv"))
+    crema = {p.stem.split("_")[2]: landmark_video(p, args.model, fps) for p in crema_paths}
+    codes = list(crema)
+    actor, spans = Track.concat([crema[c] for c in codes])
+    neutral_span = spans[codes.index("NEU")]
+    rav_paths = sorted((args.media / "ravdess").glob("*.mp4"))
+    pexels_path = args.media / "pexels" / "WolfgangLanger_Pexels.mp4"
+    truth = json.loads((args.eval / "pexels_distress_to_joy.truth.json").read_text())
+    image_paths = sorted((args.media / "images").glob("*/*.jpg"))
+    t_landmarks = time.perf_counter() - t0
+
+    clips_auto = Tally(f"clips, automatic neutral (CREMA-D: over all 6 clips of actor 1001; "
+                       f"others within the clip); neutral |valence| < {thr}", thr)
+    clips_span = Tally("clips, CREMA-D neutral from the NEU clip marked as neutral span "
+                       "(RAVDESS and pexels: automatic, no neutral span exists)", thr)
+    t1 = time.perf_counter()
+    for tally, kw in ((clips_auto, {}), (clips_span, {"neutral_span": neutral_span})):
+        series = actor.expression(settings=settings, **kw)
+        for code, (a, b) in zip(codes, spans):
+            tally.add(f"crema_d 1001_DFA_{code}", CREMA_PERCEIVED[code], series.summary(a, b))
+        for path in rav_paths:
+            label = "disgusted" if path.stem.split("-")[2] == "07" else None
+            if label:
+                tally.add(f"ravdess {path.stem}", label,
+                          landmark_cached(path, args.model, fps).expression(settings=settings).summary())
+        pex = landmark_cached(pexels_path, args.model, fps).expression(settings=settings)
+        for seg in truth["segments"]:
+            tally.add(f"pexels {seg['start']:g}-{seg['end']:g} s", seg["face"],
+                      pex.summary(seg["start"], seg["end"]))
+    t_expr = time.perf_counter() - t1
+
+    images = Tally("images, cohort neutral (automatic over all photos: single frames of "
+                   "different people have no per-person neutral)", thr)
+    img_track, found = landmark_images(image_paths, args.model)
+    img_series = img_track.expression(settings=settings)
+    for i, path in enumerate(found):
+        stem = path.stem
+        label = next((v for k, v in PYFEAT_CODES.items() if f"-{k}-" in stem), None)
+        label = label or stem.split("_")[0]
+        label = {"surprise": "surprised"}.get(label, label)
+        t = img_track.timestamps[i]
+        images.add(f"{path.parent.name}/{path.name}", label, img_series.summary(t, t))
+    missed = [p.name for p in image_paths if p not in found]
+
+    _, val_auto, n_auto = clips_auto.print()
+    _, val_span, n_span = clips_span.print()
+    images.print()
+    if missed:
+        print(f"no face found in: {', '.join(missed)}")
+    print(f"\nlandmarker {t_landmarks:.1f} s; expression stage {t_expr * 1000:.0f} ms for all clips")
+    print(f"TARGET valence sign >= 90% of labelled clips: automatic neutral {val_auto / n_auto:.0%}, "
+          f"NEU-span neutral {val_span / n_span:.0%}")
+    return 0
+
+
+_CACHE: dict[tuple, Track] = {}
+
+
+def landmark_cached(path: Path, model: Path, fps: Optional[float]) -> Track:
+    """landmark_video once per run (both tallies reuse it)."""
+    key = (str(path), str(model), fps)
+    if key not in _CACHE:
+        _CACHE[key] = landmark_video(path, model, fps)
+    return _CACHE[key]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
