@@ -28,8 +28,9 @@ CREATE TABLE recordings (
     width          INTEGER NOT NULL DEFAULT 0,
     height         INTEGER NOT NULL DEFAULT 0,
     metadata       TEXT NOT NULL DEFAULT '{}',   -- JSON: codec, rotation, frame_count, ...
-    client_speaker TEXT,
+    client_speaker TEXT,                     -- as the user gave it (None: choose)
     client_face    TEXT NOT NULL DEFAULT 'auto',
+    chosen_speaker TEXT,                     -- the speaker the analysis took as the client
     client_track   INTEGER,                  -- the track the analysis chose or was told
     added          TEXT NOT NULL
 );

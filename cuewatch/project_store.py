@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import getpass
-import hashlib
 import json
 import os
 import shutil
@@ -76,14 +75,6 @@ def content_hash(path: Path) -> str:
         return file_sha256(Path(path))
     except OSError as exc:
         raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def analysis_cache_key(recording_sha256: str, model_sha256: str,
-                       parameters: Mapping[str, Any]) -> str:
-    """Features are reused when content, model and face-pass parameters are the same."""
-    token = _json({"content": recording_sha256, "model": model_sha256,
-                   "parameters": dict(parameters)})
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
@@ -508,6 +499,7 @@ class Project:
         row = self._recording_row(recording_id)
         meta = json.loads(row["metadata"])
         meta.update(size_bytes=row["size_bytes"], client_speaker=row["client_speaker"],
+                    chosen_speaker=row["chosen_speaker"],
                     client_face=row["client_face"], client_track=row["client_track"],
                     added=row["added"], stored_path=row["path"])
         return meta
@@ -748,7 +740,8 @@ class Project:
             for table in ("flags", "gaps", "mood_segments", "tracks", "annotations", "analyses"):
                 n = conn.execute(f"DELETE FROM {table} WHERE recording_id = ?", (rid,)).rowcount
                 setattr(report, table, n)
-            conn.execute("UPDATE recordings SET client_track = NULL WHERE id = ?", (rid,))
+            conn.execute("UPDATE recordings SET client_track = NULL, chosen_speaker = NULL "
+                         "WHERE id = ?", (rid,))
             conn.execute("UPDATE consents SET status = 'revoked', revoked = ?, revoked_by = ? "
                          "WHERE recording_id = ? AND status = 'active'",
                          (now, actor or self.actor, rid))
@@ -811,10 +804,10 @@ class Project:
             params.append(state)
         return [self._analysis(r) for r in self._query(sql + " ORDER BY id", params)]
 
-    def features_path_for(self, recording_id: int, cache_key: str) -> Path:
-        """The features cache directory for content + model + parameters."""
-        row = self._recording_row(recording_id)
-        return self.data_dir / "features" / f"{row['sha256'][:12]}-{cache_key[:16]}"
+    @property
+    def features_cache(self) -> Path:
+        """The project's features cache: ``<cache key>/`` per (content, model, settings)."""
+        return self.data_dir / "features"
 
     def requeue_interrupted(self, *, actor: Optional[str] = None) -> list[int]:
         """Put back in the queue analyses whose process died (same host, pid gone)."""
@@ -832,6 +825,19 @@ class Project:
                           {"analysis_id": r["id"], "was": r["worker"]}, actor)
                 back.append(int(r["id"]))
         return back
+
+    def requeue_running(self, analysis_ids: Sequence[int], *, actor: Optional[str] = None) -> None:
+        """Put back in the queue analyses this process stops running (cancel)."""
+        with self._write() as conn:
+            for aid in analysis_ids:
+                n = conn.execute("UPDATE analyses SET state = 'queued', worker = NULL, "
+                                 "message = 'cancelled; queued again' WHERE id = ? "
+                                 "AND state = 'running'", (int(aid),)).rowcount
+                if n:
+                    rid = conn.execute("SELECT recording_id FROM analyses WHERE id = ?",
+                                       (int(aid),)).fetchone()[0]
+                    self._log(conn, "requeue_analysis", rid, {"analysis_id": int(aid),
+                                                              "why": "cancelled"}, actor)
 
     def requeue_failed(self, *, actor: Optional[str] = None) -> list[int]:
         with self._write() as conn:
@@ -863,11 +869,13 @@ class Project:
                     self._log(conn, "analysis_refused", rid, {"analysis_id": r["id"],
                                                               "reason": str(exc)}, actor)
                     continue
+                from cuewatch.pipeline import features_key  # the one cache key (imports OpenCV)
+
                 params = json.loads(r["parameters"])
-                key = analysis_cache_key(
+                key = features_key(
                     conn.execute("SELECT sha256 FROM recordings WHERE id = ?", (rid,)).fetchone()[0],
-                    model_sha256, params.get("analysis", {}))
-                fdir = self.features_path_for(rid, key)
+                    model_sha256, AnalysisSettings(**params.get("analysis", {})))
+                fdir = self.features_cache / key
                 conn.execute(
                     "UPDATE analyses SET state = 'running', worker = ?, started = ?, "
                     "attempts = attempts + 1, model_sha256 = ?, cache_key = ?, features_dir = ?, "
@@ -905,8 +913,8 @@ class Project:
                 [(rid, t.track_id, t.start, t.end, t.n_frames, t.coverage,
                   _json([float(v) for v in t.mean_bbox])) for t in result.tracks])
             self._replace_segments(conn, rid, result.segments)
-            conn.execute("UPDATE recordings SET client_track = ? WHERE id = ?",
-                         (result.client_track, rid))
+            conn.execute("UPDATE recordings SET client_track = ?, chosen_speaker = ? WHERE id = ?",
+                         (result.client_track, getattr(result, "client_speaker", None), rid))
             fdir = Path(result.features_dir) if result.features_dir else a.features_dir
             stats = self._replace_flags(conn, rid, result.flags, result.gaps)
             conn.execute(
@@ -948,7 +956,13 @@ class Project:
                                      "ORDER BY track_id", (int(recording_id),))]
 
     def client_track(self, recording_id: int) -> Optional[int]:
+        """The client's face track the last analysis chose (or was told)."""
         return self._recording_row(recording_id)["client_track"]
+
+    def client_speaker(self, recording_id: int) -> Optional[str]:
+        """The client's speaker: as the last analysis chose it, else as the user gave it."""
+        row = self._recording_row(recording_id)
+        return row["chosen_speaker"] or row["client_speaker"]
 
     def _replace_segments(self, conn: sqlite3.Connection, rid: int,
                           segments: Sequence[MoodSegment]) -> None:
@@ -1167,9 +1181,11 @@ class Project:
         return self._review(last)
 
     def reviews(self, flag_id: Optional[int] = None, *, recording_id: Optional[int] = None,
-                reviewer: Optional[str] = None) -> list[Review]:
-        """Current verdicts (one per reviewer per flag)."""
-        sql = "SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE r.current = 1"
+                reviewer: Optional[str] = None, superseded: bool = False) -> list[Review]:
+        """Current verdicts (one per reviewer per flag); with ``superseded``, also the
+        earlier verdicts they replaced (never the undone ones), oldest first."""
+        sql = ("SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE "
+               + ("r.undone = 0" if superseded else "r.current = 1"))
         params: list[Any] = []
         if flag_id is not None:
             sql += " AND r.flag_id = ?"
@@ -1180,7 +1196,8 @@ class Project:
         if reviewer is not None:
             sql += " AND r.reviewer = ?"
             params.append(reviewer)
-        return [self._review(r) for r in self._query(sql + " ORDER BY r.flag_id, r.reviewer", params)]
+        return [self._review(r) for r in self._query(sql + " ORDER BY r.flag_id, r.reviewer, r.id",
+                                                     params)]
 
     def review_history(self, flag_id: int, reviewer: Optional[str] = None) -> list[HistoryEntry]:
         """Every verdict given on a flag, oldest first, with whether it still stands."""

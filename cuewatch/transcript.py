@@ -122,7 +122,7 @@ _BRACKET_SPEAKER_RE = re.compile(r"^\[\s*(SPEAKER[_ ]?\d+|[^\[\]]{1,40}?)\s*\]\s
 _BARE_SPEAKER_ID_RE = re.compile(r"^\[\s*(SPEAKER[_ ]?\d+)\s*\]\s*(.*)$", re.IGNORECASE)
 _NAME_WORD = r"(?:[A-Z][\w.'\-]*|SPEAKER_\d+)"
 _NAME_SPEAKER_RE = re.compile(rf"^({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})\s*:\s+(.*)$")
-_NOT_NAMES = frozenset({"note", "notes", "ps", "re", "fyi", "warning", "update", "edit", "q", "a"})
+_NOT_NAMES = frozenset({"note", "notes", "ps", "re", "fyi", "warning", "update", "edit"})
 
 
 def _clean(text: str) -> str:

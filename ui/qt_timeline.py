@@ -174,6 +174,7 @@ class QtTimeline(QWidget):
         add("verdicts", "Verdicts", 12)
         add("annotations", "Annotations", 22)
         self.lanes = lanes
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.canvas.setMinimumHeight(int(y + 2))
         self._view_changed(self.timeline.start, self.timeline.end)
         self.canvas.update()
@@ -221,6 +222,9 @@ class QtTimeline(QWidget):
         hidden = max(0.0, tl.duration - tl.span)
         start = value / self._SCROLL_STEPS * hidden
         tl.set_view(start, start + tl.span)
+
+    def _data_changed(self) -> None:
+        self._relayout()
 
     def _playhead_moved(self, t: float) -> None:
         self.canvas.update()
@@ -323,17 +327,25 @@ class QtTimeline(QWidget):
             row[0, a:b] = c
         return row
 
+    def _lane_arrays(self, key: str, items: list, colour) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg, no-untyped-def]
+        """Start, end and RGBA arrays of a lane's items, cached until the data changes."""
+        cached = self._arrays.get(key)
+        if cached is None:
+            starts = np.array([it.start for it in items], dtype=np.float64)
+            ends = np.array([it.end for it in items], dtype=np.float64)
+            rgba = np.array([colour(it).getRgb() for it in items], dtype=np.uint8).reshape(-1, 4)
+            cached = self._arrays[key] = (starts, ends, rgba)
+        return cached
+
     def _paint_utterances(self, p: QPainter, lane: Lane, speaker: str) -> None:
         tl = self.timeline
         n = int(self.plot_width)
         segments = tl.data.segments_of(None if speaker == "Transcript" else speaker)
         visible = tl.data.span_index(lane.key).visible(tl.start, tl.end, n)
         if len(visible) > n // 6:  # zoomed out: one image for the lane
-            segs = [segments[i] for i in visible]
-            rgba = np.array([valence_colour(s.valence).getRgb() for s in segs], dtype=np.uint8)
-            starts = np.array([s.start for s in segs])
-            ends = np.array([s.end for s in segs])
-            self._raster(p, lane, self._span_columns(starts, ends, rgba, n))
+            starts, ends, rgba = self._lane_arrays(lane.key, segments,
+                                                   lambda s: valence_colour(s.valence))
+            self._raster(p, lane, self._span_columns(starts[visible], ends[visible], rgba[visible], n))
             return
         p.setPen(QPen(QColor(0, 0, 0, 60), 0.5))
         metrics = p.fontMetrics()
@@ -385,18 +397,19 @@ class QtTimeline(QWidget):
         cats = runs.buckets(tl.start, tl.end, n)
         if len(cats) == 0:
             return
-        change = np.flatnonzero(np.r_[True, cats[1:] != cats[:-1]])
-        ends = np.r_[change[1:], len(cats)]
-        for a, b in zip(change, ends):
-            c = int(cats[a])
-            if c < 0:
-                continue
-            colour = EXPRESSION_COLOURS.get(runs.names[c], QColor(150, 150, 150))
-            p.fillRect(QRectF(LABEL_WIDTH + a, lane.top, b - a, lane.height), colour)
+        lut = np.array([EXPRESSION_COLOURS.get(name, QColor(150, 150, 150)).getRgb()
+                        for name in runs.names] + [(0, 0, 0, 0)], dtype=np.uint8)
+        self._raster(p, lane, lut[cats][None, :, :])  # -1 picks the transparent last row
 
     def _paint_flags(self, p: QPainter, lane: Lane) -> None:
         tl = self.timeline
-        for i in tl.data.span_index("flags").visible(tl.start, tl.end, int(self.plot_width)):
+        n = int(self.plot_width)
+        visible = tl.data.span_index("flags").visible(tl.start, tl.end, n)
+        if len(visible) > n // 6:
+            starts, ends, rgba = self._lane_arrays("flags", tl.data.flags, flag_colour)
+            self._raster(p, lane, self._span_columns(starts[visible], ends[visible], rgba[visible], n))
+            visible = visible[visible == tl.selected]
+        for i in visible:
             f = tl.data.flags[i]
             x0, x1 = self.x_of(f.start), self.x_of(f.end)
             h = lane.height * (0.45 + 0.55 * max(0.0, min(1.0, float(f.severity))))

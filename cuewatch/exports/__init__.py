@@ -82,6 +82,9 @@ class ExportBundle:
     TrackFeatures-like objects or dicts of arrays (see ``cuewatch.exports.tracks``);
     ``features_dir`` is loaded with ``cuewatch.features.load_features`` when ``tracks``
     is not given. ``agreement`` is shown as given (the agreement module computes it).
+    ``expression_spans`` are the client's (start, end, category) stretches and
+    ``valence_curve`` the client's (times, values) expressed valence, for ELAN/BORIS
+    tiers and the report's timeline.
     """
 
     recording: Recording
@@ -99,6 +102,9 @@ class ExportBundle:
     features_dir: Optional[Path] = None
     client_track: Optional[int] = None
     agreement: Optional[dict[str, Any]] = None
+    #: per track id, per-row expression columns for the frames export (AU01_r..., happy...,
+    #: valence, arousal), aligned with that track's rows: what cuewatch analyze writes.
+    frame_columns: Optional[Mapping[int, Mapping[str, Any]]] = None
 
     def __post_init__(self) -> None:
         self.media_path = Path(self.media_path)

@@ -1,0 +1,118 @@
+"""``cuewatch project new|add|analyze|status|relocate``: build and analyse a review project."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cuewatch.cli.analyze_cmd import (
+    _positive_int, add_analysis_options, add_flag_options, analysis_settings, flag_settings,
+)
+from cuewatch.cli.progress_bar import progress_bar
+from cuewatch.project_store import Project
+
+
+def _new(args: argparse.Namespace) -> int:
+    with Project.create(args.project):
+        pass
+    print(f"created {args.project}")
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    with Project.open(args.project) as project:
+        rec = project.add_recording(
+            args.video, consent=args.consent, transcript=args.transcript, mood=args.mood,
+            client_speaker=args.client_speaker, client_face=args.client_face,
+            settings=analysis_settings(args), flag_settings=flag_settings(args))
+        status = project.consent_status(int(rec.id))  # type: ignore[arg-type]
+    print(f"added recording {rec.id}: {Path(rec.path).name} ({rec.duration:.1f} s), "
+          f"consent: {', '.join(status.scopes)}; analysis queued "
+          f"(run: cuewatch project analyze {args.project})")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from cuewatch.project_analysis import run_queued
+
+    with progress_bar("analysing", quiet=args.quiet) as progress:
+        summary = run_queued(args.project, model=args.model, jobs=args.jobs,
+                             retry_failed=args.retry_failed, progress=progress)
+    if summary.requeued and not args.quiet:
+        print(f"resumed {len(summary.requeued)} unfinished analys"
+              f"{'is' if len(summary.requeued) == 1 else 'es'}", file=sys.stderr)
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for aid, error in summary.failed:
+        print(f"analysis {aid} failed: {error}", file=sys.stderr)
+    print(f"{len(summary.done)} analysed, {len(summary.failed)} failed")
+    return 1 if summary.failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    with Project.open(args.project) as project:
+        for rec in project.recordings():
+            rid = int(rec.id)  # type: ignore[arg-type]
+            latest = project.analyses(rid)
+            state = latest[-1] if latest else None
+            consent = project.consent_status(rid)
+            what = (f"{state.state}" + (f" {100 * state.progress:.0f}%" if state.state == "running" else "")
+                    + (f" ({state.error})" if state.state == "failed" and state.error else "")
+                    if state else "not analysed")
+            print(f"{rid:>4}  {Path(rec.path).name}  consent {consent.state}"
+                  f"{' (' + ', '.join(consent.scopes) + ')' if consent.scopes else ''}  "
+                  f"analysis {what}  flags {len(project.flags(rid))}")
+    return 0
+
+
+def _relocate(args: argparse.Namespace) -> int:
+    with Project.open(args.project) as project:
+        found = project.relocate(args.folders)
+        for rid, path in sorted(found.items()):
+            print(f"recording {rid}: found at {path}")
+        still = project.missing_recordings()
+    for rec in still:
+        print(f"recording {rec.id}: still missing ({Path(rec.path).name})", file=sys.stderr)
+    return 0 if not still else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("project", help="create a review project, add and analyse recordings")
+    sub = p.add_subparsers(dest="project_command", metavar="ACTION", required=True)
+
+    new = sub.add_parser("new", help="create an empty project file")
+    new.add_argument("project", type=Path, metavar="P.cuewatch")
+    new.set_defaults(func=_new)
+
+    add = sub.add_parser("add", help="add a consented video (its analysis is queued)")
+    add.add_argument("project", type=Path, metavar="P.cuewatch")
+    add.add_argument("video", type=Path, metavar="VIDEO")
+    add.add_argument("--consent", metavar="TEXT|FILE",
+                     help="consent JSON (default: the VIDEO.consent.json sidecar)")
+    add.add_argument("--transcript", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
+    add.add_argument("--mood", type=Path, metavar="FILE", help="mood segments (CSV or JSON)")
+    add.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name")
+    add.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
+                     help="whose face is the client's (default: auto)")
+    add_analysis_options(add)
+    add_flag_options(add)
+    add.set_defaults(func=_add)
+
+    an = sub.add_parser("analyze", help="run queued analyses; resumes an interrupted run")
+    an.add_argument("project", type=Path, metavar="P.cuewatch")
+    an.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                    help="recordings analysed in parallel processes (default 1)")
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
+    an.add_argument("--retry-failed", action="store_true", help="queue failed analyses again")
+    an.add_argument("--model", metavar="PATH", help="the face model file")
+    an.set_defaults(func=_analyze)
+
+    st = sub.add_parser("status", help="recordings, consent and analysis state")
+    st.add_argument("project", type=Path, metavar="P.cuewatch")
+    st.set_defaults(func=_status)
+
+    rl = sub.add_parser("relocate", help="find moved recordings again by their content")
+    rl.add_argument("project", type=Path, metavar="P.cuewatch")
+    rl.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    rl.set_defaults(func=_relocate)

@@ -1,0 +1,96 @@
+"""Expression series computed from stored features, cached beside them.
+
+The expression of a track is a pure function of its features, the expression settings
+and the neutral span; it is cached in the features directory so that recomputing flags
+(new sensitivity, new thresholds) reads a small file instead of the landmarks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from cuewatch.expression import ExpressionSeries, ExpressionSettings, estimate_expression
+from cuewatch.features import Features, TrackFeatures
+from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES
+
+CACHE_DIR = "expression"
+_ARRAYS = ("timestamps", "au", "scores", "valence", "arousal", "confidence", "dominant",
+           "drivers", "driver_weights", "au_raw")
+
+
+class TrackLandmarks:
+    """A (N, 478, 3) view of a track's landmarks that decodes only the columns asked for."""
+
+    def __init__(self, track: TrackFeatures) -> None:
+        self.track = track
+        self.shape = (len(track), 478, 3)
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple) and len(key) >= 2 and key[0] == slice(None):
+            points = key[1]
+            if isinstance(points, (list, tuple, np.ndarray)):
+                out = self.track.landmark_points(list(points))
+                return out if len(key) < 3 else out[:, :, key[2]]
+        return self.track.landmarks(slice(None))[key]
+
+
+def _key(settings: ExpressionSettings, neutral_span: Optional[Sequence[float]]) -> str:
+    token = json.dumps({"settings": settings.to_dict(),
+                        "neutral": list(neutral_span) if neutral_span else None},
+                       sort_keys=True, default=str)
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def track_expression(features: Features, track_id: int,
+                     neutral_span: Optional[Sequence[float]] = None,
+                     settings: Optional[ExpressionSettings] = None) -> ExpressionSeries:
+    """The expression series of one track, from the cache when it is there."""
+    settings = settings or ExpressionSettings()
+    track = features.tracks[track_id]
+    span = tuple(neutral_span) if neutral_span else None
+    cache = Path(features.directory) / CACHE_DIR / f"track_{track_id}.{_key(settings, span)}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in _ARRAYS}
+            series = ExpressionSeries(**arrays, neutral=None, settings=settings)  # type: ignore[arg-type]
+            if len(series.timestamps) == len(track):
+                return series
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged cache file is recomputed
+    series = estimate_expression(track.timestamp, TrackLandmarks(track), track.blendshapes,
+                                 track.pose, track.bbox, track.confidence,
+                                 neutral_span=span, settings=settings)
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only features folder still works, just slower next time
+    return series
+
+
+def expression_columns(features: Features, neutral_span: Optional[Sequence[float]] = None
+                       ) -> dict[int, dict[str, np.ndarray]]:
+    """Per track, the frames.csv expression columns: AUs, prototype matches, valence, arousal."""
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for tid, track in features.tracks.items():
+        if len(track) == 0:
+            continue
+        s = track_expression(features, tid, neutral_span)
+        cols: dict[str, np.ndarray] = {name: s.au[:, i] for i, name in enumerate(AU_COLUMNS)}
+        cols.update({name: s.scores[:, i] for i, name in enumerate(EXPRESSION_CATEGORIES)})
+        cols["valence"] = s.valence
+        cols["arousal"] = s.arousal
+        out[tid] = cols
+    return out

@@ -1,0 +1,238 @@
+"""Incongruence flags: where what the client's face shows conflicts with what they say.
+
+Per client utterance that states a mood, every reliably seen frame of the client's face is
+compared with the stated valence: a frame *contradicts* when the face's valence sits on
+the other side of zero by more than a threshold (or, for stated calm or happiness, when a
+negative prototype match is strong). Contradicting frames form runs; short holes merge;
+a run long enough is an ``incongruence`` flag, a brief strong flash (0.2 to 0.5 s) inside
+an utterance whose face otherwise agrees is a ``leak``. Where the face was not reliably
+seen there is no verdict: those spans are reported as gaps, so a reviewer knows the tool
+was blind there.
+
+Everything here works on stored features and cached expression series, so new settings
+give new flags in well under a second, even for an hour of recording. Any thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from cuewatch.domain import Flag, Gap, MoodSegment
+from cuewatch.expression import ExpressionSeries
+from cuewatch.features import Features
+from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
+from cuewatch.options import FlagSettings
+
+_CAT = {c: i for i, c in enumerate(EXPRESSION_CATEGORIES)}
+_NEGATIVE_CATS = ("sad", "angry", "fearful", "disgusted", "contempt")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The numbers a sensitivity preset stands for (explicit settings override them)."""
+
+    valence: float          # face valence beyond this, on the other side of zero
+    min_duration: float     # shortest incongruence flag, s
+    merge_gap: float        # holes shorter than this merge, s
+    min_confidence: float   # a frame below this is not reliably seen
+    min_coverage: float     # share of an utterance that must be reliably seen
+    stated_min: float       # |stated valence| that counts as a stated mood
+    category_score: float   # negative prototype match that contradicts stated calm/happy
+    leak_valence: float     # a leak must be at least this strong
+    leak_min: float = 0.2
+    leak_max: float = 0.5
+    min_gap: float = 0.5    # shortest reported face-not-visible gap, s
+
+
+PRESETS: dict[str, Thresholds] = {
+    "low": Thresholds(valence=0.30, min_duration=0.8, merge_gap=0.3, min_confidence=0.55,
+                      min_coverage=0.5, stated_min=0.3, category_score=0.6, leak_valence=0.6),
+    "medium": Thresholds(valence=0.20, min_duration=0.5, merge_gap=0.4, min_confidence=0.45,
+                         min_coverage=0.4, stated_min=0.2, category_score=0.5, leak_valence=0.5),
+    "high": Thresholds(valence=0.12, min_duration=0.35, merge_gap=0.5, min_confidence=0.35,
+                       min_coverage=0.3, stated_min=0.15, category_score=0.4, leak_valence=0.4),
+}
+
+
+def thresholds(settings: FlagSettings) -> Thresholds:
+    """The preset for ``settings.sensitivity``, with any explicit values put over it."""
+    base = PRESETS.get(settings.sensitivity, PRESETS["medium"])
+    over = {"valence": settings.valence_threshold, "min_duration": settings.min_duration_s,
+            "merge_gap": settings.merge_gap_s, "min_confidence": settings.min_confidence}
+    over.update({k: v for k, v in settings.extra.items() if hasattr(base, k)})
+    fields = base.__dict__ | {k: float(v) for k, v in over.items() if v is not None}
+    return Thresholds(**fields)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``mask`` is true."""
+    if mask.size == 0:
+        return []
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def _span_runs(t: np.ndarray, mask: np.ndarray, merge_gap: float, frame_dt: float
+               ) -> list[tuple[int, int, float, float]]:
+    """Runs of ``mask`` as (first, last+1, start_s, end_s), holes under ``merge_gap`` merged."""
+    out: list[tuple[int, int, float, float]] = []
+    for a, b in _runs(mask):
+        start, end = float(t[a]), float(t[b - 1]) + frame_dt
+        if out and start - out[-1][3] < merge_gap:
+            pa, _pb, ps, _pe = out[-1]
+            out[-1] = (pa, b, ps, end)
+        else:
+            out.append((a, b, start, end))
+    return out
+
+
+def face_gaps(features: Features, track_id: Optional[int], series: Optional[ExpressionSeries],
+              th: Thresholds) -> list[Gap]:
+    """Spans of the recording where the client's face was not reliably seen."""
+    times = np.asarray(features.frame_time, dtype=np.float64)
+    if times.size == 0:
+        return []
+    seen = np.zeros(times.size, dtype=bool)
+    if track_id is not None and series is not None:
+        track = features.tracks[track_id]
+        pos = np.searchsorted(np.asarray(features.frame_index), np.asarray(track.frame))
+        pos = np.clip(pos, 0, times.size - 1)
+        seen[pos] = series.confidence >= th.min_confidence
+    frame_dt = float(np.median(np.diff(times))) if times.size > 1 else 0.1
+    gaps = []
+    for a, b in _runs(~seen):
+        start = float(times[a])
+        end = float(times[b]) if b < times.size else float(times[-1]) + frame_dt
+        if end - start >= th.min_gap:
+            gaps.append(Gap(start=round(start, 3), end=round(end, 3), track=track_id,
+                            reason="face not visible" if track_id is not None else "no client face"))
+    return gaps
+
+
+def _stated_sign(seg: MoodSegment, th: Thresholds) -> int:
+    if seg.valence is None or abs(seg.valence) < th.stated_min:
+        return 0
+    return 1 if seg.valence > 0 else -1
+
+
+def _evidence_aus(series: ExpressionSeries, rows: np.ndarray, category: str) -> dict[str, float]:
+    """The AUs behind the contradicting expression, with mean intensities (0..5)."""
+    w = series.confidence[rows] + 1e-6
+    mean_au = np.average(series.au[rows], axis=0, weights=w)
+    proto = series.settings.prototypes.get(category, {}) if series.settings else {}
+    names = [au for au in proto if au in AU_NAMES] or list(AU_NAMES)
+    ranked = sorted(names, key=lambda au: -mean_au[AU_NAMES.index(au)] * proto.get(au, 1.0))
+    return {au: round(float(mean_au[AU_NAMES.index(au)]), 2) for au in ranked[:3]
+            if mean_au[AU_NAMES.index(au)] > 0.3}
+
+
+def _expressed(series: ExpressionSeries, rows: np.ndarray, sign: int) -> tuple[str, float]:
+    """The contradicting prototype and the mean valence over ``rows``."""
+    w = series.confidence[rows] + 1e-6
+    scores = np.average(series.scores[rows], axis=0, weights=w)
+    if sign > 0:   # stated positive: which negative prototype shows
+        cats = list(_NEGATIVE_CATS)
+    else:          # stated negative: the face shows happiness
+        cats = ["happy"]
+    cat = max(cats, key=lambda c: scores[_CAT[c]])
+    return cat, float(np.average(series.valence[rows], weights=w))
+
+
+def _flag(kind: str, seg: MoodSegment, series: ExpressionSeries, rows: np.ndarray,
+          start: float, end: float, sign: int, contradiction: np.ndarray, coverage: float,
+          track_id: int) -> Flag:
+    category, valence = _expressed(series, rows, sign)
+    peak_row = rows[int(np.argmax(contradiction[rows] * series.confidence[rows]))]
+    stated_v = float(seg.valence or 0.0)
+    gap = abs(stated_v - valence) / 2.0
+    frac = (end - start) / max(1e-6, seg.end - seg.start)
+    severity = float(np.clip(0.6 * gap + 0.4 * min(1.0, frac) if kind == "incongruence"
+                             else gap, 0.0, 1.0))
+    face_conf = float(np.mean(series.confidence[rows]))
+    confidence = float(np.clip(face_conf * (0.5 + 0.5 * seg.certainty) * (0.6 + 0.4 * coverage),
+                               0.0, 1.0))
+    return Flag(
+        start=round(start, 3), end=round(end, 3), type=kind, track=track_id,
+        stated={"words": seg.text, "category": seg.category, "valence": round(stated_v, 3),
+                "speaker": seg.speaker},
+        expressed={"category": category, "valence": round(valence, 3)},
+        severity=round(severity, 3), confidence=round(confidence, 3),
+        evidence={"aus": _evidence_aus(series, rows, category),
+                  "peak_time": round(float(series.timestamps[peak_row]), 3),
+                  "utterance_start": seg.start, "utterance_end": seg.end,
+                  "face_seen": round(coverage, 3), "stated_certainty": round(seg.certainty, 3)})
+
+
+def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
+                     client_speaker: Optional[str], track_id: int, th: Thresholds
+                     ) -> list[Flag]:
+    """The flags of one client track against the client's stated moods."""
+    t = series.timestamps
+    if t.size == 0:
+        return []
+    frame_dt = float(np.median(np.diff(t))) if t.size > 1 else 0.1
+    reliable = series.confidence >= th.min_confidence
+    negative_match = series.scores[:, [_CAT[c] for c in _NEGATIVE_CATS]].max(axis=1)
+    flags: list[Flag] = []
+    for seg in segments:
+        if client_speaker is not None and seg.speaker is not None and seg.speaker != client_speaker:
+            continue
+        sign = _stated_sign(seg, th)
+        if sign == 0:
+            continue
+        a, b = np.searchsorted(t, [seg.start, seg.end])
+        if b <= a:
+            continue
+        rows = np.arange(a, b)
+        expected = max(1, int(round((seg.end - seg.start) / frame_dt)))
+        coverage = float(reliable[rows].sum()) / expected
+        if coverage < th.min_coverage:
+            continue  # the face was not seen well enough for a verdict: a gap says so
+        v = series.valence[rows]
+        if sign > 0:
+            strength = -v
+            if seg.category in ("calm", "happy", "neutral", None):
+                strength = np.maximum(strength, negative_match[rows] - th.category_score + th.valence)
+        else:
+            strength = v
+        contra = (strength > th.valence) & reliable[rows]
+        contradiction = np.zeros_like(series.valence)
+        contradiction[rows] = np.clip(strength, 0, None)
+        runs = _span_runs(t[rows], contra, th.merge_gap, frame_dt)
+        sustained = [r for r in runs if r[3] - r[2] >= th.min_duration]
+        for ra, rb, start, end in sustained:
+            run_rows = rows[ra:rb][reliable[rows[ra:rb]]]
+            if run_rows.size:
+                flags.append(_flag("incongruence", seg, series, run_rows, start, end, sign,
+                                   contradiction, coverage, track_id))
+        if sustained:
+            continue
+        # leaks: brief, strong contradicting flashes inside an otherwise agreeing utterance
+        strong = (strength > th.leak_valence) & reliable[rows]
+        for ra, rb, start, end in _span_runs(t[rows], strong, 0.0, frame_dt):
+            if th.leak_min <= end - start <= th.leak_max:
+                run_rows = rows[ra:rb]
+                flags.append(_flag("leak", seg, series, run_rows, start, end, sign,
+                                   contradiction, coverage, track_id))
+    return flags
+
+
+def detect_flags(features: Features, segments: Sequence[MoodSegment],
+                 client_speaker: Optional[str], client_track: Optional[int],
+                 settings: FlagSettings,
+                 neutral_span: Optional[Sequence[float]] = None) -> tuple[list[Flag], list[Gap]]:
+    """Flags and face-not-visible gaps for one recording's client."""
+    from cuewatch.expression_store import track_expression
+
+    th = thresholds(settings)
+    if client_track is None or client_track not in features.tracks:
+        return [], face_gaps(features, None, None, th)
+    series = track_expression(features, client_track, neutral_span)
+    flags = flags_for_series(series, segments, client_speaker, client_track, th)
+    flags.sort(key=lambda f: (f.start, f.end))
+    for i, f in enumerate(flags, 1):
+        f.id = i
+    return flags, face_gaps(features, client_track, series, th)

@@ -1,0 +1,225 @@
+"""Run a project's queued analyses, resumably: ``cuewatch project analyze`` and the app.
+
+Each analysis is ``cuewatch.pipeline.run_pipeline`` (a function of the video and the
+settings that touches no shared state); only this process writes to the project: it
+claims an analysis (queued -> running), records progress, and stores the result (done)
+or the error (failed) in one transaction each. A process killed mid-way leaves its
+analysis "running"; the next run puts it back in the queue, and the features cache
+(keyed by content hash + model + settings, under the project's data folder) means a
+finished face pass is not redone.
+
+Threads: call ``run_queued`` from a worker thread (it blocks for the whole run); it
+opens its own ``Project``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue as _queue
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from cuewatch.errors import CuewatchError
+from cuewatch.progress import Cancelled, Progress
+from cuewatch.project_store import Analysis, Project
+
+#: write progress to the project at most this often per analysis (seconds).
+PROGRESS_INTERVAL_S = 1.0
+
+
+@dataclass
+class RunSummary:
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Job:
+    """Everything a worker process needs: plain, picklable data."""
+
+    analysis_id: int
+    recording_id: int
+    name: str
+    kwargs: dict[str, Any]
+
+
+def _job(project: Project, a: Analysis, model_path: Path, model_sha256: str) -> _Job:
+    rid = a.recording_id
+    video = project.locate(rid)
+    files = project.transcripts(rid)
+    meta = project.recording_metadata(rid)
+    return _Job(a.id, rid, video.name, dict(
+        video=video, settings=a.settings, model_path=model_path, model_sha256=model_sha256,
+        transcript=files.get("transcript"), mood=files.get("mood"),
+        client_speaker=meta.get("client_speaker"), client_face=meta.get("client_face") or "auto",
+        flag_settings=a.flag_settings, consent=project.consent(rid),
+        cache_dir=project.features_cache, video_sha256=project.recording(rid).sha256))
+
+
+def _run_job(job: _Job, progress_queue: Any = None, progress: Optional[Progress] = None) -> Any:
+    """Run one pipeline; in a worker process, progress goes through ``progress_queue``."""
+    from cuewatch.pipeline import run_pipeline
+
+    if progress is None:
+        def report(fraction: float, message: str) -> None:
+            if progress_queue is not None:
+                progress_queue.put((job.analysis_id, fraction, message))
+        progress = Progress(report)
+    return run_pipeline(progress=progress, **job.kwargs)
+
+
+class _Throttle:
+    """Progress to the caller always; to the project file at most once a second."""
+
+    def __init__(self, project: Project, outer: Progress, total: int) -> None:
+        self.project, self.outer, self.total = project, outer, max(1, total)
+        self.finished = 0
+        self.current: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self.last_write: dict[int, float] = {}
+
+    def update(self, analysis_id: int, fraction: float, message: str) -> None:
+        self.current[analysis_id] = fraction
+        overall = (self.finished + sum(self.current.values())) / self.total
+        self.outer.report(overall, f"{self.names.get(analysis_id, '')}: {message}")
+        now = time.monotonic()
+        if now - self.last_write.get(analysis_id, 0.0) >= PROGRESS_INTERVAL_S:
+            self.last_write[analysis_id] = now
+            self.project.set_analysis_progress(analysis_id, fraction, message)
+
+    def end(self, analysis_id: int) -> None:
+        self.current.pop(analysis_id, None)
+        self.finished += 1
+
+
+def _store(project: Project, summary: RunSummary, a_id: int, name: str, fn: Any) -> None:
+    """Run ``fn`` (giving a PipelineResult) and store its outcome; errors fail the analysis."""
+    try:
+        result = fn()
+    except (Cancelled, KeyboardInterrupt):
+        raise
+    except CuewatchError as exc:
+        project.fail_analysis(a_id, str(exc))
+        summary.failed.append((a_id, str(exc)))
+        return
+    except Exception as exc:  # a bug in one analysis must not stop the batch
+        message = f"internal error in {name}: {type(exc).__name__}: {exc}"
+        project.fail_analysis(a_id, message)
+        summary.failed.append((a_id, message))
+        return
+    try:
+        project.finish_analysis(a_id, result)
+    except CuewatchError as exc:  # consent revoked meanwhile
+        project.fail_analysis(a_id, str(exc))
+        summary.failed.append((a_id, str(exc)))
+        return
+    summary.done.append(a_id)
+    summary.warnings += list(getattr(result, "warnings", []))
+
+
+def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = None,
+               jobs: int = 1, retry_failed: bool = False, progress: Optional[Progress] = None,
+               actor: Optional[str] = None) -> RunSummary:
+    """Run every queued analysis (and the ones an earlier run left unfinished)."""
+    from cuewatch.model import resolve_model
+
+    progress = progress or Progress()
+    location = resolve_model(model, progress=progress.scaled(0.0, 0.0))
+    with Project.open(project_path, actor=actor) as project:
+        summary = RunSummary(requeued=project.requeue_interrupted())
+        if retry_failed:
+            summary.requeued += project.requeue_failed()
+        total = len(project.analyses(state="queued"))
+        throttle = _Throttle(project, progress, total)
+        if jobs <= 1:
+            _run_here(project, location, throttle, progress, summary)
+        else:
+            _run_pool(project, location, throttle, progress, summary, jobs)
+        return summary
+
+
+def _claim(project: Project, location: Any, summary: RunSummary) -> Optional[tuple[Analysis, _Job]]:
+    while True:
+        a = project.claim_analysis(location.sha256)
+        if a is None:
+            return None
+        try:
+            return a, _job(project, a, location.path, location.sha256)
+        except CuewatchError as exc:  # the video moved, its consent went, ...
+            project.fail_analysis(a.id, str(exc))
+            summary.failed.append((a.id, str(exc)))
+
+
+def _requeue(project: Project, analysis_ids: list[int]) -> None:
+    """Put analyses this process was running back in the queue (after a cancel)."""
+    project.requeue_running(analysis_ids)
+
+
+def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Progress,
+              summary: RunSummary) -> None:
+    while True:
+        progress.check()
+        claimed = _claim(project, location, summary)
+        if claimed is None:
+            return
+        a, job = claimed
+        throttle.names[a.id] = job.name
+        inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m),
+                         getattr(progress, "_cancel", None))
+        try:
+            _store(project, summary, a.id, job.name, lambda: _run_job(job, progress=inner))
+        except (Cancelled, KeyboardInterrupt):
+            _requeue(project, [a.id])
+            raise
+        throttle.end(a.id)
+
+
+def _run_pool(project: Project, location: Any, throttle: _Throttle, progress: Progress,
+              summary: RunSummary, jobs: int) -> None:
+    import multiprocessing
+
+    manager = multiprocessing.Manager()
+    progress_queue = manager.Queue()
+    running: dict[Future, tuple[int, str]] = {}
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        more = True
+        while True:
+            while more and len(running) < jobs:
+                claimed = _claim(project, location, summary)
+                if claimed is None:
+                    more = False
+                    break
+                a, job = claimed
+                throttle.names[a.id] = job.name
+                running[pool.submit(_run_job, job, progress_queue)] = (a.id, job.name)
+            if not running:
+                return
+            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    aid, fraction, message = progress_queue.get_nowait()
+                except _queue.Empty:
+                    break
+                throttle.update(aid, fraction, message)
+            for fut in done:
+                aid, name = running.pop(fut)
+                _store(project, summary, aid, name, fut.result)
+                throttle.end(aid)
+            progress.check()
+    except BaseException:
+        ids = [aid for aid, _ in running.values()]
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if ids:
+            _requeue(project, ids)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        manager.shutdown()

@@ -1,0 +1,273 @@
+"""The open project as the app sees it: the core's project store, plus per-recording views.
+
+``ProjectDocument`` owns the main thread's ``cuewatch.project_store.Project`` (reads are
+fast enough there, writes take < 50 ms) and tells the views when something changed.
+Anything slow (loading features and the client's expression series, decoding frames,
+analysing, recomputing flags) runs in a worker that opens its own ``Project``: the store
+is used from the thread that opened it. No analysis happens here: every number comes
+from the core.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from cuewatch.consent_policy import ConsentStatus
+from cuewatch.domain import Flag, Gap, MoodSegment, Recording, Review
+from cuewatch.errors import CuewatchError, ProjectError
+from cuewatch.formats import EXPRESSION_CATEGORIES
+from cuewatch.options import FlagSettings
+from cuewatch.progress import Progress
+from cuewatch.project_store import Analysis, Project
+from cuewatch.video import VideoInfo, probe_video
+from cuewatch_ui.timeline import Annotation, CategoryRuns, Envelope, TimelineData
+
+
+@dataclass
+class RecordingRow:
+    """One line of the recordings list."""
+
+    recording: Recording
+    consent: ConsentStatus
+    analysis: Optional[Analysis]
+    present: bool
+
+    @property
+    def name(self) -> str:
+        return Path(self.recording.path).name
+
+    @property
+    def analysis_state(self) -> str:
+        if self.analysis is None:
+            return "not analysed"
+        a = self.analysis
+        if a.state == "running":
+            return f"running {a.progress:.0%}"
+        if a.state == "failed":
+            return "failed"
+        return a.state
+
+
+@dataclass
+class ClientFace:
+    """The client's face track, for the overlay: read from a worker thread only."""
+
+    timestamps: np.ndarray
+    track: Any                      # cuewatch.features.TrackFeatures (memory-mapped)
+    dominant: Optional[np.ndarray]  # (N,) index into EXPRESSION_CATEGORIES, or None
+    max_gap: float
+    frame_size: tuple[int, int]
+
+    def overlay_at(self, t: float) -> tuple[Optional[np.ndarray], str]:
+        """Landmarks (478, 2) and expression name at ``t``; (None, "") if the face isn't seen."""
+        ts = self.timestamps
+        if len(ts) == 0:
+            return None, ""
+        i = int(np.searchsorted(ts, t, side="right")) - 1
+        if i < 0 or t - ts[i] > self.max_gap:
+            return None, "face not seen"
+        points = np.asarray(self.track.landmarks(i))[:, :2]
+        label = EXPRESSION_CATEGORIES[int(self.dominant[i])] if self.dominant is not None else ""
+        return points, label
+
+
+@dataclass
+class RecordingData:
+    """Everything the review views show for one recording; built on a worker thread."""
+
+    recording: Recording
+    video: Optional[Path]
+    info: Optional[VideoInfo]
+    segments: list[MoodSegment]
+    client_speaker: Optional[str]
+    client_track: Optional[int]
+    flags: list[Flag]
+    gaps: list[Gap]
+    features_dir: Optional[Path]
+    flag_settings: FlagSettings
+    timeline: TimelineData
+    face: Optional[ClientFace] = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def client_expression(features: Any, track_id: int) -> Any:
+    """The client's ``ExpressionSeries`` as the core computes it for flags."""
+    from cuewatch import expression as ex
+
+    track = features.tracks[track_id]
+    for name in ("track_expression", "expression_for_track", "series_for_track"):
+        fn = getattr(ex, name, None)
+        if fn is not None:
+            return fn(features, track_id)
+    return ex.estimate_expression(track.timestamp, track.landmarks(), track.blendshapes,
+                                  track.pose, track.bbox, track.confidence)
+
+
+def load_recording(project_path: Path, recording_id: int,
+                   progress: Optional[Progress] = None) -> RecordingData:
+    """Read one recording's review data. Worker thread: opens its own Project."""
+    progress = progress or Progress()
+    with Project.open(project_path) as project:
+        rec = project.recording(recording_id)
+        try:
+            video: Optional[Path] = project.locate(recording_id)
+        except ProjectError:
+            video = None
+        segments = project.mood_segments(recording_id)
+        client_speaker = project.client_speaker(recording_id)
+        client_track = project.client_track(recording_id)
+        flags = project.flags(recording_id)
+        gaps = project.gaps(recording_id)
+        features_dir = project.features_dir(recording_id)
+        latest = project.latest_analysis(recording_id)
+        flag_settings = latest.flag_settings if latest is not None else FlagSettings()
+        reviews = project.reviews(recording_id=recording_id)
+        annotations = project.annotations(recording_id)
+    progress.report(0.2, "recording")
+    info = probe_video(video) if video is not None else None
+    duration = (info.duration if info else 0.0) or rec.duration
+    data = TimelineData(duration=duration, segments=segments, client_speaker=client_speaker,
+                        flags=flags, gaps=gaps,
+                        annotations=[to_timeline_annotation(a) for a in annotations])
+    data.verdicts = {}
+    result = RecordingData(recording=rec, video=video, info=info, segments=segments,
+                           client_speaker=client_speaker, client_track=client_track, flags=flags,
+                           gaps=gaps, features_dir=features_dir, flag_settings=flag_settings,
+                           timeline=data)
+    del reviews  # verdicts are per reviewer: the document fills them in
+    if features_dir is not None and client_track is not None:
+        progress.check()
+        progress.report(0.4, "face features")
+        from cuewatch.features import is_complete, load_features
+
+        if is_complete(features_dir):
+            features = load_features(features_dir)
+            track = features.tracks.get(client_track)
+            if track is not None and len(track) > 0:
+                progress.report(0.6, "expression")
+                series = client_expression(features, client_track)
+                t = np.asarray(series.timestamps, dtype=np.float64)
+                fps = float(features.meta.get("analysed_fps") or 0) or _median_rate(t)
+                step = 1.0 / fps if fps > 0 else 0.1
+                valence = np.asarray(series.valence, dtype=np.float64)
+                # where the face was not seen, the curve has a hole rather than a line
+                t_all, v_all = _with_holes(t, valence, 2.5 * step)
+                data.valence = Envelope(t_all, v_all)
+                data.expression = CategoryRuns.from_samples(t, series.dominant, EXPRESSION_CATEGORIES,
+                                                            2.5 * step)
+                size = (info.width, info.height) if info else (0, 0)
+                result.face = ClientFace(t, track, np.asarray(series.dominant), 2.5 * step, size)
+        else:
+            result.warnings.append("the stored face features are missing; analyse again")
+    progress.report(1.0, "ready")
+    return result
+
+
+def _median_rate(t: np.ndarray) -> float:
+    if len(t) < 2:
+        return 0.0
+    d = float(np.median(np.diff(t)))
+    return 1.0 / d if d > 0 else 0.0
+
+
+def _with_holes(t: np.ndarray, v: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN after each sample followed by a gap longer than ``max_gap``."""
+    if len(t) < 2:
+        return t, v
+    gaps = np.flatnonzero(np.diff(t) > max_gap)
+    if len(gaps) == 0:
+        return t, v
+    return (np.insert(t, gaps + 1, t[gaps] + max_gap / 2),
+            np.insert(v, gaps + 1, math.nan))
+
+
+def to_timeline_annotation(a: Any) -> Annotation:
+    return Annotation(start=a.start, end=a.end, label=a.label, reviewer=a.reviewer, id=a.id)
+
+
+class ProjectDocument(QObject):
+    """The open project on the main thread. Views listen to its signals."""
+
+    recordingsChanged = Signal()
+    reviewsChanged = Signal(int)        # recording id
+    flagsChanged = Signal(int)          # recording id
+    annotationsChanged = Signal(int)    # recording id
+
+    def __init__(self, project: Project, reviewer: str, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.reviewer = reviewer
+
+    @classmethod
+    def open(cls, path: Path | str, reviewer: str) -> "ProjectDocument":
+        return cls(Project.open(path, actor=reviewer or None), reviewer)
+
+    @classmethod
+    def create(cls, path: Path | str, reviewer: str) -> "ProjectDocument":
+        return cls(Project.create(path, actor=reviewer or None), reviewer)
+
+    @property
+    def path(self) -> Path:
+        return self.project.path
+
+    def close(self) -> None:
+        self.project.close()
+
+    # -- recordings -------------------------------------------------------------------
+    def rows(self) -> list[RecordingRow]:
+        out = []
+        for rec in self.project.recordings():
+            assert rec.id is not None
+            try:
+                present = self.project.locate(rec.id).exists()
+            except ProjectError:
+                present = False
+            out.append(RecordingRow(rec, self.project.consent_status(rec.id),
+                                    self.project.latest_analysis(rec.id), present))
+        return out
+
+    def changed(self) -> None:
+        self.recordingsChanged.emit()
+
+    # -- reviews ----------------------------------------------------------------------
+    def verdicts(self, recording_id: int, reviewer: Optional[str] = None) -> dict[int, str]:
+        """flag id -> current verdict of ``reviewer`` (default: me)."""
+        who = reviewer or self.reviewer
+        return {r.flag_id: r.verdict
+                for r in self.project.reviews(recording_id=recording_id, reviewer=who)}
+
+    def reviews(self, recording_id: int) -> list[Review]:
+        """Every reviewer's current verdicts on this recording's flags."""
+        return self.project.reviews(recording_id=recording_id)
+
+    def set_verdict(self, recording_id: int, flag_id: int, verdict: str, note: str = "") -> Review:
+        if not self.reviewer:
+            raise CuewatchError("set your reviewer name first (Review > Reviewer name)")
+        review = self.project.set_verdict(flag_id, self.reviewer, verdict, note)
+        self.reviewsChanged.emit(recording_id)
+        return review
+
+    def undo_verdict(self, recording_id: int) -> Optional[Review]:
+        review = self.project.undo_last_verdict(self.reviewer)
+        self.reviewsChanged.emit(recording_id)
+        return review
+
+    def add_annotation(self, recording_id: int, start: float, end: float, label: str) -> Annotation:
+        a = self.project.add_annotation(recording_id, start, end, label, reviewer=self.reviewer or None)
+        self.annotationsChanged.emit(recording_id)
+        return to_timeline_annotation(a)
+
+    def annotations(self, recording_id: int) -> list[Annotation]:
+        return [to_timeline_annotation(a) for a in self.project.annotations(recording_id)]
+
+    def replace_flags(self, recording_id: int, flags: list[Flag], gaps: list[Gap]) -> list[Flag]:
+        """Store recomputed flags (ids and reviews kept where the span is the same)."""
+        self.project.replace_flags(recording_id, flags, gaps)
+        self.flagsChanged.emit(recording_id)
+        return self.project.flags(recording_id)
