@@ -97,8 +97,8 @@ class AUSettings:
             "AU09": (("g", "ala_depth", -1, 0.05, 0.5), ("g", "brow_inner_height", -1, 0.08, 0.25),
                      ("g", "nose_lip", -1, 0.10, 0.25)),
             "AU10": (("g", "nose_lip", -1, 0.10, 0.5), ("b", "mouthUpperUp", +1, 0.5, 0.5)),
-            "AU12": (("g", "corner_vs_nose", +1, 0.15, 0.35), ("g", "corner_vs_lip", +1, 0.07, 0.35),
-                     ("b", "mouthSmile", +1, 0.8, 0.3)),
+            "AU12": (("g", "corner_vs_nose", +1, 0.12, 0.3), ("g", "corner_vs_lip", +1, 0.06, 0.2),
+                     ("g", "mouth_width", +1, 0.15, 0.2), ("b", "mouthSmile", +1, 0.7, 0.3)),
             "AU14": (("b", "mouthDimple", +1, 0.3, 0.7), ("b", "mouthPress", +1, 0.5, 0.3)),
             "AU15": (("g", "corner_vs_lip", -1, 0.05, 0.5), ("g", "corner_vs_nose", -1, 0.08, 0.2),
                      ("b", "mouthFrown", +1, 0.3, 0.3)),
@@ -111,6 +111,8 @@ class AUSettings:
             "AU26": (("g", "jaw_drop", +1, 0.15, 0.5), ("b", "jawOpen", +1, 0.5, 0.5)),
             "AU45": (("g", "eye_aperture", -1, 0.08, 0.4), ("b", "eyeBlink", +1, 0.8, 0.6)),
         })
+    #: a cue sum below this is noise around the neutral face (both signs), not an AU.
+    noise_floor: float = 0.1
     #: the share of the best frames (least expressive) that define the automatic neutral.
     neutral_fraction: float = 0.15
     #: fewest frames for a neutral reference; with fewer, all usable frames are used.
@@ -126,7 +128,7 @@ class AUSettings:
                 "neutral_fraction": self.neutral_fraction,
                 "min_neutral_frames": self.min_neutral_frames,
                 "neutral_min_confidence": self.neutral_min_confidence,
-                "blendshape_rest_cap": self.blendshape_rest_cap}
+                "blendshape_rest_cap": self.blendshape_rest_cap, "noise_floor": self.noise_floor}
 
 
 @dataclass
@@ -226,8 +228,11 @@ _EXPRESSIVE = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft"
                "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
                "mouthUpperUpRight")
 _EXPRESSIVE_IDX = np.array([_B[n] for n in _EXPRESSIVE])
-# AUs that speech and blinking move all the time: not counted as expressivity.
-_SPEECH_AUS = ("AU25", "AU26", "AU45")
+# How much each AU counts towards expressivity when choosing the automatic neutral: blinks
+# not at all, the mouth opening of speech at half weight (closed-mouth frames are preferred
+# but a talking person still gets a neutral).
+_EXPRESSIVITY_WEIGHT = np.array([0.0 if au == "AU45" else 0.5 if au in ("AU25", "AU26") else 1.0
+                                 for au in AU_NAMES])
 
 
 def _reference_at(geometry: np.ndarray, blendshapes: np.ndarray, rows: np.ndarray,
@@ -284,8 +289,7 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
     rows = usable[np.argsort(activity, kind="stable")[:k]]
     ref = _reference_at(geometry, b, rows, "automatic", s)
     au = action_unit_intensities(geometry[usable], b[usable], ref, s)
-    keep = [i for i, name in enumerate(AU_NAMES) if name not in _SPEECH_AUS]
-    activity2 = au[:, keep].sum(axis=1)
+    activity2 = au @ _EXPRESSIVITY_WEIGHT
     rows = usable[np.argsort(activity2, kind="stable")[:k]]
     return _reference_at(geometry, b, rows, "automatic", s)
 
@@ -307,5 +311,5 @@ def action_unit_intensities(geometry: np.ndarray, blendshapes: np.ndarray,
             else:
                 change = bs[name] - ref_bs[name][0]
             total += weight * np.clip(sign * change / full, -0.5, 1.5)
-        out[:, j] = 5.0 * np.clip(total, 0.0, 1.0)
+        out[:, j] = 5.0 * np.clip((total - s.noise_floor) / (1.0 - s.noise_floor), 0.0, 1.0)
     return np.nan_to_num(out, nan=0.0)

@@ -22,7 +22,7 @@ import numpy as np
 
 from cuewatch.action_units import (
     AUSettings, NeutralReference, action_unit_intensities, face_frame_points,
-    geometry_measures, neutral_reference, paired_blendshapes, GEOMETRY_NAMES,
+    geometry_measures, neutral_reference, GEOMETRY_NAMES,
 )
 from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
@@ -53,8 +53,8 @@ class ExpressionSettings:
         "angry": {"AU12": 0.6, "AU01": 0.2},
         "fearful": {"AU12": 0.4, "AU06": 0.4},
         "surprised": {"AU04": 0.5, "AU09": 0.3},
-        "disgusted": {"AU12": 0.3, "AU06": 0.3},
-        "contempt": {"AU04": 0.2},
+        "disgusted": {"AU12": 0.3},
+        "contempt": {"AU04": 0.2, "AU06": 0.3},
     })
     #: how each prototype pulls valence (happy up, the rest down, surprise not at all).
     valence_weights: dict[str, float] = field(default_factory=lambda: {
@@ -252,12 +252,12 @@ def unilateral_corner(geometry: np.ndarray, blendshapes: np.ndarray,
                       reference: NeutralReference) -> np.ndarray:
     """0..1: one mouth corner raised or dimpled more than the other (contempt's mark)."""
     g = GEOMETRY_NAMES.index("corner_asymmetry")
-    geo = np.abs(geometry[:, g] - reference.geometry[g]) / 0.05
+    geo = (np.abs(geometry[:, g] - reference.geometry[g]) - 0.02) / 0.05
     bs = np.asarray(blendshapes, dtype=np.float64)
     i = {n: BLENDSHAPE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight",
                                                  "mouthDimpleLeft", "mouthDimpleRight")}
     b = (np.abs(bs[:, i["mouthSmileLeft"]] - bs[:, i["mouthSmileRight"]])
-         + np.abs(bs[:, i["mouthDimpleLeft"]] - bs[:, i["mouthDimpleRight"]])) / 0.3
+         + np.abs(bs[:, i["mouthDimpleLeft"]] - bs[:, i["mouthDimpleRight"]]) - 0.1) / 0.3
     return _clip01(0.6 * np.clip(geo, 0, 1.5) + 0.4 * np.clip(b, 0, 1.5))
 
 
@@ -279,11 +279,17 @@ def prototype_scores(au: np.ndarray, unilateral: np.ndarray,
 
 
 def valence_from_scores(scores: np.ndarray, settings: ExpressionSettings) -> np.ndarray:
-    """-1..1: the positive pull minus the negative pull (each a probabilistic OR)."""
+    """-1..1: the positive pull minus the negative pull (each a probabilistic OR).
+
+    Fear shares AU1, AU2 and AU5 with surprise; where both match, only fear's excess over
+    surprise pulls valence down, so a plain surprised face stays near zero.
+    """
     keep_pos = np.ones(scores.shape[0])
     keep_neg = np.ones(scores.shape[0])
     for cat, w in settings.valence_weights.items():
         s = scores[:, _CAT[cat]]
+        if cat == "fearful":
+            s = np.clip(s - scores[:, _CAT["surprised"]], 0.0, 1.0)
         if w > 0:
             keep_pos *= 1.0 - w * s
         elif w < 0:

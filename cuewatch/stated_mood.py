@@ -70,7 +70,8 @@ _CALM = {
     "at peace": 0.55, "at ease": 0.45, "in a good place": 0.6, "in a better place": 0.55,
     "doing well": 0.5, "feeling well": 0.45, "going well": 0.5, "been well": 0.45,
     "went well": 0.45, "gone well": 0.45, "i'm well": 0.45, "am well": 0.45,
-    "all good": 0.5, "so far so good": 0.4, "no worries": 0.25,
+    "all good": 0.5, "so far so good": 0.4, "no worries": 0.25, "lighter": 0.45,
+    "coping": 0.3, "managing": 0.25,
 }
 _SAD = {
     "sad": -0.65, "sadness": -0.65, "down": -0.55, "low": -0.5, "blue": -0.5,
@@ -85,12 +86,14 @@ _SAD = {
     "awful": -0.7, "terrible": -0.7, "horrible": -0.7, "bad": -0.5, "rough": -0.4,
     "hard": -0.3, "difficult": -0.3, "tough": -0.3, "worse": -0.5, "lost": -0.45,
     "broken": -0.6, "sucks": -0.55, "crap": -0.5, "crappy": -0.5, "lousy": -0.55,
-    "rubbish": -0.5, "flat": -0.35, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
+    "rubbish": -0.5, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
     "worn out": -0.45, "burnt out": -0.55, "burned out": -0.55, "a mess": -0.6,
     "a wreck": -0.65, "falling apart": -0.7, "in a bad place": -0.7,
     "in a dark place": -0.75, "down in the dumps": -0.7, "under the weather": -0.4,
     "beside myself": -0.65, "not myself": -0.4, "could cry": -0.5,
-    "heavy hearted": -0.6, "the worst": -0.7,
+    "heavy hearted": -0.6, "the worst": -0.7, "miss her": -0.55, "miss him": -0.55,
+    "miss them": -0.55, "miss you": -0.55, "miss my": -0.55, "missing her": -0.55,
+    "missing him": -0.55, "missing them": -0.55, "missing my": -0.55, "homesick": -0.5,
 }
 _FEARFUL = {
     "anxious": -0.6, "anxiety": -0.6, "nervous": -0.5, "scared": -0.7, "afraid": -0.7,
@@ -158,7 +161,7 @@ _NEEDS_CONTEXT = frozenset({
     "settled", "rough", "hard", "difficult", "tough", "bad", "good", "great", "fun",
     "love", "loved", "hate", "cry", "worry", "fear", "stress", "rage", "anger", "joy",
     "surprise", "usual", "normal", "average", "routine", "mixed", "chill", "comfortable",
-    "rested", "grim", "worse", "crap", "gross", "neutral",
+    "rested", "grim", "worse", "crap", "gross", "neutral", "lighter", "heavy", "managing",
 })
 _CONTEXT_WORDS = frozenset({
     "am", "i'm", "im", "is", "it's", "its", "that's", "thats", "are", "we're", "they're",
@@ -229,7 +232,9 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
         (r"\bcould(?:'ve| have)? (?:be|been) (?:a (?:bit|little|lot) |much |way )?worse\b", 0.2, "calm"),
         (r"\b(?:can't|cannot|can not|mustn't|shouldn't) (?:really )?(?:complain|grumble)\b", 0.45, "calm"),
         (r"\bno complaints\b", 0.45, "calm"),
-        (r"\bnot (?:too |so |that |half |at all )?bad\b", 0.35, "calm"),
+        (r"\bnot (?:doing |feeling |going |been |looking )?(?:too |so |that |half |all that |at all )?bad(?:ly)?\b", 0.35, "calm"),
+        (r"\b(?:hasn't|has not|haven't|have not|wasn't|was not|isn't|is not|not|never) (?:been |always been |exactly |really )?(?:that |very |so |too )?easy\b", -0.4, "sad"),
+        (r"\b(?:so|completely|totally|just|really) done\b|\bdone with (?:all (?:of )?(?:this|it)|everything|everyone)\b", -0.5, "angry"),
         (r"\bnot (?:the |that )?worst\b", 0.15, "calm"),
         (r"\bnot (?:really )?the best\b", -0.35, "sad"),
         (r"\b(?:nothing|nothing's|nothing is|there's nothing|there is nothing) wrong\b", 0.3, "calm"),
@@ -442,7 +447,11 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
 
     if not hits:
         words = [t for t in tokens if t[0].isalnum()]
-        content = [w for w in words if w not in _FILLERS]
+        content = [
+            w for w in words
+            if w not in _FILLERS and w not in _INTENSIFIERS and w not in _DIMINISHERS
+            and not _is_negator(w)
+        ]
         if len(content) < 2 or text.strip().endswith("?"):
             return None, None, 0.0
         return 0.0, "neutral", 0.4 if hedges == 0 else 0.3

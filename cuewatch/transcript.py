@@ -385,14 +385,12 @@ def _mood_row(src: _Source, row: dict[str, Any], line: int) -> MoodSegment:
 
 def _parse_mood_csv(src: _Source) -> list[MoodSegment]:
     body = src.text
-    sample = "\n".join(l for l in src.lines[:20] if l.strip() and not l.lstrip().startswith("#"))
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = "\t" if src.path.suffix.lower() == ".tsv" else ","
+    first = next((l for l in src.lines if l.strip() and not l.lstrip().startswith("#")), "")
+    counts = {d: first.count(d) for d in ",;\t|"}
+    delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
     reader = csv.reader(io.StringIO(body), delimiter=delimiter)
     roles: Optional[list[Optional[str]]] = None
+    headerless = False
     segments: list[MoodSegment] = []
     try:
         for cells in reader:
@@ -415,9 +413,10 @@ def _parse_mood_csv(src: _Source) -> list[MoodSegment]:
                             "start, end and mood (or valence); speaker and text are optional",
                         )
                     continue
-                roles = ["start", "end", "mood", "speaker", "text"][: max(3, len(cells))]
-                if len(cells) > 5:
-                    raise src.error(line, "no header row and more than 5 columns: add a header (start,end,mood,speaker)")
+                roles = ["start", "end", "mood", "speaker", "text"]
+                headerless = True
+            if headerless and len(cells) > len(roles):
+                raise src.error(line, "no header row and more than 5 columns: add a header (start,end,mood,speaker)")
             if len(cells) < 3:
                 raise src.error(line, f"expected start, end and mood, found {len(cells)} field(s)")
             row = {r: c.strip() for r, c in zip(roles, cells) if r is not None}
@@ -479,14 +478,22 @@ def _parse_mood_json(src: _Source) -> list[MoodSegment]:
 
 
 # --------------------------------------------------------------------------- entry points
+def _looks_like_srt(src: _Source) -> bool:
+    """A cue number on the first line and a comma timing under it: SRT's shape."""
+    lines = [l.strip() for l in src.lines if l.strip()][:2]
+    return len(lines) == 2 and lines[0].isdigit() and "-->" in lines[1] and "," in lines[1]
+
+
 def _sniff(src: _Source) -> Optional[str]:
     """'vtt', 'srt', 'json' or 'csv' from the content, or None."""
     head = src.text.lstrip()
     if head.startswith("WEBVTT"):
         return "vtt"
+    if _looks_like_srt(src):
+        return "srt"
     timing = next((l for l in src.lines if "-->" in l), None)
     if timing is not None:
-        return "srt" if "," in timing else "vtt"
+        return "srt" if "," in timing and src.path.suffix.lower() not in (".vtt", ".webvtt") else "vtt"
     if head[:1] in "[{":
         try:
             json.loads(src.text)

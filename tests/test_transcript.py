@@ -315,9 +315,9 @@ def test_mood_json_rows_with_lines(tmp_path: Path) -> None:
     ]}
     path = _write(tmp_path, "m.json", json.dumps(data, indent=2))
     segs, warnings = load_mood_file(path, duration=20.0)
-    assert [(s.category, s.valence, s.line) for s in segs] == [("happy", 0.7, 4), (None, -0.4, 10), ("calm", 0.5, 14)]
+    assert [(s.category, s.valence, s.line) for s in segs] == [("happy", 0.7, 4), (None, -0.4, 10), ("calm", 0.5, 15)]
     assert segs[2].end == 20.0 and segs[2].text == "I'm relaxed"
-    assert any("line 14" in w and "clipped" in w for w in warnings)
+    assert any("line 15" in w and "clipped" in w for w in warnings)
     rows = _write(tmp_path, "l.json", '[\n {"start": 1, "end": 2, "mood": "furious"}\n]\n')
     segs, _ = load_transcript(rows)
     assert segs[0].category == "angry" and segs[0].line == 2

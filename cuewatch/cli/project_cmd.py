@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from cuewatch.cli.analyze_cmd import (
-    _positive_int, add_analysis_options, add_flag_options, analysis_settings, flag_settings,
+    _fps, _positive_int, add_flag_options, analysis_settings, flag_settings,
 )
+from cuewatch.options import AnalysisSettings
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.project_store import Project
 
@@ -95,7 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name")
     add.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
                      help="whose face is the client's (default: auto)")
-    add_analysis_options(add)
+    sampling = add.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=_fps, default=AnalysisSettings.fps, metavar="F",
+                          help="analysed frames per second, or 'all' (default %(default)s)")
+    sampling.add_argument("--every", type=_positive_int, metavar="N",
+                          help="analyse every Nth frame instead")
     add_flag_options(add)
     add.set_defaults(func=_add)
 

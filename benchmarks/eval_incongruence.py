@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Incongruence accuracy: run ``cuewatch analyze`` on every evaluation case and score it.
+
+Each case is VIDEO, VIDEO-stem.vtt and VIDEO-stem.truth.json, in ../shared/eval and in any
+folder given with --cases (e.g. cases built by benchmarks/build_cases.py). The command line
+runs exactly as a user would run it (default settings, ``--client-face auto``); the flags
+are scored by the evaluation set's own scorer (score_flags.py): an event is found when a
+flag overlaps 40% of it; a flag matching no event outside don't-care spans is a false alarm.
+
+Usage: python benchmarks/eval_incongruence.py [--eval ../shared/eval] [--cases DIR ...]
+       [--sensitivity medium] [--out DIR]
+Prints per case the scorer's line, then precision, recall, F1 and false alarms per minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the evaluation media are licensed research material; this states it for the run.
+EVAL_CONSENT = json.dumps({
+    "participants": [{"name": "evaluation actors", "role": "client"}],
+    "scopes": ["training", "supervision", "research"], "obtained": "2014-01-01",
+    "recorded_by": "dataset publishers (see ../shared/media/README.md)"})
+
+
+def cases_in(folder: Path) -> list[tuple[Path, Path, Path]]:
+    out = []
+    for truth in sorted(folder.glob("*.truth.json")):
+        stem = truth.name[: -len(".truth.json")]
+        video = folder / json.loads(truth.read_text()).get("video", stem + ".mp4")
+        vtt = folder / json.loads(truth.read_text()).get("transcript", stem + ".vtt")
+        if video.is_file() and vtt.is_file():
+            out.append((video, vtt, truth))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    ap.add_argument("--cases", type=Path, nargs="*", default=[])
+    ap.add_argument("--sensitivity", default="medium")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    scorer = args.eval / "score_flags.py"
+    if not scorer.is_file():
+        print(f"scorer not found: {scorer}", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix="cuewatch-eval-"))
+    groups = [("dev", cases_in(args.eval))] + [(str(c), cases_in(c)) for c in args.cases]
+    for label, cases in groups:
+        pairs: list[str] = []
+        print(f"== {label}: {len(cases)} cases")
+        for video, vtt, truth in cases:
+            t0 = time.time()
+            proc = subprocess.run(
+                [sys.executable, "-m", "cuewatch", "analyze", str(video), "--transcript", str(vtt),
+                 "--out", str(out / label.replace("/", "_")), "--consent", EVAL_CONSENT, "--quiet",
+                 "--sensitivity", args.sensitivity],
+                capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{video.name}: cuewatch failed ({proc.returncode}): {proc.stderr.strip()}")
+                continue
+            flags = out / label.replace("/", "_") / video.stem / "flags.json"
+            doc = json.loads(flags.read_text())
+            kinds = {}
+            for f in doc["flags"]:
+                kinds[f["type"]] = kinds.get(f["type"], 0) + 1
+            print(f"{video.name}: {len(doc['flags'])} flags {kinds}, {len(doc['gaps'])} gaps, "
+                  f"{time.time() - t0:.1f} s")
+            pairs += [str(truth), str(flags)]
+        if pairs:
+            subprocess.run([sys.executable, str(scorer), *pairs], check=False)
+    print(f"outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The face pass over one recording: video -> per-track features on disk.
+
+``analyze_video`` is a pure function of (video, settings): it reads the video and the
+model, writes one features directory and touches no shared state, so research batches
+can run it anywhere (its arguments pickle). Long recordings are cut into time chunks
+whose number depends only on the duration (so results do not depend on how many workers
+ran them); the chunks run in parallel worker processes, each with its own decoder and
+MediaPipe graphs, and their tracklets are joined into persons by the same linker that
+re-identifies a face after a break (``cuewatch.face_tracking.link_tracklets``).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from cuewatch import __version__
+from cuewatch.face_tracking import TrackletSummary, link_tracklets
+from cuewatch.features import FeaturesWriter, concatenate_features
+from cuewatch.options import AnalysisSettings
+from cuewatch.progress import Cancelled, Progress
+from cuewatch.video import FrameReader, VideoInfo, probe_video
+
+#: recordings shorter than this are analysed in one piece (process start-up would cost
+#: more than it saves).
+MIN_SPLIT_S = 30.0
+#: about this many seconds per chunk for long recordings (always an even count, so two
+#: workers share the work evenly).
+CHUNK_TARGET_S = 600.0
+#: tracklet ids of chunk i start at i * this.
+CHUNK_ID_STRIDE = 1_000_000
+
+
+def plan_chunks(duration: float) -> list[tuple[float, Optional[float]]]:
+    """Time chunks (start, end) for a recording; the last ends at None (the end)."""
+    if duration < MIN_SPLIT_S:
+        return [(0.0, None)]
+    n = 2 * max(1, int(round(duration / (2 * CHUNK_TARGET_S))))
+    step = duration / n
+    return [(i * step, (i + 1) * step if i < n - 1 else None) for i in range(n)]
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk's worker hands back (small and picklable)."""
+
+    directory: str
+    tracklets: list[TrackletSummary] = field(default_factory=list)
+    n_frames: int = 0
+    decoded: int = 0
+    last_timestamp: float = 0.0
+    truncated: bool = False
+    searches: int = 0
+
+
+def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, directory: str,
+                  start_s: float, end_s: Optional[float], id_base: int,
+                  progress: Optional[Progress] = None,
+                  shared: Optional[tuple[Any, int]] = None,
+                  finish: Optional[Callable[[ChunkResult], tuple[dict, dict[int, int]]]] = None,
+                  ) -> ChunkResult:
+    """Analyse one time chunk into a features directory with provisional tracklet ids.
+
+    ``shared`` is (shared progress array, slot) when run in a worker process; the array's
+    last slot set to 1 means cancel. ``finish`` (in-process only) turns the result into the
+    final (meta, id map), so a recording analysed in one piece is written only once.
+    """
+    from cuewatch.face_tracking import FacePipeline
+
+    progress = progress or Progress()
+    writer = FeaturesWriter(Path(directory))
+    reader = FrameReader(info, settings, start_s, end_s)
+    end = end_s if end_s is not None else max(info.duration, start_s + 1e-3)
+    span = max(1e-3, end - start_s)
+    result = ChunkResult(directory=str(directory))
+    with FacePipeline(Path(model_path), settings, id_base=id_base) as faces:
+        for frame in reader:
+            observations = faces.process(frame.image, frame.timestamp)
+            writer.add(frame.index, frame.timestamp, observations)
+            result.n_frames += 1
+            if result.n_frames % 8 == 0:
+                done = min(1.0, (frame.timestamp - start_s) / span)
+                if shared is not None:
+                    array, slot = shared
+                    array[slot] = done
+                    if array[len(array) - 1] > 0:
+                        raise Cancelled()
+                progress.check()
+                progress.report(done, "finding and tracking faces")
+        result.tracklets = faces.summaries()
+        result.searches = faces.searches
+    result.decoded = reader.decoded
+    result.last_timestamp = reader.last_timestamp
+    result.truncated = reader.truncated
+    if finish is None:
+        writer.finish({"chunk_start": start_s, "chunk_end": end_s})
+    else:
+        writer.finish(*finish(result))
+    return result
+
+
+_SHARED: Optional[Any] = None
+
+
+def _init_worker(array: Any) -> None:
+    global _SHARED
+    _SHARED = array
+
+
+def _chunk_in_worker(args: tuple) -> ChunkResult:
+    *rest, slot = args
+    return analyze_chunk(*rest, shared=(_SHARED, slot))
+
+
+def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings,
+                  model_path: str | os.PathLike[str], out_dir: Path,
+                  progress: Optional[Progress] = None, workers: Optional[int] = None) -> Path:
+    """Find, track and landmark every face; write the features into ``out_dir``.
+
+    Returns the features directory (``out_dir`` itself, complete once its ``meta.json``
+    exists). ``workers`` caps the worker processes (default: one per CPU core, never more
+    than the number of chunks); the result does not depend on it. Raises ``VideoError``
+    for a video that cannot be read and ``Cancelled`` when the progress token is set.
+    """
+    progress = progress or Progress()
+    started = time.perf_counter()
+    info = probe_video(video_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chunks = plan_chunks(info.duration)
+    n_workers = max(1, min(len(chunks), workers or (os.cpu_count() or 1)))
+    model = str(Path(model_path).resolve())
+    def final(raw: list[ChunkResult]) -> tuple[dict[str, Any], dict[int, int]]:
+        summaries = [s for r in raw for s in r.tracklets]
+        last = raw[-1]
+        meta = {
+            "cuewatch_version": __version__,
+            "video": info.to_dict(),
+            "settings": settings.to_dict(),
+            "model_path": model,
+            "analysed_frames": sum(r.n_frames for r in raw),
+            "decoded_frames": sum(r.decoded for r in raw),
+            "decoded_until": last.last_timestamp,
+            "truncated": last.truncated,
+            "chunks": [[s, e] for s, e in chunks],
+            "workers": n_workers if len(chunks) > 1 else 1,
+            "tracklets": len(summaries),
+            "searches": sum(r.searches for r in raw),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        return meta, link_tracklets(summaries)
+
+    if len(chunks) == 1:
+        analyze_chunk(info, settings, model, str(out_dir), 0.0, None, 0, progress,
+                      finish=lambda r: final([r]))
+    else:
+        parts_dir = out_dir / "chunks"
+        jobs = [(info, settings, model, str(parts_dir / f"{i:03d}"), start, end,
+                 i * CHUNK_ID_STRIDE, None) for i, (start, end) in enumerate(chunks)]
+        if n_workers == 1:
+            raw = []
+            for i, job in enumerate(jobs):
+                sub = progress.scaled(i / len(jobs), (i + 1) / len(jobs))
+                raw.append(analyze_chunk(*job[:-1], sub))
+        else:
+            raw = _run_parallel(jobs, n_workers, progress)
+        meta, id_map = final(raw)
+        concatenate_features([Path(r.directory) for r in raw], out_dir,
+                             [id_map] * len(raw), meta)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    progress.report(1.0, "faces done")
+    return out_dir
+
+
+def _run_parallel(jobs: list[tuple], n_workers: int, progress: Progress) -> list[ChunkResult]:
+    ctx = multiprocessing.get_context("spawn")  # no fork of MediaPipe or Qt threads
+    array = ctx.Array("d", len(jobs) + 1, lock=False)
+    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(array,)) as pool:
+        futures = [pool.submit(_chunk_in_worker, job[:-1] + (i,)) for i, job in enumerate(jobs)]
+        try:
+            while True:
+                done, pending = wait(futures, timeout=0.25, return_when=FIRST_EXCEPTION)
+                progress.check()
+                progress.report(sum(array[i] for i in range(len(jobs))) / len(jobs),
+                                "finding and tracking faces")
+                if not pending or any(f.exception() for f in done):
+                    break
+        except Cancelled:
+            array[len(jobs)] = 1.0
+            for f in futures:
+                f.cancel()
+            raise
+        return [f.result() for f in futures]

@@ -1,0 +1,51 @@
+"""``cuewatch consent P show|revoke RECORDING``: what consent allows; withdraw it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cuewatch.errors import CuewatchError
+from cuewatch.project_store import Project
+
+
+def _show(project: Project, recording: str | None) -> None:
+    recs = [project.find_recording(recording)] if recording else project.recordings()
+    for rec in recs:
+        s = project.consent_status(int(rec.id))  # type: ignore[arg-type]
+        print(f"recording {rec.id}: {Path(rec.path).name}")
+        print(f"  consent: {s.state}" + (f" on {s.revoked}" if s.revoked else ""))
+        if s.scopes:
+            print(f"  scopes: {', '.join(s.scopes)}; obtained {s.obtained}; "
+                  f"expires {s.expires or 'never'}; recorded by {s.recorded_by or 'unknown'}")
+            people = ", ".join(f"{p['name']} ({p['role']})" for p in s.participants)
+            print(f"  participants: {people}")
+        allowed = [k for k, v in s.allowed.items() if v]
+        print(f"  allows today: {', '.join(allowed) if allowed else 'nothing'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    with Project.open(args.project) as project:
+        if args.action == "show":
+            _show(project, args.recording)
+            return 0
+        if not args.recording:
+            raise CuewatchError("consent revoke needs the RECORDING (id or file name)")
+        rec = project.find_recording(args.recording)
+        report = project.revoke_consent(int(rec.id))  # type: ignore[arg-type]
+    print(f"consent revoked for recording {rec.id} ({Path(rec.path).name})")
+    for line in report.lines():
+        print(f"  {line}")
+    if report.missing_files:
+        print("some exported files were already gone (listed above)", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("consent", help="show a project's consent, or revoke it for a recording")
+    p.add_argument("project", type=Path, metavar="P.cuewatch")
+    p.add_argument("action", choices=("show", "revoke"))
+    p.add_argument("recording", nargs="?", metavar="RECORDING",
+                   help="recording id or file name (show: default all)")
+    p.set_defaults(func=run)

@@ -1,0 +1,71 @@
+"""``cuewatch review``: list flags with verdicts, record a verdict, or show agreement."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cuewatch.agreement import project_agreement
+from cuewatch.domain import VERDICTS
+from cuewatch.errors import CuewatchError
+from cuewatch.project_store import Project
+
+
+def _list(project: Project, args: argparse.Namespace) -> None:
+    names = {int(r.id): Path(r.path).name for r in project.recordings()}  # type: ignore[arg-type]
+    rid = int(project.find_recording(args.recording).id) if args.recording else None  # type: ignore[arg-type]
+    by_flag: dict[int, list[str]] = {}
+    for r in project.reviews(recording_id=rid):
+        by_flag.setdefault(r.flag_id, []).append(f"{r.reviewer}={r.verdict}")
+    for rec_id, flags in project.flags_by_recording().items():
+        if rid is not None and rec_id != rid:
+            continue
+        for f in flags:
+            stated = f.stated.get("words") or f.stated.get("category") or ""
+            print(f"{f.id:>6}  {names.get(rec_id, rec_id)}  {f.start:8.2f}-{f.end:8.2f}  {f.type:<12} "
+                  f"said {stated!r:.40} / face {f.expressed.get('category', '?')}  "
+                  f"severity {f.severity:.2f}  {' '.join(by_flag.get(int(f.id), [])) or '(no verdicts)'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    with Project.open(args.project, actor=args.reviewer) as project:
+        if args.undo:
+            if not args.reviewer:
+                raise CuewatchError("--undo needs --reviewer NAME")
+            undone = project.undo_last_verdict(args.reviewer)
+            print(f"took back {args.reviewer}'s verdict {undone.verdict!r} on flag {undone.flag_id}"
+                  if undone else f"{args.reviewer} has no verdict to take back")
+            return 0
+        if args.flag is not None or args.verdict is not None:
+            if args.flag is None or not args.reviewer or args.verdict is None:
+                raise CuewatchError("a verdict needs --flag ID, --reviewer NAME and --verdict "
+                                    + "|".join(VERDICTS))
+            review = project.set_verdict(args.flag, args.reviewer, args.verdict, args.note or "")
+            print(f"flag {review.flag_id}: {review.reviewer} {review.verdict}")
+            return 0
+        if args.agreement:
+            rid = int(project.find_recording(args.recording).id) if args.recording else None  # type: ignore[arg-type]
+            report = project_agreement(project, rid)
+            if args.json:
+                print(json.dumps(report.to_dict(), indent=1))
+            else:
+                print("\n".join(report.lines()))
+            return 0
+        _list(project, args)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("review", help="flags and verdicts; record a verdict; agreement")
+    p.add_argument("project", type=Path, metavar="P.cuewatch")
+    p.add_argument("--agreement", action="store_true",
+                   help="Cohen's kappa for each pair of reviewers and the tool against each")
+    p.add_argument("--recording", metavar="REC", help="only this recording (id or file name)")
+    p.add_argument("--flag", type=int, metavar="ID", help="the flag to give a verdict on")
+    p.add_argument("--reviewer", metavar="NAME", help="who gives the verdict")
+    p.add_argument("--verdict", choices=VERDICTS)
+    p.add_argument("--note", metavar="TEXT")
+    p.add_argument("--undo", action="store_true", help="take back the reviewer's last verdict")
+    p.add_argument("--json", action="store_true", help="agreement as JSON")
+    p.set_defaults(func=run)

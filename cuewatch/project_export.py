@@ -1,0 +1,163 @@
+"""Export a project: consent checked, bundles gathered from the store, files remembered.
+
+``cuewatch export`` and the app both call ``export_project``. Consent is decided here,
+before any exporter runs (``cuewatch.consent_policy``); the exporters in
+``cuewatch.exports`` take plain domain objects and never open the store. Every file
+written is recorded in the project against the recordings it holds, so that revoking a
+recording's consent deletes the clips and tables cuewatch knows it exported.
+
+Threads: call from a worker thread (clips and html take seconds to minutes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from cuewatch.agreement import project_agreement
+from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.exports import ExportBundle, run_export, unique_labels
+from cuewatch.progress import Progress
+from cuewatch.project_store import Project
+from cuewatch.provenance import provenance
+
+#: expression spans shorter than this (seconds) are merged into their neighbours' gap.
+MIN_EXPRESSION_SPAN_S = 0.4
+#: frames seen less confidently than this do not count towards an expression span.
+MIN_EXPRESSION_CONFIDENCE = 0.3
+
+
+def expression_spans(timestamps: np.ndarray, labels: Sequence[str], confidence: np.ndarray,
+                     min_duration: float = MIN_EXPRESSION_SPAN_S,
+                     min_confidence: float = MIN_EXPRESSION_CONFIDENCE,
+                     max_gap_s: float = 0.5) -> list[tuple[float, float, str]]:
+    """Runs of one dominant expression: (start, end, category), for timelines and ELAN."""
+    spans: list[tuple[float, float, str]] = []
+    start = end = None
+    current: Optional[str] = None
+    for t, label, c in zip(np.asarray(timestamps, float), labels, np.asarray(confidence, float)):
+        label = label if c >= min_confidence else None
+        if label == current and label is not None and end is not None and t - end <= max_gap_s:
+            end = t
+            continue
+        if current is not None and end - start >= min_duration:  # type: ignore[operator]
+            spans.append((float(start), float(end), current))
+        current, start, end = label, t, t
+    if current is not None and end is not None and end - start >= min_duration:  # type: ignore[operator]
+        spans.append((float(start), float(end), current))
+    return spans
+
+
+def _client_expression(features_dir: Path, client_track: Optional[int]) -> tuple[Any, Any]:
+    """Expression spans and the valence curve of the client's face, or (None, None)."""
+    if client_track is None:
+        return None, None
+    from cuewatch.expression_store import track_expression
+    from cuewatch.features import is_complete, load_features
+
+    if not is_complete(features_dir):
+        return None, None
+    features = load_features(features_dir)
+    if client_track not in features.tracks or len(features.tracks[client_track]) == 0:
+        return None, None
+    series = track_expression(features, client_track)
+    spans = expression_spans(series.timestamps, series.dominant_names(), series.confidence)
+    return spans, (np.asarray(series.timestamps), np.asarray(series.valence))
+
+
+def gather_bundle(project: Project, recording_id: int, *, with_expression: bool = True) -> ExportBundle:
+    """Everything the exporters need about one recording, from the store."""
+    rec = project.recording(recording_id)
+    analysis = project.latest_analysis(recording_id)
+    if analysis is None:
+        raise ProjectError(f"recording {recording_id} ({Path(rec.path).name}) has not been "
+                           f"analysed yet (run: cuewatch project analyze {project.path})")
+    try:
+        media = project.locate(recording_id)
+    except ProjectError:
+        media = Path(rec.path)  # tables still export; clips will say the video is missing
+    prov = provenance(analysis.model_sha256, analysis.parameters)
+    prov.update(recording_sha256=rec.sha256, analysis_id=analysis.id,
+                analysed_by=analysis.cuewatch_version, project=project.path.name)
+    features_dir = analysis.features_dir if analysis.features_dir and analysis.features_dir.is_dir() else None
+    client_track = project.client_track(recording_id)
+    spans = curve = None
+    if with_expression and features_dir is not None:
+        spans, curve = _client_expression(features_dir, client_track)
+    return ExportBundle(
+        recording=rec, media_path=media, provenance=prov,
+        segments=project.mood_segments(recording_id),
+        client_speaker=project.client_speaker(recording_id),
+        flags=project.flags(recording_id), gaps=project.gaps(recording_id),
+        reviews=project.reviews(recording_id=recording_id, superseded=True),
+        annotations=[{k: v for k, v in a.to_dict().items() if k not in ("recording_id", "created")}
+                     for a in project.annotations(recording_id)],
+        expression_spans=spans, valence_curve=curve, features_dir=features_dir,
+        client_track=client_track,
+        agreement=project_agreement(project, recording_id).to_dict())
+
+
+def _owners(files: Sequence[Path], out_dir: Path, labels: Sequence[str],
+            ids: Sequence[int]) -> list[tuple[Path, list[int]]]:
+    """Which recordings each written file holds: its label in the name, else all of them."""
+    out = []
+    for f in files:
+        try:
+            parts = Path(f).resolve().relative_to(out_dir.resolve()).parts
+        except ValueError:
+            parts = (Path(f).name,)
+        owners = [rid for rid, label in zip(ids, labels)
+                  if any(p == label or p.startswith(label + ".") or p.startswith(label + "_")
+                         or p.startswith(label + "-") for p in parts)]
+        out.append((Path(f), owners or list(ids)))
+    return out
+
+
+def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Union[str, os.PathLike],
+                   *, purpose: Optional[str] = None, anonymise: bool = False,
+                   recordings: Optional[Sequence[Union[int, str]]] = None,
+                   progress: Optional[Progress] = None, actor: Optional[str] = None,
+                   **options: Any) -> list[Path]:
+    """Export the chosen (default: all analysed) recordings in format ``fmt``.
+
+    Refused as a whole, with one clear line, if any chosen recording's consent does not
+    cover ``purpose`` (``None``: training or supervision).
+    """
+    progress = progress or Progress()
+    out = Path(out_dir).expanduser().absolute()
+    with Project.open(project_path, actor=actor) as project:
+        if recordings:
+            ids = [int(project.find_recording(r).id) for r in recordings]  # type: ignore[arg-type]
+        else:
+            ids = [int(r.id) for r in project.recordings()  # type: ignore[arg-type]
+                   if project.latest_analysis(int(r.id)) is not None]  # type: ignore[arg-type]
+            if not ids:
+                raise ProjectError(f"{project.path.name}: nothing analysed to export yet")
+        refused = []
+        for rid in ids:
+            try:
+                project.require_export(rid, purpose)
+            except ConsentError as exc:
+                refused.append(str(exc))
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise ConsentError(f"export refused: {refused[0]}{more}; choose recordings with "
+                               "--recording, or another --purpose")
+        with_expression = fmt in ("eaf", "boris", "html", "json")
+        bundles = [gather_bundle(project, rid, with_expression=with_expression) for rid in ids]
+        files = run_export(fmt, bundles, out, anonymise=anonymise, progress=progress, **options)
+        labels = unique_labels(bundles, anonymise)
+        by_recording: dict[int, list[Path]] = {}
+        for path, owners in _owners(files, out, labels, ids):
+            for rid in owners:
+                by_recording.setdefault(rid, []).append(path)
+        for rid, paths in by_recording.items():
+            project.record_export(paths, format=fmt, purpose=purpose or "unstated",
+                                  recording_id=rid)
+        project.log("export_done", {"format": fmt, "purpose": purpose, "anonymise": anonymise,
+                                    "recordings": ids, "files": len(files), "out": str(out)})
+        return files
+

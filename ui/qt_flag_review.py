@@ -1,0 +1,335 @@
+"""Views of a ``FlagReview``: the filtered flag list and the current flag's detail.
+
+``QtFlagList``: filter bar (type, verdict, severity, reviewer) over a table.
+``QtFlagDetail``: the words, stated mood, expression, AU evidence as bars, confidence,
+a thumbnail of the peak frame, verdict buttons (A / D / U) and a note. Both run on the
+main thread; the thumbnail is decoded by the window's ``LatestRequestWorker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy,
+                               QTableView, QVBoxLayout, QWidget)
+
+from cuewatch.domain import Flag
+from cuewatch.exports.describe import clock, evidence_aus, expressed_text, stated_text
+from cuewatch.formats import FLAG_TYPES
+from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, FlagReview, Filters
+from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
+
+COLUMNS = ("Time", "Type", "Said", "Face", "Severity", "Conf.", "Verdict")
+Index = QModelIndex | QPersistentModelIndex
+
+
+class FlagTableModel(QAbstractTableModel):
+    """The visible flags of a ``FlagReview`` as table rows. Main thread."""
+
+    def __init__(self, review: FlagReview) -> None:
+        super().__init__()
+        self.review = review
+        review.flagsChanged.connect(self._reset)
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.review.visible)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def flag_index(self, row: int) -> int:
+        return self.review.visible[row]
+
+    def row_of(self, flag_index: int) -> int:
+        try:
+            return self.review.visible.index(flag_index)
+        except ValueError:
+            return -1
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        flag = self.review.flags[self.review.visible[index.row()]]
+        col = index.column()
+        review = self.review.verdict_of(flag)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return clock(flag.start)
+            if col == 1:
+                return flag.type
+            if col == 2:
+                return str(flag.stated.get("words") or stated_text(flag))
+            if col == 3:
+                return str(flag.expressed.get("category") or "?")
+            if col == 4:
+                return f"{flag.severity:.2f}"
+            if col == 5:
+                return f"{flag.confidence:.2f}"
+            if col == 6:
+                return review.verdict if review else ""
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"{clock(flag.start)}-{clock(flag.end)}  {flag.type}\n"
+                    f"said: {stated_text(flag)}\nface: {expressed_text(flag)}")
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == 1:
+                return FLAG_COLOURS.get(flag.type)
+            if col == 6 and review:
+                return VERDICT_COLOURS.get(review.verdict)
+            if flag.confidence < 0.4:
+                return QColor(130, 130, 130)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 4, 5):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class QtFlagList(QWidget):
+    """Filter bar and flag table. Selecting a row makes that flag current."""
+
+    def __init__(self, review: FlagReview, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.review = review
+        self.model = FlagTableModel(review)
+        self.type_combo = self._combo("Flag type", ["any"] + list(FLAG_TYPES))
+        self.verdict_combo = self._combo("Verdict (of the reviewer on the right)", list(VERDICT_FILTERS))
+        self.severity_combo = QComboBox()
+        self.severity_combo.setToolTip("Lowest severity shown")
+        for s in SEVERITY_FILTERS:
+            self.severity_combo.addItem("any severity" if s == 0 else f"severity \u2265 {s:g}", s)
+        self.severity_combo.currentIndexChanged.connect(self._filters_changed)
+        self.reviewer_combo = self._combo("Whose verdicts the verdict filter reads", [])
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setAlternatingRowColors(True)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the review shortcuts
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.count_label = QLabel()
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for w in (self.type_combo, self.verdict_combo, self.severity_combo, self.reviewer_combo):
+            bar.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count_label)
+        review.flagsChanged.connect(self._flags_changed)
+        review.currentChanged.connect(self._select_current)
+        self._flags_changed()
+
+    def _combo(self, tip: str, items: list[str]) -> QComboBox:
+        c = QComboBox()
+        c.setToolTip(tip)
+        c.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        c.addItems(items)
+        c.currentIndexChanged.connect(self._filters_changed)
+        return c
+
+    def _filters_changed(self) -> None:
+        reviewer = self.reviewer_combo.currentText()
+        self.review.set_filters(Filters(
+            type=self.type_combo.currentText() or "any",
+            verdict=self.verdict_combo.currentText() or "any",
+            min_severity=float(self.severity_combo.currentData() or 0.0),
+            reviewer="" if reviewer in ("", self.review.document.reviewer) else reviewer))
+
+    def _flags_changed(self) -> None:
+        names = self.review.reviewers
+        current = self.reviewer_combo.currentText() or self.review.document.reviewer
+        self.reviewer_combo.blockSignals(True)
+        self.reviewer_combo.clear()
+        self.reviewer_combo.addItems(names or [""])
+        if current in names:
+            self.reviewer_combo.setCurrentText(current)
+        self.reviewer_combo.blockSignals(False)
+        n, total = len(self.review.visible), len(self.review.flags)
+        self.count_label.setText(f"{n} of {total} flags" if n != total else f"{total} flags")
+        self._select_current(self.review.current)
+
+    def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.review.set_current(self.model.flag_index(current.row()))
+
+    def _select_current(self, flag_index: int) -> None:
+        row = self.model.row_of(flag_index) if flag_index >= 0 else -1
+        sel = self.table.selectionModel()
+        if row < 0:
+            sel.clearSelection()
+            return
+        if self.table.currentIndex().row() != row:
+            self.table.setCurrentIndex(self.model.index(row, 0))
+        self.table.scrollTo(self.model.index(row, 0))
+
+
+class AuBars(QWidget):
+    """Action-unit evidence as horizontal bars (intensity 0..5, FACS scale)."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.values: list[tuple[str, float]] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_values(self, values: list[tuple[str, float]]) -> None:
+        self.values = values[:8]
+        self.setFixedHeight(max(18, 16 * len(self.values) + 2))
+        self.setToolTip("\n".join(f"{n}: {v:.2f}" for n, v in self.values) or "no AU evidence")
+        self.update()
+
+    def paintEvent(self, event: Any) -> None:
+        p = QPainter(self)
+        pal = self.palette()
+        if not self.values:
+            p.setPen(pal.placeholderText().color())
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignVCenter, "no AU evidence")
+            return
+        label_w = 44
+        width = max(10, self.width() - label_w - 40)
+        top = max(1.0, max(v for _n, v in self.values))
+        scale = 5.0 if top > 1.0 else 1.0   # intensities (0..5) or fractions (0..1)
+        for i, (name, value) in enumerate(self.values):
+            y = i * 16 + 1
+            p.setPen(pal.windowText().color())
+            p.drawText(QRectF(0, y, label_w, 14), Qt.AlignmentFlag.AlignVCenter, name)
+            p.fillRect(QRectF(label_w, y + 2, width, 10), pal.alternateBase())
+            p.fillRect(QRectF(label_w, y + 2, width * min(1.0, max(0.0, value / scale)), 10),
+                       QColor(70, 120, 190))
+            p.drawText(QRectF(label_w + width + 4, y, 36, 14), Qt.AlignmentFlag.AlignVCenter, f"{value:.2f}")
+
+
+class QtFlagDetail(QWidget):
+    """The current flag: what was said and shown, the evidence, and my verdict."""
+
+    thumbnailWanted = Signal(float)   # seconds: the window decodes it off the UI thread
+
+    def __init__(self, review: FlagReview, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.review = review
+        self.title = QLabel("No flag selected")
+        self.title.setStyleSheet("font-weight: bold")
+        self.words = QLabel()
+        self.words.setWordWrap(True)
+        self.stated = QLabel()
+        self.expressed = QLabel()
+        self.confidence = QLabel()
+        self.others = QLabel()
+        self.others.setWordWrap(True)
+        self.aus = AuBars()
+        self.thumbnail = QLabel()
+        self.thumbnail.setFixedSize(QSize(160, 120))
+        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumbnail.setStyleSheet("background: #202020; color: #aaa")
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        for verdict, key in (("agree", "A"), ("disagree", "D"), ("unsure", "U")):
+            b = QPushButton(f"{verdict.capitalize()} ({key})")
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setToolTip(f"My verdict: {verdict} (key {key}); saved to the project at once")
+            b.clicked.connect(lambda _c=False, v=verdict: self._verdict(v))
+            self.buttons[verdict] = b
+            row.addWidget(b)
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("Note (saved with your verdict)")
+        self.note.editingFinished.connect(self._note_done)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Said:", self.words)
+        form.addRow("Stated mood:", self.stated)
+        form.addRow("Face:", self.expressed)
+        form.addRow("Confidence:", self.confidence)
+        form.addRow("AU evidence:", self.aus)
+        top = QHBoxLayout()
+        top.addLayout(form, 1)
+        top.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignTop)
+        box = QGroupBox("Your verdict")
+        vb = QVBoxLayout(box)
+        vb.addLayout(row)
+        vb.addWidget(self.note)
+        vb.addWidget(self.others)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addLayout(top)
+        layout.addWidget(box)
+        layout.addStretch(1)
+        review.currentChanged.connect(self.show_flag)
+        review.reviewsChanged.connect(lambda: self.show_flag(review.current, reload_thumbnail=False))
+        self.show_flag(-1)
+
+    def show_flag(self, index: int, reload_thumbnail: bool = True) -> None:
+        flag = self.review.current_flag
+        enabled = flag is not None
+        for b in self.buttons.values():
+            b.setEnabled(enabled)
+        self.note.setEnabled(enabled)
+        if flag is None:
+            self.title.setText("No flag selected: pick one in the list or on the timeline")
+            for w in (self.words, self.stated, self.expressed, self.confidence, self.others):
+                w.setText("")
+            self.aus.set_values([])
+            self.thumbnail.clear()
+            for b in self.buttons.values():
+                b.setChecked(False)
+            self.note.setText("")
+            return
+        self.title.setText(f"{flag.type.capitalize()} at {clock(flag.start)}\u2013{clock(flag.end)}"
+                           f"  \u00b7 severity {flag.severity:.2f}")
+        words = flag.stated.get("words") or ""
+        self.words.setText(f"\u201c{words}\u201d" if words else "(no words)")
+        self.stated.setText(stated_text(flag))
+        self.expressed.setText(expressed_text(flag) + "  (prototype match)")
+        self.confidence.setText(f"{flag.confidence:.2f}" + ("  (low: face seen poorly)"
+                                                            if flag.confidence < 0.4 else ""))
+        self.aus.set_values(evidence_aus(flag))
+        mine = self.review.verdict_of(flag)
+        for verdict, b in self.buttons.items():
+            b.setChecked(mine is not None and mine.verdict == verdict)
+        if not self.note.hasFocus():
+            self.note.setText(mine.note if mine else "")
+        others = [r for name, r in sorted(self.review.reviews.get(flag.id or -1, {}).items())
+                  if name != self.review.document.reviewer]
+        self.others.setText("Others: " + "; ".join(f"{r.reviewer}: {r.verdict}" for r in others)
+                            if others else "")
+        if reload_thumbnail:
+            from cuewatch.exports.describe import peak_time
+            self.thumbnail.setText("\u2026")
+            self.thumbnailWanted.emit(peak_time(flag))
+
+    def set_thumbnail(self, image: Optional[QImage]) -> None:
+        if image is None or image.isNull():
+            self.thumbnail.setText("no frame")
+            return
+        self.thumbnail.setPixmap(QPixmap.fromImage(image).scaled(
+            self.thumbnail.size(), Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation))
+
+    def _verdict(self, verdict: str) -> None:
+        self.review.set_verdict(verdict, self.note.text())
+
+    def _note_done(self) -> None:
+        self.review.set_note(self.note.text())
+
+
+def flag_tooltip(flag: Flag) -> str:
+    return f"{flag.type} {clock(flag.start)}: {stated_text(flag)} vs {expressed_text(flag)}"
