@@ -149,25 +149,26 @@ def face_frame_points(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z out of the face, origin between the eyes; and (N,) IOD. Reads only the needed
     landmark columns, so a memmap is touched sparsely.
     """
-    lm = np.asarray(landmarks)
+    # memmaps and lazy views (cuewatch.expression_store.TrackLandmarks) are indexed, not copied
+    lm = landmarks if hasattr(landmarks, "shape") and hasattr(landmarks, "ndim") else np.asarray(landmarks)
     if lm.ndim != 3 or lm.shape[1] < 478 or lm.shape[2] != 3:
         raise CuewatchError(f"landmarks must be (N, 478, 3), got {lm.shape}")
-    p = np.asarray(lm[:, LANDMARKS_USED, :], dtype=np.float64)
+    p = np.asarray(lm[:, LANDMARKS_USED, :], dtype=np.float32)
     c = _COL
     r_eye = 0.5 * (p[:, c[_R_EYE_OUT]] + p[:, c[_R_EYE_IN]])
     l_eye = 0.5 * (p[:, c[_L_EYE_OUT]] + p[:, c[_L_EYE_IN]])
     origin = 0.5 * (r_eye + l_eye)
-    ex = l_eye - r_eye
+    ex = (l_eye - r_eye).astype(np.float64)
     iod = np.linalg.norm(ex, axis=1)
     safe = np.where(iod > 1e-6, iod, 1.0)
     ex = ex / safe[:, None]
-    down = p[:, c[_SUBNASALE]] - p[:, c[_NASION]]
+    down = (p[:, c[_SUBNASALE]] - p[:, c[_NASION]]).astype(np.float64)
     down = down - np.sum(down * ex, axis=1)[:, None] * ex
     dn = np.linalg.norm(down, axis=1)
     ey = down / np.where(dn > 1e-9, dn, 1.0)[:, None]
     ez = np.cross(ex, ey)
-    rot = np.stack([ex, ey, ez], axis=2)                       # (N, 3, 3), columns = axes
-    q = np.einsum("nkj,nji->nki", p - origin[:, None, :], rot) / safe[:, None, None]
+    rot = np.stack([ex, ey, ez], axis=2) / safe[:, None, None]  # (N, 3, 3), columns = axes
+    q = np.matmul((p - origin[:, None, :]).astype(np.float32), rot.astype(np.float32))
     return q, iod
 
 
@@ -177,11 +178,11 @@ def geometry_measures(points: np.ndarray) -> np.ndarray:
 
     def y(ids: tuple[int, ...] | int) -> np.ndarray:
         ids = (ids,) if isinstance(ids, int) else ids
-        return points[:, [c[i] for i in ids], 1].mean(axis=1)
+        return points[:, [c[i] for i in ids], 1].mean(axis=1, dtype=np.float64)
 
     def x(ids: tuple[int, ...] | int) -> np.ndarray:
         ids = (ids,) if isinstance(ids, int) else ids
-        return points[:, [c[i] for i in ids], 0].mean(axis=1)
+        return points[:, [c[i] for i in ids], 0].mean(axis=1, dtype=np.float64)
 
     eye_line = 0.25 * (y(_R_EYE_OUT) + y(_R_EYE_IN) + y(_L_EYE_IN) + y(_L_EYE_OUT))
     corners = 0.5 * (y(_R_MOUTH) + y(_L_MOUTH))

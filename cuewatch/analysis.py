@@ -137,6 +137,7 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     chunks = plan_chunks(info.duration)
     n_workers = max(1, min(len(chunks), workers or (os.cpu_count() or 1)))
     model = str(Path(model_path).resolve())
+
     def final(raw: list[ChunkResult]) -> tuple[dict[str, Any], dict[int, int]]:
         summaries = [s for r in raw for s in r.tracklets]
         last = raw[-1]

@@ -22,7 +22,7 @@ import numpy as np
 
 from cuewatch.action_units import (
     AUSettings, NeutralReference, action_unit_intensities, face_frame_points,
-    geometry_measures, neutral_reference, GEOMETRY_NAMES,
+    geometry_measures, neutral_reference, GEOMETRY_NAMES, _EXPRESSIVE_IDX,
 )
 from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
@@ -95,8 +95,8 @@ class ExpressionSettings:
     flat_ok: float = 0.92
     #: covered face, cue 2: frame-to-frame flicker of the blendshapes (mean |second
     #: difference|, averaged over the smoothing window): full below ``flicker_ok``.
-    flicker_ok: float = 0.008
-    flicker_max: float = 0.025
+    flicker_ok: float = 0.016
+    flicker_max: float = 0.05
     #: covered face, cue 3: non-rigid landmark flicker (IOD units), same idea.
     jitter_ok: float = 0.006
     jitter_max: float = 0.02
@@ -200,8 +200,10 @@ def _neighbour_flicker(timestamps: np.ndarray, x: np.ndarray, max_gap_s: float =
     if n < 3:
         return out
     mid = x[1:-1] - 0.5 * (x[:-2] + x[2:])
-    axes = tuple(range(1, mid.ndim))
-    size = np.abs(mid).mean(axis=axes) if mid.ndim == 2 else np.linalg.norm(mid, axis=-1).mean(axis=-1)
+    if mid.ndim == 2:
+        size = np.abs(mid).mean(axis=1)
+    else:
+        size = np.sqrt(np.einsum("nkd,nkd->nk", mid, mid)).mean(axis=1)
     dt = np.maximum(timestamps[1:-1] - timestamps[:-2], timestamps[2:] - timestamps[1:-1])
     out[1:-1] = np.where(dt <= max_gap_s, size, 0.0)
     return out
@@ -235,7 +237,7 @@ def frame_confidence(timestamps: np.ndarray, points: np.ndarray, blendshapes: np
     finite = np.isfinite(depth)
     ref = np.percentile(depth[finite], 75) if finite.any() else 1.0
     f_flat = _ramp(depth / max(ref, 1e-9), s.flat_min, s.flat_ok)
-    expressive = np.asarray(blendshapes, dtype=np.float64)
+    expressive = np.asarray(blendshapes, dtype=np.float32)[:, _EXPRESSIVE_IDX]
     flicker = _neighbour_flicker(t, expressive)
     jitter = _neighbour_flicker(t, points)
     ones = np.ones_like(flicker)

@@ -34,7 +34,8 @@ PROGRESS_INTERVAL_S = 1.0
 class RunSummary:
     done: list[int] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
-    requeued: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)  # interrupted earlier, resumed now
+    retried: list[int] = field(default_factory=list)   # failed earlier, tried again
     warnings: list[str] = field(default_factory=list)
 
 
@@ -133,7 +134,7 @@ def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = 
     with Project.open(project_path, actor=actor) as project:
         summary = RunSummary(requeued=project.requeue_interrupted())
         if retry_failed:
-            summary.requeued += project.requeue_failed()
+            summary.retried = project.requeue_failed()
         total = len(project.analyses(state="queued"))
         throttle = _Throttle(project, progress, total)
         if jobs <= 1:

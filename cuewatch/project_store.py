@@ -192,14 +192,21 @@ def _busy(path: Path) -> ProjectError:
     return ProjectError(f"project {path} is busy: another cuewatch is writing to it; try again")
 
 
-def _ro_uri(path: Path) -> str:
-    return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+def _ro_uri(path: Path, immutable: bool) -> str:
+    return ("file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+            + ("&immutable=1" if immutable else ""))
+
+
+def _sidecars_exist(path: Path) -> bool:
+    return any(Path(str(path) + s).exists() for s in ("-wal", "-shm"))
 
 
 def inspect_project_file(path: Path) -> int:
     """Look at ``path`` read-only; return its schema version or refuse it.
 
-    Nothing is written: a file we refuse is left exactly as it was.
+    Nothing is written: a file we refuse is left exactly as it was. When no process has
+    the file open (no -wal/-shm beside it) it is read as immutable, so that not even
+    those side files appear next to a file we refuse.
     """
     if not path.exists():
         raise ProjectError(f"no project at {path} (create one with: cuewatch project new {path})")
@@ -214,8 +221,18 @@ def inspect_project_file(path: Path) -> int:
         if len(head) == 0:
             raise ProjectError(f"{path} is empty, not a cuewatch project")
         raise ProjectError(f"{path} is not a cuewatch project")
+    immutable = not _sidecars_exist(path)
     try:
-        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=DEFAULT_TIMEOUT_S)
+        return _inspect(path, immutable)
+    except ProjectError:
+        if immutable and _sidecars_exist(path):  # another process opened it meanwhile
+            return _inspect(path, False)
+        raise
+
+
+def _inspect(path: Path, immutable: bool) -> int:
+    try:
+        conn = sqlite3.connect(_ro_uri(path, immutable), uri=True, timeout=DEFAULT_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise ProjectError(f"cannot open {path}: {exc}") from None
     try:

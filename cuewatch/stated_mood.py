@@ -58,7 +58,7 @@ _HAPPY = {
     "blessed": 0.6, "lucky": 0.45, "pleased": 0.6, "satisfied": 0.5, "fulfilled": 0.6,
     "enjoying": 0.55, "enjoyed": 0.55, "enjoy": 0.5, "love": 0.6, "loved": 0.6,
     "loving": 0.6, "fun": 0.5, "energized": 0.55, "energised": 0.55, "motivated": 0.5,
-    "confident": 0.5, "over the moon": 0.9, "on cloud nine": 0.9,
+    "confident": 0.5, "good mood": 0.55, "great mood": 0.65, "over the moon": 0.9, "on cloud nine": 0.9,
     "on top of the world": 0.85, "walking on air": 0.85, "looking up": 0.5,
     "on the mend": 0.4, "better": 0.4,
 }
@@ -71,7 +71,7 @@ _CALM = {
     "doing well": 0.5, "feeling well": 0.45, "going well": 0.5, "been well": 0.45,
     "went well": 0.45, "gone well": 0.45, "i'm well": 0.45, "am well": 0.45,
     "all good": 0.5, "so far so good": 0.4, "no worries": 0.25, "lighter": 0.45,
-    "coping": 0.3, "managing": 0.25,
+    "coping": 0.3, "managing": 0.25, "sleeping well": 0.35, "in a great place": 0.65,
 }
 _SAD = {
     "sad": -0.65, "sadness": -0.65, "down": -0.55, "low": -0.5, "blue": -0.5,
@@ -90,8 +90,9 @@ _SAD = {
     "worn out": -0.45, "burnt out": -0.55, "burned out": -0.55, "a mess": -0.6,
     "a wreck": -0.65, "falling apart": -0.7, "in a bad place": -0.7,
     "in a dark place": -0.75, "down in the dumps": -0.7, "under the weather": -0.4,
-    "beside myself": -0.65, "not myself": -0.4, "could cry": -0.5,
-    "heavy hearted": -0.6, "the worst": -0.7, "miss her": -0.55, "miss him": -0.55,
+    "beside myself": -0.65, "could cry": -0.5,
+    "heavy hearted": -0.6, "in a tough place": -0.6, "in a difficult place": -0.6,
+    "sleeping badly": -0.4, "bad mood": -0.5, "foul mood": -0.6, "low mood": -0.55, "the worst": -0.7, "miss her": -0.55, "miss him": -0.55,
     "miss them": -0.55, "miss you": -0.55, "miss my": -0.55, "missing her": -0.55,
     "missing him": -0.55, "missing them": -0.55, "missing my": -0.55, "homesick": -0.5,
 }
@@ -176,6 +177,14 @@ _CONTEXT_WORDS = frozenset({
     "he's", "she's", "makes", "made", "make", "keep", "keeps", "kept", "went", "go",
     "goes", "going", "sounds", "with", "of", "about", "at",
 })
+_DISCOURSE_MARKERS = frozenset({"okay", "ok", "alright", "all"})
+#: Subjects that make an ambiguous mood word about the speaker's state.
+_SELF_WORDS = frozenset({
+    "i", "i'm", "im", "i've", "ive", "i'd", "i'll", "me", "my", "myself", "we", "we're",
+    "we've", "us", "our", "it", "it's", "its", "that", "that's", "thats", "things",
+    "everything", "everything's", "life", "work", "week", "day", "today", "this", "all",
+    "feel", "feeling", "felt", "month", "year", "weekend", "lately", "you",
+})
 #: VADER words that are conversation, not mood ("like", "well", "yes", "no", "kind").
 _VADER_STOPWORDS = frozenset({
     "like", "likes", "liked", "well", "yes", "yeah", "yea", "no", "please", "pretty",
@@ -202,7 +211,8 @@ _NEGATORS = (frozenset(_vader.NEGATE) - {"despite", "without"}) | {
 }
 _INTENSIFIERS = frozenset(
     w for w, v in _vader.BOOSTER_DICT.items() if v > 0 and " " not in w
-) | {"so", "really", "very", "too", "such", "super", "truly", "deeply", "terribly"}
+) | {"so", "really", "very", "too", "such", "super", "truly", "deeply", "terribly", "lot",
+     "much", "way", "far", "even"}
 _DIMINISHERS = frozenset({
     "bit", "little", "slightly", "somewhat", "mildly", "partly", "fairly", "rather",
     "marginally", "moderately", "quite",  # "quite" is mild in British usage
@@ -215,7 +225,7 @@ _HEDGES = tuple(re.compile(p) for p in (
     r"\bi guess\b", r"\bi suppose\b", r"\bi think\b", r"\bmaybe\b", r"\bprobably\b",
     r"\bperhaps\b", r"\bkind of\b", r"\bkinda\b", r"\bsort of\b", r"\bsorta\b",
     r"\bmore or less\b", r"\bi don'?t know\b", r"\bi dunno\b", r"\bnot sure\b",
-    r"\bor something\b", r"\bwhatever\b", r"\b[a-z]+-ish\b", r"\bi hope\b",
+    r"\bor something\b", r"\bwhatever\b", r"\bish\b", r"\bi hope\b",
     r"\bi'?d say\b", r"\bsupposedly\b", r"\bin a way\b", r"\bpossibly\b",
 ))
 
@@ -244,6 +254,7 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
         (r"\b(?:can't|cannot|can not|couldn't) cope\b", -0.65, "sad"),
         (r"\b(?:can't|cannot|couldn't) (?:get to |fall )?sleep\b", -0.4, "fearful"),
         (r"\bhanging in there\b", -0.15, "sad"),
+        (r"\b(?:not|n't|never) (?:feeling |feel |felt |been |really |quite |totally )*(?:like )?myself\b", -0.4, "sad"),
         (r"\bgetting by\b", -0.1, "neutral"),
         (r"\bgood (?:morning|afternoon|evening|night|job|point|question|idea)\b", None, None),
         (r"\bthank (?:god|goodness)\b", None, None),
@@ -293,8 +304,11 @@ def _normalise(text: str) -> str:
     t = re.sub(r"\bso-so\b", "so so", t)
     t = re.sub(r"\bwits'? end\b", "wits end", t)
     # "not doing so well" -> "not so doing well": keep the phrase whole, keep the "so".
-    t = re.sub(r"\b(doing|feeling|going|been) (so|too|very|really|that|pretty|quite) well\b",
+    t = re.sub(r"\b(doing|feeling|going|been|sleeping) (so|too|very|really|that|pretty|quite) well\b",
                r"\2 \1 well", t)
+    t = re.sub(r"\bin a (really|very|so|pretty|such a) (good|great|better|bad|dark|tough|difficult) place\b",
+               r"\1 in a \2 place", t)
+    t = re.sub(r"\b([a-z]+)-ish\b", r"\1 ish", t)  # "okay-ish": the word, hedged
     t = re.sub(r"\s+", " ", t)
     return t.strip()
 
@@ -315,9 +329,41 @@ def _has_context(tokens: Sequence[str], i: int, n: int) -> bool:
     j = i - 1
     while j >= 0 and tokens[j] in _SKIPPABLE - {"feeling", "feel", "been"}:
         j -= 1
+    if j < 0 and tokens[i] in _DISCOURSE_MARKERS:
+        # "Okay, so then I went home": a turn-opening "okay" is not a mood unless it is
+        # (nearly) the whole answer ("Okay, thanks.").
+        return sum(1 for t in tokens if t[0].isalnum()) <= 3
     if j < 0 or tokens[j] in ".,;:!?":
         return True  # "Fine." / "Pretty good, thanks." / "..., down, tired."
-    return tokens[j] in _CONTEXT_WORDS or tokens[j].endswith("'m") or tokens[j].endswith("'re")
+    if not (tokens[j] in _CONTEXT_WORDS or tokens[j].endswith("'m") or tokens[j].endswith("'re")):
+        return False
+    # ...and the clause is about the speaker or their life, not "the battery was low".
+    # An elliptical answer ("Not great.", "Really quite low") has only modifiers before it.
+    k = j
+    elliptical = True
+    while k >= 0 and tokens[k] not in ".,;:!?":
+        if tokens[k] in _SELF_WORDS:
+            return True
+        if not (tokens[k] in _CONTEXT_WORDS or tokens[k] in _SKIPPABLE or _is_negator(tokens[k])):
+            elliptical = False
+        k -= 1
+    return elliptical
+
+
+_SUBCLAUSE_BREAKS = frozenset(".,;:!?") | _CONTRAST | {"and", "so", "because", "then", "when", "while"}
+
+
+def _about_speaker(tokens: Sequence[str], i: int) -> bool:
+    """Is the sub-clause around tokens[i] about the speaker ("my dog died"), not the
+    weather ("the weather was nice")? Only then does a general VADER word count."""
+    j = i
+    while j > 0 and tokens[j - 1] not in _SUBCLAUSE_BREAKS:
+        j -= 1
+    k = i
+    while k + 1 < len(tokens) and tokens[k + 1] not in _SUBCLAUSE_BREAKS:
+        k += 1
+    clause = tokens[j:k + 1]
+    return len([t for t in tokens if t[0].isalnum()]) <= 3 or any(t in _SELF_WORDS for t in clause)
 
 
 def _modifiers(tokens: Sequence[str], i: int) -> tuple[bool, float]:
@@ -396,7 +442,7 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
         score = lexicon.get(tok)
         if (
             score is not None and abs(score) >= 1.5 and tok not in _VADER_STOPWORDS
-            and not _is_negator(tok) and tok not in _INTENSIFIERS
+            and not _is_negator(tok) and tok not in _INTENSIFIERS and _about_speaker(tokens, i)
         ):
             valence = 0.7 * score / 4.0
             negated, factor = _modifiers(tokens, i)
@@ -487,7 +533,8 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     category: Optional[str]
     side = polarity(valence)
     if side == "neu":
-        category = "neutral"
+        top = max(per_category, key=per_category.get) if per_category else None
+        category = top if top is not None and _category_sign(top) == 0 else "neutral"
     else:
         fitting = {
             c: s for c, s in per_category.items()

@@ -97,16 +97,16 @@ class RecordingData:
 
 
 def client_expression(features: Any, track_id: int) -> Any:
-    """The client's ``ExpressionSeries`` as the core computes it for flags."""
-    from cuewatch import expression as ex
+    """The client's ``ExpressionSeries``, the same one the core's flags were cut from."""
+    try:
+        from cuewatch.expression_store import track_expression
+    except ImportError:  # older core: compute it the way the expression module documents
+        from cuewatch.expression import estimate_expression
 
-    track = features.tracks[track_id]
-    for name in ("track_expression", "expression_for_track", "series_for_track"):
-        fn = getattr(ex, name, None)
-        if fn is not None:
-            return fn(features, track_id)
-    return ex.estimate_expression(track.timestamp, track.landmarks(), track.blendshapes,
-                                  track.pose, track.bbox, track.confidence)
+        track = features.tracks[track_id]
+        return estimate_expression(track.timestamp, track.landmarks(), track.blendshapes,
+                                   track.pose, track.bbox, track.confidence)
+    return track_expression(features, track_id, None)
 
 
 def load_recording(project_path: Path, recording_id: int,
@@ -228,8 +228,9 @@ class ProjectDocument(QObject):
                 present = self.project.locate(rec.id).exists()
             except ProjectError:
                 present = False
-            out.append(RecordingRow(rec, self.project.consent_status(rec.id),
-                                    self.project.latest_analysis(rec.id), present))
+            analyses = self.project.analyses(rec.id)
+            latest = max(analyses, key=lambda a: a.id) if analyses else None
+            out.append(RecordingRow(rec, self.project.consent_status(rec.id), latest, present))
         return out
 
     def changed(self) -> None:

@@ -38,7 +38,8 @@ class FlagReview(QObject):
     currentChanged = Signal(int)
     reviewsChanged = Signal()
 
-    def __init__(self, document: ProjectDocument, parent: Optional[QObject] = None) -> None:
+    def __init__(self, document: Optional[ProjectDocument] = None,
+                 parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self.document = document
         self.recording_id: Optional[int] = None
@@ -65,7 +66,7 @@ class FlagReview(QObject):
 
     def reload_reviews(self, emit: bool = True) -> None:
         self.reviews = {}
-        if self.recording_id is not None:
+        if self.recording_id is not None and self.document is not None:
             for r in self.document.reviews(self.recording_id):
                 self.reviews.setdefault(r.flag_id, {})[r.reviewer] = r
         if emit:
@@ -76,9 +77,14 @@ class FlagReview(QObject):
     @property
     def reviewers(self) -> list[str]:
         names = {name for by in self.reviews.values() for name in by}
-        if self.document.reviewer:
-            names.add(self.document.reviewer)
+        if self.reviewer:
+            names.add(self.reviewer)
         return sorted(names)
+
+    @property
+    def reviewer(self) -> str:
+        """My name: whose verdicts the buttons and keys set."""
+        return self.document.reviewer if self.document is not None else ""
 
     # -- filters ----------------------------------------------------------------------
     def set_filters(self, filters: Filters) -> None:
@@ -91,7 +97,7 @@ class FlagReview(QObject):
             self.currentChanged.emit(-1)
 
     def verdict_of(self, flag: Flag, reviewer: Optional[str] = None) -> Optional[Review]:
-        who = reviewer or self.document.reviewer
+        who = reviewer or self.reviewer
         if flag.id is None:
             return None
         return self.reviews.get(flag.id, {}).get(who)
@@ -137,7 +143,7 @@ class FlagReview(QObject):
     def set_verdict(self, verdict: str, note: Optional[str] = None) -> Optional[Review]:
         """Store my verdict on the current flag at once (with the note, or the one it had)."""
         flag = self.current_flag
-        if flag is None or flag.id is None or self.recording_id is None:
+        if flag is None or flag.id is None or self.recording_id is None or self.document is None:
             return None
         if note is None:
             previous = self.verdict_of(flag)
@@ -156,7 +162,7 @@ class FlagReview(QObject):
 
     def undo(self) -> Optional[Review]:
         """Take back my last verdict (on whichever flag it was) and show that flag."""
-        if self.recording_id is None:
+        if self.recording_id is None or self.document is None:
             return None
         review = self.document.undo_verdict(self.recording_id)
         self.reload_reviews()

@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy,
                                QTableView, QVBoxLayout, QWidget)
 
-from cuewatch.domain import Flag
-from cuewatch.exports.describe import clock, evidence_aus, expressed_text, stated_text
+from cuewatch.exports.describe import clock, evidence_aus, expressed_text, peak_time, stated_text
 from cuewatch.formats import FLAG_TYPES
 from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, FlagReview, Filters
 from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
@@ -101,8 +100,9 @@ class QtFlagList(QWidget):
         super().__init__(parent)
         self.review = review
         self.model = FlagTableModel(review)
-        self.type_combo = self._combo("Flag type", ["any"] + list(FLAG_TYPES))
-        self.verdict_combo = self._combo("Verdict (of the reviewer on the right)", list(VERDICT_FILTERS))
+        self.type_combo = self._combo("Flag type", [("all types", "any")] + [(t, t) for t in FLAG_TYPES])
+        self.verdict_combo = self._combo("Verdict (of the reviewer on the right)",
+                                         [("any verdict" if v == "any" else v, v) for v in VERDICT_FILTERS])
         self.severity_combo = QComboBox()
         self.severity_combo.setToolTip("Lowest severity shown")
         for s in SEVERITY_FILTERS:
@@ -137,25 +137,26 @@ class QtFlagList(QWidget):
         review.currentChanged.connect(self._select_current)
         self._flags_changed()
 
-    def _combo(self, tip: str, items: list[str]) -> QComboBox:
+    def _combo(self, tip: str, items: list[tuple[str, str]]) -> QComboBox:
         c = QComboBox()
         c.setToolTip(tip)
         c.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        c.addItems(items)
+        for text, value in items:
+            c.addItem(text, value)
         c.currentIndexChanged.connect(self._filters_changed)
         return c
 
     def _filters_changed(self) -> None:
         reviewer = self.reviewer_combo.currentText()
         self.review.set_filters(Filters(
-            type=self.type_combo.currentText() or "any",
-            verdict=self.verdict_combo.currentText() or "any",
+            type=self.type_combo.currentData() or "any",
+            verdict=self.verdict_combo.currentData() or "any",
             min_severity=float(self.severity_combo.currentData() or 0.0),
-            reviewer="" if reviewer in ("", self.review.document.reviewer) else reviewer))
+            reviewer="" if reviewer in ("", self.review.reviewer) else reviewer))
 
     def _flags_changed(self) -> None:
         names = self.review.reviewers
-        current = self.reviewer_combo.currentText() or self.review.document.reviewer
+        current = self.reviewer_combo.currentText() or self.review.reviewer
         self.reviewer_combo.blockSignals(True)
         self.reviewer_combo.clear()
         self.reviewer_combo.addItems(names or [""])
@@ -308,11 +309,10 @@ class QtFlagDetail(QWidget):
         if not self.note.hasFocus():
             self.note.setText(mine.note if mine else "")
         others = [r for name, r in sorted(self.review.reviews.get(flag.id or -1, {}).items())
-                  if name != self.review.document.reviewer]
+                  if name != self.review.reviewer]
         self.others.setText("Others: " + "; ".join(f"{r.reviewer}: {r.verdict}" for r in others)
                             if others else "")
         if reload_thumbnail:
-            from cuewatch.exports.describe import peak_time
             self.thumbnail.setText("\u2026")
             self.thumbnailWanted.emit(peak_time(flag))
 
@@ -330,6 +330,3 @@ class QtFlagDetail(QWidget):
     def _note_done(self) -> None:
         self.review.set_note(self.note.text())
 
-
-def flag_tooltip(flag: Flag) -> str:
-    return f"{flag.type} {clock(flag.start)}: {stated_text(flag)} vs {expressed_text(flag)}"

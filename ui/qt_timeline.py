@@ -168,10 +168,10 @@ class QtTimeline(QWidget):
             label = f"{name} (client)" if name == data.client_speaker else name
             add(f"speaker:{name}", label, self.LANE)
         add("valence", "Face valence", 40)
-        add("expression", "Expression", 12)
+        add("expression", "Expression", 14)
         add("flags", "Flags", 22)
-        add("gaps", "Face not seen", 10)
-        add("verdicts", "Verdicts", 12)
+        add("gaps", "Face not seen", 14)
+        add("verdicts", "Verdicts", 14)
         add("annotations", "Annotations", 22)
         self.lanes = lanes
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

@@ -21,6 +21,11 @@ from cuewatch.progress import Cancelled
 COMMAND_MODULES: tuple[str, ...] = (
     "cuewatch.cli.analyze_cmd",
     "cuewatch.cli.model_cmd",
+    "cuewatch.cli.project_cmd",
+    "cuewatch.cli.review_cmd",
+    "cuewatch.cli.consent_cmd",
+    "cuewatch.cli.export_cmd",
+    "cuewatch.cli.demo_cmd",
 )
 
 

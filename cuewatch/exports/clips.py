@@ -118,6 +118,20 @@ def _frame_geometry(media: Path) -> tuple[int, int, float]:
         cap.release()
 
 
+#: Below this start time, seek by decoding from the beginning: ffmpeg's input seek to a
+#: time before a stream's first packet fails on some files (FLV from CREMA-D).
+_INPUT_SEEK_FROM_S = 0.5
+
+
+def _seek_before_input(start: float) -> list[str]:
+    """Accurate seek (input ``-ss`` plus re-encode) for starts past the first half second."""
+    return ["-ss", f"{start:.3f}"] if start >= _INPUT_SEEK_FROM_S else []
+
+
+def _seek_after_input(start: float) -> list[str]:
+    return ["-ss", f"{start:.3f}"] if 0 < start < _INPUT_SEEK_FROM_S else []
+
+
 def cut_clip(bundle: ExportBundle, target: Path, start: float, duration: float, *,
              anonymise: bool, metadata: str, crf: int = DEFAULT_CRF,
              progress: Optional[Progress] = None) -> Path:
@@ -128,8 +142,8 @@ def cut_clip(bundle: ExportBundle, target: Path, start: float, duration: float, 
     tail = ["-crf", str(crf)] + _ENCODE + ["-metadata", f"comment={metadata}"]
     with atomic_path(target) as tmp:
         if not anonymise:
-            cmd = head + ["-ss", f"{start:.3f}", "-i", media, "-t", f"{duration:.3f}",
-                          "-map", "0:v:0", "-map", "0:a:0?"] + tail + [str(tmp)]
+            cmd = head + _seek_before_input(start) + ["-i", media] + _seek_after_input(start) + [
+                "-t", f"{duration:.3f}", "-map", "0:v:0", "-map", "0:a:0?"] + tail + [str(tmp)]
             _run(cmd)
         else:
             tracks = require_tracks(bundle, "the clip")

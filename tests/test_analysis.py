@@ -1,0 +1,121 @@
+"""analyze_video on real recordings: tracks that start and end where the video says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cuewatch.analysis as analysis
+from cuewatch.analysis import analyze_video, plan_chunks
+from cuewatch.features import load_features
+from cuewatch.options import AnalysisSettings
+from cuewatch.progress import Cancelled, Progress
+from cuewatch.video import FrameReader, probe_video
+
+#: the two-person eval shots are long for a test: analyse them at 5 fps.
+WIDE = AnalysisSettings(fps=5.0)
+
+
+def _cut_time(path: Path) -> float:
+    """The first hard cut in a clip: a jump between consecutive frames far above the usual.
+
+    (noface_face.mov jumps back to its title card on its very last frame, so the first
+    cut, not the biggest, is the one between title card and face.)
+    """
+    import cv2
+
+    times, diffs, prev = [], [], None
+    for frame in FrameReader(probe_video(path), AnalysisSettings(fps=None)):
+        small = cv2.resize(frame.image, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if prev is not None:
+            diffs.append(float(np.abs(small - prev).mean()))
+            times.append(frame.timestamp)
+        prev = small
+    jumps = np.flatnonzero(np.asarray(diffs) > 10 * (np.median(diffs) + 1.0))
+    assert len(jumps), "no clear cut in the clip"
+    return times[int(jumps[0])]
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory, media_dir: Path, eval_dir: Path, model_path: Path):
+    out = tmp_path_factory.mktemp("features")
+    cache: dict[str, Path] = {}
+
+    def get(name: str, settings: AnalysisSettings = AnalysisSettings(), **kw):
+        key = f"{name}-{settings.fps}-{sorted(kw.items())}"
+        if key not in cache:
+            src = (media_dir / name) if (media_dir / name).exists() else eval_dir / name
+            cache[key] = analyze_video(src, settings, model_path, out / str(len(cache)), **kw)
+        return load_features(cache[key])
+
+    return get
+
+
+def test_no_track_without_a_face(analysed):
+    f = analysed("robustness/no_face.mp4")
+    assert len(f.frame_index) > 50
+    assert f.tracks == {}
+
+
+@pytest.mark.parametrize("name,ends", [("robustness/face_noface.mov", True),
+                                       ("robustness/noface_face.mov", False)])
+def test_track_ends_or_starts_at_the_cut(analysed, media_dir: Path, name: str, ends: bool):
+    cut = _cut_time(media_dir / name)
+    f = analysed(name)
+    assert len(f.tracks) == 1, {t: (tr.timestamp[0], tr.timestamp[-1]) for t, tr in f.tracks.items()}
+    track = next(iter(f.tracks.values()))
+    edge = float(track.timestamp[-1] if ends else track.timestamp[0])
+    assert abs(edge - cut) <= 0.5, (edge, cut)
+    # and the face is there on the other side of the cut all along
+    side = f.frame_time < cut if ends else f.frame_time >= cut + 0.5
+    assert len(track) >= 0.9 * side.sum()
+
+
+def _two_people(f) -> None:
+    n = len(f.frame_index)
+    stable = {tid: tr for tid, tr in f.tracks.items() if len(tr) >= 0.9 * n}
+    assert len(stable) == 2, {tid: len(tr) / n for tid, tr in f.tracks.items()}
+    left, right = sorted(stable.values(), key=lambda tr: float(tr.bbox[:, 0].mean()))
+    width = f.meta["video"]["width"]
+    assert float(left.bbox[:, 2].max()) < width / 2 < float(right.bbox[:, 0].min())
+    for tr in (left, right):
+        assert np.all(np.diff(tr.frame) > 0)
+        lm = tr.landmarks(slice(0, 3))
+        assert lm.shape == (3, 478, 3)
+        assert np.all(lm[:, :, 0] >= tr.bbox[:3, 0:1] - 1) and np.all(lm[:, :, 0] <= tr.bbox[:3, 2:3] + 1)
+
+
+def test_crema_small_two_stable_tracks(analysed):
+    f = analysed("crema_small.mp4", WIDE)
+    assert (f.meta["video"]["width"], f.meta["video"]["height"]) == (1920, 1080)
+    _two_people(f)
+
+
+def test_crema_wide_two_stable_tracks_across_parallel_chunks(analysed, monkeypatch):
+    # force the chunked two-process path: tracklets of both chunks must link into two people
+    monkeypatch.setattr(analysis, "MIN_SPLIT_S", 5.0)
+    monkeypatch.setattr(analysis, "CHUNK_TARGET_S", 10.0)
+    f = analysed("crema_wide.mp4", WIDE, workers=2)
+    assert len(f.meta["chunks"]) >= 2 and f.meta["tracklets"] >= 4
+    _two_people(f)
+    # chunks join without a gap or a repeated frame
+    assert np.all(np.diff(f.frame_index) > 0)
+
+
+def test_plan_chunks_depends_on_duration_only():
+    assert plan_chunks(10.0) == [(0.0, None)]
+    long = plan_chunks(3600.0)
+    assert len(long) % 2 == 0 and long[0][0] == 0.0 and long[-1][1] is None
+    assert all(a[1] == pytest.approx(b[0]) for a, b in zip(long, long[1:]))
+
+
+def test_cancel_stops_analysis(media_dir: Path, model_path: Path, tmp_path: Path):
+    class Stop:
+        def is_set(self) -> bool:
+            return True
+
+    with pytest.raises(Cancelled):
+        analyze_video(media_dir / "pexels" / "WolfgangLanger_Pexels.mp4", AnalysisSettings(),
+                      model_path, tmp_path / "f", progress=Progress(cancel=Stop()))

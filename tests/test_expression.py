@@ -1,0 +1,170 @@
+"""Expression on real faces through the real landmarker (no mocks).
+
+The landmarker runs once per clip per module (module-scoped fixtures) at 15 fps.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cuewatch.action_units import face_frame_points, geometry_measures
+from cuewatch.errors import CuewatchError
+from cuewatch.expression import estimate_expression, smooth_over_time
+from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from eval_expression import Track, landmark_video  # noqa: E402
+
+AU = {name: i for i, name in enumerate(AU_NAMES)}
+CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
+CODES = ("ANG", "HAP", "NEU", "SAD")
+
+
+@pytest.fixture(scope="module")
+def crema(media_dir: Path, model_path: Path) -> dict[str, Track]:
+    return {code: landmark_video(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv", model_path)
+            for code in CODES}
+
+
+@pytest.fixture(scope="module")
+def actor(crema: dict[str, Track]):
+    """The four clips as one track of actor 1001, with each clip's span."""
+    track, spans = Track.concat([crema[c] for c in CODES])
+    return track, dict(zip(CODES, spans))
+
+
+@pytest.fixture(scope="module")
+def pexels(media_dir: Path, model_path: Path) -> Track:
+    return landmark_video(media_dir / "pexels" / "WolfgangLanger_Pexels.mp4", model_path)
+
+
+def _mean(series, values, span):
+    rows = (series.timestamps >= span[0]) & (series.timestamps <= span[1])
+    return values[rows].mean(axis=0)
+
+
+def test_happy_scores_happy_and_positive_over_neutral(actor):
+    track, spans = actor
+    series = track.expression()
+    hap_happy = _mean(series, series.scores[:, CAT["happy"]], spans["HAP"])
+    neu_happy = _mean(series, series.scores[:, CAT["happy"]], spans["NEU"])
+    assert hap_happy > neu_happy + 0.2
+    assert series.summary(*spans["HAP"])["category"] == "happy"
+    hap_val = series.summary(*spans["HAP"])["valence"]
+    neu_val = series.summary(*spans["NEU"])["valence"]
+    assert hap_val > 0.3 and hap_val > neu_val + 0.3
+    assert abs(neu_val) < series.settings.neutral_valence
+    assert "AU12" in series.summary(*spans["HAP"])["aus"]
+
+
+def test_au12_higher_when_happy(actor):
+    track, spans = actor
+    series = track.expression()
+    au12 = series.au[:, AU["AU12"]]
+    assert _mean(series, au12, spans["HAP"]) > _mean(series, au12, spans["NEU"]) + 1.0
+
+
+def test_angry_negative_and_brows_lowered_against_marked_neutral(actor):
+    track, spans = actor
+    series = track.expression(neutral_span=spans["NEU"])
+    assert series.neutral.method == "span"
+    assert series.summary(*spans["ANG"])["valence"] < -series.settings.neutral_valence
+    au04 = series.au[:, AU["AU04"]]
+    assert _mean(series, au04, spans["ANG"]) > _mean(series, au04, spans["NEU"]) + 0.5
+
+
+def test_sad_lip_corners_drop_against_marked_neutral(actor):
+    track, spans = actor
+    series = track.expression(neutral_span=spans["NEU"])
+    au15 = series.au[:, AU["AU15"]]
+    au12 = series.au[:, AU["AU12"]]
+    assert _mean(series, au15, spans["SAD"]) > _mean(series, au15, spans["NEU"]) + 0.3
+    assert _mean(series, au15, spans["SAD"]) > _mean(series, au15, spans["HAP"]) + 0.5
+    assert _mean(series, au12, spans["SAD"]) < _mean(series, au12, spans["HAP"]) - 1.0
+
+
+def test_confidence_drops_where_a_hand_covers_the_face(pexels):
+    series = pexels.expression()
+    covered = _mean(series, series.confidence, (3.0, 9.0))
+    clear = _mean(series, series.confidence, (12.0, 18.0))
+    assert clear > 0.75
+    assert covered < clear - 0.35
+
+
+def test_automatic_neutral_survives_a_held_smile(crema):
+    """80% of frames smiling (real HAP frames), 20% neutral (real NEU frames)."""
+    hap, neu = crema["HAP"], crema["NEU"]
+    smile = hap.blendshapes[:, BLENDSHAPE_NAMES.index("mouthSmileLeft")]
+    smiling = np.flatnonzero(smile > 0.6)
+    assert smiling.size >= 5, "the HAP clip should have clearly smiling frames"
+    n_neu = len(neu)
+    rows_smile = np.resize(smiling, 4 * n_neu)
+    parts = [(hap, rows_smile[: 2 * n_neu]), (neu, np.arange(n_neu)), (hap, rows_smile[2 * n_neu:])]
+    fields = ("landmarks", "blendshapes", "pose", "bbox", "confidence")
+    arrays = {f: np.concatenate([getattr(tr, f)[rows] for tr, rows in parts]) for f in fields}
+    n = arrays["landmarks"].shape[0]
+    t = np.arange(n) / 15.0
+    series = estimate_expression(t, arrays["landmarks"], arrays["blendshapes"], arrays["pose"],
+                                 arrays["bbox"], arrays["confidence"])
+    neutral_part = (2 * n_neu, 3 * n_neu)
+    smile_rows = np.r_[0:2 * n_neu, 3 * n_neu:n]
+    # the neutral frames read as neutral, not as the opposite of the held smile ...
+    assert abs(series.valence[slice(*neutral_part)].mean()) < series.settings.neutral_valence
+    assert series.au[slice(*neutral_part), AU["AU12"]].mean() < 1.0
+    # ... and the smile still reads as a smile
+    assert series.valence[smile_rows].mean() > 0.3
+    assert np.mean(series.dominant[smile_rows] == CAT["happy"]) > 0.6
+    # the median face (OpenFace's assumption) would have been the smile
+    assert set(series.neutral.frames) & set(range(*neutral_part))
+
+
+def test_memmapped_landmarks_give_the_same_result(crema, tmp_path):
+    tr = crema["HAP"]
+    mm = np.lib.format.open_memmap(tmp_path / "lm.npy", mode="w+", dtype=np.float32,
+                                   shape=tr.landmarks.shape)
+    mm[:] = tr.landmarks
+    mm.flush()
+    loaded = np.load(tmp_path / "lm.npy", mmap_mode="r")
+    a = tr.expression()
+    b = estimate_expression(tr.timestamps, loaded, tr.blendshapes, tr.pose, tr.bbox, tr.confidence)
+    np.testing.assert_allclose(a.valence, b.valence, atol=1e-5)
+    np.testing.assert_allclose(a.au, b.au, atol=1e-4)
+
+
+def test_geometry_does_not_depend_on_head_rotation(crema):
+    """Rotating the landmarks in 3D leaves the face-frame measures unchanged."""
+    lm = crema["NEU"].landmarks.astype(np.float64)
+    a = np.radians(25.0)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    centre = lm.mean(axis=1, keepdims=True)
+    turned = ((lm - centre) @ rot.T + centre).astype(np.float32)
+    g0 = geometry_measures(face_frame_points(lm.astype(np.float32))[0])
+    g1 = geometry_measures(face_frame_points(turned)[0])
+    np.testing.assert_allclose(g0, g1, atol=1e-4)
+
+
+def test_bad_input_is_a_clear_error(crema):
+    tr = crema["NEU"]
+    with pytest.raises(CuewatchError, match="blendshapes"):
+        estimate_expression(tr.timestamps, tr.landmarks, tr.blendshapes[:, :10], tr.pose,
+                            tr.bbox, tr.confidence)
+    with pytest.raises(CuewatchError, match="neutral span"):
+        tr.expression(neutral_span=(500.0, 510.0))
+    with pytest.raises(CuewatchError, match="backwards"):
+        estimate_expression(tr.timestamps[::-1], tr.landmarks, tr.blendshapes, tr.pose,
+                            tr.bbox, tr.confidence)
+
+
+def test_smoothing_is_time_aware_across_gaps():
+    t = np.r_[np.arange(0, 2, 1 / 15), np.arange(10, 12, 0.05)]
+    v = np.r_[np.zeros(30), np.ones(40)]
+    out = smooth_over_time(t, v, np.ones_like(t), 0.12)
+    assert np.all(out[:30] == 0) and np.allclose(out[30:], 1)
+    step = np.r_[np.zeros(30), np.ones(30)]
+    tt = np.arange(60) / 15
+    sm = smooth_over_time(tt, step, np.ones(60), 0.12)
+    assert 0 < sm[29] < 0.5 < sm[30] < 1 and sm[25] == 0 and sm[35] == 1

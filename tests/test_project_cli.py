@@ -1,0 +1,213 @@
+"""``cuewatch project|review|consent|export``: real files, real analysis, SIGKILL and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cuewatch.cli import main
+from cuewatch.project_store import Project
+
+from test_project_store import CONSENT, _fake_run, _flags
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(capsys: pytest.CaptureFixture, *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def videos(media_dir: Path, tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for code in ("HAP", "SAD", "NEU"):
+        link = tmp_path / f"{code.lower()}.flv"
+        link.symlink_to(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv")
+        (tmp_path / f"{code.lower()}.flv.consent.json").write_text(json.dumps(CONSENT))
+        out[code] = link
+    return out
+
+
+def test_new_add_status_and_consent_show(capsys, tmp_path: Path, videos: dict[str, Path]) -> None:
+    p = tmp_path / "study.cuewatch"
+    assert _cli(capsys, "project", "new", p)[0] == 0
+    code, out, _ = _cli(capsys, "project", "add", p, videos["HAP"], "--client-speaker", "Client")
+    assert code == 0 and "added recording 1" in out and "queued" in out
+    bare = tmp_path / "bare.flv"
+    bare.symlink_to(videos["SAD"].resolve())
+    code, _, err = _cli(capsys, "project", "add", p, bare)
+    assert code == 2 and "no consent" in _one_line_error(err)
+    research = tmp_path / "research.json"
+    research.write_text(json.dumps(dict(CONSENT, scopes=["research"])))
+    code, _, err = _cli(capsys, "project", "add", p, bare, "--consent", research)
+    assert code == 2 and "training or supervision" in _one_line_error(err)
+    code, out, _ = _cli(capsys, "project", "status", p)
+    assert "hap.flv" in out and "queued" in out and "bare" not in out
+    code, out, _ = _cli(capsys, "consent", p, "show")
+    assert code == 0 and "training, supervision" in out and "Ana (client)" in out
+    code, _, err = _cli(capsys, "project", "new", p)
+    assert code == 2 and "already exists" in _one_line_error(err)
+
+
+def test_refused_files_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
+    text = tmp_path / "x.cuewatch"
+    text.write_text("hello")
+    code, _, err = _cli(capsys, "review", text)
+    assert code == 2 and "not a cuewatch project" in _one_line_error(err)
+    proc = subprocess.run([sys.executable, "-m", "cuewatch", "consent", str(tmp_path / "none.cuewatch"),
+                           "show"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "no project at" in _one_line_error(proc.stderr)
+
+
+def _analysed_project(tmp_path: Path, videos: dict[str, Path]) -> Path:
+    path = tmp_path / "study.cuewatch"
+    with Project.create(path) as p:
+        rid = int(p.add_recording(videos["HAP"]).id)  # type: ignore[arg-type]
+        _fake_run(p, rid, tmp_path, n_flags=4)
+    return path
+
+
+def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, videos: dict[str, Path]) -> None:
+    path = _analysed_project(tmp_path, videos)
+    with Project.open(path) as p:
+        ids = [f.id for f in p.flags()]
+    for fid, sup, tra in zip(ids, ["agree", "agree", "disagree", "unsure"],
+                             ["agree", "disagree", "disagree", "unsure"]):
+        assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "sup", "--verdict", sup)[0] == 0
+        assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "tra", "--verdict", tra,
+                    "--note", "looked again")[0] == 0
+    code, out, _ = _cli(capsys, "review", path)
+    assert code == 0 and f"sup=agree" in out and "tra=disagree" in out
+    code, out, _ = _cli(capsys, "review", path, "--agreement", "--json")
+    report = json.loads(out)
+    pair = next(x for x in report["pairs"] if (x["a"], x["b"]) == ("sup", "tra"))
+    # sup: a a d u / tra: a d d u -> po 3/4, pe (1*2 + 1*2... ) = (2*1 + 1*2 + 1*1)/16 = 5/16
+    assert pair["kappa"] == pytest.approx((0.75 - 5 / 16) / (1 - 5 / 16))
+    code, out, _ = _cli(capsys, "review", path, "--agreement")
+    assert "cuewatch / sup" in out and "sup / tra" in out
+    code, out, _ = _cli(capsys, "review", path, "--undo", "--reviewer", "tra")
+    assert code == 0 and "took back" in out
+    with Project.open(path) as p:
+        assert {r.reviewer for r in p.reviews(ids[-1])} == {"sup"}
+    code, _, err = _cli(capsys, "review", path, "--flag", ids[0], "--reviewer", "sup")
+    assert code == 2 and "--verdict" in _one_line_error(err)
+    code, _, err = _cli(capsys, "review", path, "--flag", 9999, "--reviewer", "sup", "--verdict", "agree")
+    assert code == 2 and "no flag 9999" in _one_line_error(err)
+
+
+def test_export_consent_record_and_revoke(capsys, tmp_path: Path, videos: dict[str, Path]) -> None:
+    path = _analysed_project(tmp_path, videos)
+    out_dir = tmp_path / "export"
+    code, _, err = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir,
+                        "--purpose", "research", "--quiet")
+    assert code == 2 and "research" in _one_line_error(err)
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    code, out, _ = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir,
+                        "--purpose", "training", "--quiet")
+    assert code == 0
+    written = [Path(line) for line in out.split()]
+    assert written and all(f.is_file() for f in written)
+    with Project.open(path) as p:
+        assert {f.path for f in p.exported_files(1)} == set(written)
+    code, out, _ = _cli(capsys, "consent", path, "revoke", "hap.flv")
+    assert code == 0 and "deleted 4 flags" in out
+    assert all(f"deleted exported file {f}" in out for f in written)
+    assert not any(f.exists() for f in written)
+    code, _, err = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir, "--quiet",
+                        "--recording", "1")
+    assert code == 2 and "consent" in _one_line_error(err)
+
+
+def _states(path: Path) -> dict[int, tuple[str, int, str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[0]: (r[1], r[2], r[3]) for r in
+                conn.execute("SELECT id, state, attempts, coalesce(finished, '') FROM analyses")}
+    finally:
+        conn.close()
+
+
+def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, videos: dict[str, Path],
+                                    model_path: Path, eval_dir: Path) -> None:
+    """Real analysis; killed mid-run; the next run finishes only what was left."""
+    path = tmp_path / "study.cuewatch"
+    role_play = tmp_path / "crema_single.mp4"
+    role_play.symlink_to(eval_dir / "crema_single.mp4")
+    assert _cli(capsys, "project", "new", path)[0] == 0
+    for v in (videos["HAP"], videos["SAD"], videos["NEU"]):
+        assert _cli(capsys, "project", "add", path, v)[0] == 0
+    assert _cli(capsys, "project", "add", path, role_play, "--consent", json.dumps(CONSENT),
+                "--transcript", eval_dir / "crema_single.vtt")[0] == 0
+    env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
+    proc = subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path), "--quiet"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        states = _states(path)
+        if any(s[0] == "done" for s in states.values()) and any(s[0] == "running" for s in states.values()):
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    else:
+        pytest.fail("analysis never got going")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _states(path)
+    done_before = {k: v for k, v in before.items() if v[0] == "done"}
+    assert done_before and any(v[0] == "running" for v in before.values())
+
+    with Project.open(path) as p:  # readable, with everything committed before the kill
+        assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert len(p.recordings()) == 4
+
+    os.environ["CUEWATCH_MODEL"] = str(model_path)
+    try:
+        code, out, err = _cli(capsys, "project", "analyze", path, "--quiet", "--jobs", "2")
+    finally:
+        del os.environ["CUEWATCH_MODEL"]
+    assert code == 0, err
+    assert "resumed 1 unfinished analysis" in err
+    after = _states(path)
+    assert all(v[0] == "done" for v in after.values()), after
+    for aid, state in done_before.items():
+        assert after[aid] == state  # finished work was not redone
+    with Project.open(path) as p:
+        rp = p.find_recording("crema_single.mp4")
+        rid = int(rp.id)  # type: ignore[arg-type]
+        assert p.mood_segments(rid) and p.client_speaker(rid)
+        assert p.tracks(rid) and p.client_track(rid) is not None
+        features = p.features_dir(rid)
+        assert features is not None and (features / "meta.json").is_file()
+        meta_mtime = (features / "meta.json").stat().st_mtime_ns
+        # new flag settings reuse the stored face pass (features cache)
+        from cuewatch.options import FlagSettings
+        p.queue_analysis(rid, flag_settings=FlagSettings(sensitivity="high"))
+    os.environ["CUEWATCH_MODEL"] = str(model_path)
+    try:
+        t0 = time.monotonic()
+        assert _cli(capsys, "project", "analyze", path, "--quiet")[0] == 0
+        elapsed = time.monotonic() - t0
+    finally:
+        del os.environ["CUEWATCH_MODEL"]
+    with Project.open(path) as p:
+        assert p.features_dir(rid) == features
+        assert (features / "meta.json").stat().st_mtime_ns == meta_mtime
+        assert p.latest_analysis(rid).flag_settings.sensitivity == "high"
+    assert elapsed < 30

@@ -1,0 +1,426 @@
+"""The project store: a real SQLite file, migrations, refusals, consent, verdicts, crashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cuewatch.domain import Flag, Gap, MoodSegment, Track
+from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.options import AnalysisSettings
+from cuewatch.project_schema import MIGRATIONS, SCHEMA_VERSION
+from cuewatch.project_store import Project
+
+CONSENT = {"participants": [{"name": "Ana", "role": "client"}, {"name": "Ben", "role": "therapist"}],
+           "scopes": ["training", "supervision"], "obtained": "2026-01-10", "recorded_by": "Dr C"}
+RESEARCH = dict(CONSENT, scopes=["training", "supervision", "research"])
+
+
+def _file_state(path: Path) -> tuple[bytes, int]:
+    return hashlib.sha256(path.read_bytes()).digest(), path.stat().st_mtime_ns
+
+
+@pytest.fixture
+def clips(media_dir: Path, tmp_path: Path) -> dict[str, Path]:
+    """Links to real CREMA-D clips in tmp_path, with a consent sidecar for HAP and SAD."""
+    out = {}
+    for code in ("HAP", "SAD", "NEU"):
+        link = tmp_path / f"{code.lower()}.flv"
+        link.symlink_to(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv")
+        out[code] = link
+    for code in ("HAP", "SAD"):
+        (tmp_path / f"{code.lower()}.flv.consent.json").write_text(json.dumps(CONSENT))
+    return out
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    p = Project.create(tmp_path / "study.cuewatch", actor="supervisor")
+    yield p
+    p.close()
+
+
+def _flags(n: int, offset: float = 0.0) -> list[Flag]:
+    return [Flag(start=offset + 10.0 * i, end=offset + 10.0 * i + 2.5, type="incongruence", track=0,
+                 stated={"words": f"I'm fine {i}", "category": "happy", "valence": 0.6},
+                 expressed={"category": "sad", "valence": -0.4}, severity=0.5 + 0.01 * i,
+                 confidence=0.8, evidence={"aus": {"AU15": 1.2}, "peak_time": offset + 10.0 * i + 1})
+            for i in range(n)]
+
+
+def test_create_open_pragmas_and_schema(project: Project, tmp_path: Path) -> None:
+    path = project.path
+    project.close()
+    with Project.open(path) as p:
+        assert p.schema_version == SCHEMA_VERSION
+        assert p._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert p._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert p.recordings() == []
+        assert [a.action for a in p.audit()][:1] == ["create"]
+    with pytest.raises(ProjectError, match="already exists"):
+        Project.create(path)
+
+
+def test_add_recording_with_sidecar_and_relative_path(project: Project, clips: dict[str, Path]) -> None:
+    rec = project.add_recording(clips["HAP"])
+    assert rec.id == 1 and rec.duration > 1.5 and rec.width == 480
+    assert Path(rec.path) == clips["HAP"]
+    stored = project._conn.execute("SELECT path FROM recordings").fetchone()[0]
+    assert stored == "hap.flv"  # relative to the project folder
+    assert project.consent_status(1).state == "active"
+    assert [a.state for a in project.analyses(1)] == ["queued"]
+    with pytest.raises(ProjectError, match="already in the project"):
+        project.add_recording(clips["HAP"])
+    assert len(project.recordings()) == 1
+
+
+def test_no_consent_no_recording(project: Project, clips: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ConsentError, match="no consent"):
+        project.add_recording(clips["NEU"])
+    research_only = tmp_path / "r.json"
+    research_only.write_text(json.dumps(dict(CONSENT, scopes=["research"])))
+    with pytest.raises(ConsentError, match="training or supervision"):
+        project.add_recording(clips["NEU"], consent=research_only)
+    expired = dict(CONSENT, expires="2020-01-01")
+    with pytest.raises(ConsentError, match="expired"):
+        project.add_recording(clips["NEU"], consent=expired)
+    assert project.recordings() == []
+    assert project.analyses() == []
+
+
+def test_migration_from_v1_keeps_data_and_backs_up(tmp_path: Path) -> None:
+    path = tmp_path / "old.cuewatch"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [("application", "cuewatch-project")])
+    conn.execute("INSERT INTO recordings(path, sha256, size_bytes, added) VALUES ('a.mp4', 'ab', 10, 'x')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Project.open(path, actor="tester") as p:
+        assert p.schema_version == SCHEMA_VERSION == 2
+        assert [r.sha256 for r in p.recordings()] == ["ab"]
+        assert p.exported_files() == []
+        assert any(a.action == "migrate" and a.detail == {"from": 1, "to": 2} for a in p.audit())
+    backup = tmp_path / "old.cuewatch.v1.bak"
+    assert sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_refuses_newer_corrupt_and_foreign_files_untouched(project: Project, tmp_path: Path) -> None:
+    good = project.path
+    project.close()
+
+    newer = tmp_path / "newer.cuewatch"
+    shutil.copy(good, newer)
+    c = sqlite3.connect(newer)
+    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    c.commit()
+    c.close()
+    text = tmp_path / "notes.cuewatch"
+    text.write_text("just some notes\n" * 100)
+    other = tmp_path / "other.cuewatch"
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE t(x)")
+    c.commit()
+    c.close()
+    empty = tmp_path / "empty.cuewatch"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.cuewatch"
+    data = bytearray(good.read_bytes())
+    for page in range(1, len(data) // 4096):  # scribble over every page but the header
+        data[page * 4096:page * 4096 + 200] = os.urandom(200)
+    corrupt.write_bytes(bytes(data))
+
+    cases = [(newer, "newer cuewatch"), (text, "not a cuewatch project"),
+             (other, "not a cuewatch project"), (empty, "empty"), (corrupt, "corrupt")]
+    for path, words in cases:
+        before = _file_state(path)
+        with pytest.raises(ProjectError, match=words):
+            Project.open(path)
+        assert _file_state(path) == before, path
+        assert not Path(str(path) + "-wal").exists()
+    with pytest.raises(ProjectError, match="no project at"):
+        Project.open(tmp_path / "missing.cuewatch")
+
+
+def test_audit_log_is_append_only(project: Project) -> None:
+    project.log("viewed", {"what": "timeline"})
+    raw = sqlite3.connect(project.path)
+    for sql in ("UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute(sql)
+    raw.close()
+    assert [a.action for a in project.audit()][-1] == "viewed"
+
+
+def _with_flags(project: Project, clips: dict[str, Path], n: int = 5) -> int:
+    rid = int(project.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+    project.replace_flags(rid, _flags(n), [Gap(100.0, 104.0, 0)])
+    return rid
+
+
+def test_one_current_verdict_history_and_undo(project: Project, clips: dict[str, Path]) -> None:
+    rid = _with_flags(project, clips)
+    f1, f2 = [f.id for f in project.flags(rid)][:2]
+    project.set_verdict(f1, "supervisor", "agree")
+    project.set_verdict(f1, "supervisor", "disagree", "the smile is social")
+    project.set_verdict(f1, "trainee", "agree")
+    project.set_verdict(f2, "supervisor", "unsure")
+    current = {(r.flag_id, r.reviewer): r.verdict for r in project.reviews()}
+    assert current == {(f1, "supervisor"): "disagree", (f1, "trainee"): "agree",
+                       (f2, "supervisor"): "unsure"}
+    hist = project.review_history(f1, "supervisor")
+    assert [(h.review.verdict, h.status) for h in hist] == [("agree", "superseded"),
+                                                          ("disagree", "current")]
+    assert hist[1].review.note == "the smile is social"
+    # a second current row for the same reviewer and flag is impossible
+    raw = sqlite3.connect(project.path)
+    with pytest.raises(sqlite3.IntegrityError):
+        raw.execute("INSERT INTO reviews(flag_id, reviewer, verdict, time, current) "
+                    "VALUES (?, 'supervisor', 'agree', 'x', 1)", (f1,))
+    raw.close()
+    # Ctrl+Z: the supervisor's last verdict (on f2) goes, then the one before (f1 -> agree)
+    assert project.undo_last_verdict("supervisor").flag_id == f2
+    assert project.reviews(f2) == []
+    assert project.undo_last_verdict("supervisor").verdict == "disagree"
+    assert [r.verdict for r in project.reviews(f1, reviewer="supervisor")] == ["agree"]
+    assert [h.status for h in project.review_history(f1, "supervisor")] == ["current", "undone"]
+    assert project.undo_last_verdict("nobody") is None
+    # filters by verdict
+    assert [f.id for f in project.flags(rid, reviewer="trainee", verdict="agree")] == [f1]
+    assert f1 not in [f.id for f in project.flags(rid, unreviewed_by="trainee")]
+    with pytest.raises(ProjectError, match="unknown verdict"):
+        project.set_verdict(f1, "supervisor", "maybe")
+    with pytest.raises(ProjectError, match="no flag"):
+        project.set_verdict(99999, "supervisor", "agree")
+    with pytest.raises(ProjectError, match="reviewer"):
+        project.set_verdict(f1, "  ", "agree")
+
+
+def test_flag_filters_and_replace_keeps_matching_reviews(project: Project, clips: dict[str, Path]) -> None:
+    rid = _with_flags(project, clips, n=6)
+    flags = project.flags(rid)
+    assert [f.start for f in flags] == sorted(f.start for f in flags)
+    assert len(project.flags(rid, start=15.0, end=31.0)) == 2  # flags at 20 and 30 s
+    assert len(project.flags(rid, min_severity=0.53)) == 3
+    assert project.gaps(rid) == [Gap(100.0, 104.0, 0)]
+    project.set_verdict(flags[0].id, "sup", "agree")
+    project.set_verdict(flags[5].id, "sup", "disagree")
+    recomputed = _flags(3)  # same first three flags; the last three are gone
+    recomputed[0].severity = 0.9
+    stats = project.replace_flags(rid, recomputed, [])
+    assert stats["flags_kept"] == 3 and stats["flags_removed"] == 3 and stats["reviews_removed"] == 1
+    assert recomputed[0].id == flags[0].id
+    assert project.flag(flags[0].id).severity == 0.9
+    assert [r.flag_id for r in project.reviews()] == [flags[0].id]
+    assert project.gaps(rid) == []
+
+
+def test_annotations(project: Project, clips: dict[str, Path]) -> None:
+    rid = _with_flags(project, clips, n=1)
+    a = project.add_annotation(rid, 3.0, 5.5, "masked sadness", "missed by the tool", reviewer="sup")
+    project.add_annotation(rid, 1.0, 2.0, "gaze aversion", reviewer="trainee")
+    assert [x.label for x in project.annotations(rid)] == ["gaze aversion", "masked sadness"]
+    assert [x.label for x in project.annotations(rid, reviewer="sup")] == ["masked sadness"]
+    with pytest.raises(ProjectError, match="start must be"):
+        project.add_annotation(rid, 5.0, 4.0, "x")
+    project.delete_annotation(a.id)
+    assert [x.label for x in project.annotations()] == ["gaze aversion"]
+    assert project.audit(action="delete_annotation")[0].detail["label"] == "masked sadness"
+
+
+def _fake_run(project: Project, rid: int, tmp_path: Path, n_flags: int = 3):
+    """Claim the queued analysis and store a result with real domain objects."""
+    from cuewatch.pipeline import PipelineResult
+    from cuewatch.video import probe_video
+
+    a = project.claim_analysis("0" * 64)
+    assert a is not None and a.state == "running" and a.recording_id == rid
+    a.features_dir.mkdir(parents=True)
+    (a.features_dir / "meta.json").write_text("{}")
+    result = PipelineResult(
+        video=Path(project.recording(rid).path), info=probe_video(project.recording(rid).path),
+        features_dir=a.features_dir,
+        tracks=[Track(0, 0.0, 1.8, 27, 0.98, (100.0, 50.0, 300.0, 280.0))],
+        segments=[MoodSegment(0.0, 1.8, "Client", "I'm happy", 0.7, "happy")],
+        client_speaker="Client", client_track=0, flags=_flags(n_flags), gaps=[Gap(1.0, 1.2, 0)],
+        warnings=["short clip"])
+    return project.finish_analysis(a.id, result)
+
+
+def test_analysis_lifecycle_and_interrupted_requeue(project: Project, clips: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    rid = int(project.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+    done = _fake_run(project, rid, tmp_path)
+    assert done.state == "done" and done.progress == 1.0 and done.warnings == ["short clip"]
+    assert project.features_dir(rid) == done.features_dir
+    assert done.features_dir.parent == project.data_dir / "features"
+    assert project.client_track(rid) == 0 and project.client_speaker(rid) == "Client"
+    assert [s.text for s in project.mood_segments(rid)] == ["I'm happy"]
+    assert project.tracks(rid)[0].coverage == 0.98
+    assert len(project.flags(rid)) == 3
+    # a run killed while running: its row says running with a dead pid -> queued again
+    rid2 = int(project.add_recording(clips["SAD"]).id)  # type: ignore[arg-type]
+    a = project.claim_analysis("0" * 64)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    project._conn.execute("UPDATE analyses SET worker = ? WHERE id = ?",
+                          (f"{os.uname().nodename}:{dead.pid}", a.id))
+    assert project.requeue_interrupted() == [a.id]
+    assert project.analysis(a.id).state == "queued"
+    assert project.analyses(rid2)[0].attempts == 1
+
+
+def test_consent_is_enforced_in_the_core(project: Project, clips: dict[str, Path], tmp_path: Path) -> None:
+    rid = int(project.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+    # research exports need the research scope; expired counts as none
+    with pytest.raises(ConsentError, match="research"):
+        project.require_export(rid, "research")
+    project.require_export(rid, "training")
+    project.require_export(rid, None)
+    project.set_consent(rid, RESEARCH)
+    project.require_export(rid, "research")
+    assert project.consent_status(rid, today=dt.date(2026, 6, 1)).allowed["research"]
+    project.set_consent(rid, dict(RESEARCH, expires="2026-02-01"))
+    status = project.consent_status(rid, today=dt.date(2026, 6, 1))
+    assert status.state == "expired" and not status.allows_analysis
+    with pytest.raises(ConsentError, match="expired"):
+        project.require_export(rid, "research", today=dt.date(2026, 6, 1))
+    # an analysis queued before the consent expired is refused when it would start
+    assert project.claim_analysis("0" * 64) is None
+    assert "expired" in project.analyses(rid)[0].error
+    assert [h["status"] for h in project.consent_history(rid)] == ["superseded", "superseded", "active"]
+
+
+def test_revoke_deletes_derived_data_and_says_what(project: Project, clips: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    rid = int(project.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+    keep = int(project.add_recording(clips["SAD"]).id)  # type: ignore[arg-type]
+    done = _fake_run(project, rid, tmp_path, n_flags=4)
+    project.replace_flags(keep, _flags(2), [])
+    for f in project.flags(rid)[:3]:
+        project.set_verdict(f.id, "sup", "agree")
+    project.add_annotation(rid, 1.0, 2.0, "missed")
+    clip = tmp_path / "out" / "hap_flag1.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(b"clip")
+    gone = tmp_path / "out" / "moved_away.csv"
+    project.record_export([clip, gone], format="clips", purpose="training", recording_id=rid)
+
+    report = project.revoke_consent(rid, actor="admin")
+    assert report.flags == 4 and report.reviews == 3 and report.annotations == 1
+    assert report.features_dirs == [str(done.features_dir)] and not done.features_dir.exists()
+    assert report.exported_files == [str(clip)] and not clip.exists()
+    assert report.missing_files == [str(gone)]
+    assert any("4 flags, 3 reviews" in line for line in report.lines())
+    assert project.flags(rid) == [] and project.reviews(recording_id=rid) == []
+    assert project.mood_segments(rid) == [] and project.analyses(rid) == []
+    assert project.features_dir(rid) is None
+    assert project.consent_status(rid).state == "revoked"
+    assert len(project.flags(keep)) == 2  # other recordings untouched
+    entry = project.audit(action="revoke_consent")[0]
+    assert entry.actor == "admin" and entry.detail["flags"] == 4
+    with pytest.raises(ConsentError, match="no consent"):
+        project.queue_analysis(rid)
+    with pytest.raises(ConsentError):
+        project.require_export(rid, "training")
+
+
+def test_relocate_by_content_hash(project: Project, media_dir: Path, tmp_path: Path) -> None:
+    video = tmp_path / "session.flv"
+    shutil.copy(media_dir / "crema_d" / "1001_DFA_HAP_XX.flv", video)
+    rid = int(project.add_recording(video, consent=CONSENT).id)  # type: ignore[arg-type]
+    moved = tmp_path / "archive" / "2026" / "renamed.flv"
+    moved.parent.mkdir(parents=True)
+    video.rename(moved)
+    with pytest.raises(ProjectError, match="relocate"):
+        project.locate(rid)
+    assert [r.id for r in project.missing_recordings()] == [rid]
+    assert project.relocate([tmp_path]) == {rid: moved}
+    assert project.locate(rid) == moved
+    assert project.missing_recordings() == []
+
+
+def test_busy_project_gives_a_clear_error(project: Project, clips: dict[str, Path]) -> None:
+    rid = _with_flags(project, clips, n=1)
+    fid = project.flags(rid)[0].id
+    holder = sqlite3.connect(project.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process mid-write
+    try:
+        with Project.open(project.path, timeout=0.2) as other:
+            t0 = time.monotonic()
+            with pytest.raises(ProjectError, match="busy"):
+                other.set_verdict(fid, "trainee", "agree")
+            assert time.monotonic() - t0 < 2.0
+            assert other.flags(rid)[0].id == fid  # reads still work (WAL)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    project.set_verdict(fid, "trainee", "agree")
+
+
+_WRITER = textwrap.dedent("""
+    import sys
+    from cuewatch.project_store import Project
+    path, reviewer, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with Project.open(path, actor=reviewer) as p:
+        flags = [f.id for f in p.flags()]
+        for i in range(n):
+            r = p.set_verdict(flags[i % len(flags)], reviewer, ("agree", "disagree", "unsure")[i % 3], f"n{i}")
+            print(r.id, flush=True)
+""")
+
+
+def test_two_processes_write_at_once(project: Project, clips: dict[str, Path], tmp_path: Path) -> None:
+    _with_flags(project, clips, n=10)
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    procs = [subprocess.Popen([sys.executable, str(script), str(project.path), who, "60"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for who in ("supervisor", "trainee")]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    n = project._conn.execute("SELECT count(*) FROM reviews").fetchone()[0]
+    assert n == 120
+    assert len(project.reviews()) == 20  # one current per reviewer per flag
+    assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_sigkill_during_review_writes_keeps_everything_committed(project: Project, clips: dict[str, Path],
+                                                                 tmp_path: Path) -> None:
+    _with_flags(project, clips, n=10)
+    path = project.path
+    project.close()
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    proc = subprocess.Popen([sys.executable, str(script), str(path), "trainee", "100000"],
+                            stdout=subprocess.PIPE, text=True)
+    committed = []
+    for line in proc.stdout:  # type: ignore[union-attr]
+        committed.append(int(line))
+        if len(committed) >= 150:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    committed += [int(x) for x in proc.stdout.read().split()]  # type: ignore[union-attr]
+    with Project.open(path) as p:
+        assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ids = {r[0] for r in p._conn.execute("SELECT id FROM reviews")}
+        assert set(committed) <= ids
+        assert len(ids) - len(committed) <= 1  # at most the write in flight
+        assert len(p.reviews()) == 10
+        audit_verdicts = {a.detail["review_id"] for a in p.audit(action="verdict")}
+        assert audit_verdicts == ids  # each verdict and its audit entry: one transaction
+        p.set_verdict(p.flags()[0].id, "trainee", "agree")  # and it is writable again
