@@ -11,7 +11,6 @@ re-identifies a face after a break (``cuewatch.face_tracking.link_tracklets``).
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import shutil
@@ -126,7 +125,9 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
 
     Returns the features directory (``out_dir`` itself, complete once its ``meta.json``
     exists). ``workers`` caps the worker processes (default: one per CPU core, never more
-    than the number of chunks); the result does not depend on it. Raises ``VideoError``
+    than the number of chunks; none inside a daemonic process such as a Dask worker); the
+    result does not depend on it. Worker processes are spawned, so a script calling this
+    needs the ``if __name__ == "__main__":`` guard. Raises ``VideoError``
     for a video that cannot be read and ``Cancelled`` when the progress token is set.
     """
     progress = progress or Progress()
@@ -136,6 +137,8 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     out_dir.mkdir(parents=True, exist_ok=True)
     chunks = plan_chunks(info.duration)
     n_workers = max(1, min(len(chunks), workers or (os.cpu_count() or 1)))
+    if multiprocessing.current_process().daemon:  # e.g. a Dask worker: no child processes
+        n_workers = 1
     model = str(Path(model_path).resolve())
 
     def final(raw: list[ChunkResult]) -> tuple[dict[str, Any], dict[int, int]]:

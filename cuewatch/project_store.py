@@ -1010,12 +1010,26 @@ class Project:
 
     # -- flags and gaps
 
+    _FLAG_COLUMNS = ("id, recording_id, start, end, type, track, severity, confidence, "
+                     "stated, expressed, evidence")
+
     @staticmethod
-    def _flag(r: sqlite3.Row) -> Flag:
-        return Flag(start=r["start"], end=r["end"], type=r["type"], track=r["track"],
-                    stated=json.loads(r["stated"]), expressed=json.loads(r["expressed"]),
-                    severity=r["severity"], confidence=r["confidence"],
-                    evidence=json.loads(r["evidence"]), id=r["id"])
+    def _flag(r: Sequence[Any]) -> Flag:
+        """A Flag from a row of ``_FLAG_COLUMNS`` (plain tuples: listing is hot)."""
+        loads = json.loads
+        return Flag(start=r[2], end=r[3], type=r[4], track=r[5], stated=loads(r[8]),
+                    expressed=loads(r[9]), severity=r[6], confidence=r[7],
+                    evidence=loads(r[10]), id=r[0])
+
+    def _tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        cur = self._conn.cursor()
+        cur.row_factory = None
+        try:
+            return cur.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _busy(self.path) from None
+            raise ProjectError(f"cannot read {self.path}: {exc}") from None
 
     def flags(self, recording_id: Optional[int] = None, *, types: Optional[Sequence[str]] = None,
               min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
@@ -1045,7 +1059,8 @@ class Project:
                    end: Optional[float] = None, reviewer: Optional[str] = None,
                    verdict: Optional[str] = None,
                    unreviewed_by: Optional[str] = None) -> list[tuple[int, Flag]]:
-        sql, params = "SELECT * FROM flags f WHERE 1=1", []  # type: ignore[var-annotated]
+        sql = f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1"
+        params: list[Any] = []
         if recording_id is not None:
             sql += " AND f.recording_id = ?"
             params.append(int(recording_id))
@@ -1078,11 +1093,11 @@ class Project:
         if unreviewed_by is not None:
             sql += " AND f.id NOT IN (SELECT flag_id FROM reviews WHERE current = 1 AND reviewer = ?)"
             params.append(unreviewed_by)
-        rows = self._query(sql + " ORDER BY f.recording_id, f.start, f.id", params)
-        return [(r["recording_id"], self._flag(r)) for r in rows]
+        rows = self._tuples(sql + " ORDER BY f.recording_id, f.start, f.id", params)
+        return [(r[1], self._flag(r)) for r in rows]
 
     def flag(self, flag_id: int) -> Flag:
-        rows = self._query("SELECT * FROM flags WHERE id = ?", (int(flag_id),))
+        rows = self._tuples(f"SELECT {self._FLAG_COLUMNS} FROM flags WHERE id = ?", (int(flag_id),))
         if not rows:
             raise ProjectError(f"{self.path.name}: no flag {flag_id}")
         return self._flag(rows[0])

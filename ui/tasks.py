@@ -59,9 +59,16 @@ class _Runnable(QRunnable):
         except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the UI
             if not isinstance(exc, (CuewatchError, Cancelled)):
                 exc.__cuewatch_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self._signals.failed.emit(exc)
+            self._emit(self._signals.failed, exc)
         else:
-            self._signals.finished.emit(result)
+            self._emit(self._signals.finished, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: Any) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the app is shutting down: nobody is left to tell
+            pass
 
 
 def show_error(parent: Optional[QWidget], exc: BaseException,
@@ -153,7 +160,13 @@ class Task(Generic[T]):
             dialog.setValue(0)
             dialog.canceled.connect(self._cancel_clicked)
             self.dialog = dialog
-        progress = Progress(lambda f, m: signals.progress.emit(f, m), self.cancel_event)
+        def report(fraction: float, message: str) -> None:  # worker thread
+            try:
+                signals.progress.emit(fraction, message)
+            except RuntimeError:  # the window is gone: stop the work
+                self.cancel_event.set()
+
+        progress = Progress(report, self.cancel_event)
         _RUNNING.add(self)
         (pool or QThreadPool.globalInstance()).start(_Runnable(self._op, progress, signals))
         return self

@@ -59,18 +59,26 @@ class Envelope:
         t_all = self.levels[0][0]
         i0, i1 = np.searchsorted(t_all, [start, end])
         per_bucket = (i1 - i0) / n
-        level = 0 if per_bucket < 4 else min(len(self.levels) - 1, int(math.log2(per_bucket / 2)))
+        # blocks of at most 1/16 bucket: O(16 n) work, and a bucket is hardly wider than true
+        level = 0 if per_bucket < 32 else min(len(self.levels) - 1, int(math.log2(per_bucket / 16)))
         t0, t1, lo, hi = self.levels[level]
         j0 = max(0, int(np.searchsorted(t1, start)))
         j1 = int(np.searchsorted(t0, end))
         if j1 <= j0:
             return lo_out, hi_out
-        centre = (t0[j0:j1] + t1[j0:j1]) * 0.5
-        idx = np.clip(((centre - start) / (end - start) * n).astype(np.int64), 0, n - 1)
         seg_lo, seg_hi = lo[j0:j1], hi[j0:j1]
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-        lo_out[idx[starts]] = np.fmin.reduceat(seg_lo, starts)
-        hi_out[idx[starts]] = np.fmax.reduceat(seg_hi, starts)
+        # a block goes into the bucket of its first and of its last sample, so a bucket
+        # never shows less than its samples span (at most one block more)
+        for edge in (t0[j0:j1], t1[j0:j1]):
+            idx = np.clip(((edge - start) / (end - start) * n).astype(np.int64), 0, n - 1)
+            inside = (edge >= start) & (edge < end)
+            if not inside.any():
+                continue
+            idx, b_lo, b_hi = idx[inside], seg_lo[inside], seg_hi[inside]
+            starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+            cells = idx[starts]
+            lo_out[cells] = np.fmin(lo_out[cells], np.fmin.reduceat(b_lo, starts))
+            hi_out[cells] = np.fmax(hi_out[cells], np.fmax.reduceat(b_hi, starts))
         return lo_out, hi_out
 
     def value_at(self, t: float) -> float:

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# MediaPipe and TensorFlow Lite log to stderr through glog/absl; a user gets our own lines.
+for _var, _value in (("GLOG_minloglevel", "2"), ("TF_CPP_MIN_LOG_LEVEL", "3"),
+                     ("ABSL_MIN_LOG_LEVEL", "2")):
+    os.environ.setdefault(_var, _value)
 from typing import Optional, Sequence
 
 from cuewatch import __version__
@@ -42,12 +48,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_native_logs() -> None:
+    """Send native libraries' stderr chatter (MediaPipe, TFLite) to /dev/null.
+
+    Python keeps the real stderr (our messages, progress bars) through a duplicate of the
+    descriptor; only writes that go straight to descriptor 2 from C++ are dropped.
+    ``CUEWATCH_NATIVE_LOGS=1`` keeps them, for debugging.
+    """
+    if os.environ.get("CUEWATCH_NATIVE_LOGS") == "1":
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding,
+                               errors="backslashreplace")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - odd environments
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if argv is None:  # a real command line, not a call from tests or the app
+        quiet_native_logs()
     try:
         return int(args.func(args) or 0)
     except CuewatchError as exc:

@@ -105,6 +105,8 @@ class ExportBundle:
     #: per track id, per-row expression columns for the frames export (AU01_r..., happy...,
     #: valence, arousal), aligned with that track's rows: what cuewatch analyze writes.
     frame_columns: Optional[Mapping[int, Mapping[str, Any]]] = None
+    _loaded: Any = field(default=None, init=False, repr=False, compare=False)
+    _arrays: Optional[dict] = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.media_path = Path(self.media_path)
@@ -174,23 +176,31 @@ class ExportBundle:
         return sorted(names)
 
     # ---- face tracks ------------------------------------------------------------
-    def track_arrays(self) -> dict:
-        """Face tracks as ``TrackArrays`` by track id; empty when none were given."""
-        from cuewatch.exports.tracks import as_track_arrays, load_tracks
-
+    def track_source(self) -> Any:
+        """``tracks``, else the features loaded from ``features_dir`` (loaded once)."""
         if self.tracks is not None:
-            return as_track_arrays(self.tracks)
-        if self.features_dir is not None:
-            return as_track_arrays(load_tracks(self.features_dir))
-        return {}
+            return self.tracks
+        if self.features_dir is None:
+            return None
+        if self._loaded is None:
+            from cuewatch.exports.tracks import load_tracks
+
+            self._loaded = load_tracks(self.features_dir)
+        return self._loaded
+
+    def track_arrays(self) -> dict:
+        """Face tracks as ``TrackArrays`` by track id (computed once); empty when none."""
+        from cuewatch.exports.tracks import as_track_arrays
+
+        if self._arrays is None:
+            self._arrays = as_track_arrays(self.track_source())
+        return self._arrays
 
     def analysed_span(self) -> Optional[tuple[float, float]]:
         """First and last analysed time, when the features say (None if unknown)."""
-        from cuewatch.exports.tracks import analysed_span, load_tracks
+        from cuewatch.exports.tracks import analysed_span
 
-        source = self.tracks
-        if source is None and self.features_dir is not None:
-            source = load_tracks(self.features_dir)
+        source = self.track_source()
         return analysed_span(source) if source is not None else None
 
 

@@ -4,8 +4,9 @@ Per recording, two files a researcher can load with any CSV reader after skippin
 leading ``#`` provenance lines (``pandas.read_csv(path, comment=None,
 skiprows=N)`` or ``cuewatch.exports.tables.read_table``):
 
-- ``LABEL.flags.csv``: one row per flag, ``FLAGS_EXPORT_COLUMNS``; the current verdict
-  of every reviewer in ``verdicts`` / ``notes``, the full evidence as JSON.
+- ``LABEL.flags.csv``: one row per flag, ``FLAGS_EXPORT_COLUMNS``: the recording, the
+  cells of ``cuewatch analyze``'s flags.csv (``cuewatch.flags_files.flag_csv_row``), the
+  full evidence as JSON and the current verdict of every reviewer (``verdicts``/``notes``).
 - ``LABEL.reviews.csv``: one row per verdict ever given (``REVIEWS_EXPORT_COLUMNS``),
   earlier ones marked ``current=0``: what agreement statistics are computed from.
 """
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Optional
 
 from cuewatch.exports import ExportBundle, prepare, unique_labels
-from cuewatch.exports.describe import evidence_aus
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
+from cuewatch.flags_files import flag_csv_row
 from cuewatch.formats import FLAGS_CSV_COLUMNS
 from cuewatch.progress import Progress
 
@@ -41,15 +42,10 @@ def _flag_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
         current = bundle.current_reviews(flag)
         verdicts = "; ".join(f"{r.reviewer}={r.verdict}" for r in current)
         notes = "; ".join(f"{r.reviewer}: {' '.join(r.note.split())}" for r in current if r.note)
-        aus = evidence_aus(flag)
-        rows.append([
-            text_cell(label), text_cell(bundle.flag_key(i)), number_cell(flag.start),
-            number_cell(flag.end), text_cell(flag.type), number_cell(flag.track),
-            text_cell(flag.stated.get("words")), text_cell(flag.stated.get("category")),
-            number_cell(flag.stated.get("valence")), text_cell(flag.expressed.get("category")),
-            number_cell(flag.expressed.get("valence")), number_cell(flag.severity),
-            number_cell(flag.confidence), number_cell(flag.evidence.get("peak_time")),
-            json_cell({k: round(v, 4) for k, v in aus}) if aus else "",
+        base = flag_csv_row(flag, i + 1)  # the same cells as cuewatch analyze's flags.csv
+        base[0] = bundle.flag_key(i)
+        rows.append([text_cell(label)] + [text_cell(c) if isinstance(c, str) else number_cell(c)
+                                           for c in base] + [
             number_cell(flag.evidence.get("utterance_start")),
             number_cell(flag.evidence.get("utterance_end")), json_cell(flag.evidence),
             str(len(current)),

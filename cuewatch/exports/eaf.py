@@ -78,6 +78,11 @@ class _TierWriter:
         self.eaf = eaf
         self._ends: dict[str, int] = {}
 
+    def open(self, tier: str, ling: str, participant: Optional[str] = None) -> None:
+        """Create an empty tier now, so tiers appear in ELAN in a fixed order."""
+        self.eaf.add_tier(tier, ling=ling, part=participant)
+        self._ends[tier] = 0
+
     def add(self, tier: str, ling: str, start: float, end: float, value: str,
             participant: Optional[str] = None) -> str:
         tier = xml_text(tier) or "unnamed"
@@ -137,8 +142,7 @@ def build_eaf(bundle: ExportBundle, eaf_dir: Path, anonymise: bool) -> pympi.Ela
     # fixed tiers first, so ELAN lists them in a stable order even when empty
     for name, ling in ((TIER_CLIENT_UTTERANCES, "utterance"), (TIER_CLIENT_MOOD, "mood"),
                        (TIER_EXPRESSION, "expression"), (TIER_FLAGS, "flag"), (TIER_GAPS, "gap")):
-        eaf.add_tier(name, ling=ling, part=client if name != TIER_FLAGS else None)
-        tiers._ends[name] = 0
+        tiers.open(name, ling, client if name != TIER_FLAGS else None)
 
     for seg in sorted(bundle.segments, key=lambda s: (s.start, s.end)):
         if bundle.is_client(seg):

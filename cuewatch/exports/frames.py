@@ -24,7 +24,7 @@ from cuewatch.exports import ExportBundle, prepare, unique_labels
 from cuewatch.exports.files import atomic_path
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.stamp import provenance_comment_lines
-from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays, as_track_arrays, load_tracks
+from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays
 from cuewatch.formats import FRAMES_CSV_VERSION
 from cuewatch.frames_csv import frames_columns, write_frames_csv
 from cuewatch.progress import Progress
@@ -32,15 +32,13 @@ from cuewatch.progress import Progress
 
 def _features_for(bundle: ExportBundle) -> Any:
     """A Features(-like) object for the writer: the real one when the bundle has it."""
-    source = bundle.tracks
-    if source is None and bundle.features_dir is not None:
-        source = load_tracks(bundle.features_dir)
+    source = bundle.track_source()
     if source is None:
         raise CuewatchError(f"no per-frame features for {bundle.recording_label(True)}: "
                             "analyse the recording first")
     if hasattr(source, "frame_index") and hasattr(source, "tracks"):
         return source
-    tracks = as_track_arrays(source)
+    tracks = bundle.track_arrays()
     for t in tracks.values():
         if t.confidence is None or t.pose is None or t.blendshapes is None:
             raise CuewatchError(f"face track {t.track_id} lacks confidence, pose or "

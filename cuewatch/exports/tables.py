@@ -23,9 +23,17 @@ def text_cell(value: Any) -> str:
     if value is None:
         return ""
     text = " ".join(str(value).split())
-    if text.startswith(_FORMULA_START):
+    if text.startswith(_FORMULA_START) and not _is_number(text):
         text = "'" + text
     return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def number_cell(value: Any, digits: int = 4) -> str:
