@@ -24,8 +24,7 @@ def frames_columns(expression_names: tuple[str, ...] = ()) -> list[str]:
 
 
 def write_frames_csv(features: Features, path: Path,
-                     expression: Optional[Mapping[int, ExpressionColumns]] = None,
-                     provenance_line: Optional[str] = None) -> Path:
+                     expression: Optional[Mapping[int, ExpressionColumns]] = None) -> Path:
     """Write the per-frame table; streams track by track in frame order."""
     expression = expression or {}
     names: tuple[str, ...] = ()
@@ -60,7 +59,7 @@ def write_frames_csv(features: Features, path: Path,
                        f"{pose[0]:.2f}", f"{pose[1]:.2f}", f"{pose[2]:.2f}"]
                 row += [f"{v:.4f}" for v in tr.blendshapes[i]]
                 if names:
-                    row += [f"{c[i]:.4f}" if cols is not None else "" for c in (cols or [None] * len(names))]
+                    row += [f"{c[i]:.4f}" for c in cols] if cols is not None else [""] * len(names)
                 w.writerow(row)
     tmp.replace(path)
     return path

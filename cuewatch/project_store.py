@@ -812,14 +812,9 @@ class Project:
 
     def analyses(self, recording_id: Optional[int] = None,
                  state: Optional[str] = None) -> list[Analysis]:
-        sql, params = "SELECT * FROM analyses WHERE 1=1", []
-        if recording_id is not None:
-            sql += " AND recording_id = ?"
-            params.append(int(recording_id))
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(state)
-        return [self._analysis(r) for r in self._query(sql + " ORDER BY id", params)]
+        where, params = _where(("recording_id = ?", _opt(int, recording_id)), ("state = ?", state))
+        return [self._analysis(r) for r in self._query(
+            f"SELECT * FROM analyses WHERE 1=1{where} ORDER BY id", params)]
 
     @property
     def features_cache(self) -> Path:
@@ -998,11 +993,8 @@ class Project:
             self._log(conn, "set_mood_segments", int(recording_id), {"n": len(segments)}, actor)
 
     def mood_segments(self, recording_id: int, speaker: Optional[str] = None) -> list[MoodSegment]:
-        sql = "SELECT * FROM mood_segments WHERE recording_id = ?"
-        params: list[Any] = [int(recording_id)]
-        if speaker is not None:
-            sql += " AND speaker = ?"
-            params.append(speaker)
+        where, params = _where(("recording_id = ?", int(recording_id)), ("speaker = ?", speaker))
+        sql = f"SELECT * FROM mood_segments WHERE 1=1{where}"
         return [MoodSegment(start=r["start"], end=r["end"], speaker=r["speaker"], text=r["text"],
                             valence=r["valence"], category=r["category"],
                             certainty=r["certainty"], line=r["line"])
@@ -1059,41 +1051,23 @@ class Project:
                    end: Optional[float] = None, reviewer: Optional[str] = None,
                    verdict: Optional[str] = None,
                    unreviewed_by: Optional[str] = None) -> list[tuple[int, Flag]]:
-        sql = f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1"
-        params: list[Any] = []
-        if recording_id is not None:
-            sql += " AND f.recording_id = ?"
-            params.append(int(recording_id))
+        if verdict is not None and verdict not in VERDICTS:
+            raise ProjectError(f"unknown verdict {verdict!r} (use {', '.join(VERDICTS)})")
+        where, params = _where(
+            ("f.recording_id = ?", _opt(int, recording_id)),
+            ("f.severity >= ?", _opt(float, min_severity)),
+            ("f.confidence >= ?", _opt(float, min_confidence)),
+            ("f.end >= ?", _opt(float, start)), ("f.start <= ?", _opt(float, end)),
+            ("f.id IN (SELECT flag_id FROM reviews WHERE current = 1 AND reviewer = ?)", reviewer),
+            ("f.id IN (SELECT flag_id FROM reviews WHERE current = 1 AND verdict = ? "
+             "AND (reviewer = ? OR ? IS NULL))", (verdict, reviewer, reviewer)),
+            ("f.id NOT IN (SELECT flag_id FROM reviews WHERE current = 1 AND reviewer = ?)",
+             unreviewed_by))
         if types:
-            sql += f" AND f.type IN ({','.join('?' * len(types))})"
+            where += f" AND f.type IN ({','.join('?' * len(types))})"
             params += list(types)
-        if min_severity is not None:
-            sql += " AND f.severity >= ?"
-            params.append(float(min_severity))
-        if min_confidence is not None:
-            sql += " AND f.confidence >= ?"
-            params.append(float(min_confidence))
-        if start is not None:
-            sql += " AND f.end >= ?"
-            params.append(float(start))
-        if end is not None:
-            sql += " AND f.start <= ?"
-            params.append(float(end))
-        if reviewer is not None or verdict is not None:
-            if verdict is not None and verdict not in VERDICTS:
-                raise ProjectError(f"unknown verdict {verdict!r} (use {', '.join(VERDICTS)})")
-            sub = "SELECT flag_id FROM reviews WHERE current = 1"
-            if reviewer is not None:
-                sub += " AND reviewer = ?"
-                params.append(reviewer)
-            if verdict is not None:
-                sub += " AND verdict = ?"
-                params.append(verdict)
-            sql += f" AND f.id IN ({sub})"
-        if unreviewed_by is not None:
-            sql += " AND f.id NOT IN (SELECT flag_id FROM reviews WHERE current = 1 AND reviewer = ?)"
-            params.append(unreviewed_by)
-        rows = self._tuples(sql + " ORDER BY f.recording_id, f.start, f.id", params)
+        rows = self._tuples(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1{where} "
+                            "ORDER BY f.recording_id, f.start, f.id", params)
         return [(r[1], self._flag(r)) for r in rows]
 
     def flag(self, flag_id: int) -> Flag:
@@ -1218,27 +1192,17 @@ class Project:
         earlier verdicts they replaced (never the undone ones), oldest first."""
         sql = ("SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE "
                + ("r.undone = 0" if superseded else "r.current = 1"))
-        params: list[Any] = []
-        if flag_id is not None:
-            sql += " AND r.flag_id = ?"
-            params.append(int(flag_id))
-        if recording_id is not None:
-            sql += " AND f.recording_id = ?"
-            params.append(int(recording_id))
-        if reviewer is not None:
-            sql += " AND r.reviewer = ?"
-            params.append(reviewer)
-        return [self._review(r) for r in self._query(sql + " ORDER BY r.flag_id, r.reviewer, r.id",
-                                                     params)]
+        where, params = _where(("r.flag_id = ?", _opt(int, flag_id)),
+                               ("f.recording_id = ?", _opt(int, recording_id)),
+                               ("r.reviewer = ?", reviewer))
+        return [self._review(r) for r in self._query(
+            sql + where + " ORDER BY r.flag_id, r.reviewer, r.id", params)]
 
     def review_history(self, flag_id: int, reviewer: Optional[str] = None) -> list[HistoryEntry]:
         """Every verdict given on a flag, oldest first, with whether it still stands."""
-        sql, params = "SELECT * FROM reviews WHERE flag_id = ?", [int(flag_id)]
-        if reviewer is not None:
-            sql += " AND reviewer = ?"
-            params.append(reviewer)  # type: ignore[arg-type]
+        where, params = _where(("flag_id = ?", int(flag_id)), ("reviewer = ?", reviewer))
         out = []
-        for r in self._query(sql + " ORDER BY id", params):
+        for r in self._query(f"SELECT * FROM reviews WHERE 1=1{where} ORDER BY id", params):
             status = "undone" if r["undone"] else ("current" if r["current"] else "superseded")
             out.append(HistoryEntry(self._review(r), status))
         return out
@@ -1271,16 +1235,12 @@ class Project:
 
     def annotations(self, recording_id: Optional[int] = None,
                     reviewer: Optional[str] = None) -> list[Annotation]:
-        sql, params = "SELECT * FROM annotations WHERE 1=1", []  # type: ignore[var-annotated]
-        if recording_id is not None:
-            sql += " AND recording_id = ?"
-            params.append(int(recording_id))
-        if reviewer is not None:
-            sql += " AND reviewer = ?"
-            params.append(reviewer)
+        where, params = _where(("recording_id = ?", _opt(int, recording_id)),
+                               ("reviewer = ?", reviewer))
         return [Annotation(r["recording_id"], r["start"], r["end"], r["label"], r["note"],
                            r["reviewer"], r["created"], r["id"])
-                for r in self._query(sql + " ORDER BY recording_id, start, id", params)]
+                for r in self._query(f"SELECT * FROM annotations WHERE 1=1{where} "
+                                     "ORDER BY recording_id, start, id", params)]
 
     def delete_annotation(self, annotation_id: int, *, actor: Optional[str] = None) -> None:
         with self._write() as conn:
@@ -1310,15 +1270,13 @@ class Project:
 
     def exported_files(self, recording_id: Optional[int] = None,
                        include_deleted: bool = False) -> list[ExportedFile]:
-        sql, params = "SELECT * FROM exported_files WHERE 1=1", []  # type: ignore[var-annotated]
-        if recording_id is not None:
-            sql += " AND recording_id = ?"
-            params.append(int(recording_id))
+        where, params = _where(("recording_id = ?", _opt(int, recording_id)))
         if not include_deleted:
-            sql += " AND deleted IS NULL"
+            where += " AND deleted IS NULL"
         return [ExportedFile(r["id"], r["recording_id"], Path(r["path"]), r["format"],
                              r["purpose"], r["created"], r["actor"], r["deleted"])
-                for r in self._query(sql + " ORDER BY id", params)]
+                for r in self._query(f"SELECT * FROM exported_files WHERE 1=1{where} ORDER BY id",
+                                     params)]
 
     def log(self, action: str, detail: Mapping[str, Any], *, recording_id: Optional[int] = None,
             actor: Optional[str] = None) -> None:
@@ -1329,20 +1287,28 @@ class Project:
     def audit(self, recording_id: Optional[int] = None, *, action: Optional[str] = None,
               limit: Optional[int] = None) -> list[AuditEntry]:
         """The audit log, oldest first (``limit``: the latest N)."""
-        sql, params = "SELECT * FROM audit WHERE 1=1", []  # type: ignore[var-annotated]
-        if recording_id is not None:
-            sql += " AND recording_id = ?"
-            params.append(int(recording_id))
-        if action is not None:
-            sql += " AND action = ?"
-            params.append(action)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        rows = self._query(sql, params)[::-1]
+        where, params = _where(("recording_id = ?", _opt(int, recording_id)), ("action = ?", action))
+        rows = self._query(f"SELECT * FROM audit WHERE 1=1{where} ORDER BY id DESC LIMIT ?",
+                           params + [-1 if limit is None else int(limit)])[::-1]
         return [AuditEntry(r["id"], r["time"], r["actor"], r["action"], r["recording_id"],
                            json.loads(r["detail"])) for r in rows]
+
+
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """``" AND ..."`` for each (clause, value) whose value is not None; a tuple value
+    fills several ``?`` and counts as None when its first item is."""
+    sql, params = "", []
+    for clause, value in conditions:
+        values = value if isinstance(value, tuple) else (value,)
+        if values[0] is not None:
+            sql += f" AND {clause}"
+            params += list(values)
+    return sql, params
+
+
+def _opt(kind: Any, value: Any) -> Any:
+    """``kind(value)``, or None: ids may come in as numpy integers, which SQLite refuses."""
+    return None if value is None else kind(value)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from cuewatch.cli import main
 from cuewatch.project_store import Project
 
-from test_project_store import CONSENT, _fake_run, _flags
+from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,24 +34,13 @@ def _one_line_error(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def videos(media_dir: Path, tmp_path: Path) -> dict[str, Path]:
-    out = {}
-    for code in ("HAP", "SAD", "NEU"):
-        link = tmp_path / f"{code.lower()}.flv"
-        link.symlink_to(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv")
-        (tmp_path / f"{code.lower()}.flv.consent.json").write_text(json.dumps(CONSENT))
-        out[code] = link
-    return out
-
-
-def test_new_add_status_and_consent_show(capsys, tmp_path: Path, videos: dict[str, Path]) -> None:
+def test_new_add_status_and_consent_show(capsys, tmp_path: Path, clips: dict[str, Path]) -> None:
     p = tmp_path / "study.cuewatch"
     assert _cli(capsys, "project", "new", p)[0] == 0
-    code, out, _ = _cli(capsys, "project", "add", p, videos["HAP"], "--client-speaker", "Client")
+    code, out, _ = _cli(capsys, "project", "add", p, clips["HAP"], "--client-speaker", "Client")
     assert code == 0 and "added recording 1" in out and "queued" in out
     bare = tmp_path / "bare.flv"
-    bare.symlink_to(videos["SAD"].resolve())
+    bare.symlink_to(clips["SAD"].resolve())
     code, _, err = _cli(capsys, "project", "add", p, bare)
     assert code == 2 and "no consent" in _one_line_error(err)
     research = tmp_path / "research.json"
@@ -76,16 +65,16 @@ def test_refused_files_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no project at" in _one_line_error(proc.stderr)
 
 
-def _analysed_project(tmp_path: Path, videos: dict[str, Path]) -> Path:
+def _analysed_project(tmp_path: Path, clips: dict[str, Path]) -> Path:
     path = tmp_path / "study.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(videos["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
         _fake_run(p, rid, tmp_path, n_flags=4)
     return path
 
 
-def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, videos: dict[str, Path]) -> None:
-    path = _analysed_project(tmp_path, videos)
+def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, clips: dict[str, Path]) -> None:
+    path = _analysed_project(tmp_path, clips)
     with Project.open(path) as p:
         ids = [f.id for f in p.flags()]
     for fid, sup, tra in zip(ids, ["agree", "agree", "disagree", "unsure"],
@@ -112,8 +101,8 @@ def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, videos: dict
     assert code == 2 and "no flag 9999" in _one_line_error(err)
 
 
-def test_export_consent_record_and_revoke(capsys, tmp_path: Path, videos: dict[str, Path]) -> None:
-    path = _analysed_project(tmp_path, videos)
+def test_export_consent_record_and_revoke(capsys, tmp_path: Path, clips: dict[str, Path]) -> None:
+    path = _analysed_project(tmp_path, clips)
     out_dir = tmp_path / "export"
     code, _, err = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir,
                         "--purpose", "research", "--quiet")
@@ -144,15 +133,16 @@ def _states(path: Path) -> dict[int, tuple[str, int, str]]:
         conn.close()
 
 
-def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, videos: dict[str, Path],
+def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Path],
                                     model_path: Path, eval_dir: Path) -> None:
     """Real analysis; killed mid-run; the next run finishes only what was left."""
     path = tmp_path / "study.cuewatch"
     role_play = tmp_path / "crema_single.mp4"
     role_play.symlink_to(eval_dir / "crema_single.mp4")
     assert _cli(capsys, "project", "new", path)[0] == 0
-    for v in (videos["HAP"], videos["SAD"], videos["NEU"]):
+    for v in (clips["HAP"], clips["SAD"]):  # consent from the sidecar
         assert _cli(capsys, "project", "add", path, v)[0] == 0
+    assert _cli(capsys, "project", "add", path, clips["NEU"], "--consent", json.dumps(CONSENT))[0] == 0
     assert _cli(capsys, "project", "add", path, role_play, "--consent", json.dumps(CONSENT),
                 "--transcript", eval_dir / "crema_single.vtt")[0] == 0
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame, QVideoSink
 
 #: playback speeds offered to the reviewer.
 RATES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
@@ -28,6 +28,7 @@ class Player(QObject):
     rateChanged = Signal(float)
     sourceChanged = Signal(str)
     errorOccurred = Signal(str)
+    frameShown = Signal(float)        # decoder start time of the frame now on screen
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -39,6 +40,9 @@ class Player(QObject):
         self._duration = 0.0
         self._loop: Optional[tuple[float, float]] = None
         self._pending_seek: Optional[int] = None
+        #: decoder (start, end) seconds of the frame on screen; end -1 if unknown.
+        self.frame_span: Optional[tuple[float, float]] = None
+        self._step_target: Optional[float] = None
         self.media.positionChanged.connect(self._on_position)
         self.media.durationChanged.connect(lambda ms: self._set_duration(ms / 1000.0))
         self.media.playbackStateChanged.connect(
@@ -53,6 +57,8 @@ class Player(QObject):
         self.path = str(path)
         self.fps = fps if fps and fps > 0 else 25.0
         self._loop = None
+        self.frame_span = None
+        self._step_target = None
         self._set_duration(duration)
         self.media.setSource(QUrl.fromLocalFile(self.path))
         self.media.pause()  # show the first frame
@@ -88,15 +94,12 @@ class Player(QObject):
 
     @property
     def frame(self) -> int:
-        """Index of the frame shown at the current position."""
-        return self.frame_at(self.position)
+        """Index of the frame on screen (nominal: from its decoder time and the fps)."""
+        shown = self.frame_span[0] if self.frame_span is not None else self.position
+        return self.frame_at(shown + 0.5 / self.fps)
 
     def frame_at(self, t: float) -> int:
         return max(0, int(math.floor(t * self.fps + 1e-6)))
-
-    def frame_time(self, index: int) -> float:
-        """A time (s, whole ms) inside frame ``index``: its start, rounded up."""
-        return math.ceil(max(0, index) * 1000.0 / self.fps) / 1000.0
 
     @property
     def playing(self) -> bool:
@@ -130,14 +133,39 @@ class Player(QObject):
         self.media.setPosition(ms)
         self.positionChanged.emit(ms / 1000.0)
 
+    def attach_sink(self, sink: QVideoSink) -> None:
+        """Follow the frames the view shows, so steps go by real frame times, not fps."""
+        sink.videoFrameChanged.connect(self._frame_shown)
+
+    def _frame_shown(self, frame: QVideoFrame) -> None:
+        if frame.isValid() and frame.startTime() >= 0:
+            self.frame_span = (frame.startTime() / 1e6,
+                               frame.endTime() / 1e6 if frame.endTime() > frame.startTime() else -1.0)
+            self._step_target = None
+            self.frameShown.emit(self.frame_span[0])
+
     def step(self, frames: int) -> None:
-        """Pause and move exactly ``frames`` frames (negative: back)."""
+        """Pause and move exactly ``frames`` frames (negative: back).
+
+        One step lands inside the neighbour of the frame on screen, using that frame's
+        decoder start and end times (containers often claim a rounded frame rate, so
+        ``index / fps`` drifts by a frame every few seconds). Steps pressed faster than
+        frames arrive add one nominal frame each.
+        """
         self.pause()
-        last = self.frame_at(self._duration) - 1 if self._duration > 0 else None
-        target = self.frame + frames
-        if last is not None:
-            target = min(target, max(0, last))
-        self.seek(self.frame_time(max(0, target)))
+        nominal = 1.0 / self.fps
+        if self._step_target is None and self.frame_span is not None and abs(frames) == 1:
+            start, end = self.frame_span
+            duration = end - start if end > start else nominal
+            target = start + duration * 1.25 if frames > 0 else start - duration * 0.75
+        else:
+            base = self._step_target if self._step_target is not None else self.position
+            target = base + frames * nominal
+        if self._duration > 0:
+            target = min(target, self._duration - nominal * 0.5)
+        target = max(0.0, target)
+        self._step_target = target
+        self.seek(target)
 
     def set_rate(self, rate: float) -> None:
         rate = min(max(rate, RATES[0]), RATES[-1])

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy,
                                QTableView, QVBoxLayout, QWidget)
 
@@ -21,7 +21,9 @@ from cuewatch.formats import FLAG_TYPES
 from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, FlagReview, Filters
 from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
 
-COLUMNS = ("Time", "Type", "Said", "Face", "Severity", "Conf.", "Verdict")
+COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Said")
+SAID = COLUMNS.index("Said")
+SHORT_TYPES = {"incongruence": "incongr."}
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -67,28 +69,28 @@ class FlagTableModel(QAbstractTableModel):
             if col == 0:
                 return clock(flag.start)
             if col == 1:
-                return flag.type
+                return SHORT_TYPES.get(flag.type, flag.type)
             if col == 2:
-                return str(flag.stated.get("words") or stated_text(flag))
-            if col == 3:
                 return str(flag.expressed.get("category") or "?")
-            if col == 4:
+            if col == 3:
                 return f"{flag.severity:.2f}"
-            if col == 5:
+            if col == 4:
                 return f"{flag.confidence:.2f}"
-            if col == 6:
+            if col == 5:
                 return review.verdict if review else ""
+            if col == SAID:
+                return str(flag.stated.get("words") or stated_text(flag))
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"{clock(flag.start)}-{clock(flag.end)}  {flag.type}\n"
                     f"said: {stated_text(flag)}\nface: {expressed_text(flag)}")
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == 1:
                 return FLAG_COLOURS.get(flag.type)
-            if col == 6 and review:
+            if col == 5 and review:
                 return VERDICT_COLOURS.get(review.verdict)
             if flag.confidence < 0.4:
                 return QColor(130, 130, 130)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 4, 5):
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 3, 4):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -109,6 +111,7 @@ class QtFlagList(QWidget):
             self.severity_combo.addItem("any severity" if s == 0 else f"severity \u2265 {s:g}", s)
         self.severity_combo.currentIndexChanged.connect(self._filters_changed)
         self.reviewer_combo = self._combo("Whose verdicts the verdict filter reads", [])
+        self.reviewer_combo.setToolTip("Reviewer whose verdicts the verdict filter reads")
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -120,14 +123,16 @@ class QtFlagList(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the review shortcuts
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(SAID, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.count_label = QLabel()
 
-        bar = QHBoxLayout()
+        bar = QGridLayout()
         bar.setContentsMargins(0, 0, 0, 0)
-        for w in (self.type_combo, self.verdict_combo, self.severity_combo, self.reviewer_combo):
-            bar.addWidget(w)
+        bar.addWidget(self.type_combo, 0, 0)
+        bar.addWidget(self.severity_combo, 0, 1)
+        bar.addWidget(self.verdict_combo, 1, 0)
+        bar.addWidget(self.reviewer_combo, 1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)

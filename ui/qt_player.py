@@ -113,6 +113,7 @@ class QtPlayer(QWidget):
         self.overlay = LandmarkOverlay(self.video_item)
         self.view = _VideoView(self.scene, self.video_item)
         player.media.setVideoOutput(self.video_item)
+        player.attach_sink(self.video_item.videoSink())
 
         style = self.style()
         self.back_button = self._button(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward),
@@ -124,6 +125,8 @@ class QtPlayer(QWidget):
         self.time_label = QLabel("00:00.000 / 00:00.000")
         self.time_label.setFont(QFont("monospace"))
         self.time_label.setToolTip("Position / duration, and the frame shown")
+        self.time_label.setMinimumWidth(self.time_label.fontMetrics().horizontalAdvance(
+            "00:00.000 / 00:00.000  frame 000000") + 12)
         self.rate_combo = QComboBox()
         self.rate_combo.setToolTip("Playback speed")
         self.rate_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -184,7 +187,7 @@ class QtPlayer(QWidget):
     def _update_time(self, t: float) -> None:
         p = self.player
         self.time_label.setText(f"{format_time(t)} / {format_time(p.duration)}  "
-                                f"frame {p.frame_at(t)}")
+                                f"frame {p.frame_at(t + 0.5 / p.fps)}")
 
     def _update_play_icon(self, playing: bool) -> None:
         pix = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay

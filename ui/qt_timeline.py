@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QImage, QMouseEvent, QPainter,
+from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QImage, QMouseEvent, QPainter, QPainterPath,
                            QPaintEvent, QPen, QWheelEvent)
 from PySide6.QtWidgets import QInputDialog, QScrollBar, QToolTip, QVBoxLayout, QWidget
 
@@ -176,6 +176,8 @@ class QtTimeline(QWidget):
         self.lanes = lanes
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.canvas.setMinimumHeight(int(y + 2))
+        # no empty band under the last lane: the video above gets the room
+        self.setMaximumHeight(int(y + 2) + self.scrollbar.sizeHint().height() + 40)
         self._view_changed(self.timeline.start, self.timeline.end)
         self.canvas.update()
 
@@ -368,12 +370,32 @@ class QtTimeline(QWidget):
         tl = self.timeline
         env = tl.data.valence
         assert env is not None
-        lo, hi = env.buckets(tl.start, tl.end, n)
         h = int(lane.height)
-        mid = (h - 1) / 2.0
         p.setPen(QPen(QColor(0, 0, 0, 50), 0.5, Qt.PenStyle.DashLine))
         p.drawLine(QPointF(LABEL_WIDTH, lane.top + lane.height / 2),
                    QPointF(LABEL_WIDTH + self.plot_width, lane.top + lane.height / 2))
+        times, values = env.window(tl.start, tl.end)
+        if 0 < len(times) <= n:  # zoomed in: fewer samples than pixels, so draw them as lines
+            scale = (lane.height / 2 - 1)
+            mid_y = lane.top + lane.height / 2
+            xs = LABEL_WIDTH + (times - tl.start) / tl.span * self.plot_width
+            ys = mid_y - values * scale
+            path = QPainterPath()
+            pen_down = False
+            for x, y in zip(xs.tolist(), ys.tolist()):
+                if y != y:  # NaN: the face was not seen, lift the pen
+                    pen_down = False
+                elif pen_down:
+                    path.lineTo(x, y)
+                else:
+                    path.moveTo(x, y)
+                    pen_down = True
+            p.setPen(QPen(QColor(40, 90, 160), 1.5))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawPath(path)
+            return
+        lo, hi = env.buckets(tl.start, tl.end, n)
+        mid = (h - 1) / 2.0
         ok = ~np.isnan(lo)
         if not ok.any():
             return

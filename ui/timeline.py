@@ -81,6 +81,13 @@ class Envelope:
             hi_out[cells] = np.fmax(hi_out[cells], np.fmax.reduceat(b_hi, starts))
         return lo_out, hi_out
 
+    def window(self, start: float, end: float, pad: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The raw samples in [start, end] plus ``pad`` on each side (for lines off-screen)."""
+        t, _, v, _ = self.levels[0]
+        i0, i1 = np.searchsorted(t, [start, end])
+        i0, i1 = max(0, int(i0) - pad), min(len(t), int(i1) + pad)
+        return t[i0:i1], v[i0:i1]
+
     def value_at(self, t: float) -> float:
         """The sample nearest before ``t`` (NaN if none)."""
         times, _, values, _ = self.levels[0]

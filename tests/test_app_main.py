@@ -1,0 +1,241 @@
+"""The desktop app on the real sample project (sample_media/, analysed with the real model):
+open it, list flags, move the player, store verdicts by key, zoom, recompute, annotate,
+and analyse in the background with progress and Cancel. Offscreen Qt, no mocks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton  # noqa: E402
+
+from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_TRANSCRIPT, SAMPLE_VIDEO, ensure_demo_project  # noqa: E402
+from cuewatch.project_store import DATA_SUFFIX, Project  # noqa: E402
+from cuewatch_ui.main_window import DISCLAIMER, MainWindow, make_settings  # noqa: E402
+
+REVIEWER = "tester"
+
+
+@pytest.fixture(scope="session")
+def sample_media() -> Path:
+    if not (SAMPLE_MEDIA / SAMPLE_VIDEO).is_file():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"sample media missing at {SAMPLE_MEDIA}")
+        pytest.skip("sample media not built")
+    return SAMPLE_MEDIA
+
+
+@pytest.fixture(scope="session")
+def analysed_sample(tmp_path_factory, model_path, sample_media) -> Path:
+    """The sample project, built and analysed once per session, as ``cuewatch demo`` does."""
+    project = tmp_path_factory.mktemp("demo") / "demo.cuewatch"
+    return ensure_demo_project(project, sample_media, model=str(model_path), quiet=True)
+
+
+@pytest.fixture
+def sample_project(analysed_sample, tmp_path) -> Path:
+    """A private copy of the analysed sample project (tests write verdicts to it)."""
+    target = tmp_path / analysed_sample.name
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(analysed_sample) + suffix)
+        if src.exists():
+            shutil.copy2(src, str(target) + suffix)
+    shutil.copytree(str(analysed_sample) + DATA_SUFFIX, str(target) + DATA_SUFFIX)
+    return target
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, model_path):
+    settings = make_settings(tmp_path / "settings.ini")
+    settings.reviewer = REVIEWER
+    w = MainWindow(settings, model=str(model_path), auto_analyse=False)
+    qtbot.addWidget(w)
+    w.resize(1400, 860)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    yield w
+    w.close()
+
+
+def open_sample(qtbot, window: MainWindow, project: Path) -> None:
+    window.open_project(project)
+    qtbot.waitUntil(lambda: window.data is not None, timeout=15000)
+    qtbot.waitUntil(lambda: window.player.duration > 0, timeout=10000)
+
+
+def stored_verdicts(project: Path) -> dict[int, str]:
+    with Project.open(project) as p:
+        return {r.flag_id: r.verdict for r in p.reviews(reviewer=REVIEWER)}
+
+
+def test_opens_the_sample_and_lists_its_flags(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    with Project.open(sample_project) as p:
+        flags = p.flags()
+        segments = p.mood_segments(1)
+    assert flags, "the sample is built to have incongruent moments"
+    assert [r.name for r in window.rows] == [SAMPLE_VIDEO]
+    row = window.rows[0]
+    assert row.consent.state == "active" and row.analysis_state == "done"
+    assert window.recordings_table.item(0, 1).text() == "active"
+    table = window.flag_list.table
+    assert table.model().rowCount() == len(flags)
+    assert [window.review.flags[i].id for i in window.review.visible] == [f.id for f in flags]
+    # the timeline shows the stored analysis: utterances, the client's face and the flags
+    data = window.timeline.data
+    assert len(data.segments) == len(segments) and data.client_speaker == "Client"
+    assert data.valence is not None and len(data.valence) > 100
+    assert data.expression is not None and len(data.flags) == len(flags)
+    assert window.disclaimer.text() == DISCLAIMER and window.disclaimer.isVisible()
+    assert window.player.duration == pytest.approx(21.0, abs=0.2)
+
+
+def test_selecting_a_flag_moves_and_loops_the_player(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    table = window.flag_list.table
+    target = window.review.flags[window.review.visible[-1]]
+    table.selectRow(table.model().rowCount() - 1)
+    qtbot.waitUntil(lambda: abs(window.player.position - target.start) < 0.05, timeout=5000)
+    assert window.player.loop_span == pytest.approx((target.start, target.end))
+    assert window.timeline.selected == window.review.current
+    assert window.timeline.start <= target.start and target.end <= window.timeline.end
+    # the detail shows the evidence, and the thumbnail arrives from the worker thread
+    detail = window.flag_detail
+    assert target.stated["words"] in detail.words.text()
+    assert detail.aus.values
+    qtbot.waitUntil(lambda: detail.thumbnail.pixmap() is not None
+                    and not detail.thumbnail.pixmap().isNull(), timeout=10000)
+
+
+def test_verdict_keys_store_reviews_at_once_and_undo(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    review = window.review
+    assert len(review.visible) >= 3
+    qtbot.keyClick(window, Qt.Key.Key_N)                 # first flag
+    first = review.current_flag
+    assert first is not None and review.current == review.visible[0]
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert stored_verdicts(sample_project) == {first.id: "agree"}
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    second = review.current_flag
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    third = review.current_flag
+    qtbot.keyClick(window, Qt.Key.Key_U)
+    assert stored_verdicts(sample_project) == {first.id: "agree", second.id: "disagree",
+                                               third.id: "unsure"}
+    assert window.timeline.data.verdicts[second.id] == "disagree"   # the verdicts lane
+    assert window.flag_detail.buttons["unsure"].isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert review.current_flag is second
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert stored_verdicts(sample_project) == {first.id: "agree", second.id: "disagree"}
+    # a note typed in the detail is saved with the verdict
+    window.flag_detail.note.setText("smile looks polite")
+    window.flag_detail.note.editingFinished.emit()
+    with Project.open(sample_project) as p:
+        assert [r.note for r in p.reviews(second.id, reviewer=REVIEWER)] == ["smile looks polite"]
+    # filters read the stored verdicts
+    combo = window.flag_list.verdict_combo
+    combo.setCurrentIndex(combo.findData("agree"))
+    assert [review.flags[i].id for i in review.visible] == [first.id]
+
+
+def test_space_plays_and_arrows_step_one_frame(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    player = window.player
+    player.seek(5.0)
+    qtbot.waitUntil(lambda: player.frame_span is not None and abs(player.frame_span[0] - 5.0) < 0.05,
+                    timeout=5000)
+    start = player.frame_span[0]
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: player.frame_span[0] > start + 1e-4, timeout=5000)
+    step = player.frame_span[0] - start
+    assert step == pytest.approx(1 / 30, abs=0.004)          # exactly one decoded frame
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: abs(player.frame_span[0] - start) < 1e-3, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: player.playing, timeout=3000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not player.playing, timeout=3000)
+    window.qt_player.rate_combo.setCurrentIndex(0)
+    assert player.rate == pytest.approx(0.25)
+
+
+def test_timeline_zooms_and_click_seeks(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    timeline, view = window.timeline, window.qt_timeline
+    full = timeline.span
+    timeline.zoom(0.25, anchor=10.0)
+    assert timeline.span == pytest.approx(full * 0.25)
+    assert timeline.start < 10.0 < timeline.end
+    lane = view.lane("speaker:Client")
+    qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton,
+                     pos=QPoint(int(view.x_of(11.0)), int(lane.top + 4)))
+    qtbot.waitUntil(lambda: abs(window.player.position - 11.0) < 0.1, timeout=5000)
+    assert window.timeline.playhead == pytest.approx(11.0, abs=0.1)
+
+
+def test_sensitivity_recomputes_flags_from_stored_features(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    counts = {}
+    for level in ("low", "high"):
+        window.sensitivity.setCurrentText(level)
+        qtbot.waitUntil(lambda: window.recompute_task is not None and window.recompute_task.done,
+                        timeout=5000)
+        with Project.open(sample_project) as p:
+            stored = p.flags(1)
+        counts[level] = len(stored)
+        assert [f.id for f in window.timeline.data.flags] == [f.id for f in stored]
+        assert window.flag_list.table.model().rowCount() == len(stored)
+    assert counts["high"] >= counts["low"]
+
+
+def test_drag_on_annotation_lane_stores_a_labelled_span(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    view = window.qt_timeline
+    view.ask_label = lambda a, b: "missed eye roll"
+    lane = view.lane("annotations")
+    y = int(lane.top + lane.height / 2)
+    qtbot.mousePress(view.canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(view.x_of(3.0)), y))
+    qtbot.mouseMove(view.canvas, QPoint(int(view.x_of(4.0)), y))
+    qtbot.mouseRelease(view.canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(view.x_of(5.0)), y))
+    with Project.open(sample_project) as p:
+        (a,) = p.annotations(1)
+    assert a.label == "missed eye roll" and a.reviewer == REVIEWER
+    assert a.start == pytest.approx(3.0, abs=0.1) and a.end == pytest.approx(5.0, abs=0.1)
+    assert [x.label for x in window.timeline.data.annotations] == ["missed eye roll"]
+
+
+def test_background_analysis_reports_progress_and_cancels(qtbot, window, tmp_path, sample_media):
+    project = tmp_path / "fresh.cuewatch"
+    with Project.create(project) as p:
+        p.add_recording(sample_media / SAMPLE_VIDEO, transcript=sample_media / SAMPLE_TRANSCRIPT)
+    window.open_project(project)
+    seen: list[float] = []
+    task = window.start_analysis()
+    task.on_progress(lambda f, m: seen.append(f))
+    qtbot.waitUntil(lambda: any(0 < f < 0.9 for f in seen), timeout=60000)
+    assert window.status_label.text().startswith("Analysing")
+    qtbot.mouseClick(task.dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # Cancel
+    qtbot.waitUntil(lambda: task.done, timeout=60000)
+    assert "cancelled" in window.status_label.text()
+    with Project.open(project) as p:
+        assert [a.state for a in p.analyses()] != ["done"]
+        assert p.flags() == []
+
+
+def test_errors_are_dialogs(qtbot, window, tmp_path):
+    window._safely(lambda: window.open_project(tmp_path / "missing.cuewatch"))
+    boxes = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, QMessageBox) and w.objectName() == "cuewatch-error" and w.isVisible()]
+    assert boxes and "missing.cuewatch" in boxes[0].text()
+    boxes[0].close()
+    assert window.document is None
