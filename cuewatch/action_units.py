@@ -122,13 +122,35 @@ class AUSettings:
     #: a blendshape's neutral offset is capped here: the model is trained to read 0 at
     #: rest, so a "resting" 0.8 smile is a held smile, not a resting face.
     blendshape_rest_cap: float = 0.5
+    #: automatic neutral, pass 1: per region, the (L/R-paired) blendshapes whose sum ranks
+    #: a frame's activity there. Blinks count for the eyes (a blink is not the eyes' rest);
+    #: the smile counts for the eyes too, because the cheek raise (AU06) rides on it.
+    region_activity: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
+        "brows": ("browDown", "browInnerUp", "browOuterUp"),
+        "eyes": ("eyeSquint", "eyeWide", "eyeBlink", "mouthSmile"),
+        "mouth": ("jawOpen", "mouthSmile", "mouthFrown", "mouthDimple", "mouthPress",
+                  "mouthStretch", "mouthUpperUp", "mouthLowerDown", "mouthShrugLower",
+                  "mouthShrugUpper", "mouthPucker", "mouthFunnel", "mouthRollLower",
+                  "mouthRollUpper"),
+    })
+    #: automatic neutral, pass 2: per region, AU -> weight of its expressivity. The mouth
+    #: opening of speech counts half (closed mouths are preferred, but a talking person
+    #: still gets a neutral mouth).
+    region_aus: dict[str, dict[str, float]] = field(default_factory=lambda: {
+        "brows": {"AU01": 1.0, "AU02": 1.0, "AU04": 1.0},
+        "eyes": {"AU05": 1.0, "AU06": 1.0, "AU07": 1.0, "AU45": 0.5},
+        "mouth": {"AU09": 1.0, "AU10": 1.0, "AU12": 1.0, "AU14": 1.0, "AU15": 1.0, "AU17": 1.0,
+                  "AU20": 1.0, "AU23": 1.0, "AU25": 0.5, "AU26": 0.5},
+    })
 
     def to_dict(self) -> dict:
         return {"cues": {k: [list(c) for c in v] for k, v in self.cues.items()},
                 "neutral_fraction": self.neutral_fraction,
                 "min_neutral_frames": self.min_neutral_frames,
                 "neutral_min_confidence": self.neutral_min_confidence,
-                "blendshape_rest_cap": self.blendshape_rest_cap, "noise_floor": self.noise_floor}
+                "blendshape_rest_cap": self.blendshape_rest_cap, "noise_floor": self.noise_floor,
+                "region_activity": {k: list(v) for k, v in self.region_activity.items()},
+                "region_aus": dict(self.region_aus)}
 
 
 @dataclass
@@ -139,7 +161,8 @@ class NeutralReference:
     blendshapes: np.ndarray   # (52,) float64, already capped
     method: str               # "span" or "automatic"
     n_frames: int
-    frames: np.ndarray        # row indices used
+    frames: np.ndarray        # row indices used (by any region)
+    region_frames: dict[str, np.ndarray] = field(default_factory=dict)  # region -> rows
 
 
 def face_frame_points(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,8 +242,8 @@ def paired_blendshapes(blendshapes: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-# Blendshapes that move with expression (not gaze, not blinks): the automatic neutral
-# picks the frames where these are quietest.
+# Blendshapes that move with expression (not gaze, not blinks): the confidence stage reads
+# their frame-to-frame flicker as a sign of a covered face.
 _EXPRESSIVE = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
                "browOuterUpRight", "eyeWideLeft", "eyeWideRight", "jawOpen", "mouthDimpleLeft",
                "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
@@ -229,38 +252,65 @@ _EXPRESSIVE = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft"
                "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
                "mouthUpperUpRight")
 _EXPRESSIVE_IDX = np.array([_B[n] for n in _EXPRESSIVE])
-# How much each AU counts towards expressivity when choosing the automatic neutral: blinks
-# not at all, the mouth opening of speech at half weight (closed-mouth frames are preferred
-# but a talking person still gets a neutral).
-_EXPRESSIVITY_WEIGHT = np.array([0.0 if au == "AU45" else 0.5 if au in ("AU25", "AU26") else 1.0
-                                 for au in AU_NAMES])
+
+#: Facial regions for the automatic neutral: the geometric measures and blendshapes whose
+#: rest value each region's quiet frames define. Every measure and blendshape belongs to
+#: exactly one region (blendshapes by name prefix: brow*, eye*, the rest lower face).
+NEUTRAL_REGIONS: tuple[str, ...] = ("brows", "eyes", "mouth")
+_REGION_GEOMETRY: dict[str, tuple[str, ...]] = {
+    "brows": ("brow_inner_height", "brow_mid_height", "brow_outer_height", "brow_gap"),
+    # the cheek rides with the lower lid (AU06 raises both), so it is read with the eyes
+    "eyes": ("eye_aperture", "lower_lid_depth", "cheek_depth"),
+    "mouth": ("ala_depth", "nose_lip", "corner_vs_nose", "corner_vs_lip", "mouth_width",
+              "lip_thickness", "lip_gap", "jaw_drop", "chin_height", "corner_asymmetry"),
+}
+_REGION_OF_BLENDSHAPE = np.array(["brows" if n.startswith("brow") else
+                                  "eyes" if n.startswith("eye") else "mouth"
+                                  for n in BLENDSHAPE_NAMES])
 
 
-def _reference_at(geometry: np.ndarray, blendshapes: np.ndarray, rows: np.ndarray,
-                  method: str, settings: AUSettings) -> NeutralReference:
-    g = np.median(geometry[rows], axis=0)
-    b = np.minimum(np.median(np.asarray(blendshapes[rows], dtype=np.float64), axis=0),
-                   settings.blendshape_rest_cap)
-    return NeutralReference(geometry=g, blendshapes=b, method=method, n_frames=int(rows.size),
-                            frames=rows)
+def _reference_at(geometry: np.ndarray, blendshapes: np.ndarray,
+                  rows: dict[str, np.ndarray] | np.ndarray, method: str,
+                  settings: AUSettings) -> NeutralReference:
+    """Median geometry and (capped) blendshapes over ``rows``, or per region over its rows."""
+    per_region = rows if isinstance(rows, dict) else {r: rows for r in NEUTRAL_REGIONS}
+    g = np.empty(geometry.shape[1])
+    b = np.empty(blendshapes.shape[1])
+    for region, idx in per_region.items():
+        cols = [_G[n] for n in _REGION_GEOMETRY[region]]
+        g[cols] = np.median(geometry[idx][:, cols], axis=0)
+        bcols = np.flatnonzero(_REGION_OF_BLENDSHAPE == region)
+        b[bcols] = np.median(np.asarray(blendshapes[idx][:, bcols], dtype=np.float64), axis=0)
+    b = np.minimum(b, settings.blendshape_rest_cap)
+    used = np.unique(np.concatenate(list(per_region.values())))
+    return NeutralReference(geometry=g, blendshapes=b, method=method, n_frames=int(used.size),
+                            frames=used, region_frames=dict(per_region))
 
 
 def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes: np.ndarray,
                       confidence: np.ndarray, neutral_span: Optional[tuple[float, float]] = None,
                       settings: Optional[AUSettings] = None) -> NeutralReference:
-    """The person's neutral face, from a marked span or found automatically.
+    """The person's neutral face, from a marked span or found automatically, per region.
 
     Automatic: OpenFace assumes the most common expression is neutral, which fails for a
     person who smiles (or frowns) through most of a session: the median face is then the
     held expression and every real neutral moment reads as its opposite. Instead we take
-    the least expressive frames. Pass 1 ranks frames by summed expressive blendshape
-    activation (the model reads ~0 at rest for anyone, so the ranking needs no
-    calibration) and takes the lowest ``neutral_fraction``; pass 2 re-ranks by the AU
-    intensities measured against that first reference (geometry now counts too) and takes
-    the lowest again. A person who smiles 80% of the time still has 20% of frames that are
-    quieter than every smile, and those are the ones chosen. Only frames seen with
-    confidence enter. Blendshape rest values are capped (``blendshape_rest_cap``) so that a
-    person who never stops smiling still shows a smile.
+    the least active frames, and we take them *per facial region* (brows, eyes and
+    cheeks, mouth). One whole-face ranking is dominated by the mouth, which never rests
+    while a person speaks: it would pick the frames where the mouth happens to be quiet,
+    and if those are frowning frames (a person listening with lowered brows) the frown
+    becomes "neutral" and AU04 vanishes. Upper and lower face move independently (FACS
+    scores them separately for this reason), so each region's rest is the median of its
+    own least active frames: brows referenced to the frames with least browDown +
+    browInnerUp + browOuterUp, eyes to those with least squint, widening, blinking and
+    smiling (the cheek raise rides on the smile), mouth to those with least mouth
+    activity. Pass 1 ranks by the region's blendshapes (they read ~0 at rest for anyone,
+    so the ranking needs no calibration) and takes the lowest ``neutral_fraction``; pass 2
+    re-ranks by the region's AU intensities against that first reference (geometry now
+    counts too) and takes the lowest again. A person who smiles 80% of the time still has
+    20% of frames quieter than every smile, and a listening client gives quiet mouths.
+    Only frames seen with confidence enter. Blendshape rest values are capped
+    (``blendshape_rest_cap``) so that a person who never stops smiling still shows a smile.
     """
     s = settings or AUSettings()
     n = geometry.shape[0]
@@ -286,13 +336,18 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
         raise CuewatchError("no usable face frames to take a neutral face from")
     k = max(min(s.min_neutral_frames, usable.size), int(round(s.neutral_fraction * usable.size)))
     b = np.asarray(blendshapes, dtype=np.float64)
-    activity = b[usable][:, _EXPRESSIVE_IDX].sum(axis=1)
-    rows = usable[np.argsort(activity, kind="stable")[:k]]
-    ref = _reference_at(geometry, b, rows, "automatic", s)
+    bu = paired_blendshapes(b[usable])
+    pass1 = {}
+    for region in NEUTRAL_REGIONS:
+        activity = sum(bu[name] for name in s.region_activity[region])
+        pass1[region] = usable[np.argsort(activity, kind="stable")[:k]]
+    ref = _reference_at(geometry, b, pass1, "automatic", s)
     au = action_unit_intensities(geometry[usable], b[usable], ref, s)
-    activity2 = au @ _EXPRESSIVITY_WEIGHT
-    rows = usable[np.argsort(activity2, kind="stable")[:k]]
-    return _reference_at(geometry, b, rows, "automatic", s)
+    pass2 = {}
+    for region in NEUTRAL_REGIONS:
+        weights = np.array([s.region_aus[region].get(a, 0.0) for a in AU_NAMES])
+        pass2[region] = usable[np.argsort(au @ weights, kind="stable")[:k]]
+    return _reference_at(geometry, b, pass2, "automatic", s)
 
 
 def action_unit_intensities(geometry: np.ndarray, blendshapes: np.ndarray,

@@ -118,10 +118,15 @@ def _stated_sign(seg: MoodSegment, th: Thresholds) -> int:
     return 1 if seg.valence > 0 else -1
 
 
+def _weighted_mean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Confidence-weighted mean over rows (plain dot product: this runs per flag)."""
+    return np.tensordot(w, values, axes=(0, 0)) / float(w.sum())
+
+
 def _evidence_aus(series: ExpressionSeries, rows: np.ndarray, category: str) -> dict[str, float]:
     """The AUs behind the contradicting expression, with mean intensities (0..5)."""
-    w = series.confidence[rows] + 1e-6
-    mean_au = np.average(series.au[rows], axis=0, weights=w)
+    w = series.confidence[rows].astype(np.float64) + 1e-6
+    mean_au = _weighted_mean(series.au[rows], w)
     proto = series.settings.prototypes.get(category, {}) if series.settings else {}
     names = [au for au in proto if au in AU_NAMES] or list(AU_NAMES)
     ranked = sorted(names, key=lambda au: -mean_au[AU_NAMES.index(au)] * proto.get(au, 1.0))
@@ -131,21 +136,22 @@ def _evidence_aus(series: ExpressionSeries, rows: np.ndarray, category: str) -> 
 
 def _expressed(series: ExpressionSeries, rows: np.ndarray, sign: int) -> tuple[str, float]:
     """The contradicting prototype and the mean valence over ``rows``."""
-    w = series.confidence[rows] + 1e-6
-    scores = np.average(series.scores[rows], axis=0, weights=w)
+    w = series.confidence[rows].astype(np.float64) + 1e-6
+    scores = _weighted_mean(series.scores[rows], w)
     if sign > 0:   # stated positive: which negative prototype shows
         cats = list(_NEGATIVE_CATS)
     else:          # stated negative: the face shows happiness
         cats = ["happy"]
     cat = max(cats, key=lambda c: scores[_CAT[c]])
-    return cat, float(np.average(series.valence[rows], weights=w))
+    return cat, float(_weighted_mean(series.valence[rows], w))
 
 
 def _flag(kind: str, seg: MoodSegment, series: ExpressionSeries, rows: np.ndarray,
-          start: float, end: float, sign: int, contradiction: np.ndarray, coverage: float,
+          start: float, end: float, sign: int, strength: np.ndarray, coverage: float,
           track_id: int) -> Flag:
+    """One flag over ``rows``; ``strength`` is the contradiction at those rows."""
     category, valence = _expressed(series, rows, sign)
-    peak_row = rows[int(np.argmax(contradiction[rows] * series.confidence[rows]))]
+    peak_row = rows[int(np.argmax(np.clip(strength, 0, None) * series.confidence[rows]))]
     stated_v = float(seg.valence or 0.0)
     gap = abs(stated_v - valence) / 2.0
     frac = (end - start) / max(1e-6, seg.end - seg.start)
@@ -199,24 +205,21 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         else:
             strength = v
         contra = (strength > th.valence) & reliable[rows]
-        contradiction = np.zeros_like(series.valence)
-        contradiction[rows] = np.clip(strength, 0, None)
         runs = _span_runs(t[rows], contra, th.merge_gap, frame_dt)
         sustained = [r for r in runs if r[3] - r[2] >= th.min_duration]
         for ra, rb, start, end in sustained:
-            run_rows = rows[ra:rb][reliable[rows[ra:rb]]]
-            if run_rows.size:
-                flags.append(_flag("incongruence", seg, series, run_rows, start, end, sign,
-                                   contradiction, coverage, track_id))
+            keep = reliable[rows[ra:rb]]
+            if keep.any():
+                flags.append(_flag("incongruence", seg, series, rows[ra:rb][keep], start, end, sign,
+                                   strength[ra:rb][keep], coverage, track_id))
         if sustained:
             continue
         # leaks: brief, strong contradicting flashes inside an otherwise agreeing utterance
         strong = (strength > th.leak_valence) & reliable[rows]
         for ra, rb, start, end in _span_runs(t[rows], strong, 0.0, frame_dt):
             if th.leak_min <= end - start <= th.leak_max:
-                run_rows = rows[ra:rb]
-                flags.append(_flag("leak", seg, series, run_rows, start, end, sign,
-                                   contradiction, coverage, track_id))
+                flags.append(_flag("leak", seg, series, rows[ra:rb], start, end, sign,
+                                   strength[ra:rb], coverage, track_id))
     return flags
 
 

@@ -137,6 +137,9 @@ def test_verdict_keys_store_reviews_at_once_and_undo(qtbot, window, sample_proje
     assert review.current_flag is second
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert stored_verdicts(sample_project) == {first.id: "agree", second.id: "disagree"}
+    assert review.current_flag is third           # undo shows the flag it took the verdict from
+    assert not any(b.isChecked() for b in window.flag_detail.buttons.values())
+    qtbot.keyClick(window, Qt.Key.Key_P)
     # a note typed in the detail is saved with the verdict
     window.flag_detail.note.setText("smile looks polite")
     window.flag_detail.note.editingFinished.emit()

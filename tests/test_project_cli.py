@@ -133,18 +133,27 @@ def _states(path: Path) -> dict[int, tuple[str, int, str]]:
         conn.close()
 
 
+VTT = """WEBVTT
+
+00:00:00.000 --> 00:00:01.800
+<v Client>Honestly I feel really happy and relaxed today.
+"""
+
+
 def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Path],
-                                    model_path: Path, eval_dir: Path) -> None:
+                                    model_path: Path, media_dir: Path) -> None:
     """Real analysis; killed mid-run; the next run finishes only what was left."""
     path = tmp_path / "study.cuewatch"
-    role_play = tmp_path / "crema_single.mp4"
-    role_play.symlink_to(eval_dir / "crema_single.mp4")
+    role_play = tmp_path / "angry.flv"
+    role_play.symlink_to(media_dir / "crema_d" / "1001_DFA_ANG_XX.flv")
+    transcript = tmp_path / "angry.vtt"
+    transcript.write_text(VTT)
     assert _cli(capsys, "project", "new", path)[0] == 0
     for v in (clips["HAP"], clips["SAD"]):  # consent from the sidecar
         assert _cli(capsys, "project", "add", path, v)[0] == 0
     assert _cli(capsys, "project", "add", path, clips["NEU"], "--consent", json.dumps(CONSENT))[0] == 0
     assert _cli(capsys, "project", "add", path, role_play, "--consent", json.dumps(CONSENT),
-                "--transcript", eval_dir / "crema_single.vtt")[0] == 0
+                "--transcript", transcript)[0] == 0
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     proc = subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path), "--quiet"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -179,7 +188,7 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Pa
     for aid, state in done_before.items():
         assert after[aid] == state  # finished work was not redone
     with Project.open(path) as p:
-        rp = p.find_recording("crema_single.mp4")
+        rp = p.find_recording("angry.flv")
         rid = int(rp.id)  # type: ignore[arg-type]
         assert p.mood_segments(rid) and p.client_speaker(rid)
         assert p.tracks(rid) and p.client_track(rid) is not None
@@ -201,3 +210,14 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Pa
         assert (features / "meta.json").stat().st_mtime_ns == meta_mtime
         assert p.latest_analysis(rid).flag_settings.sensitivity == "high"
     assert elapsed < 30
+    # the ELAN export of the analysed recording, opened as an ELAN user's script would
+    import pympi
+
+    code, out, err = _cli(capsys, "export", path, "--format", "eaf", "--out", tmp_path / "eaf",
+                          "--recording", "angry.flv", "--purpose", "supervision", "--quiet")
+    assert code == 0, err
+    eaf = pympi.Elan.Eaf(out.split()[0])
+    tiers = eaf.get_tier_names()
+    assert any(eaf.get_annotation_data_for_tier(t) for t in tiers)
+    assert any("expression" in t.lower() for t in tiers), tiers
+    assert any(eaf.get_annotation_data_for_tier(t) for t in tiers if "expression" in t.lower())

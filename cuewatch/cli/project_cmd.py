@@ -40,7 +40,7 @@ def _analyze(args: argparse.Namespace) -> int:
     with progress_bar("analysing", quiet=args.quiet) as progress:
         summary = run_queued(args.project, model=args.model, jobs=args.jobs,
                              retry_failed=args.retry_failed, progress=progress)
-    if summary.requeued and not args.quiet:
+    if summary.requeued:
         print(f"resumed {len(summary.requeued)} unfinished analys"
               f"{'is' if len(summary.requeued) == 1 else 'es'}", file=sys.stderr)
     for w in summary.warnings:
