@@ -3,7 +3,7 @@
 Why both: the blendshapes are weak exactly where cuewatch needs them (they explain little
 of AU15, nothing maps to AU23, and with the pinned model ``cheekSquint*`` and
 ``noseSneer*`` are dead, so AU6 and AU9 have no blendshape at all). Landmark geometry
-carries those signals: lip-corner height against the mouth, brow-to-eye distance, eye
+carries those signals: lip-corner height against the mouth centre, brow-to-eye distance, eye
 aperture, nose-wing and upper-lip height, lip thickness, chin height.
 
 Geometry is measured in a face-fixed frame built from rigid landmarks (eye corners,
@@ -64,7 +64,7 @@ GEOMETRY_NAMES: tuple[str, ...] = (
     "ala_depth",           # nose wings below the eye line (AU09 raises them)
     "nose_lip",            # subnasale to upper lip (AU10/AU09 shorten it)
     "corner_vs_nose",      # mouth corners above the subnasale level (AU12 up, AU15 down)
-    "corner_vs_lip",       # mouth corners above the upper-lip centre (AU12 up, AU15 down)
+    "corner_vs_centre",    # mouth corners above the mouth centre (AU12 up, AU15 down)
     "mouth_width",         # corner to corner (AU12/AU20 widen, AU23 narrows)
     "lip_thickness",       # red of both lips (AU23/24 thin it)
     "lip_gap",             # inner lips apart (AU25)
@@ -97,13 +97,13 @@ class AUSettings:
             "AU09": (("g", "ala_depth", -1, 0.05, 0.5), ("g", "brow_inner_height", -1, 0.08, 0.25),
                      ("g", "nose_lip", -1, 0.10, 0.25)),
             "AU10": (("g", "nose_lip", -1, 0.10, 0.5), ("b", "mouthUpperUp", +1, 0.5, 0.5)),
-            "AU12": (("g", "corner_vs_nose", +1, 0.12, 0.3), ("g", "corner_vs_lip", +1, 0.06, 0.2),
+            "AU12": (("g", "corner_vs_nose", +1, 0.12, 0.3), ("g", "corner_vs_centre", +1, 0.06, 0.2),
                      ("g", "mouth_width", +1, 0.15, 0.2), ("b", "mouthSmile", +1, 0.7, 0.3)),
             "AU14": (("b", "mouthDimple", +1, 0.3, 0.7), ("b", "mouthPress", +1, 0.5, 0.3)),
-            "AU15": (("g", "corner_vs_lip", -1, 0.05, 0.5), ("g", "corner_vs_nose", -1, 0.08, 0.2),
+            "AU15": (("g", "corner_vs_centre", -1, 0.05, 0.5), ("g", "corner_vs_nose", -1, 0.08, 0.2),
                      ("b", "mouthFrown", +1, 0.3, 0.3)),
             "AU17": (("g", "chin_height", -1, 0.05, 0.5), ("b", "mouthShrugLower", +1, 0.4, 0.5)),
-            "AU20": (("g", "mouth_width", +1, 0.12, 0.4), ("g", "corner_vs_lip", -1, 0.05, 0.2),
+            "AU20": (("g", "mouth_width", +1, 0.12, 0.4), ("g", "corner_vs_centre", -1, 0.05, 0.2),
                      ("b", "mouthStretch", +1, 0.4, 0.4)),
             "AU23": (("g", "lip_thickness", -1, 0.06, 0.4), ("g", "mouth_width", -1, 0.10, 0.2),
                      ("b", "mouthPress", +1, 0.4, 0.4)),
@@ -114,7 +114,7 @@ class AUSettings:
     #: a cue sum below this is noise around the neutral face (both signs), not an AU.
     noise_floor: float = 0.1
     #: the share of the best frames (least expressive) that define the automatic neutral.
-    neutral_fraction: float = 0.15
+    neutral_fraction: float = 0.25
     #: fewest frames for a neutral reference; with fewer, all usable frames are used.
     min_neutral_frames: int = 10
     #: frames below this confidence never enter the automatic neutral.
@@ -220,7 +220,10 @@ def geometry_measures(points: np.ndarray) -> np.ndarray:
     out[:, _G["ala_depth"]] = 0.5 * (y(_R_ALA) + y(_L_ALA)) - eye_line
     out[:, _G["nose_lip"]] = y(_LIP_UP_OUT) - y(_SUBNASALE)
     out[:, _G["corner_vs_nose"]] = y(_SUBNASALE) - corners
-    out[:, _G["corner_vs_lip"]] = y(_LIP_UP_OUT) - corners
+    # against the centre between the inner lips, not the upper lip: when the jaw opens in
+    # speech the corners drop with the lower lip, and against the upper lip every open
+    # vowel would read as a lip-corner depressor (AU15)
+    out[:, _G["corner_vs_centre"]] = 0.5 * (y(_LIP_UP_IN) + y(_LIP_LO_IN)) - corners
     out[:, _G["mouth_width"]] = x(_L_MOUTH) - x(_R_MOUTH)
     out[:, _G["lip_thickness"]] = (y(_LIP_UP_IN) - y(_LIP_UP_OUT)) + (y(_LIP_LO_OUT) - y(_LIP_LO_IN))
     out[:, _G["lip_gap"]] = y(_LIP_LO_IN) - y(_LIP_UP_IN)
@@ -261,7 +264,7 @@ _REGION_GEOMETRY: dict[str, tuple[str, ...]] = {
     "brows": ("brow_inner_height", "brow_mid_height", "brow_outer_height", "brow_gap"),
     # the cheek rides with the lower lid (AU06 raises both), so it is read with the eyes
     "eyes": ("eye_aperture", "lower_lid_depth", "cheek_depth"),
-    "mouth": ("ala_depth", "nose_lip", "corner_vs_nose", "corner_vs_lip", "mouth_width",
+    "mouth": ("ala_depth", "nose_lip", "corner_vs_nose", "corner_vs_centre", "mouth_width",
               "lip_thickness", "lip_gap", "jaw_drop", "chin_height", "corner_asymmetry"),
 }
 _REGION_OF_BLENDSHAPE = np.array(["brows" if n.startswith("brow") else

@@ -39,7 +39,8 @@ class ExpressionSettings:
     #: prototype: AU -> weight (weights of a prototype sum to 1); AU intensities are /5.
     prototypes: dict[str, dict[str, float]] = field(default_factory=lambda: {
         "happy": {"AU12": 0.65, "AU06": 0.35},
-        "sad": {"AU01": 0.25, "AU04": 0.35, "AU15": 0.4},
+        # "eyes_shut": eyes held shut beyond a blink with the lips closed (crying)
+        "sad": {"AU01": 0.2, "AU04": 0.25, "AU15": 0.3, "eyes_shut": 0.4},
         "angry": {"AU04": 0.5, "AU07": 0.15, "AU23": 0.2, "AU05": 0.15},
         "fearful": {"AU01": 0.2, "AU02": 0.1, "AU04": 0.2, "AU05": 0.25, "AU20": 0.25},
         "surprised": {"AU01": 0.25, "AU02": 0.25, "AU05": 0.25, "AU26": 0.25},
@@ -48,11 +49,13 @@ class ExpressionSettings:
     })
     #: prototype: AU -> penalty weight (an AU that contradicts the prototype).
     contradictions: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        "happy": {"AU04": 0.4, "AU15": 0.4, "AU09": 0.3},
+        # a lowered brow is absent from enjoyment smiles (Ekman): a smile under it is a grimace
+        "happy": {"AU04": 0.6, "AU15": 0.4, "AU09": 0.3},
         "sad": {"AU12": 0.6, "AU02": 0.3},
         "angry": {"AU12": 0.6, "AU01": 0.2},
         "fearful": {"AU12": 0.4, "AU06": 0.4},
-        "surprised": {"AU04": 0.5, "AU09": 0.3},
+        # surprise drops the jaw with relaxed lips; stretched lips (AU20) are fear's
+        "surprised": {"AU04": 0.5, "AU09": 0.3, "AU20": 0.3},
         "disgusted": {"AU12": 0.3},
         "contempt": {"AU04": 0.2, "AU06": 0.3},
     })
@@ -72,6 +75,22 @@ class ExpressionSettings:
         "AU01": 0.3, "AU02": 0.3, "AU04": 0.4, "AU05": 0.6, "AU07": 0.3, "AU12": 0.3,
         "AU20": 0.4, "AU23": 0.3, "AU26": 0.4, "AU09": 0.3, "AU10": 0.2,
     })
+    #: eye closure: AU45 at or above ``closure_level`` is a closed eye; a closure run
+    #: (holes up to ``closure_hole_s`` bridged) longer than ``blink_max_s`` is no blink,
+    #: and counts fully from ``closure_full_s``.
+    closure_level: float = 2.5
+    closure_hole_s: float = 0.2
+    blink_max_s: float = 0.4
+    closure_full_s: float = 0.8
+    #: the mouth counts as open from max(AU25, AU26) = ``mouth_open_lo``, fully at ``_hi``.
+    mouth_open_lo: float = 1.0
+    mouth_open_hi: float = 2.5
+    #: widened eyes: AU05 from ``widen_lo`` (none) to ``widen_hi`` (full), cancelled by a
+    #: cheek raise AU06 from ``cheek_lo`` to ``cheek_hi``.
+    widen_lo: float = 0.3
+    widen_hi: float = 1.0
+    cheek_lo: float = 0.5
+    cheek_hi: float = 1.5
     #: half-width of each of the two box passes of the smoothing window, seconds.
     smooth_half_width_s: float = 0.12
     #: head turn: full confidence up to ``*_free_deg``, falling with scale ``*_scale_deg``.
@@ -263,17 +282,80 @@ def unilateral_corner(geometry: np.ndarray, blendshapes: np.ndarray,
     return _clip01(0.6 * np.clip(geo, 0, 1.5) + 0.4 * np.clip(b, 0, 1.5))
 
 
-def prototype_scores(au: np.ndarray, unilateral: np.ndarray,
-                     settings: ExpressionSettings) -> np.ndarray:
-    """(N, 8) prototype matches 0..1 from AU intensities (0..5)."""
+def sustained_closure(timestamps: np.ndarray, au45: np.ndarray,
+                      settings: ExpressionSettings) -> np.ndarray:
+    """0..1 per frame: the eyes are shut for longer than a blink.
+
+    A blink closes the eyes for 0.1 to 0.4 s; eyes squeezed shut for seconds (crying,
+    pain, distress) are a different act. Time-aware: closed frames form runs in seconds
+    (holes up to ``closure_hole_s`` bridged, so a flicker of the lids does not split a
+    run, and a gap in the frames longer than that ends it); every frame of a run gets the
+    ramp of the run's duration from ``blink_max_s`` (0) to ``closure_full_s`` (1). Works
+    on the unsmoothed AU45, so smoothing cannot stretch a blink into a closure.
+    """
+    s = settings
+    t = np.asarray(timestamps, dtype=np.float64)
+    closed = np.asarray(au45, dtype=np.float64) >= s.closure_level
+    out = np.zeros(t.shape[0])
+    idx = np.flatnonzero(closed)
+    if idx.size == 0:
+        return out
+    dt = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    breaks = np.flatnonzero(np.diff(t[idx]) > s.closure_hole_s + dt + 1e-9)
+    starts = np.r_[0, breaks + 1]
+    ends = np.r_[breaks, idx.size - 1]
+    for a, b in zip(starts, ends):
+        first, last = idx[a], idx[b]
+        duration = t[last] - t[first] + dt
+        out[first:last + 1] = _ramp(np.array([duration]), s.blink_max_s, s.closure_full_s)[0]
+    return out
+
+
+def eye_context(au: np.ndarray, closure: np.ndarray,
+                settings: ExpressionSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(eyes_shut, not_a_smile), each 0..1 per frame, from what the eyes do with the mouth.
+
+    The lip corners pulled sideways read as a smile to the blendshapes (``mouthSmile``)
+    and to the mouth-width geometry whether zygomaticus (AU12, a smile) or risorius (AU20,
+    the lip stretch of fear and of crying) pulls them; the eyes tell the two apart. A
+    smile raises the cheeks and narrows the eyes (AU06, the Duchenne marker); upper lids
+    raised (AU05) without a cheek raise go with the fear grimace (AU1+2+4+5+20; in Du,
+    Tao and Martinez's compound expressions AU5 marks fearful, not happily, surprised).
+    Eyes held shut beyond a blink with the lips closed are crying: a laugh that shuts the
+    eyes opens the mouth. ``eyes_shut`` is that closure with a closed mouth (sad
+    evidence); ``not_a_smile`` is the larger of the two contexts.
+    """
+    s = settings
+    mouth_open = _ramp(np.maximum(au[:, _AU["AU25"]], au[:, _AU["AU26"]]),
+                       s.mouth_open_lo, s.mouth_open_hi)
+    eyes_shut = closure * (1.0 - mouth_open)
+    widened = (_ramp(au[:, _AU["AU05"]], s.widen_lo, s.widen_hi)
+               * (1.0 - _ramp(au[:, _AU["AU06"]], s.cheek_lo, s.cheek_hi)))
+    return eyes_shut, np.maximum(eyes_shut, widened)
+
+
+def reread_lip_stretch(au: np.ndarray, not_a_smile: np.ndarray) -> np.ndarray:
+    """AU12 re-read as AU20 where the eyes contradict a smile (see :func:`eye_context`)."""
+    out = au.copy()
+    smile = au[:, _AU["AU12"]]
+    out[:, _AU["AU20"]] = np.maximum(au[:, _AU["AU20"]], smile * not_a_smile)
+    out[:, _AU["AU12"]] = smile * (1.0 - not_a_smile)
+    return out
+
+
+def prototype_scores(au: np.ndarray, unilateral: np.ndarray, settings: ExpressionSettings,
+                     eyes_shut: Optional[np.ndarray] = None) -> np.ndarray:
+    """(N, 8) prototype matches 0..1 from AU intensities (0..5) and the two non-AU cues."""
     a = au / 5.0
+    extra = {"unilateral": unilateral,
+             "eyes_shut": np.zeros(au.shape[0]) if eyes_shut is None else eyes_shut}
     scores = np.zeros((au.shape[0], len(EXPRESSION_CATEGORIES)))
     for cat, proto in settings.prototypes.items():
         total = np.zeros(au.shape[0])
         for name, weight in proto.items():
-            total += weight * (unilateral if name == "unilateral" else a[:, _AU[name]])
+            total += weight * (extra[name] if name in extra else a[:, _AU[name]])
         for name, weight in settings.contradictions.get(cat, {}).items():
-            total -= weight * a[:, _AU[name]]
+            total -= weight * (extra[name] if name in extra else a[:, _AU[name]])
         scores[:, _CAT[cat]] = _clip01(total)
     strongest = scores[:, [i for c, i in _CAT.items() if c != "neutral"]].max(axis=1)
     scores[:, _CAT["neutral"]] = _clip01(1.0 - strongest / settings.neutral_level)
@@ -308,7 +390,7 @@ def arousal_from_aus(au: np.ndarray, settings: ExpressionSettings) -> np.ndarray
 
 
 def _drivers(au: np.ndarray, dominant: np.ndarray, settings: ExpressionSettings,
-             unilateral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             unilateral: np.ndarray, eyes_shut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = au.shape[0]
     contrib = np.zeros((n, len(AU_NAMES)))
     for cat, proto in settings.prototypes.items():
@@ -319,6 +401,8 @@ def _drivers(au: np.ndarray, dominant: np.ndarray, settings: ExpressionSettings,
             if name == "unilateral":
                 name = "AU12"   # a one-sided lip corner is an AU12/AU14 movement
                 contrib[rows, _AU[name]] += weight * unilateral[rows] * 5.0
+            elif name == "eyes_shut":  # the eyes held shut: an AU45 movement
+                contrib[rows, _AU["AU45"]] += weight * eyes_shut[rows] * 5.0
             else:
                 contrib[rows, _AU[name]] += weight * au[rows, _AU[name]]
     order = np.argsort(-contrib, axis=1)[:, :3]
@@ -378,11 +462,15 @@ def estimate_expression(timestamps: np.ndarray, landmarks: np.ndarray, blendshap
     weights = conf + 1e-3
     au = smooth_over_time(t, au_raw, weights, s.smooth_half_width_s)
     one_sided = smooth_over_time(t, one_sided, weights, s.smooth_half_width_s)
-    scores = prototype_scores(au, one_sided, s)
+    closure = smooth_over_time(t, sustained_closure(t, au_raw[:, _AU["AU45"]], s), weights,
+                               s.smooth_half_width_s)
+    eyes_shut, not_a_smile = eye_context(au, closure, s)
+    au = reread_lip_stretch(au, not_a_smile)
+    scores = prototype_scores(au, one_sided, s, eyes_shut)
     valence = valence_from_scores(scores, s)
     arousal = arousal_from_aus(au, s)
     dominant = np.argmax(scores, axis=1).astype(np.int8)
-    drivers, shares = _drivers(au, dominant, s, one_sided)
+    drivers, shares = _drivers(au, dominant, s, one_sided, eyes_shut)
     return ExpressionSeries(
         timestamps=t, au=au.astype(np.float32), scores=scores.astype(np.float32),
         valence=valence.astype(np.float32), arousal=arousal.astype(np.float32),

@@ -74,6 +74,20 @@ def _run_job(job: _Job, progress_queue: Any = None, progress: Optional[Progress]
     return run_pipeline(progress=progress, **job.kwargs)
 
 
+class _CancelVia:
+    """A cancel token that is set when ``progress``'s own token is."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def is_set(self) -> bool:
+        try:
+            self.progress.check()
+        except Cancelled:
+            return True
+        return False
+
+
 class _Throttle:
     """Progress to the caller always; to the project file at most once a second."""
 
@@ -170,8 +184,7 @@ def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Pr
             return
         a, job = claimed
         throttle.names[a.id] = job.name
-        inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m),
-                         getattr(progress, "_cancel", None))
+        inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m), _CancelVia(progress))
         try:
             _store(project, summary, a.id, job.name, lambda: _run_job(job, progress=inner))
         except (Cancelled, KeyboardInterrupt):

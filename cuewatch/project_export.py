@@ -148,15 +148,17 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                                "--recording, or another --purpose")
         with_expression = fmt in ("eaf", "boris", "html", "json")
         bundles = [gather_bundle(project, rid, with_expression=with_expression) for rid in ids]
+        pending = project.begin_export(out, format=fmt, purpose=purpose or "unstated",
+                                       recording_ids=ids)
         files = run_export(fmt, bundles, out, anonymise=anonymise, progress=progress, **options)
         labels = unique_labels(bundles, anonymise)
         by_recording: dict[int, list[Path]] = {}
         for path, owners in _owners(files, out, labels, ids):
             for rid in owners:
                 by_recording.setdefault(rid, []).append(path)
-        for rid, paths in by_recording.items():
-            project.record_export(paths, format=fmt, purpose=purpose or "unstated",
-                                  recording_id=rid)
+        for rid, note in zip(ids, pending):
+            project.record_export(by_recording.get(rid, []), format=fmt,
+                                  purpose=purpose or "unstated", recording_id=rid, pending=[note])
         project.log("export_done", {"format": fmt, "purpose": purpose, "anonymise": anonymise,
                                     "recordings": ids, "files": len(files), "out": str(out)})
         return files

@@ -182,8 +182,9 @@ _V2 = """
 CREATE TABLE exported_files (
     id           INTEGER PRIMARY KEY,
     recording_id INTEGER REFERENCES recordings(id) ON DELETE SET NULL,
-    path         TEXT NOT NULL,              -- absolute
+    path         TEXT NOT NULL,              -- absolute; the folder while pending
     format       TEXT NOT NULL,
+    pending      INTEGER NOT NULL DEFAULT 0, -- an export started and not (yet) finished
     purpose      TEXT NOT NULL,
     created      TEXT NOT NULL,
     actor        TEXT NOT NULL,

@@ -160,6 +160,8 @@ class RevokeReport:
     features_dirs: list[str] = field(default_factory=list)
     exported_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
+    #: folders of exports that were killed before they finished (not deleted: check by hand)
+    interrupted_exports: list[str] = field(default_factory=list)
     flags: int = 0
     reviews: int = 0
     gaps: int = 0
@@ -175,6 +177,8 @@ class RevokeReport:
         out += [f"deleted features {p}" for p in self.features_dirs]
         out += [f"deleted exported file {p}" for p in self.exported_files]
         out += [f"already gone: {p}" for p in self.missing_files]
+        out += [f"an export into {p} was interrupted; files there may hold this recording: "
+                "check that folder by hand" for p in self.interrupted_exports]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -442,6 +446,8 @@ class Project:
                 raise ProjectError(f"cannot write to {self.path}: {exc}") from None
             if isinstance(exc, sqlite3.IntegrityError):
                 raise ProjectError(f"{self.path}: refused: {exc}") from None
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise ProjectError(f"{self.path} is damaged ({exc}); restore it from a backup") from None
             raise
 
     def _log(self, conn: sqlite3.Connection, action: str, recording_id: Optional[int],
@@ -450,13 +456,19 @@ class Project:
                      "VALUES (?, ?, ?, ?, ?)",
                      (_now(), actor or self.actor, action, recording_id, _json(dict(detail))))
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: Sequence[Any] = (), plain: bool = False) -> list[Any]:
+        """Rows (``sqlite3.Row``; plain tuples with ``plain``, for hot listings)."""
         try:
-            return self._conn.execute(sql, params).fetchall()
+            cur = self._conn.cursor()
+            if plain:
+                cur.row_factory = None
+            return cur.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             if _is_busy(exc):
                 raise _busy(self.path) from None
             raise ProjectError(f"cannot read {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{self.path} is damaged ({exc}); restore it from a backup") from None
 
     # -- paths
 
@@ -736,8 +748,11 @@ class Project:
                 if d.exists():
                     shutil.rmtree(d, ignore_errors=False)
                     report.features_dirs.append(str(d))
-            exports = conn.execute("SELECT id, path FROM exported_files "
-                                   "WHERE recording_id = ? AND deleted IS NULL", (rid,)).fetchall()
+            report.interrupted_exports = sorted({r[0] for r in conn.execute(
+                "SELECT path FROM exported_files WHERE recording_id = ? AND deleted IS NULL "
+                "AND pending = 1", (rid,))})
+            exports = conn.execute("SELECT id, path FROM exported_files WHERE recording_id = ? "
+                                   "AND deleted IS NULL AND pending = 0", (rid,)).fetchall()
             for r in exports:
                 p = Path(r["path"])
                 if p.is_dir():
@@ -1013,16 +1028,6 @@ class Project:
                     expressed=loads(r[9]), severity=r[6], confidence=r[7],
                     evidence=loads(r[10]), id=r[0])
 
-    def _tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        cur = self._conn.cursor()
-        cur.row_factory = None
-        try:
-            return cur.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise _busy(self.path) from None
-            raise ProjectError(f"cannot read {self.path}: {exc}") from None
-
     def flags(self, recording_id: Optional[int] = None, *, types: Optional[Sequence[str]] = None,
               min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
               start: Optional[float] = None, end: Optional[float] = None,
@@ -1066,12 +1071,13 @@ class Project:
         if types:
             where += f" AND f.type IN ({','.join('?' * len(types))})"
             params += list(types)
-        rows = self._tuples(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1{where} "
-                            "ORDER BY f.recording_id, f.start, f.id", params)
+        rows = self._query(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1{where} "
+                           "ORDER BY f.recording_id, f.start, f.id", params, plain=True)
         return [(r[1], self._flag(r)) for r in rows]
 
     def flag(self, flag_id: int) -> Flag:
-        rows = self._tuples(f"SELECT {self._FLAG_COLUMNS} FROM flags WHERE id = ?", (int(flag_id),))
+        rows = self._query(f"SELECT {self._FLAG_COLUMNS} FROM flags WHERE id = ?", (int(flag_id),),
+                           plain=True)
         if not rows:
             raise ProjectError(f"{self.path.name}: no flag {flag_id}")
         return self._flag(rows[0])
@@ -1254,12 +1260,28 @@ class Project:
 
     # -- exports and the audit log
 
-    def record_export(self, paths: Sequence[Union[str, os.PathLike]], *, format: str,
-                      purpose: str, recording_id: Optional[int] = None,
-                      actor: Optional[str] = None) -> None:
-        """Remember files written out of the project, so revoking consent can delete them."""
+    def begin_export(self, out_dir: Union[str, os.PathLike], *, format: str, purpose: str,
+                     recording_ids: Sequence[int], actor: Optional[str] = None) -> list[int]:
+        """Note an export about to write into ``out_dir``: if it is killed before
+        ``record_export``, revoking consent can at least say where to look."""
         now = _now()
         with self._write() as conn:
+            ids = [int(conn.execute(
+                "INSERT INTO exported_files(recording_id, path, format, purpose, created, actor, "
+                "pending) VALUES (?,?,?,?,?,?,1)",
+                (int(rid), str(Path(out_dir).absolute()), format, purpose, now,
+                 actor or self.actor)).lastrowid) for rid in recording_ids]
+        return ids
+
+    def record_export(self, paths: Sequence[Union[str, os.PathLike]], *, format: str,
+                      purpose: str, recording_id: Optional[int] = None,
+                      actor: Optional[str] = None, pending: Sequence[int] = ()) -> None:
+        """Remember files written out of the project, so revoking consent can delete them;
+        ``pending``: the ``begin_export`` notes this completes."""
+        now = _now()
+        with self._write() as conn:
+            for pid in pending:
+                conn.execute("DELETE FROM exported_files WHERE id = ? AND pending = 1", (int(pid),))
             conn.executemany(
                 "INSERT INTO exported_files(recording_id, path, format, purpose, created, actor) "
                 "VALUES (?,?,?,?,?,?)",
@@ -1272,7 +1294,7 @@ class Project:
                        include_deleted: bool = False) -> list[ExportedFile]:
         where, params = _where(("recording_id = ?", _opt(int, recording_id)))
         if not include_deleted:
-            where += " AND deleted IS NULL"
+            where += " AND deleted IS NULL AND pending = 0"
         return [ExportedFile(r["id"], r["recording_id"], Path(r["path"]), r["format"],
                              r["purpose"], r["created"], r["actor"], r["deleted"])
                 for r in self._query(f"SELECT * FROM exported_files WHERE 1=1{where} ORDER BY id",

@@ -21,7 +21,7 @@ from eval_expression import Track, landmark_video  # noqa: E402
 
 AU = {name: i for i, name in enumerate(AU_NAMES)}
 CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
-CODES = ("ANG", "HAP", "NEU", "SAD")
+CODES = ("ANG", "FEA", "HAP", "NEU", "SAD")
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,59 @@ def test_sad_lip_corners_drop_against_marked_neutral(actor):
     assert _mean(series, au15, spans["SAD"]) > _mean(series, au15, spans["NEU"]) + 0.3
     assert _mean(series, au15, spans["SAD"]) > _mean(series, au15, spans["HAP"]) + 0.5
     assert _mean(series, au12, spans["SAD"]) < _mean(series, au12, spans["HAP"]) - 1.0
+
+
+def test_fear_grimace_is_not_a_smile(actor):
+    """FEA (seen as disgusted): stretched lips under widened eyes, no cheek raise."""
+    track, spans = actor
+    series = track.expression()
+    fea, hap = series.summary(*spans["FEA"]), series.summary(*spans["HAP"])
+    assert fea["valence"] < 0.0 and fea["category"] != "happy"
+    assert hap["valence"] > 0.5 and hap["category"] == "happy"
+    # the stretch is re-read as AU20 where the eyes widen without a cheek raise
+    assert _mean(series, series.au[:, AU["AU20"]], spans["FEA"]) > 1.5
+
+
+def test_angry_negative_and_sad_clip_near_neutral_with_automatic_neutral(actor):
+    """Per-region neutral: the brow rest comes from the quietest brows, not quiet mouths."""
+    track, spans = actor
+    series = track.expression()
+    assert series.neutral.method == "automatic"
+    assert set(series.neutral.region_frames) == {"brows", "eyes", "mouth"}
+    au04 = series.au[:, AU["AU04"]]
+    assert _mean(series, au04, spans["ANG"]) > _mean(series, au04, spans["NEU"]) + 1.0
+    assert series.summary(*spans["ANG"])["valence"] < -series.settings.neutral_valence
+    # SAD is seen as neutral by viewers: it must not read as clearly negative
+    assert series.summary(*spans["SAD"])["valence"] > -0.25
+    assert series.summary(*spans["SAD"])["valence"] > series.summary(*spans["ANG"])["valence"]
+
+
+def test_crying_with_eyes_shut_reads_negative_and_smile_positive(pexels):
+    """Eyes squeezed shut for seconds with the lips closed is crying, not a smile."""
+    series = pexels.expression()
+    crying = (series.timestamps >= 0.5) & (series.timestamps <= 5.5)
+    seen = crying & (series.confidence >= 0.3)
+    assert seen.sum() >= 10
+    assert series.valence[seen].mean() < -0.3
+    assert series.summary(0.5, 5.5)["category"] == "sad"
+    assert series.summary(11.5, 18.5)["valence"] > 0.3
+
+
+def test_sustained_closure_is_time_aware():
+    from cuewatch.expression import ExpressionSettings, sustained_closure
+    s = ExpressionSettings()
+    t = np.arange(0, 4, 1 / 15)
+    au45 = np.zeros_like(t)
+    au45[(t >= 0.5) & (t < 0.7)] = 5.0      # a blink: 0.2 s
+    au45[(t >= 2.0) & (t < 3.2)] = 5.0      # eyes held shut: 1.2 s
+    out = sustained_closure(t, au45, s)
+    assert out[(t >= 0.5) & (t < 0.7)].max() == 0.0
+    assert out[(t >= 2.0) & (t < 3.2)].min() == 1.0
+    # the same 1.2 s closure sampled at 5 fps is still sustained; a gap splits runs
+    t5 = np.arange(0, 4, 0.2)
+    assert sustained_closure(t5, np.where((t5 >= 2.0) & (t5 < 3.2), 5.0, 0.0), s).max() == 1.0
+    tg = np.r_[np.arange(0, 0.3, 1 / 15), np.arange(5, 5.3, 1 / 15)]
+    assert sustained_closure(tg, np.full(tg.size, 5.0), s).max() == 0.0
 
 
 def test_confidence_drops_where_a_hand_covers_the_face(pexels):

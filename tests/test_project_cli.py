@@ -116,7 +116,7 @@ def test_export_consent_record_and_revoke(capsys, tmp_path: Path, clips: dict[st
     with Project.open(path) as p:
         assert {f.path for f in p.exported_files(1)} == set(written)
     code, out, _ = _cli(capsys, "consent", path, "revoke", "hap.flv")
-    assert code == 0 and "deleted 4 flags" in out
+    assert code == 0 and "deleted 4 flags" in out and "interrupted" not in out
     assert all(f"deleted exported file {f}" in out for f in written)
     assert not any(f.exists() for f in written)
     code, _, err = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir, "--quiet",
@@ -221,3 +221,29 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Pa
     assert any(eaf.get_annotation_data_for_tier(t) for t in tiers)
     assert any("expression" in t.lower() for t in tiers), tiers
     assert any(eaf.get_annotation_data_for_tier(t) for t in tiers if "expression" in t.lower())
+
+
+def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, clips: dict[str, Path],
+                                                   model_path: Path) -> None:
+    """The app's cancel: the running analysis is queued again, not failed, and runs later."""
+    import threading
+
+    from cuewatch.progress import Cancelled, Progress
+    from cuewatch.project_analysis import run_queued
+
+    path = tmp_path / "p.cuewatch"
+    with Project.create(path) as p:
+        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+    stop = threading.Event()
+
+    def report(fraction: float, message: str) -> None:
+        if fraction > 0.05:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        run_queued(path, model=str(model_path), progress=Progress(report, stop))
+    with Project.open(path) as p:
+        a = p.analyses(rid)[0]
+        assert a.state == "queued" and "cancelled" in a.message
+    summary = run_queued(path, model=str(model_path))
+    assert summary.done == [a.id] and summary.requeued == []

@@ -318,12 +318,15 @@ def test_revoke_deletes_derived_data_and_says_what(project: Project, clips: dict
     clip.write_bytes(b"clip")
     gone = tmp_path / "out" / "moved_away.csv"
     project.record_export([clip, gone], format="clips", purpose="training", recording_id=rid)
+    project.begin_export(tmp_path / "killed", format="clips", purpose="training", recording_ids=[rid])
 
     report = project.revoke_consent(rid, actor="admin")
     assert report.flags == 4 and report.reviews == 3 and report.annotations == 1
     assert report.features_dirs == [str(done.features_dir)] and not done.features_dir.exists()
     assert report.exported_files == [str(clip)] and not clip.exists()
     assert report.missing_files == [str(gone)]
+    assert report.interrupted_exports == [str(tmp_path / "killed")]
+    assert any("interrupted" in line for line in report.lines())
     assert any("4 flags, 3 reviews" in line for line in report.lines())
     assert project.flags(rid) == [] and project.reviews(recording_id=rid) == []
     assert project.mood_segments(rid) == [] and project.analyses(rid) == []
