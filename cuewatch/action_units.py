@@ -113,7 +113,9 @@ class AUSettings:
         })
     #: a cue sum below this is noise around the neutral face (both signs), not an AU.
     noise_floor: float = 0.1
-    #: the share of the best frames (least expressive) that define the automatic neutral.
+    #: the share of the quietest frames, per region, whose median is the automatic neutral
+    #: (about the 12th percentile of activity). It stays right while quiet frames are more
+    #: than half this share: a person smiling 80% of the time is still read correctly.
     neutral_fraction: float = 0.25
     #: fewest frames for a neutral reference; with fewer, all usable frames are used.
     min_neutral_frames: int = 10

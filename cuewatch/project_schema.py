@@ -8,6 +8,9 @@ at its old version. Never edit a released migration: append a new one.
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Callable, Union
+
 #: what ``meta.application`` holds in every project file: how a project is told apart
 #: from any other SQLite file.
 APPLICATION_ID = "cuewatch-project"
@@ -30,7 +33,6 @@ CREATE TABLE recordings (
     metadata       TEXT NOT NULL DEFAULT '{}',   -- JSON: codec, rotation, frame_count, ...
     client_speaker TEXT,                     -- as the user gave it (None: choose)
     client_face    TEXT NOT NULL DEFAULT 'auto',
-    chosen_speaker TEXT,                     -- the speaker the analysis took as the client
     client_track   INTEGER,                  -- the track the analysis chose or was told
     added          TEXT NOT NULL
 );
@@ -182,9 +184,8 @@ _V2 = """
 CREATE TABLE exported_files (
     id           INTEGER PRIMARY KEY,
     recording_id INTEGER REFERENCES recordings(id) ON DELETE SET NULL,
-    path         TEXT NOT NULL,              -- absolute; the folder while pending
+    path         TEXT NOT NULL,              -- absolute
     format       TEXT NOT NULL,
-    pending      INTEGER NOT NULL DEFAULT 0, -- an export started and not (yet) finished
     purpose      TEXT NOT NULL,
     created      TEXT NOT NULL,
     actor        TEXT NOT NULL,
@@ -193,8 +194,25 @@ CREATE TABLE exported_files (
 CREATE INDEX exported_files_recording ON exported_files(recording_id);
 """
 
-#: ``MIGRATIONS[i]`` takes a project from schema version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """The client speaker the analysis chose; exports noted before they start (so a killed
+    export can be named when consent is revoked). Columns a pre-release file may already
+    have are left as they are."""
+    for table, column, decl in (
+            ("recordings", "chosen_speaker", "TEXT"),
+            ("exported_files", "pending", "INTEGER NOT NULL DEFAULT 0")):
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+Migration = Union[str, Callable[[sqlite3.Connection], None]]
+
+#: ``MIGRATIONS[i]`` takes a project from schema version i to i + 1: an SQL script, or a
+#: function for steps that must look before they change.
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3)
 
 #: the schema version this cuewatch writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -41,7 +41,7 @@ from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.model import file_sha256
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.project_schema import (
-    APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION,
+    APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION, Migration,
 )
 
 PROJECT_SUFFIX = ".cuewatch"
@@ -288,9 +288,7 @@ def _migrate(conn: sqlite3.Connection, path: Path, from_version: int,
     for version in range(from_version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            # executescript would commit first; run statement by statement instead.
-            for statement in _split_sql(MIGRATIONS[version]):
-                conn.execute(statement)
+            _apply(conn, MIGRATIONS[version])
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_written_by', ?)",
                          (__version__,))
@@ -302,6 +300,15 @@ def _migrate(conn: sqlite3.Connection, path: Path, from_version: int,
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _apply(conn: sqlite3.Connection, step: Migration) -> None:
+    """One migration step inside the caller's transaction."""
+    if callable(step):
+        step(conn)
+    else:  # executescript would commit first; run statement by statement instead
+        for statement in _split_sql(step):
+            conn.execute(statement)
 
 
 def _split_sql(script: str) -> list[str]:
@@ -349,8 +356,7 @@ class Project:
         try:
             conn = _connect(path, timeout)
             conn.execute("BEGIN IMMEDIATE")
-            for statement in _split_sql(MIGRATIONS[0]):
-                conn.execute(statement)
+            _apply(conn, MIGRATIONS[0])
             conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
                 ("application", APPLICATION_ID), ("created", _now()),
                 ("created_by", __version__), ("last_written_by", __version__)])
@@ -601,17 +607,24 @@ class Project:
             "SELECT kind, path FROM transcripts WHERE recording_id = ?", (int(recording_id),))}
 
     def set_client(self, recording_id: int, *, speaker: Optional[str] = None,
-                   face: Optional[str] = None, actor: Optional[str] = None) -> None:
-        """Which speaker and which face are the client's (takes effect on re-analysis)."""
+                   face: Optional[str] = None, track: Optional[int] = None,
+                   actor: Optional[str] = None) -> None:
+        """Which speaker and which face are the client's. ``speaker``/``face`` are what the
+        next analysis is told; ``track`` sets the client's track now (then recompute flags
+        and store them with ``replace_flags``)."""
         self._recording_row(recording_id)
         with self._write() as conn:
+            if track is not None:
+                conn.execute("UPDATE recordings SET client_track = ? WHERE id = ?",
+                             (int(track), recording_id))
             if speaker is not None:
                 conn.execute("UPDATE recordings SET client_speaker = ? WHERE id = ?",
                              (speaker, recording_id))
             if face is not None:
                 conn.execute("UPDATE recordings SET client_face = ? WHERE id = ?",
                              (face, recording_id))
-            self._log(conn, "set_client", recording_id, {"speaker": speaker, "face": face}, actor)
+            self._log(conn, "set_client", recording_id,
+                      {"speaker": speaker, "face": face, "track": track}, actor)
 
     def locate(self, recording_id: int) -> Path:
         """The video file now, or a ProjectError that says how to find it again."""
@@ -1020,13 +1033,17 @@ class Project:
     _FLAG_COLUMNS = ("id, recording_id, start, end, type, track, severity, confidence, "
                      "stated, expressed, evidence")
 
-    @staticmethod
-    def _flag(r: Sequence[Any]) -> Flag:
-        """A Flag from a row of ``_FLAG_COLUMNS`` (plain tuples: listing is hot)."""
-        loads = json.loads
-        return Flag(start=r[2], end=r[3], type=r[4], track=r[5], stated=loads(r[8]),
-                    expressed=loads(r[9]), severity=r[6], confidence=r[7],
-                    evidence=loads(r[10]), id=r[0])
+    def _flag_list(self, rows: Sequence[Sequence[Any]]) -> list[Flag]:
+        """Flags from rows of ``_FLAG_COLUMNS``. Listing all flags is hot (the app's list,
+        every export): the JSON of all rows is parsed in one call, not three per flag."""
+        try:
+            payload = json.loads("[" + ",".join(f"{r[8]},{r[9]},{r[10]}" for r in rows) + "]")
+        except json.JSONDecodeError as exc:
+            raise ProjectError(f"{self.path} is damaged (a flag's JSON: {exc.msg})") from None
+        return [Flag(start=r[2], end=r[3], type=r[4], track=r[5], stated=payload[3 * i],
+                     expressed=payload[3 * i + 1], severity=r[6], confidence=r[7],
+                     evidence=payload[3 * i + 2], id=r[0])
+                for i, r in enumerate(rows)]
 
     def flags(self, recording_id: Optional[int] = None, *, types: Optional[Sequence[str]] = None,
               min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
@@ -1073,14 +1090,14 @@ class Project:
             params += list(types)
         rows = self._query(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1{where} "
                            "ORDER BY f.recording_id, f.start, f.id", params, plain=True)
-        return [(r[1], self._flag(r)) for r in rows]
+        return list(zip((r[1] for r in rows), self._flag_list(rows)))
 
     def flag(self, flag_id: int) -> Flag:
         rows = self._query(f"SELECT {self._FLAG_COLUMNS} FROM flags WHERE id = ?", (int(flag_id),),
                            plain=True)
         if not rows:
             raise ProjectError(f"{self.path.name}: no flag {flag_id}")
-        return self._flag(rows[0])
+        return self._flag_list(rows)[0]
 
     def flag_recording(self, flag_id: int) -> int:
         rows = self._query("SELECT recording_id FROM flags WHERE id = ?", (int(flag_id),))

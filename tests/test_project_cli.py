@@ -247,3 +247,21 @@ def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, clips: dict[s
         assert a.state == "queued" and "cancelled" in a.message
     summary = run_queued(path, model=str(model_path))
     assert summary.done == [a.id] and summary.requeued == []
+
+
+def test_two_analyze_processes_share_the_queue(tmp_path: Path, clips: dict[str, Path],
+                                               model_path: Path) -> None:
+    """Two `project analyze` at once: each analysis runs exactly once, none is lost."""
+    path = tmp_path / "p.cuewatch"
+    with Project.create(path) as p:
+        for code in ("HAP", "SAD", "NEU"):
+            p.add_recording(clips[code], consent=CONSENT)
+    env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
+    procs = [subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path),
+                               "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    assert sum(int(o[0].split()[0]) for o in outs) == 3  # "N analysed, 0 failed"
+    states = _states(path)
+    assert len(states) == 3 and all(s[0] == "done" and s[1] == 1 for s in states.values()), states

@@ -100,22 +100,51 @@ def test_no_consent_no_recording(project: Project, clips: dict[str, Path], tmp_p
     assert project.analyses() == []
 
 
-def test_migration_from_v1_keeps_data_and_backs_up(tmp_path: Path) -> None:
-    path = tmp_path / "old.cuewatch"
+def _old_project(path: Path, version: int) -> None:
+    """A project file as an older cuewatch wrote it: schema ``version``, one recording."""
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0])
+    for step in MIGRATIONS[1:version]:
+        conn.executescript(step)
     conn.executemany("INSERT INTO meta VALUES (?, ?)", [("application", "cuewatch-project")])
     conn.execute("INSERT INTO recordings(path, sha256, size_bytes, added) VALUES ('a.mp4', 'ab', 10, 'x')")
-    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.commit()
     conn.close()
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_migration_keeps_data_and_backs_up(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "old.cuewatch"
+    _old_project(path, version)
     with Project.open(path, actor="tester") as p:
-        assert p.schema_version == SCHEMA_VERSION == 2
+        assert p.schema_version == SCHEMA_VERSION == 3
         assert [r.sha256 for r in p.recordings()] == ["ab"]
+        assert p.client_speaker(1) is None  # v3 column
         assert p.exported_files() == []
-        assert any(a.action == "migrate" and a.detail == {"from": 1, "to": 2} for a in p.audit())
-    backup = tmp_path / "old.cuewatch.v1.bak"
-    assert sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
+        steps = [a.detail for a in p.audit(action="migrate")]
+        assert steps == [{"from": v, "to": v + 1} for v in range(version, SCHEMA_VERSION)]
+    backup = tmp_path / f"old.cuewatch.v{version}.bak"
+    assert sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == version
+
+
+def test_a_failed_migration_leaves_the_old_version(tmp_path: Path, monkeypatch) -> None:
+    import cuewatch.project_store as store
+
+    path = tmp_path / "old.cuewatch"
+    _old_project(path, 2)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE recordings ADD COLUMN chosen_speaker TEXT")
+        raise sqlite3.OperationalError("disk I/O error")  # as if the disk failed mid-step
+
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:2] + (broken,))
+    with pytest.raises(ProjectError):
+        Project.open(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert "chosen_speaker" not in {r[1] for r in conn.execute("PRAGMA table_info(recordings)")}
+    conn.close()
 
 
 def test_refuses_newer_corrupt_and_foreign_files_untouched(project: Project, tmp_path: Path) -> None:
