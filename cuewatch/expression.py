@@ -98,9 +98,14 @@ class ExpressionSettings:
     yaw_scale_deg: float = 15.0
     pitch_free_deg: float = 15.0
     pitch_scale_deg: float = 12.0
-    #: face height (bbox, pixels): no confidence at ``min_face_px``, full at ``good_face_px``.
-    min_face_px: float = 32.0
-    good_face_px: float = 90.0
+    #: face height (the landmarks' box, brow to chin, about half the head's height, in
+    #: pixels): no confidence at ``min_face_px``, full at ``good_face_px``. A face 1/8 of a
+    #: 1080p frame high has a landmark box of about 70 px, and its landmarks are usable.
+    min_face_px: float = 24.0
+    good_face_px: float = 60.0
+    #: landmark noise is roughly constant in pixels, so in face units it grows as the face
+    #: shrinks: the flicker and jitter tolerances scale by ``noise_ref_px / height`` (>= 1).
+    noise_ref_px: float = 110.0
     #: detection confidence: none at ``min_detection``, full at ``good_detection``.
     min_detection: float = 0.3
     good_detection: float = 0.7
@@ -263,8 +268,9 @@ def frame_confidence(timestamps: np.ndarray, points: np.ndarray, blendshapes: np
     flicker = smooth_over_time(t, flicker, ones, 0.25)
     jitter = smooth_over_time(t, jitter, ones, 0.25)
     f_flat = smooth_over_time(t, f_flat, ones, 0.25)
-    f_cover = (f_flat * (1.0 - _ramp(flicker, s.flicker_ok, s.flicker_max))
-               * (1.0 - _ramp(jitter, s.jitter_ok, s.jitter_max)))
+    noise = np.clip(s.noise_ref_px / np.maximum(height, 1.0), 1.0, 4.0)
+    f_cover = (f_flat * (1.0 - _ramp(flicker / noise, s.flicker_ok, s.flicker_max))
+               * (1.0 - _ramp(jitter / noise, s.jitter_ok, s.jitter_max)))
     conf = f_pose * f_size * f_det * f_sharp * f_cover
     return np.nan_to_num(_clip01(conf), nan=0.0)
 

@@ -42,18 +42,22 @@ class Thresholds:
     stated_min: float       # |stated valence| that counts as a stated mood
     category_score: float   # negative prototype match that contradicts stated calm/happy
     leak_valence: float     # a leak must be at least this strong
+    #: when contradicting frames make up this share of the reliably seen utterance (over a
+    #: third of what was said), the whole seen utterance is the flag: the statement as a
+    #: whole conflicts with the face, not just its most visible moment.
+    utterance_share: float = 0.35
     leak_min: float = 0.2
     leak_max: float = 0.5
     min_gap: float = 0.5    # shortest reported face-not-visible gap, s
 
 
 PRESETS: dict[str, Thresholds] = {
-    "low": Thresholds(valence=0.30, min_duration=0.8, merge_gap=0.3, min_confidence=0.55,
-                      min_coverage=0.5, stated_min=0.3, category_score=0.6, leak_valence=0.6),
-    "medium": Thresholds(valence=0.20, min_duration=0.5, merge_gap=0.4, min_confidence=0.45,
-                         min_coverage=0.4, stated_min=0.2, category_score=0.5, leak_valence=0.5),
-    "high": Thresholds(valence=0.12, min_duration=0.35, merge_gap=0.5, min_confidence=0.35,
-                       min_coverage=0.3, stated_min=0.15, category_score=0.4, leak_valence=0.4),
+    "low": Thresholds(valence=0.30, min_duration=1.2, merge_gap=0.3, min_confidence=0.55,
+                      min_coverage=0.5, stated_min=0.3, category_score=0.6, leak_valence=0.7),
+    "medium": Thresholds(valence=0.20, min_duration=0.8, merge_gap=0.4, min_confidence=0.45,
+                         min_coverage=0.4, stated_min=0.2, category_score=0.5, leak_valence=0.6),
+    "high": Thresholds(valence=0.12, min_duration=0.5, merge_gap=0.5, min_confidence=0.35,
+                       min_coverage=0.3, stated_min=0.15, category_score=0.4, leak_valence=0.5),
 }
 
 
@@ -207,6 +211,16 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         contra = (strength > th.valence) & reliable[rows]
         runs = _span_runs(t[rows], contra, th.merge_gap, frame_dt)
         sustained = [r for r in runs if r[3] - r[2] >= th.min_duration]
+        seen = reliable[rows]
+        share = float(contra.sum()) / max(1, int(seen.sum()))
+        if sustained and share >= th.utterance_share:
+            # the statement as a whole conflicts: flag the utterance where the face was seen
+            first, last = np.flatnonzero(seen)[[0, -1]]
+            start = max(seg.start, float(t[rows[first]]))
+            end = min(seg.end, float(t[rows[last]]) + frame_dt)
+            flags.append(_flag("incongruence", seg, series, rows[seen], start, end, sign,
+                               strength[seen], coverage, track_id))
+            continue
         for ra, rb, start, end in sustained:
             keep = reliable[rows[ra:rb]]
             if keep.any():

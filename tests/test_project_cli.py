@@ -122,6 +122,9 @@ def test_export_consent_record_and_revoke(capsys, tmp_path: Path, clips: dict[st
     code, _, err = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir, "--quiet",
                         "--recording", "1")
     assert code == 2 and "consent" in _one_line_error(err)
+    code, out, _ = _cli(capsys, "consent", path, "set", "1", "--consent",
+                        json.dumps(dict(CONSENT, scopes=["research", "training"])))
+    assert code == 0 and "consent: active" in out and "research, training" in out
 
 
 def _states(path: Path) -> dict[int, tuple[str, int, str]]:

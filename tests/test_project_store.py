@@ -300,6 +300,8 @@ def test_analysis_lifecycle_and_interrupted_requeue(project: Project, clips: dic
     assert [s.text for s in project.mood_segments(rid)] == ["I'm happy"]
     assert project.tracks(rid)[0].coverage == 0.98
     assert len(project.flags(rid)) == 3
+    project.set_client(rid, face="left", track=1)
+    assert project.client_track(rid) == 1 and project.recording_metadata(rid)["client_face"] == "left"
     # a run killed while running: its row says running with a dead pid -> queued again
     rid2 = int(project.add_recording(clips["SAD"]).id)  # type: ignore[arg-type]
     a = project.claim_analysis("0" * 64)

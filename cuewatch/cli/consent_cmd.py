@@ -1,4 +1,4 @@
-"""``cuewatch consent P show|revoke RECORDING``: what consent allows; withdraw it."""
+"""``cuewatch consent P show|revoke|set RECORDING``: what consent allows; withdraw or renew it."""
 
 from __future__ import annotations
 
@@ -31,8 +31,14 @@ def run(args: argparse.Namespace) -> int:
             _show(project, args.recording)
             return 0
         if not args.recording:
-            raise CuewatchError("consent revoke needs the RECORDING (id or file name)")
+            raise CuewatchError(f"consent {args.action} needs the RECORDING (id or file name)")
         rec = project.find_recording(args.recording)
+        if args.action == "set":
+            if not args.consent:
+                raise CuewatchError("consent set needs --consent TEXT|FILE")
+            project.set_consent(int(rec.id), args.consent)  # type: ignore[arg-type]
+            _show(project, str(rec.id))
+            return 0
         report = project.revoke_consent(int(rec.id))  # type: ignore[arg-type]
     print(f"consent revoked for recording {rec.id} ({Path(rec.path).name})")
     for line in report.lines():
@@ -43,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("consent", help="show a project's consent, or revoke it for a recording")
+    p = subparsers.add_parser("consent", help="show a project's consent; revoke or renew it")
     p.add_argument("project", type=Path, metavar="P.cuewatch")
-    p.add_argument("action", choices=("show", "revoke"))
+    p.add_argument("action", choices=("show", "revoke", "set"),
+                   help="revoke deletes everything cuewatch derived from the recording")
     p.add_argument("recording", nargs="?", metavar="RECORDING",
                    help="recording id or file name (show: default all)")
+    p.add_argument("--consent", metavar="TEXT|FILE", help="set: the new consent JSON")
     p.set_defaults(func=run)
