@@ -18,11 +18,12 @@ import os
 import queue as _queue
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from cuewatch.errors import CuewatchError
+from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.progress import Cancelled, Progress
 from cuewatch.project_store import Analysis, Project
 
@@ -105,7 +106,10 @@ class _Throttle:
         now = time.monotonic()
         if now - self.last_write.get(analysis_id, 0.0) >= PROGRESS_INTERVAL_S:
             self.last_write[analysis_id] = now
-            self.project.set_analysis_progress(analysis_id, fraction, message)
+            try:
+                self.project.set_analysis_progress(analysis_id, fraction, message)
+            except ProjectError:
+                pass  # progress is best effort: a busy project must not fail the analysis
 
     def end(self, analysis_id: int) -> None:
         self.current.pop(analysis_id, None)
@@ -170,9 +174,15 @@ def _claim(project: Project, location: Any, summary: RunSummary) -> Optional[tup
             summary.failed.append((a.id, str(exc)))
 
 
-def _requeue(project: Project, analysis_ids: list[int]) -> None:
-    """Put analyses this process was running back in the queue (after a cancel)."""
-    project.requeue_running(analysis_ids)
+def _give_back(project: Project, analysis_ids: list[int]) -> None:
+    """Queue again what this run claimed but did not finish, so the next run resumes it
+    (a live pid would otherwise keep it "running" until this process exits)."""
+    if not analysis_ids:
+        return
+    try:
+        project.requeue_running(analysis_ids)
+    except CuewatchError:
+        pass  # the project is unwritable now; the next run requeues them by their dead pid
 
 
 def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Progress,
@@ -187,8 +197,8 @@ def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Pr
         inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m), _CancelVia(progress))
         try:
             _store(project, summary, a.id, job.name, lambda: _run_job(job, progress=inner))
-        except (Cancelled, KeyboardInterrupt):
-            _requeue(project, [a.id])
+        except BaseException:  # cancelled, or the project itself failed: not the analysis
+            _give_back(project, [a.id])
             raise
         throttle.end(a.id)
 
@@ -223,6 +233,10 @@ def _run_pool(project: Project, location: Any, throttle: _Throttle, progress: Pr
                 throttle.update(aid, fraction, message)
             for fut in done:
                 aid, name = running.pop(fut)
+                if isinstance(fut.exception(), BrokenProcessPool):
+                    running[fut] = (aid, name)  # put back: requeued below, not failed
+                    raise CuewatchError("an analysis worker process died (out of memory?); "
+                                        "run `cuewatch project analyze` again to resume")
                 _store(project, summary, aid, name, fut.result)
                 throttle.end(aid)
             progress.check()
@@ -231,8 +245,7 @@ def _run_pool(project: Project, location: Any, throttle: _Throttle, progress: Pr
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
-        if ids:
-            _requeue(project, ids)
+        _give_back(project, ids)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -935,43 +935,55 @@ class Project:
                         actor: Optional[str] = None) -> Analysis:
         """Store a ``PipelineResult``: tracks, mood segments, client track, flags, gaps.
 
-        Refused, with the features deleted, if consent was revoked meanwhile.
+        Refused, with its features deleted, if consent was revoked meanwhile (checked
+        under the write lock, so a revoke cannot slip in between).
         """
-        a = self.analysis(analysis_id)
-        rid = a.recording_id
         try:
-            self.require_analysis(rid)
+            with self._write() as conn:
+                row = conn.execute("SELECT recording_id, features_dir FROM analyses WHERE id = ?",
+                                   (int(analysis_id),)).fetchone()
+                if row is None:
+                    raise ConsentError(f"analysis {analysis_id} was withdrawn while it ran "
+                                       "(consent revoked?); its results are discarded")
+                rid = int(row["recording_id"])
+                self.require_analysis(rid)
+                self._store_result(conn, int(analysis_id), rid, row["features_dir"], result, actor)
         except ConsentError:
-            if a.features_dir is not None and a.features_dir.exists():
-                shutil.rmtree(a.features_dir, ignore_errors=True)
+            fdir = Path(result.features_dir) if getattr(result, "features_dir", None) else None
+            if fdir is not None and fdir.is_dir() and self.features_cache in fdir.parents:
+                shutil.rmtree(fdir, ignore_errors=True)
             raise
-        with self._write() as conn:
-            conn.execute("DELETE FROM tracks WHERE recording_id = ?", (rid,))
-            conn.executemany(
-                "INSERT INTO tracks(recording_id, track_id, start, end, n_frames, coverage, "
-                "mean_bbox) VALUES (?,?,?,?,?,?,?)",
-                [(rid, t.track_id, t.start, t.end, t.n_frames, t.coverage,
-                  _json([float(v) for v in t.mean_bbox])) for t in result.tracks])
-            self._replace_segments(conn, rid, result.segments)
-            conn.execute("UPDATE recordings SET client_track = ?, chosen_speaker = ? WHERE id = ?",
-                         (result.client_track, getattr(result, "client_speaker", None), rid))
-            fdir = Path(result.features_dir) if result.features_dir else a.features_dir
-            stats = self._replace_flags(conn, rid, result.flags, result.gaps)
-            conn.execute(
-                "UPDATE analyses SET state = 'done', progress = 1, message = 'done', "
-                "finished = ?, features_dir = ?, warnings = ?, worker = NULL WHERE id = ?",
-                (_now(), self._store_path(fdir) if fdir else None,
-                 _json(list(result.warnings)), int(analysis_id)))
-            self._log(conn, "finish_analysis", rid, {"analysis_id": int(analysis_id), **stats,
-                                                     "client_track": result.client_track}, actor)
         return self.analysis(analysis_id)
 
+    def _store_result(self, conn: sqlite3.Connection, analysis_id: int, rid: int,
+                      stored_features: Optional[str], result: Any, actor: Optional[str]) -> None:
+        """The rows of a finished analysis, inside the caller's transaction."""
+        conn.execute("DELETE FROM tracks WHERE recording_id = ?", (rid,))
+        conn.executemany(
+            "INSERT INTO tracks(recording_id, track_id, start, end, n_frames, coverage, "
+            "mean_bbox) VALUES (?,?,?,?,?,?,?)",
+            [(rid, t.track_id, t.start, t.end, t.n_frames, t.coverage,
+              _json([float(v) for v in t.mean_bbox])) for t in result.tracks])
+        self._replace_segments(conn, rid, result.segments)
+        conn.execute("UPDATE recordings SET client_track = ?, chosen_speaker = ? WHERE id = ?",
+                     (result.client_track, getattr(result, "client_speaker", None), rid))
+        fdir = self._store_path(Path(result.features_dir)) if result.features_dir else stored_features
+        stats = self._replace_flags(conn, rid, result.flags, result.gaps)
+        conn.execute(
+            "UPDATE analyses SET state = 'done', progress = 1, message = 'done', "
+            "finished = ?, features_dir = ?, warnings = ?, worker = NULL WHERE id = ?",
+            (_now(), fdir, _json(list(result.warnings)), analysis_id))
+        self._log(conn, "finish_analysis", rid, {"analysis_id": analysis_id, **stats,
+                                                 "client_track": result.client_track}, actor)
+
     def fail_analysis(self, analysis_id: int, error: str, *, actor: Optional[str] = None) -> None:
-        a = self.analysis(analysis_id)
+        """Mark an analysis failed (if revoking consent removed it meanwhile, only log)."""
         with self._write() as conn:
+            row = conn.execute("SELECT recording_id FROM analyses WHERE id = ?",
+                               (int(analysis_id),)).fetchone()
             conn.execute("UPDATE analyses SET state = 'failed', error = ?, finished = ?, "
                          "worker = NULL WHERE id = ?", (error[:1000], _now(), int(analysis_id)))
-            self._log(conn, "fail_analysis", a.recording_id,
+            self._log(conn, "fail_analysis", row[0] if row else None,
                       {"analysis_id": int(analysis_id), "error": error[:300]}, actor)
 
     def features_dir(self, recording_id: int) -> Optional[Path]:

@@ -19,7 +19,6 @@ import pytest
 
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import ConsentError, ProjectError
-from cuewatch.options import AnalysisSettings
 from cuewatch.project_schema import MIGRATIONS, SCHEMA_VERSION
 from cuewatch.project_store import Project
 
@@ -458,3 +457,23 @@ def test_sigkill_during_review_writes_keeps_everything_committed(project: Projec
         audit_verdicts = {a.detail["review_id"] for a in p.audit(action="verdict")}
         assert audit_verdicts == ids  # each verdict and its audit entry: one transaction
         p.set_verdict(p.flags()[0].id, "trainee", "agree")  # and it is writable again
+
+
+def test_revoke_while_analysis_runs_discards_its_results(project: Project, clips: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    from cuewatch.pipeline import PipelineResult
+    from cuewatch.video import probe_video
+
+    rid = int(project.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+    a = project.claim_analysis("0" * 64)
+    project.revoke_consent(rid)  # from the app, while the analysis process still runs
+    a.features_dir.mkdir(parents=True)  # the face pass goes on writing
+    (a.features_dir / "meta.json").write_text("{}")
+    result = PipelineResult(video=Path(project.recording(rid).path),
+                            info=probe_video(project.recording(rid).path),
+                            features_dir=a.features_dir, tracks=[], flags=_flags(2))
+    with pytest.raises(ConsentError, match="withdrawn"):
+        project.finish_analysis(a.id, result)
+    assert not a.features_dir.exists()
+    project.fail_analysis(a.id, "discarded")  # what the runner does next: no error
+    assert project.flags(rid) == [] and project.analyses(rid) == []
