@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 
 @dataclass
@@ -119,3 +119,37 @@ class Review:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class Annotation:
+    """A span a reviewer marked by hand, with a label: often a moment the tool missed."""
+
+    recording_id: Optional[int]
+    start: float
+    end: float
+    label: str
+    note: str = ""
+    reviewer: str = ""
+    created: str = ""
+    id: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_any(cls, value: Union["Annotation", Mapping[str, Any]]) -> "Annotation":
+        """An Annotation from itself or a mapping with at least start, end and label."""
+        from cuewatch.errors import CuewatchError
+
+        if isinstance(value, Annotation):
+            return value
+        if isinstance(value, Mapping):
+            names = {f.name for f in dataclasses.fields(cls)}
+            data = {k: v for k, v in value.items() if k in names}
+            data.setdefault("recording_id", None)
+            try:
+                return cls(**data)
+            except TypeError as exc:
+                raise CuewatchError(f"manual annotation is missing a field: {exc}") from None
+        raise CuewatchError(f"not a manual annotation: {value!r}")

@@ -36,7 +36,7 @@ from cuewatch.consent import Consent, consent_from_dict, parse_consent, sidecar_
 from cuewatch.consent_policy import (
     require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
 )
-from cuewatch.domain import VERDICTS, Flag, Gap, MoodSegment, Recording, Review, Track
+from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Recording, Review, Track
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.model import file_sha256
 from cuewatch.options import AnalysisSettings, FlagSettings
@@ -103,23 +103,6 @@ class Analysis:
     @property
     def parameters(self) -> dict[str, Any]:
         return {"analysis": self.settings.to_dict(), "flags": self.flag_settings.to_dict()}
-
-
-@dataclass
-class Annotation:
-    """A span a reviewer marked by hand: often a moment the tool missed."""
-
-    recording_id: int
-    start: float
-    end: float
-    label: str
-    note: str = ""
-    reviewer: str = ""
-    created: str = ""
-    id: Optional[int] = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass

@@ -96,7 +96,7 @@ def make_bundle(media: Path, **overrides) -> ExportBundle:
               client_speaker="Jane Doe", flags=flags, gaps=[Gap(0.0, 0.25, 1)], reviews=reviews,
               annotations=[{"start": 0.3, "end": 0.6, "label": "gaze away", "note": "looks down",
                             "reviewer": "alice"},
-                           Annotation(0.4, 0.7, "self-touch", "", "bob")],
+                           Annotation(recording_id=None, start=0.4, end=0.7, label="self-touch", reviewer="bob")],
               expression_spans=[(0.0, 0.9, "neutral"), (0.9, 1.8, "happy")],
               valence_curve=(np.linspace(0, 1.8, 28), np.sin(np.linspace(0, 5, 28))),
               client_track=1)

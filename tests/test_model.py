@@ -13,7 +13,7 @@ import pytest
 
 from cuewatch import model as model_mod
 from cuewatch.errors import ModelError
-from cuewatch.model import MODEL_SHA256, fetch_model, find_model, resolve_model
+from cuewatch.model import MODEL_SHA256, fetch_model, find_model
 
 
 def test_pinned_model_checks_out(model_path: Path) -> None:

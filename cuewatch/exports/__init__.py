@@ -22,13 +22,12 @@ stay: verdicts are the reviewers' own work and agreement is computed per reviewe
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from cuewatch.domain import Flag, Gap, MoodSegment, Recording, Review
+from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError
 from cuewatch.exports.naming import NameAllocator
 from cuewatch.exports.stamp import check_provenance
@@ -39,33 +38,6 @@ EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "frames", "eaf", "boris", "cli
 
 #: Formats that carry per-frame data or video of the client (research scope matters).
 FORMATS_WITH_FACE_DATA: tuple[str, ...] = ("frames", "clips")
-
-
-@dataclass
-class Annotation:
-    """A span a reviewer marked by hand: a moment the tool missed, with a label."""
-
-    start: float
-    end: float
-    label: str
-    note: str = ""
-    reviewer: str = ""
-    id: Optional[int] = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_any(cls, value: Union["Annotation", Mapping[str, Any]]) -> "Annotation":
-        if isinstance(value, Annotation):
-            return value
-        if isinstance(value, Mapping):
-            names = {f.name for f in dataclasses.fields(cls)}
-            try:
-                return cls(**{k: v for k, v in value.items() if k in names})
-            except TypeError as exc:
-                raise CuewatchError(f"manual annotation is missing a field: {exc}") from None
-        raise CuewatchError(f"not a manual annotation: {value!r}")
 
 
 ExpressionSpan = tuple[float, float, str]
