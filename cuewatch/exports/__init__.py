@@ -219,7 +219,23 @@ def prepare(bundles: Iterable[ExportBundle], out_dir: Path,
     return bundles, out_dir, progress if progress is not None else Progress()
 
 
+def per_recording(fmt: str, bundles: Iterable[ExportBundle], out_dir: Path, anonymise: bool,
+                  progress: Optional[Progress],
+                  write_one: Callable[[ExportBundle, str, Path], list[Path]]) -> list[Path]:
+    """The loop every per-recording exporter shares: check, label, write, report progress.
+
+    ``write_one(bundle, label, out_dir)`` writes one recording's files and returns them.
+    """
+    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
+    written: list[Path] = []
+    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
+        progress.check()
+        written += write_one(bundle, label, out_dir)
+        progress.report((n + 1) / len(bundles), f"{fmt}: {label}")
+    return written
+
+
 __all__ = [
     "Annotation", "ExportBundle", "EXPORT_FORMATS", "FORMATS_WITH_FACE_DATA", "exporter",
-    "run_export", "prepare", "unique_labels",
+    "run_export", "per_recording", "prepare", "unique_labels",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
@@ -75,17 +75,14 @@ def _review_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
            progress: Optional[Progress] = None) -> list[Path]:
     """Write ``LABEL.flags.csv`` and ``LABEL.reviews.csv`` per recording."""
-    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
-    written: list[Path] = []
-    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
-        progress.check()
+
+    def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
         title = f"cuewatch flags export v{FLAGS_EXPORT_CSV_VERSION}: {label}"
-        text = render_table(FLAGS_EXPORT_COLUMNS, _flag_rows(bundle, label),
-                            provenance=bundle.provenance, title=title)
-        written.append(write_text_atomic(path_in(out_dir, f"{label}.flags.csv"), text))
+        flags = render_table(FLAGS_EXPORT_COLUMNS, _flag_rows(bundle, label),
+                             provenance=bundle.provenance, title=title)
         title = f"cuewatch reviews export v{FLAGS_EXPORT_CSV_VERSION}: {label}"
-        text = render_table(REVIEWS_EXPORT_COLUMNS, _review_rows(bundle, label),
-                            provenance=bundle.provenance, title=title)
-        written.append(write_text_atomic(path_in(out_dir, f"{label}.reviews.csv"), text))
-        progress.report((n + 1) / len(bundles), f"csv: {label}")
-    return written
+        reviews = render_table(REVIEWS_EXPORT_COLUMNS, _review_rows(bundle, label),
+                               provenance=bundle.provenance, title=title)
+        return [write_text_atomic(path_in(out_dir, f"{label}.flags.csv"), flags),
+                write_text_atomic(path_in(out_dir, f"{label}.reviews.csv"), reviews)]
+    return per_recording("csv", bundles, out_dir, anonymise, progress, write_one)

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import pympi
 
-from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.describe import flag_summary, segment_mood_text, verdict_text
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
@@ -179,14 +179,10 @@ def build_eaf(bundle: ExportBundle, eaf_dir: Path, anonymise: bool) -> pympi.Ela
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
            progress: Optional[Progress] = None) -> list[Path]:
     """Write ``LABEL.eaf`` per recording."""
-    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
-    written: list[Path] = []
-    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
-        progress.check()
+
+    def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
         target = path_in(out_dir, f"{label}.eaf")
         eaf = build_eaf(bundle, target.parent, anonymise)
         xml = pympi.Elan.to_string(eaf, pretty=True, encoding="unicode")
-        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + xml + "\n"
-        written.append(write_text_atomic(target, text))
-        progress.report((n + 1) / len(bundles), f"eaf: {label}")
-    return written
+        return [write_text_atomic(target, '<?xml version="1.0" encoding="UTF-8"?>\n' + xml + "\n")]
+    return per_recording("eaf", bundles, out_dir, anonymise, progress, write_one)

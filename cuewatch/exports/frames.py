@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from cuewatch.errors import CuewatchError
-from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import atomic_path
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.stamp import provenance_comment_lines
@@ -86,10 +86,8 @@ def _expression_for(bundle: ExportBundle, features: Any) -> dict[int, dict[str, 
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
            progress: Optional[Progress] = None) -> list[Path]:
     """Write ``LABEL.frames.csv`` per recording; refuses a recording without features."""
-    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
-    written: list[Path] = []
-    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
-        progress.check()
+
+    def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
         features = _features_for(bundle)
         expression = _expression_for(bundle, features)
         header = [f"# cuewatch frames export (frames.csv v{FRAMES_CSV_VERSION}): {label}"]
@@ -112,9 +110,8 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
                 for leftover in (raw, raw.with_suffix(".csv.tmp")):
                     if leftover.exists():
                         leftover.unlink()
-        written.append(target)
-        progress.report((n + 1) / len(bundles), f"frames: {label}")
-    return written
+        return [target]
+    return per_recording("frames", bundles, out_dir, anonymise, progress, write_one)
 
 
 __all__ = ["export", "frames_columns"]

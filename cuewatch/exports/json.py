@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
 from cuewatch.progress import Progress
@@ -91,12 +91,9 @@ def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[s
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
            progress: Optional[Progress] = None) -> list[Path]:
     """Write ``LABEL.flags.json`` per recording."""
-    bundles, out_dir, progress = prepare(bundles, out_dir, progress)
-    written: list[Path] = []
-    for n, (bundle, label) in enumerate(zip(bundles, unique_labels(bundles, anonymise))):
-        progress.check()
+
+    def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
         doc = bundle_document(bundle, label, anonymise)
         text = _json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        written.append(write_text_atomic(path_in(out_dir, f"{label}.flags.json"), text))
-        progress.report((n + 1) / len(bundles), f"json: {label}")
-    return written
+        return [write_text_atomic(path_in(out_dir, f"{label}.flags.json"), text)]
+    return per_recording("json", bundles, out_dir, anonymise, progress, write_one)
