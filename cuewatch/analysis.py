@@ -25,7 +25,7 @@ from cuewatch.face_tracking import TrackletSummary, link_tracklets
 from cuewatch.features import FeaturesWriter, concatenate_features
 from cuewatch.options import AnalysisSettings
 from cuewatch.progress import Cancelled, Progress
-from cuewatch.video import FrameReader, VideoInfo, probe_video
+from cuewatch.video import FrameReader, VideoInfo, probe_video, read_ahead
 
 #: recordings shorter than this are analysed in one piece (process start-up would cost
 #: more than it saves).
@@ -80,7 +80,7 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
     span = max(1e-3, end - start_s)
     result = ChunkResult(directory=str(directory))
     with FacePipeline(Path(model_path), settings, id_base=id_base) as faces:
-        for frame in reader:
+        for frame in read_ahead(reader):
             observations = faces.process(frame.image, frame.timestamp)
             writer.add(frame.index, frame.timestamp, observations)
             result.n_frames += 1

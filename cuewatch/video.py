@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -233,3 +235,48 @@ def read_frame_at(path: str | os.PathLike[str], t: float,
         return best
     finally:
         cap.release()
+
+
+def read_ahead(frames: Iterable[Frame], depth: int = 4) -> Iterator[Frame]:
+    """Decode in a background thread, ``depth`` frames ahead of the consumer.
+
+    OpenCV and MediaPipe both release the GIL, so decoding the next frames overlaps with
+    analysing this one. Errors in the decoder are raised in the consumer; stopping early
+    (an exception or a cancel in the consumer) stops the decoder too.
+    """
+    q: "queue.Queue[Any]" = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="cuewatch-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
