@@ -53,11 +53,11 @@ class Thresholds:
 
 PRESETS: dict[str, Thresholds] = {
     "low": Thresholds(valence=0.30, min_duration=1.2, merge_gap=0.3, min_confidence=0.55,
-                      min_coverage=0.5, stated_min=0.3, category_score=0.6, leak_valence=0.7),
+                      min_coverage=0.5, stated_min=0.25, category_score=0.6, leak_valence=0.7),
     "medium": Thresholds(valence=0.20, min_duration=0.8, merge_gap=0.4, min_confidence=0.45,
-                         min_coverage=0.4, stated_min=0.2, category_score=0.5, leak_valence=0.6),
+                         min_coverage=0.4, stated_min=0.15, category_score=0.5, leak_valence=0.6),
     "high": Thresholds(valence=0.12, min_duration=0.5, merge_gap=0.5, min_confidence=0.35,
-                       min_coverage=0.3, stated_min=0.15, category_score=0.4, leak_valence=0.5),
+                       min_coverage=0.3, stated_min=0.1, category_score=0.4, leak_valence=0.5),
 }
 
 
@@ -213,7 +213,8 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         sustained = [r for r in runs if r[3] - r[2] >= th.min_duration]
         seen = reliable[rows]
         share = float(contra.sum()) / max(1, int(seen.sum()))
-        if sustained and share >= th.utterance_share:
+        whole = float(np.mean(strength[seen])) if seen.any() else 0.0
+        if sustained and share >= th.utterance_share and whole > 0.5 * th.valence:
             # the statement as a whole conflicts: flag the utterance where the face was seen
             first, last = np.flatnonzero(seen)[[0, -1]]
             start = max(seg.start, float(t[rows[first]]))
@@ -223,7 +224,8 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
             continue
         for ra, rb, start, end in sustained:
             keep = reliable[rows[ra:rb]]
-            if keep.any():
+            # merging bridged short holes; the flagged span as a whole must still contradict
+            if keep.any() and float(np.mean(strength[ra:rb][keep])) > th.valence:
                 flags.append(_flag("incongruence", seg, series, rows[ra:rb][keep], start, end, sign,
                                    strength[ra:rb][keep], coverage, track_id))
         if sustained:

@@ -93,6 +93,8 @@ _SAD = {
     "beside myself": -0.65, "could cry": -0.5,
     "heavy hearted": -0.6, "in a tough place": -0.6, "in a difficult place": -0.6,
     "sleeping badly": -0.4, "bad mood": -0.5, "foul mood": -0.6, "low mood": -0.55, "the worst": -0.7, "miss her": -0.55, "miss him": -0.55,
+    "pointless": -0.6, "meaningless": -0.6, "no point": -0.55, "nothing matters": -0.6,
+    "let down": -0.5, "stuck": -0.4, "trapped": -0.55, "useless": -0.6, "a failure": -0.65,
     "miss them": -0.55, "miss you": -0.55, "miss my": -0.55, "missing her": -0.55,
     "missing him": -0.55, "missing them": -0.55, "missing my": -0.55, "homesick": -0.5,
 }
@@ -218,7 +220,11 @@ _DIMINISHERS = frozenset({
     "marginally", "moderately", "quite",  # "quite" is mild in British usage
 })
 _NEGATION_WINDOW = 3
-_SKIPPABLE = _INTENSIFIERS | _DIMINISHERS | {"a", "at", "all", "feeling", "feel", "been"}
+#: words that may stand between "things are" and the mood word without changing it.
+_TIME_ADVERBS = {"finally", "still", "now", "again", "already", "mostly", "generally",
+                 "actually", "honestly", "definitely", "just"}
+_SKIPPABLE = (_INTENSIFIERS | _DIMINISHERS | _TIME_ADVERBS
+              | {"a", "at", "all", "feeling", "feel", "been"})
 
 # Hedges: the speaker commits less; the reading is less certain and nearer neutral.
 _HEDGES = tuple(re.compile(p) for p in (
@@ -226,7 +232,7 @@ _HEDGES = tuple(re.compile(p) for p in (
     r"\bperhaps\b", r"\bkind of\b", r"\bkinda\b", r"\bsort of\b", r"\bsorta\b",
     r"\bmore or less\b", r"\bi don'?t know\b", r"\bi dunno\b", r"\bnot sure\b",
     r"\bor something\b", r"\bwhatever\b", r"\bish\b", r"\bi hope\b",
-    r"\bi'?d say\b", r"\bsupposedly\b", r"\bin a way\b", r"\bpossibly\b",
+    r"\bi'?d say\b", r"\bsupposedly\b", r"\bin a way\b", r"\bpossibly\b", r"\bmeh\b",
 ))
 
 # Fixed idioms: read as a whole, before (and instead of) word-by-word negation.
@@ -526,7 +532,9 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     if any(h.negated for h in hits):
         certainty *= 0.9
     if hedges:
-        valence *= 0.6 if hedges == 1 else 0.45
+        # A hedge softens the claim and makes us less sure of it, but "I'm okay, I guess"
+        # still claims to be okay: that claim is what a face can contradict.
+        valence *= 0.8 if hedges == 1 else 0.65
         certainty *= 0.65 ** min(hedges, 3)
     valence = max(-1.0, min(1.0, valence))
 

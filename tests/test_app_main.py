@@ -112,6 +112,13 @@ def test_selecting_a_flag_moves_and_loops_the_player(qtbot, window, sample_proje
     assert detail.aus.values
     qtbot.waitUntil(lambda: detail.thumbnail.pixmap() is not None
                     and not detail.thumbnail.pixmap().isNull(), timeout=10000)
+    # the overlay: the client's landmarks and the expression name, read off the UI thread
+    window.qt_player.overlay_box.setChecked(True)
+    overlay = window.qt_player.overlay
+    qtbot.waitUntil(lambda: overlay.points is not None, timeout=5000)
+    assert overlay.points.shape == (478, 2)
+    assert overlay.label in ("neutral", "happy", "sad", "angry", "fearful", "surprised",
+                             "disgusted", "contempt")
 
 
 def test_verdict_keys_store_reviews_at_once_and_undo(qtbot, window, sample_project):
@@ -242,3 +249,114 @@ def test_errors_are_dialogs(qtbot, window, tmp_path):
     assert boxes and "missing.cuewatch" in boxes[0].text()
     boxes[0].close()
     assert window.document is None
+
+
+def test_import_needs_consent_then_adds_the_recording(qtbot, window, tmp_path, sample_media):
+    from cuewatch_ui.import_dialogs import ImportDialog
+
+    project = tmp_path / "new.cuewatch"
+    window.open_project(project, create=True)
+    video = sample_media / SAMPLE_VIDEO
+    dialog = ImportDialog(video, recorded_by=REVIEWER)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    # prefilled from the consent sidecar and the transcript beside the video
+    assert dialog.client_name.text() == "CREMA-D actor 1001"
+    assert Path(dialog.transcript.text()) == sample_media / SAMPLE_TRANSCRIPT
+    assert ok.isEnabled()
+    for scope in ("training", "supervision"):
+        dialog.scope_boxes[scope].setChecked(False)
+    assert not ok.isEnabled() and "training or supervision" in dialog.status.text()
+    dialog.scope_boxes["training"].setChecked(True)
+    dialog.expires_box.setChecked(True)
+    dialog.expires.setDate(dialog.obtained.date().addDays(-1))
+    assert not ok.isEnabled() and "expired" in dialog.status.text()
+    dialog.expires_box.setChecked(False)
+    assert ok.isEnabled()
+    task = window.add_recording(video, dialog.values())
+    qtbot.waitUntil(lambda: task.done, timeout=15000)
+    assert [r.name for r in window.rows] == [SAMPLE_VIDEO]
+    with Project.open(project) as p:
+        consent = p.consent(1)
+        assert consent.scopes == ("training", "research")
+        assert consent.participants[0].name == "CREMA-D actor 1001"
+        assert set(p.transcripts(1)) == {"transcript"}
+        assert [a.state for a in p.analyses(1)] == ["queued"]
+
+
+def test_face_pick_dialog_returns_the_clicked_face(qtbot, sample_media):
+    from cuewatch.video import read_frame_at
+    from cuewatch_ui.import_dialogs import FacePickDialog
+
+    image = read_frame_at(sample_media / SAMPLE_VIDEO, 2.0).image
+    dialog = FacePickDialog(image, {0: (40.0, 40.0, 200.0, 240.0), 3: (400.0, 60.0, 600.0, 300.0)})
+    qtbot.addWidget(dialog)
+    dialog.resize(700, 560)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    canvas = dialog.canvas
+    s, ox, oy = canvas._scale()
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(ox + 500 * s), int(oy + 150 * s)))
+    assert dialog.chosen == 3 and dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_export_menu_writes_every_format_it_lists(qtbot, window, sample_project, tmp_path):
+    from cuewatch.exports import EXPORT_FORMATS
+
+    open_sample(qtbot, window, sample_project)
+    labels = [a.text().rstrip("\u2026") for a in window.export_menu.actions()]
+    assert labels == list(EXPORT_FORMATS)
+    out = tmp_path / "out"
+    task = window.export("csv", out, "training")
+    qtbot.waitUntil(lambda: task.done, timeout=30000)
+    written = sorted(p.name for p in out.iterdir())
+    assert written and all(name.endswith(".csv") for name in written)
+    assert "cuewatch_version" in (out / written[0]).read_text()
+
+
+def test_settings_remember_reviewer_recent_projects_and_layout(qtbot, tmp_path, sample_project):
+    settings = make_settings(tmp_path / "s.ini")
+    settings.reviewer = "Dr Who"
+    first = MainWindow(settings, auto_analyse=False)
+    qtbot.addWidget(first)
+    first.resize(1234, 777)
+    first.show()
+    qtbot.waitExposed(first)
+    first.open_project(sample_project)
+    qtbot.waitUntil(lambda: first.data is not None, timeout=15000)
+    first.docks["recordings"].hide()
+    first.close()
+    again = make_settings(tmp_path / "s.ini")
+    assert again.reviewer == "Dr Who"
+    assert again.recent_projects() == [str(sample_project)]
+    second = MainWindow(again, auto_analyse=False)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert not second.docks["recordings"].isVisible()          # the layout came back
+    assert not again.q.value("window/geometry").isEmpty()     # (offscreen clamps the size)
+    second.close()
+
+
+def test_a_moved_recording_offers_to_locate_it(qtbot, window, tmp_path, sample_media, monkeypatch):
+    video = tmp_path / "session.mp4"
+    shutil.copy2(sample_media / SAMPLE_VIDEO, video)
+    project = tmp_path / "moved.cuewatch"
+    with Project.create(project) as p:
+        p.add_recording(video, consent=str(sample_media / (SAMPLE_VIDEO + ".consent.json")),
+                        queue=False)
+    elsewhere = tmp_path / "archive"
+    elsewhere.mkdir()
+    video.rename(elsewhere / "renamed.mp4")
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr("cuewatch_ui.main_window.QFileDialog.getOpenFileName",
+                        lambda *a, **k: (str(elsewhere / "renamed.mp4"), ""))
+    window.open_project(project)
+    assert asked and "session.mp4" in asked[0]
+    qtbot.waitUntil(lambda: window.data is not None, timeout=15000)
+    assert window.rows[0].present
+    with Project.open(project) as p:
+        assert p.locate(1) == elsewhere / "renamed.mp4"
+    assert window.player.path == str(elsewhere / "renamed.mp4")

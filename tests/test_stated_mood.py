@@ -120,14 +120,14 @@ def test_eval_client_lines_match_truth(eval_dir: Path) -> None:
     ("I was happy but now I'm anxious.", "neg"),
     ("I was upset at first, but now I'm at peace with it.", "pos"),
     ("I'm not happy about how it went, but I'm dealing with it.", "neg"),
-    # hedges pull toward neutral
+    # hedges pull toward neutral, but a hedged "okay" is still a (weak) claim to be okay
     ("I guess I'm fine.", "pos"),
-    ("kind of okay", "neu"),
-    ("I guess it's okay.", "neu"),
-    ("Things are okay, I suppose.", "neu"),
+    ("kind of okay", "pos"),
+    ("I guess it's okay.", "pos"),
+    ("Things are okay, I suppose.", "pos"),
     ("Meh, it was alright I guess.", "neu"),
     ("Not great, not terrible.", "neu"),
-    ("I'm okay-ish.", "neu"),
+    ("I'm okay-ish.", "pos"),
     ("I'm not that bothered.", "neu"),
     ("I'm kind of sad, I guess.", "neg"),
 ])

@@ -19,14 +19,14 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from cuewatch.consent_policy import ConsentStatus
-from cuewatch.domain import Flag, Gap, MoodSegment, Recording, Review
+from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.formats import EXPRESSION_CATEGORIES
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project_store import Analysis, Project
 from cuewatch.video import VideoInfo, probe_video
-from cuewatch_ui.timeline import Annotation, CategoryRuns, Envelope, TimelineData
+from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
 
 
 @dataclass
@@ -134,7 +134,7 @@ def load_recording(project_path: Path, recording_id: int,
     duration = (info.duration if info else 0.0) or rec.duration
     data = TimelineData(duration=duration, segments=segments, client_speaker=client_speaker,
                         flags=flags, gaps=gaps,
-                        annotations=[to_timeline_annotation(a) for a in annotations])
+                        annotations=annotations)
     data.verdicts = {}
     result = RecordingData(recording=rec, video=video, info=info, segments=segments,
                            client_speaker=client_speaker, client_track=client_track, flags=flags,
@@ -185,10 +185,6 @@ def _with_holes(t: np.ndarray, v: np.ndarray, max_gap: float) -> tuple[np.ndarra
         return t, v
     return (np.insert(t, gaps + 1, t[gaps] + max_gap / 2),
             np.insert(v, gaps + 1, math.nan))
-
-
-def to_timeline_annotation(a: Any) -> Annotation:
-    return Annotation(start=a.start, end=a.end, label=a.label, reviewer=a.reviewer, id=a.id)
 
 
 class ProjectDocument(QObject):
@@ -262,10 +258,10 @@ class ProjectDocument(QObject):
     def add_annotation(self, recording_id: int, start: float, end: float, label: str) -> Annotation:
         a = self.project.add_annotation(recording_id, start, end, label, reviewer=self.reviewer or None)
         self.annotationsChanged.emit(recording_id)
-        return to_timeline_annotation(a)
+        return a
 
     def annotations(self, recording_id: int) -> list[Annotation]:
-        return [to_timeline_annotation(a) for a in self.project.annotations(recording_id)]
+        return self.project.annotations(recording_id)
 
     def replace_flags(self, recording_id: int, flags: list[Flag], gaps: list[Gap]) -> list[Flag]:
         """Store recomputed flags (ids and reviews kept where the span is the same)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame, QVideoSink
+from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer, QVideoFrame, QVideoSink
 
 #: playback speeds offered to the reviewer.
 RATES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
@@ -34,7 +34,9 @@ class Player(QObject):
         super().__init__(parent)
         self.media = QMediaPlayer(self)
         self.audio = QAudioOutput(self)
-        self.media.setAudioOutput(self.audio)
+        if not QMediaDevices.defaultAudioOutput().isNull():
+            # no sound device (a server, CI): no audio sink at all, so nothing waits on one
+            self.media.setAudioOutput(self.audio)
         self.fps = 25.0
         self.path: Optional[str] = None
         self._duration = 0.0

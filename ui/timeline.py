@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from cuewatch.domain import Flag, Gap, MoodSegment
+from cuewatch.domain import Annotation, Flag, Gap, MoodSegment
 
 #: the closest zoom: seconds across the whole view.
 MIN_SPAN_S = 0.5
@@ -172,17 +172,6 @@ class SpanIndex:
             keep = order[np.r_[True, px[order][1:] != px[order][:-1]]]
             idx = np.sort(idx[keep])
         return self.order[idx]
-
-
-@dataclass
-class Annotation:
-    """A reviewer's labelled span (stored in the project)."""
-
-    start: float
-    end: float
-    label: str
-    reviewer: str = ""
-    id: Optional[int] = None
 
 
 @dataclass
