@@ -360,3 +360,47 @@ def test_a_moved_recording_offers_to_locate_it(qtbot, window, tmp_path, sample_m
     with Project.open(project) as p:
         assert p.locate(1) == elsewhere / "renamed.mp4"
     assert window.player.path == str(elsewhere / "renamed.mp4")
+
+
+def test_demo_command_reuses_the_analysed_sample(sample_project, sample_media, model_path, tmp_path, capsys):
+    from cuewatch.cli import main
+
+    with Project.open(sample_project) as p:
+        before = len(p.analyses())
+    assert main(["demo", "--project", str(sample_project), "--media", str(sample_media),
+                 "--model", str(model_path), "--no-app", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(sample_project)
+    with Project.open(sample_project) as p:
+        assert len(p.analyses()) == before            # analysed already: nothing redone
+    assert main(["demo", "--project", str(tmp_path / "x.cuewatch"), "--media", str(tmp_path),
+                 "--no-app"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cuewatch: sample video not found") and err.count("\n") == 1
+    assert not (tmp_path / "x.cuewatch").exists()
+
+
+def test_dropping_a_project_file_opens_it(qtbot, window, sample_project, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    def mime(path: Path) -> QMimeData:
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(path))])
+        return data
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    not_a_video = mime(text)   # events keep a bare pointer: hold the mime data here
+    refused = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, not_a_video,
+                              Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(refused)
+    assert not refused.isAccepted()
+    data = mime(sample_project)
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, data,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: window.data is not None, timeout=15000)
+    assert window.document.path == sample_project

@@ -127,7 +127,6 @@ def load_recording(project_path: Path, recording_id: int,
         features_dir = project.features_dir(recording_id)
         latest = project.latest_analysis(recording_id)
         flag_settings = latest.flag_settings if latest is not None else FlagSettings()
-        reviews = project.reviews(recording_id=recording_id)
         annotations = project.annotations(recording_id)
     progress.report(0.2, "recording")
     info = probe_video(video) if video is not None else None
@@ -135,12 +134,10 @@ def load_recording(project_path: Path, recording_id: int,
     data = TimelineData(duration=duration, segments=segments, client_speaker=client_speaker,
                         flags=flags, gaps=gaps,
                         annotations=annotations)
-    data.verdicts = {}
     result = RecordingData(recording=rec, video=video, info=info, segments=segments,
                            client_speaker=client_speaker, client_track=client_track, flags=flags,
                            gaps=gaps, features_dir=features_dir, flag_settings=flag_settings,
                            timeline=data)
-    del reviews  # verdicts are per reviewer: the document fills them in
     if features_dir is not None and client_track is not None:
         progress.check()
         progress.report(0.4, "face features")

@@ -213,7 +213,12 @@ class _FaceCanvas(QWidget):
             colour = QColor(255, 200, 0) if tid == self.hover else QColor(80, 220, 255)
             p.setPen(QPen(colour, 3 if tid == self.hover else 2))
             p.drawRect(QRectF(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s))
-            p.drawText(QPointF(ox + x0 * s + 4, oy + y0 * s - 4), f"face {tid}")
+            label = f"face {tid}"
+            width = p.fontMetrics().horizontalAdvance(label) + 8
+            tag = QRectF(ox + x0 * s, oy + y0 * s - 18, width, 18)
+            p.fillRect(tag, colour)
+            p.setPen(QColor(0, 0, 0))
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         hover = self.track_at(event.position())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Hashable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 
 class LatestRequestWorker(QObject):
@@ -32,6 +32,9 @@ class LatestRequestWorker(QObject):
         self._stop = False
         self._thread = _Loop(self)
         self._thread.start()
+        app = QCoreApplication.instance()
+        if app is not None:  # never leave a running QThread behind at exit
+            app.aboutToQuit.connect(self.stop)
 
     def request(self, channel: str, key: Hashable, fn: Callable[..., Any], *args: Any) -> None:
         """Ask for ``fn(*args)``; replaces the channel's request that has not started yet."""
@@ -50,6 +53,8 @@ class LatestRequestWorker(QObject):
 
     def stop(self) -> None:
         """Finish the running request, drop the rest, and end the thread."""
+        if self._thread.isFinished():
+            return
         with self._cond:
             self._stop = True
             self._pending.clear()

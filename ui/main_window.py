@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QFileD
                                QVBoxLayout, QWidget)
 
 from cuewatch import __version__
+from cuewatch.consent_policy import EXPORT_PURPOSES
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.options import SENSITIVITIES
@@ -79,6 +80,10 @@ class MainWindow(QMainWindow):
         self.recompute_task: Optional[Task[Any]] = None
         self.setWindowTitle("cuewatch")
         self.setAcceptDrops(True)
+        # while analyses run, the recordings list shows the progress they store
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(1500)
+        self.refresh_timer.timeout.connect(lambda: self.document is not None and self.refresh_recordings())
 
         self.worker = LatestRequestWorker(self)
         self.worker.ready.connect(self._worker_ready)
@@ -155,7 +160,7 @@ class MainWindow(QMainWindow):
         flag_dock.setObjectName("flags_dock")
         flag_dock.setWidget(self.review_split)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, flag_dock)
-        self.resizeDocks([rec_dock, flag_dock], [260, 470], Qt.Orientation.Horizontal)
+        self.resizeDocks([rec_dock, flag_dock], [230, 480], Qt.Orientation.Horizontal)
         self.docks = {"recordings": rec_dock, "flags": flag_dock}
 
         self.disclaimer = QLabel(DISCLAIMER)
@@ -553,19 +558,23 @@ class MainWindow(QMainWindow):
         task.failure(self._analysis_failed)
         task.on_progress(lambda f, m: self.status_label.setText(f"Analysing {f:.0%} {m}"))
         self.analysis_task = task
+        self.refresh_timer.start()
         return task.run_in_background(self)
 
     def _analysis_cancelled(self) -> None:
+        self.refresh_timer.stop()
         self.status_label.setText("Analysis cancelled; it resumes next time (File > Analyse)")
         if self.document is not None:
             self.refresh_recordings()
 
     def _analysis_failed(self, exc: BaseException) -> None:
+        self.refresh_timer.stop()
         if self.document is not None:
             self.refresh_recordings()
         show_error(self, exc)
 
     def _analysis_done(self, summary: Any) -> None:
+        self.refresh_timer.stop()
         if self.document is None:
             return
         self.refresh_recordings()
@@ -630,8 +639,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export, about
     def export_dialog(self, fmt: str) -> None:
-        doc = self._need_project()
-        purposes = ["(not stated)", "training", "supervision", "research"]
+        self._need_project()
+        purposes = ["(not stated)"] + list(EXPORT_PURPOSES)
         purpose, ok = QInputDialog.getItem(self, f"Export {fmt}", "Purpose (consent must cover it):",
                                            purposes, 0, False)
         if not ok:

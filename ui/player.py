@@ -34,7 +34,8 @@ class Player(QObject):
         super().__init__(parent)
         self.media = QMediaPlayer(self)
         self.audio = QAudioOutput(self)
-        if not QMediaDevices.defaultAudioOutput().isNull():
+        self.has_sound_device = not QMediaDevices.defaultAudioOutput().isNull()
+        if self.has_sound_device:
             # no sound device (a server, CI): no audio sink at all, so nothing waits on one
             self.media.setAudioOutput(self.audio)
         self.fps = 25.0

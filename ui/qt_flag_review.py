@@ -252,11 +252,16 @@ class QtFlagDetail(QWidget):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setToolTip(f"My verdict: {verdict} (key {key}); saved to the project at once")
             b.clicked.connect(lambda _c=False, v=verdict: self._verdict(v))
+            colour = VERDICT_COLOURS[verdict].name()
+            b.setStyleSheet(f"QPushButton:checked {{ background: {colour}; color: white; "
+                            f"font-weight: bold; border: 1px solid {colour}; border-radius: 3px; "
+                            "padding: 4px; }}")
             self.buttons[verdict] = b
             row.addWidget(b)
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note (saved with your verdict)")
         self.note.editingFinished.connect(self._note_done)
+        self.note.returnPressed.connect(self.note.clearFocus)  # Enter: back to the review keys
 
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)

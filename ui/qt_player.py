@@ -139,6 +139,9 @@ class QtPlayer(QWidget):
         self.mute_box.setChecked(True)
         self.mute_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.mute_box.toggled.connect(lambda on: player.set_muted(not on))
+        if not player.has_sound_device:
+            self.mute_box.setEnabled(False)
+            self.mute_box.setToolTip("No sound device found")
         self.overlay_box = QCheckBox("Landmarks")
         self.overlay_box.setToolTip("Draw the client's face landmarks and the expression (prototype match)")
         self.overlay_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)

@@ -225,9 +225,6 @@ class QtTimeline(QWidget):
         start = value / self._SCROLL_STEPS * hidden
         tl.set_view(start, start + tl.span)
 
-    def _data_changed(self) -> None:
-        self._relayout()
-
     def _playhead_moved(self, t: float) -> None:
         self.canvas.update()
 
@@ -441,7 +438,6 @@ class QtTimeline(QWidget):
             p.drawRect(rect)
 
     def _paint_spans(self, p: QPainter, lane: Lane, spans: list[tuple[float, float]], brush: QBrush) -> None:
-        tl = self.timeline
         p.setPen(Qt.PenStyle.NoPen)
         for a, b in spans:
             x0, x1 = self.x_of(a), self.x_of(b)

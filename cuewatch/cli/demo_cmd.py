@@ -27,6 +27,17 @@ SAMPLE_TRANSCRIPT = "demo_roleplay.vtt"
 SAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "sample_media"
 
 
+def find_sample_media(given: Optional[Path] = None) -> Path:
+    """``--media``, else ``./sample_media`` (a checkout installed with ``pip install .``),
+    else the one beside the package (an editable install)."""
+    if given is not None:
+        return given
+    for candidate in (Path.cwd() / "sample_media", SAMPLE_MEDIA):
+        if (candidate / SAMPLE_VIDEO).is_file():
+            return candidate
+    return SAMPLE_MEDIA
+
+
 def default_project() -> Path:
     return Path(user_data_dir("cuewatch", appauthor=False)) / "demo" / "demo.cuewatch"
 
@@ -60,7 +71,8 @@ def ensure_demo_project(project: Path, media: Path = SAMPLE_MEDIA, *, model: Opt
 
 
 def run(args: argparse.Namespace) -> int:
-    project = ensure_demo_project(args.project, args.media, model=args.model, quiet=args.quiet)
+    project = ensure_demo_project(args.project, find_sample_media(args.media), model=args.model,
+                                  quiet=args.quiet)
     if args.no_app:
         print(project)
         return 0
@@ -79,8 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="open the sample role-play in the desktop app")
     p.add_argument("--project", type=Path, default=default_project(), metavar="P.cuewatch",
                    help="where the sample project lives (default: %(default)s)")
-    p.add_argument("--media", type=Path, default=SAMPLE_MEDIA, metavar="DIR",
-                   help="the sample_media folder (default: the checkout's)")
+    p.add_argument("--media", type=Path, metavar="DIR",
+                   help="the sample_media folder (default: ./sample_media, else the checkout's)")
     p.add_argument("--model", help="face model file (default: $CUEWATCH_MODEL or the cache)")
     p.add_argument("--reviewer", help="your name for verdicts (remembered by the app)")
     p.add_argument("--no-app", action="store_true",
