@@ -20,7 +20,7 @@ from platformdirs import user_cache_dir
 from cuewatch.consent import Consent
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import CuewatchError
-from cuewatch.features import Features, is_complete, load_features
+from cuewatch.features import META_FILE, Features, is_complete, load_features, write_meta
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.video import VideoInfo, probe_video
@@ -89,11 +89,10 @@ def compute_features(video: Path, settings: AnalysisSettings, model_path: Path, 
         return target
     out = analyze_video(video, settings, model_path, target, progress=progress.scaled(0.02, 1.0),
                         workers=workers)
-    meta_path = Path(out) / "meta.json"
-    meta = json.loads(meta_path.read_text())
+    meta = json.loads((Path(out) / META_FILE).read_text())
     meta.setdefault("video_sha256", digest)
     meta.setdefault("model_sha256", model_sha256)
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    write_meta(Path(out), meta, meta.get("track_ids", []))
     return Path(out)
 
 

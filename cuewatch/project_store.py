@@ -589,6 +589,34 @@ class Project:
         return {r["kind"]: self._abs(r["path"]) for r in self._query(
             "SELECT kind, path FROM transcripts WHERE recording_id = ?", (int(recording_id),))}
 
+    def attach_transcript(self, recording_id: int, path: Union[str, os.PathLike], *,
+                          kind: str = "transcript", actor: Optional[str] = None) -> int:
+        """Attach (or replace) a recording's transcript or mood file; queues a new analysis.
+
+        The file is parsed first, so a broken one is refused before anything is stored. The
+        face features are cached, so the new analysis only recomputes stated mood and flags.
+        Returns the queued analysis id.
+        """
+        if kind not in ("transcript", "mood"):
+            raise ProjectError(f"attach a transcript or a mood file, not {kind!r}")
+        rec = self.recording(recording_id)
+        fp = Path(path).expanduser().absolute()
+        if not fp.is_file():
+            raise ProjectError(f"{kind} file not found: {fp}")
+        from cuewatch.transcript import load_mood_file, load_transcript
+        (load_transcript if kind == "transcript" else load_mood_file)(fp, duration=rec.duration or None)
+        latest = self.latest_analysis(recording_id)
+        settings = latest.settings if latest is not None else AnalysisSettings()
+        flag_settings = latest.flag_settings if latest is not None else FlagSettings()
+        with self._write() as conn:
+            conn.execute("DELETE FROM transcripts WHERE recording_id = ? AND kind = ?",
+                         (int(recording_id), kind))
+            conn.execute("INSERT INTO transcripts(recording_id, kind, path, sha256, added) "
+                         "VALUES (?,?,?,?,?)", (int(recording_id), kind, self._store_path(fp),
+                                                content_hash(fp), _now()))
+            self._log(conn, f"attach_{kind}", int(recording_id), {"path": self._store_path(fp)}, actor)
+            return self._queue(conn, int(recording_id), settings, flag_settings, actor)
+
     def set_client(self, recording_id: int, *, speaker: Optional[str] = None,
                    face: Optional[str] = None, track: Optional[int] = None,
                    actor: Optional[str] = None) -> None:

@@ -284,6 +284,23 @@ def test_import_needs_consent_then_adds_the_recording(qtbot, window, tmp_path, s
         assert [a.state for a in p.analyses(1)] == ["queued"]
 
 
+def test_attach_a_transcript_to_a_recording_later(qtbot, window, tmp_path, sample_media):
+    project = tmp_path / "later.cuewatch"
+    with Project.create(project) as p:
+        p.add_recording(sample_media / SAMPLE_VIDEO, queue=False)
+    window.auto_analyse = False
+    window.open_project(project)
+    qtbot.waitUntil(lambda: len(window.rows) == 1, timeout=10000)
+    window.recordings_table.selectRow(0)
+    assert window.selected_recording() == 1
+    window.start_analysis = lambda: None  # only the attaching is under test here
+    task = window.attach_transcript(1, sample_media / SAMPLE_TRANSCRIPT)
+    qtbot.waitUntil(lambda: task.done, timeout=15000)
+    with Project.open(project) as p:
+        assert set(p.transcripts(1)) == {"transcript"}
+        assert [a.state for a in p.analyses(1)] == ["queued"]
+
+
 def test_face_pick_dialog_returns_the_clicked_face(qtbot, sample_media):
     from cuewatch.video import read_frame_at
     from cuewatch_ui.import_dialogs import FacePickDialog

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
-from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.errors import ConsentError, CuewatchError, ProjectError
 from cuewatch.project_schema import MIGRATIONS, SCHEMA_VERSION
 from cuewatch.project_store import Project
 
@@ -477,3 +477,19 @@ def test_revoke_while_analysis_runs_discards_its_results(project: Project, clips
     assert not a.features_dir.exists()
     project.fail_analysis(a.id, "discarded")  # what the runner does next: no error
     assert project.flags(rid) == [] and project.analyses(rid) == []
+
+
+def test_attach_transcript_later_is_checked_then_queued(project: Project, clips: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    rec = project.add_recording(clips["HAP"], queue=False)
+    bad = tmp_path / "bad.vtt"
+    bad.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:00.500\n<v Client>I'm fine\n")
+    with pytest.raises(CuewatchError):
+        project.attach_transcript(rec.id, bad)
+    assert project.transcripts(rec.id) == {} and project.analyses(rec.id) == []
+    good = tmp_path / "good.vtt"
+    good.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Client>I feel awful today\n")
+    aid = project.attach_transcript(rec.id, good)
+    assert project.transcripts(rec.id) == {"transcript": good}
+    assert project.analysis(aid).state == "queued"
+    assert len(project.audit(rec.id, action="attach_transcript")) == 1

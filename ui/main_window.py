@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.add_action = self._action(file_menu, "&Add recording\u2026", self.add_recording_dialog,
                                        QKeySequence("Ctrl+I"))
+        self._action(file_menu, "Attach &transcript\u2026", self.attach_transcript_dialog)
         self.analyse_action = self._action(file_menu, "Analyse &queued recordings", self.start_analysis,
                                            QKeySequence("Ctrl+R"))
         file_menu.addSeparator()
@@ -542,6 +543,38 @@ class MainWindow(QMainWindow):
                 self.start_analysis()
 
         task: Task[Any] = Task(op).with_progress(f"Adding {video.name}").success(done)
+        return task.run_in_background(self)
+
+    def selected_recording(self) -> Optional[int]:
+        items = self.recordings_table.selectedItems()
+        return None if not items else items[0].data(Qt.ItemDataRole.UserRole)
+
+    def attach_transcript_dialog(self) -> None:
+        self._need_project()
+        rid = self.selected_recording()
+        if rid is None:
+            raise CuewatchError("select a recording first, then attach its transcript")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Attach a transcript or mood file", "",
+            "Transcripts and mood files (*.vtt *.srt *.csv *.json)")
+        if path:
+            self.attach_transcript(rid, Path(path))
+
+    def attach_transcript(self, rid: int, path: Path) -> Task[Any]:
+        """Store the file with the recording (checked first), then re-analyse in the background."""
+        doc = self._need_project()
+        kind = "transcript" if path.suffix.lower() in (".vtt", ".srt") else "mood"
+        project_path, actor = doc.path, doc.reviewer or None
+
+        def op(progress: Progress) -> int:
+            with Project.open(project_path, actor=actor) as project:
+                return project.attach_transcript(rid, path, kind=kind)
+
+        def done(_analysis_id: int) -> None:
+            self.refresh_recordings()
+            self.start_analysis()
+
+        task: Task[Any] = Task(op).with_progress(f"Attaching {path.name}").success(done)
         return task.run_in_background(self)
 
     def start_analysis(self) -> Optional[Task[Any]]:
