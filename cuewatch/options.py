@@ -23,7 +23,7 @@ class AnalysisSettings:
     #: smallest face to find, as a fraction of the frame height.
     min_face_fraction: float = 1.0 / 8.0
     #: seconds between full-frame searches for new faces while tracks are alive.
-    search_interval_s: float = 1.0
+    search_interval_s: float = 2.0
     #: most faces tracked at once.
     max_faces: int = 4
     #: landmarker presence threshold below which a tracked face counts as lost.
