@@ -18,7 +18,8 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 from cuewatch import __version__
 from cuewatch.face_tracking import TrackletSummary, link_tracklets
@@ -183,11 +184,29 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     return out_dir
 
 
+#: environment for worker processes: fewer glibc malloc arenas (MediaPipe's and the
+#: decoder's threads each get one otherwise) keeps each worker ~30 MB smaller and flatter.
+WORKER_ENV: dict[str, str] = {"MALLOC_ARENA_MAX": "2"}
+
+
+@contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Spawned workers read the environment at start; set it only while they start."""
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update({k: v for k, v in WORKER_ENV.items() if saved[k] is None})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
 def _run_parallel(jobs: list[tuple], n_workers: int, progress: Progress) -> list[ChunkResult]:
     ctx = multiprocessing.get_context("spawn")  # no fork of MediaPipe or Qt threads
     array = ctx.Array("d", len(jobs) + 1, lock=False)
-    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(array,)) as pool:
+    with _worker_environment(), ProcessPoolExecutor(
+            n_workers, mp_context=ctx, initializer=_init_worker, initargs=(array,)) as pool:
         futures = [pool.submit(_chunk_in_worker, job[:-1] + (i,)) for i, job in enumerate(jobs)]
         try:
             while True:
