@@ -14,7 +14,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from cuewatch.expression import ExpressionSeries, ExpressionSettings, estimate_expression
+from cuewatch.expression import (EXPRESSION_REVISION, ExpressionSeries, ExpressionSettings,
+                                 estimate_expression)
 from cuewatch.features import Features, TrackFeatures
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES
 
@@ -44,7 +45,7 @@ class TrackLandmarks:
 
 
 def _key(settings: ExpressionSettings, neutral_span: Optional[Sequence[float]]) -> str:
-    token = json.dumps({"settings": settings.to_dict(),
+    token = json.dumps({"revision": EXPRESSION_REVISION, "settings": settings.to_dict(),
                         "neutral": list(neutral_span) if neutral_span else None},
                        sort_keys=True, default=str)
     return hashlib.sha256(token.encode()).hexdigest()[:16]

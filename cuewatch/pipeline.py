@@ -21,6 +21,7 @@ from cuewatch.consent import Consent
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import CuewatchError
 from cuewatch.features import META_FILE, Features, is_complete, load_features, write_meta
+from cuewatch.formats import FACE_PASS_REVISION, FEATURES_FORMAT_VERSION
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.video import VideoInfo, probe_video
@@ -51,7 +52,8 @@ def content_sha256(path: Path, progress: Optional[Progress] = None) -> str:
 
 def features_key(video_sha256: str, model_sha256: str, settings: AnalysisSettings) -> str:
     token = json.dumps({"video": video_sha256, "model": model_sha256,
-                        "settings": settings.to_dict()}, sort_keys=True)
+                        "settings": settings.to_dict(), "format": FEATURES_FORMAT_VERSION,
+                        "face_pass": FACE_PASS_REVISION}, sort_keys=True)
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
