@@ -163,12 +163,7 @@ def main() -> int:
         print(f"expression spans from an hour of frames ({n} frames -> {len(spans)} spans): "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms")
 
-        try:
-            from cuewatch.project_export import export_project
-            import cuewatch.exports.eaf  # noqa: F401
-        except ImportError as exc:
-            print(f"ELAN export: not available yet ({exc})")
-            return 0
+        from cuewatch.project_export import export_project
         out = work / "eaf"
         t0 = time.perf_counter()
         files = export_project(path, "eaf", out, recordings=["1"], purpose="supervision")

@@ -399,7 +399,6 @@ def build_cases() -> list[Case]:
 
     # 5. The RAVDESS actor as the client, alone (640x480, letterbox kept as in the source):
     #    a face that holds disgust the whole time.
-    rav = ravdess()
     lay = Layout(640, 480, "only", 1.0, background=(0, 0, 0), client_offset=(0, 60))
     cases.append(dialogue("ho_ravdess_single", lay, [
         rt("pos", "Honestly, everything's great at home.", 0.0, 2.4),
