@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cuewatch.consent import Consent
-from cuewatch.features import load_features
+from cuewatch.features import Features, load_features
 from cuewatch.flags_files import write_flags_csv, write_flags_json
 from cuewatch.formats import SUMMARY_JSON_VERSION
 from cuewatch.frames_csv import write_frames_csv
@@ -17,8 +17,8 @@ from cuewatch.provenance import provenance
 
 
 def summary_document(result: PipelineResult, consent: Optional[Consent],
-                     prov: dict[str, Any]) -> dict[str, Any]:
-    meta = load_features(result.features_dir).meta
+                     prov: dict[str, Any], features: Optional[Features] = None) -> dict[str, Any]:
+    meta = (features or load_features(result.features_dir)).meta
     return {
         "version": SUMMARY_JSON_VERSION,
         "video": result.info.to_dict() | {"name": result.video.name,
@@ -47,7 +47,7 @@ def write_recording_outputs(result: PipelineResult, out: Path, consent: Optional
                                 expression_columns(features, result.parameters.get("neutral_span")))]
     summary = out / "summary.json"
     tmp = summary.with_name("summary.json.tmp")
-    tmp.write_text(json.dumps(summary_document(result, consent, prov), indent=1, default=str))
+    tmp.write_text(json.dumps(summary_document(result, consent, prov, features), indent=1, default=str))
     os.replace(tmp, summary)
     written.append(summary)
     if result.has_mood:
