@@ -2,14 +2,13 @@
 
 A supervisor sees at once where a trainee's verdicts part from their own. Each pair is
 compared on the flags both judged (current verdicts only). The tool counts as a rater
-named ``TOOL`` whose implicit verdict on every flag it raised is "agree".
+named ``TOOL``: it "agrees" with a flag it raised confidently and is "unsure" of one it
+raised with a confidence below ``TOOL_SURE``, the same three-way scale reviewers use. (A
+tool that always said "agree" would have a kappa of 0 against everyone by construction.)
 
 Degenerate cases never divide by zero: with no common flags, or when chance agreement is
 already 1 (both raters gave one and the same label throughout), kappa is undefined and
-reported as ``None`` with a note; observed agreement is still given. Because the tool
-always says "agree", its kappa against a reviewer is 0 whenever it is defined (it cannot
-beat chance with a constant label): its observed agreement, the share of its flags the
-reviewer upheld, is the figure to read there.
+reported as ``None`` with a note; observed agreement is still given.
 """
 
 from __future__ import annotations
@@ -23,6 +22,13 @@ from cuewatch.domain import VERDICTS, Review
 
 #: the name under which the tool appears as a rater.
 TOOL = "cuewatch"
+#: a flag raised with at least this confidence is one the tool "agrees" with; below, "unsure".
+TOOL_SURE = 0.6
+
+
+def tool_verdicts(flags: Sequence[Any]) -> dict[int, str]:
+    """The tool's own verdict on each flag it raised, from its confidence."""
+    return {int(f.id): "agree" if float(f.confidence) >= TOOL_SURE else "unsure" for f in flags}
 
 
 @dataclass
@@ -89,13 +95,15 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> KappaResult:
 
 
 def pairwise(verdicts: Mapping[str, Mapping[int, str]], flag_ids: Sequence[int],
-             include_tool: bool = True) -> list[PairAgreement]:
-    """Kappa for every pair of raters. ``verdicts``: reviewer -> {flag_id: verdict}."""
+             include_tool: bool = True,
+             tool: Optional[Mapping[int, str]] = None) -> list[PairAgreement]:
+    """Kappa for every pair of raters. ``verdicts``: reviewer -> {flag_id: verdict};
+    ``tool``: the tool's verdict per flag (default: "agree" on every flag)."""
     raters = sorted(verdicts)
     table: dict[str, Mapping[int, str]] = {r: verdicts[r] for r in raters}
     pairs = list(itertools.combinations(raters, 2))
     if include_tool:
-        table[TOOL] = {fid: "agree" for fid in flag_ids}
+        table[TOOL] = dict(tool) if tool is not None else {fid: "agree" for fid in flag_ids}
         pairs = [(TOOL, r) for r in raters] + pairs
     out = []
     for x, y in pairs:
@@ -106,7 +114,8 @@ def pairwise(verdicts: Mapping[str, Mapping[int, str]], flag_ids: Sequence[int],
 
 
 def agreement_from_reviews(reviews: Sequence[Review], flag_ids: Sequence[int],
-                           include_tool: bool = True) -> AgreementReport:
+                           include_tool: bool = True,
+                           tool: Optional[Mapping[int, str]] = None) -> AgreementReport:
     """Agreement from current reviews (one per reviewer per flag)."""
     known = set(flag_ids)
     verdicts: dict[str, dict[int, str]] = {}
@@ -116,7 +125,7 @@ def agreement_from_reviews(reviews: Sequence[Review], flag_ids: Sequence[int],
                 raise ValueError(f"unknown verdict {r.verdict!r}")
             verdicts.setdefault(r.reviewer, {})[r.flag_id] = r.verdict
     return AgreementReport(sorted(verdicts), len(known),
-                           pairwise(verdicts, sorted(known), include_tool))
+                           pairwise(verdicts, sorted(known), include_tool, tool))
 
 
 def project_agreement(project: Any, recording_id: Optional[int] = None,
@@ -124,4 +133,5 @@ def project_agreement(project: Any, recording_id: Optional[int] = None,
     """Agreement over a project's flags (one recording, or all)."""
     flags = project.flags(recording_id)
     reviews = project.reviews(recording_id=recording_id)
-    return agreement_from_reviews(reviews, [f.id for f in flags], include_tool)
+    return agreement_from_reviews(reviews, [f.id for f in flags], include_tool,
+                                  tool_verdicts(flags))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.agreement import TOOL, agreement_from_reviews, cohen_kappa, project_agreement
+from cuewatch.agreement import (TOOL, agreement_from_reviews, cohen_kappa, project_agreement,
+                                tool_verdicts)
 from cuewatch.domain import Flag, Review
 from cuewatch.project_store import Project
 
@@ -85,3 +86,16 @@ def test_agreement_on_a_project_file(tmp_path: Path, media_dir: Path) -> None:
         report = project_agreement(p)
     pair = next(x for x in report.pairs if (x.a, x.b) == ("sup", "tra"))
     assert pair.n == 6 and pair.kappa == pytest.approx(3 / 7)
+
+
+def test_the_tool_rates_by_its_own_confidence() -> None:
+    flags = [Flag(i, i + 1, "incongruence", 0, {}, {}, 0.5, c, id=i + 1)
+             for i, c in enumerate([0.9, 0.8, 0.3, 0.2])]
+    assert tool_verdicts(flags) == {1: "agree", 2: "agree", 3: "unsure", 4: "unsure"}
+    reviews = [Review(1, "sup", "agree"), Review(2, "sup", "agree"), Review(3, "sup", "unsure"),
+               Review(4, "sup", "disagree")]
+    report = agreement_from_reviews(reviews, [1, 2, 3, 4], tool=tool_verdicts(flags))
+    tool_sup = next(p for p in report.pairs if (p.a, p.b) == (TOOL, "sup"))
+    # observed 3/4; expected: tool agree .5, unsure .5; sup agree .5, unsure .25, disagree .25
+    # pe = .5*.5 + .5*.25 = .375 -> kappa = (.75 - .375) / .625 = 0.6
+    assert tool_sup.kappa == pytest.approx(0.6)
