@@ -4,32 +4,38 @@
 model, writes one features directory and touches no shared state, so research batches
 can run it anywhere (its arguments pickle). Long recordings are cut into time chunks
 whose number depends only on the duration (so results do not depend on how many workers
-ran them); the chunks run in parallel worker processes, each with its own decoder and
-MediaPipe graphs, and their tracklets are joined into persons by the same linker that
+ran them); the chunks run in parallel threads of this process, each with its own decoder
+and MediaPipe graphs, and their tracklets are joined into persons by the same linker that
 re-identifies a face after a break (``cuewatch.face_tracking.link_tracklets``).
+
+Threads, not processes: MediaPipe's tasks API calls its C library through ctypes, which
+releases the GIL, and each landmarker runs on its own dispatch thread, so two chunk
+threads keep two cores busy. One process holds the Python runtime, MediaPipe and the
+libraries once instead of once per worker: a two-person 1080p analysis peaked at 756 MB
+as a parent and two worker processes, and at 582 MB as one process with two threads.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
+import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from cuewatch import __version__
 from cuewatch.face_tracking import TrackletSummary, link_tracklets
 from cuewatch.features import FeaturesWriter, concatenate_features
+from cuewatch.malloc_arenas import limit_malloc_arenas
 from cuewatch.options import AnalysisSettings
 from cuewatch.progress import Cancelled, Progress
 from cuewatch.video import FrameReader, VideoInfo, probe_video, read_ahead
 
-#: recordings shorter than this are analysed in one piece (process start-up would cost
-#: more than it saves).
+#: recordings shorter than this are analysed in one piece (a second decoder and set of
+#: graphs would cost more than it saves).
 MIN_SPLIT_S = 30.0
 #: about this many seconds per chunk for long recordings (always an even count, so two
 #: workers share the work evenly).
@@ -63,14 +69,13 @@ class ChunkResult:
 def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, directory: str,
                   start_s: float, end_s: Optional[float], id_base: int,
                   progress: Optional[Progress] = None,
-                  shared: Optional[tuple[Any, int]] = None,
                   finish: Optional[Callable[[ChunkResult], tuple[dict, dict[int, int]]]] = None,
                   ) -> ChunkResult:
     """Analyse one time chunk into a features directory with provisional tracklet ids.
 
-    ``shared`` is (shared progress array, slot) when run in a worker process; the array's
-    last slot set to 1 means cancel. ``finish`` (in-process only) turns the result into the
-    final (meta, id map), so a recording analysed in one piece is written only once.
+    Runs on the calling thread (one chunk thread each when chunks run in parallel).
+    ``finish`` turns the result into the final (meta, id map), so a recording analysed in
+    one piece is written only once.
     """
     from cuewatch.face_tracking import FacePipeline
 
@@ -86,14 +91,8 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
             writer.add(frame.index, frame.timestamp, observations)
             result.n_frames += 1
             if result.n_frames % 8 == 0:
-                done = min(1.0, (frame.timestamp - start_s) / span)
-                if shared is not None:
-                    array, slot = shared
-                    array[slot] = done
-                    if array[len(array) - 1] > 0:
-                        raise Cancelled()
                 progress.check()
-                progress.report(done, "finding and tracking faces")
+                progress.report((frame.timestamp - start_s) / span, "finding and tracking faces")
         result.tracklets = faces.summaries()
         result.searches = faces.searches
     result.decoded = reader.decoded
@@ -106,40 +105,25 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
     return result
 
 
-_SHARED: Optional[Any] = None
-
-
-def _init_worker(array: Any) -> None:
-    global _SHARED
-    _SHARED = array
-
-
-def _chunk_in_worker(args: tuple) -> ChunkResult:
-    *rest, slot = args
-    return analyze_chunk(*rest, shared=(_SHARED, slot))
-
-
 def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings,
                   model_path: str | os.PathLike[str], out_dir: Path,
                   progress: Optional[Progress] = None, workers: Optional[int] = None) -> Path:
     """Find, track and landmark every face; write the features into ``out_dir``.
 
     Returns the features directory (``out_dir`` itself, complete once its ``meta.json``
-    exists). ``workers`` caps the worker processes (default: one per CPU core, never more
-    than the number of chunks; none inside a daemonic process such as a Dask worker); the
-    result does not depend on it. Worker processes are spawned, so a script calling this
-    needs the ``if __name__ == "__main__":`` guard. Raises ``VideoError``
+    exists). ``workers`` caps the chunk threads (default: one per CPU core, never more than
+    the number of chunks); the result does not depend on it. Runs on the calling thread
+    plus its chunk threads; call it from a worker thread in an app. Raises ``VideoError``
     for a video that cannot be read and ``Cancelled`` when the progress token is set.
     """
     progress = progress or Progress()
     started = time.perf_counter()
+    limit_malloc_arenas()
     info = probe_video(video_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chunks = plan_chunks(info.duration)
     n_workers = max(1, min(len(chunks), workers or (os.cpu_count() or 1)))
-    if multiprocessing.current_process().daemon:  # e.g. a Dask worker: no child processes
-        n_workers = 1
     model = str(Path(model_path).resolve())
 
     def final(raw: list[ChunkResult]) -> tuple[dict[str, Any], dict[int, int]]:
@@ -168,12 +152,12 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     else:
         parts_dir = out_dir / "chunks"
         jobs = [(info, settings, model, str(parts_dir / f"{i:03d}"), start, end,
-                 i * CHUNK_ID_STRIDE, None) for i, (start, end) in enumerate(chunks)]
+                 i * CHUNK_ID_STRIDE) for i, (start, end) in enumerate(chunks)]
         if n_workers == 1:
             raw = []
             for i, job in enumerate(jobs):
                 sub = progress.scaled(i / len(jobs), (i + 1) / len(jobs))
-                raw.append(analyze_chunk(*job[:-1], sub))
+                raw.append(analyze_chunk(*job, sub))
         else:
             raw = _run_parallel(jobs, n_workers, progress)
         meta, id_map = final(raw)
@@ -184,41 +168,40 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     return out_dir
 
 
-#: environment for worker processes: fewer glibc malloc arenas (MediaPipe's and the
-#: decoder's threads each get one otherwise) keeps each worker ~30 MB smaller and flatter.
-WORKER_ENV: dict[str, str] = {"MALLOC_ARENA_MAX": "2"}
+class _StopToken:
+    """Set when the user cancels or another chunk failed: every chunk thread stops."""
 
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.event = threading.Event()
 
-@contextmanager
-def _worker_environment() -> Iterator[None]:
-    """Spawned workers read the environment at start; set it only while they start."""
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
-    os.environ.update({k: v for k, v in WORKER_ENV.items() if saved[k] is None})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
+    def is_set(self) -> bool:
+        if self.event.is_set():
+            return True
+        try:
+            self.progress.check()
+        except Cancelled:
+            return True
+        return False
 
 
 def _run_parallel(jobs: list[tuple], n_workers: int, progress: Progress) -> list[ChunkResult]:
-    ctx = multiprocessing.get_context("spawn")  # no fork of MediaPipe or Qt threads
-    array = ctx.Array("d", len(jobs) + 1, lock=False)
-    with _worker_environment(), ProcessPoolExecutor(
-            n_workers, mp_context=ctx, initializer=_init_worker, initargs=(array,)) as pool:
-        futures = [pool.submit(_chunk_in_worker, job[:-1] + (i,)) for i, job in enumerate(jobs)]
+    """Chunks on ``n_workers`` threads; the calling thread alone reports progress."""
+    done_fraction = [0.0] * len(jobs)
+    stop = _StopToken(progress)
+
+    def tracker(i: int) -> Progress:
+        return Progress(lambda f, _m: done_fraction.__setitem__(i, f), stop)
+
+    with ThreadPoolExecutor(n_workers, thread_name_prefix="cuewatch-chunk") as pool:
+        futures = [pool.submit(analyze_chunk, *job, tracker(i)) for i, job in enumerate(jobs)]
         try:
             while True:
-                done, pending = wait(futures, timeout=0.25, return_when=FIRST_EXCEPTION)
+                finished, pending = wait(futures, timeout=0.25, return_when=FIRST_EXCEPTION)
                 progress.check()
-                progress.report(sum(array[i] for i in range(len(jobs))) / len(jobs),
-                                "finding and tracking faces")
-                if not pending or any(f.exception() for f in done):
+                progress.report(sum(done_fraction) / len(jobs), "finding and tracking faces")
+                if not pending or any(f.exception() for f in finished):
                     break
-        except Cancelled:
-            array[len(jobs)] = 1.0
-            for f in futures:
-                f.cancel()
-            raise
+        finally:
+            stop.event.set()  # a no-op once all are done; otherwise stops the others
         return [f.result() for f in futures]

@@ -94,14 +94,49 @@ def test_crema_small_two_stable_tracks(analysed):
 
 
 def test_crema_wide_two_stable_tracks_across_parallel_chunks(analysed, monkeypatch):
-    # force the chunked two-process path: tracklets of both chunks must link into two people
+    # force the chunked path on two threads: tracklets of all chunks must link into two people
     monkeypatch.setattr(analysis, "MIN_SPLIT_S", 5.0)
     monkeypatch.setattr(analysis, "CHUNK_TARGET_S", 10.0)
     f = analysed("crema_wide.mp4", WIDE, workers=2)
     assert len(f.meta["chunks"]) >= 2 and f.meta["tracklets"] >= 4
+    assert f.meta["workers"] == 2
     _two_people(f)
     # chunks join without a gap or a repeated frame
     assert np.all(np.diff(f.frame_index) > 0)
+
+    # the chunk threads do not disturb one another: one worker gives the same features
+    g = analysed("crema_wide.mp4", WIDE, workers=1)
+    assert g.meta["workers"] == 1 and g.meta["chunks"] == f.meta["chunks"]
+    np.testing.assert_array_equal(f.frame_index, g.frame_index)
+    assert sorted(f.tracks) == sorted(g.tracks)
+    for tid, a in f.tracks.items():
+        b = g.tracks[tid]
+        np.testing.assert_array_equal(a.frame, b.frame)
+        np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
+        np.testing.assert_array_equal(a.landmarks(), b.landmarks())
+
+
+def test_cancel_stops_every_chunk_thread(eval_dir: Path, model_path: Path, tmp_path: Path,
+                                         monkeypatch):
+    import threading
+
+    monkeypatch.setattr(analysis, "MIN_SPLIT_S", 5.0)
+    monkeypatch.setattr(analysis, "CHUNK_TARGET_S", 10.0)
+    cancel = threading.Event()
+    seen: list[float] = []
+
+    def report(fraction: float, _message: str) -> None:
+        seen.append(fraction)
+        if fraction > 0.05:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        analyze_video(eval_dir / "crema_wide.mp4", WIDE, model_path, tmp_path / "f",
+                      progress=Progress(report, cancel), workers=2)
+    assert 0.0 < max(seen) < 0.9
+    assert not [t for t in threading.enumerate() if t.name.startswith(("cuewatch-chunk",
+                                                                       "cuewatch-decode"))]
+    assert not (tmp_path / "f" / "meta.json").exists()
 
 
 def test_plan_chunks_depends_on_duration_only():
