@@ -9,7 +9,7 @@ neutral sit at zero), so every valence has AUs a supervisor can check.
 
 Everything is smoothed over time with a time-aware, confidence-weighted window (irregular
 timestamps and gaps are fine; frames the model barely saw borrow from their neighbours),
-short enough that a 0.2 s flash survives. Pure numpy, vectorised: an hour of 15 fps
+short enough that a 0.2 s flash survives, and never across a cut in the face track. Pure numpy, vectorised: an hour of 15 fps
 frames takes well under a second. Any thread; no state.
 """
 
@@ -28,7 +28,7 @@ from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
-EXPRESSION_REVISION = 3
+EXPRESSION_REVISION = 4
 
 _AU = {name: i for i, name in enumerate(AU_NAMES)}
 _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -96,6 +96,16 @@ class ExpressionSettings:
     cheek_hi: float = 1.5
     #: half-width of each of the two box passes of the smoothing window, seconds.
     smooth_half_width_s: float = 0.12
+    #: shot cut: between two consecutive frames the face box moves more than
+    #: ``cut_shift`` face heights (or ``cut_speed`` face heights per second, whichever is
+    #: more), its height changes by more than ``cut_scale`` (log ratio), or the face's own
+    #: shape (face-frame landmarks, IOD) jumps more than ``cut_shape`` (times the small-face
+    #: noise factor). No head moves or deforms that fast; an edit does. Nothing is
+    #: smoothed across a cut.
+    cut_shift: float = 0.25
+    cut_speed: float = 2.0
+    cut_scale: float = 0.2
+    cut_shape: float = 0.12
     #: head turn: full confidence up to ``*_free_deg``, falling with scale ``*_scale_deg``.
     yaw_free_deg: float = 20.0
     yaw_scale_deg: float = 15.0
@@ -196,11 +206,13 @@ def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def smooth_over_time(timestamps: np.ndarray, values: np.ndarray, weights: np.ndarray,
-                     half_width_s: float) -> np.ndarray:
+                     half_width_s: float, shots: Optional[np.ndarray] = None) -> np.ndarray:
     """Weighted moving average over a time window, applied twice (a triangle kernel).
 
     Time-aware: the window is ``[t - h, t + h]`` in seconds, found with searchsorted, so
     irregular timestamps and gaps need no resampling; cumulative sums make it O(N).
+    ``shots`` (N,) non-decreasing ids (see :func:`shot_ids`): the window never reaches
+    into another shot, so an expression does not leak across an edit.
     """
     t = np.asarray(timestamps, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
@@ -212,12 +224,46 @@ def smooth_over_time(timestamps: np.ndarray, values: np.ndarray, weights: np.nda
     w = np.asarray(weights, dtype=np.float64)[:, None]
     lo = np.searchsorted(t, t - half_width_s, side="left")
     hi = np.searchsorted(t, t + half_width_s, side="right")
+    if shots is not None:
+        ids = np.asarray(shots)
+        lo = np.maximum(lo, np.searchsorted(ids, ids, side="left"))
+        hi = np.minimum(hi, np.searchsorted(ids, ids, side="right"))
     for _ in range(2):
         cw = np.concatenate([np.zeros((1, 1)), np.cumsum(w, axis=0)])
         cv = np.concatenate([np.zeros((1, v.shape[1])), np.cumsum(w * v, axis=0)])
         den = cw[hi] - cw[lo]
         v = np.where(den > 1e-12, (cv[hi] - cv[lo]) / np.maximum(den, 1e-12), v)
     return v[:, 0] if squeeze else v
+
+
+def shot_ids(timestamps: np.ndarray, points: np.ndarray, bbox: np.ndarray,
+             settings: ExpressionSettings) -> np.ndarray:
+    """(N,) shot number per frame: it goes up by one at every cut in the face track.
+
+    A cut shows in the track as a discontinuity no face makes between two frames: the box
+    jumps (a new framing), its size jumps (a new camera distance), or the face's own shape
+    in the face-fixed frame jumps (another person, or the same person in another moment).
+    Real head movement is continuous: even a fast turn moves the face a fraction of its
+    height per frame. Lenient thresholds: a missed cut only costs a little smoothing
+    across it, a false one only a little less smoothing.
+    """
+    s = settings
+    n = timestamps.shape[0]
+    if n < 2:
+        return np.zeros(n, dtype=np.int64)
+    box = np.asarray(bbox, dtype=np.float64)
+    height = np.maximum(box[:, 3] - box[:, 1], 1.0)
+    centre = 0.5 * (box[:, :2] + box[:, 2:])
+    dt = np.diff(np.asarray(timestamps, dtype=np.float64))
+    h = np.minimum(height[1:], height[:-1])
+    shift = np.linalg.norm(np.diff(centre, axis=0), axis=1) / h
+    scale = np.abs(np.diff(np.log(height)))
+    step = np.diff(np.asarray(points[:, :, :2], dtype=np.float64), axis=0)
+    shape = np.sqrt(np.einsum("nkd,nkd->nk", step, step)).mean(axis=1)
+    noise = np.clip(s.noise_ref_px / h, 1.0, 4.0)
+    cut = ((shift > np.maximum(s.cut_shift, s.cut_speed * dt)) | (scale > s.cut_scale)
+           | (shape > s.cut_shape * noise))
+    return np.r_[0, np.cumsum(np.nan_to_num(cut, nan=0.0).astype(bool))].astype(np.int64)
 
 
 def _neighbour_flicker(timestamps: np.ndarray, x: np.ndarray, max_gap_s: float = 0.35) -> np.ndarray:
@@ -469,10 +515,11 @@ def estimate_expression(timestamps: np.ndarray, landmarks: np.ndarray, blendshap
     au_raw = action_unit_intensities(geometry, b, reference, s.au)
     one_sided = unilateral_corner(geometry, b, reference)
     weights = conf + 1e-3
-    au = smooth_over_time(t, au_raw, weights, s.smooth_half_width_s)
-    one_sided = smooth_over_time(t, one_sided, weights, s.smooth_half_width_s)
+    shots = shot_ids(t, points, box, s)
+    au = smooth_over_time(t, au_raw, weights, s.smooth_half_width_s, shots)
+    one_sided = smooth_over_time(t, one_sided, weights, s.smooth_half_width_s, shots)
     closure = smooth_over_time(t, sustained_closure(t, au_raw[:, _AU["AU45"]], s), weights,
-                               s.smooth_half_width_s)
+                               s.smooth_half_width_s, shots)
     eyes_shut, not_a_smile = eye_context(au, closure, s)
     au = reread_lip_stretch(au, not_a_smile)
     scores = prototype_scores(au, one_sided, s, eyes_shut)

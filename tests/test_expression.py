@@ -225,3 +225,60 @@ def test_smoothing_is_time_aware_across_gaps():
     tt = np.arange(60) / 15
     sm = smooth_over_time(tt, step, np.ones(60), 0.12)
     assert 0 < sm[29] < 0.5 < sm[30] < 1 and sm[25] == 0 and sm[35] == 1
+
+
+def test_smoothing_stops_at_a_shot_cut():
+    tt = np.arange(60) / 15
+    step = np.r_[np.zeros(30), np.ones(30)]
+    shots = np.r_[np.zeros(30, int), np.ones(30, int)]
+    sm = smooth_over_time(tt, step, np.ones(60), 0.12, shots)
+    assert np.all(sm[:30] == 0) and np.allclose(sm[30:], 1)
+    # without the cut the same step is blurred across the boundary
+    assert smooth_over_time(tt, step, np.ones(60), 0.12)[29] > 0
+
+
+def _cut_track(crema, shift_px: float, scale: float):
+    """Real NEU frames, then real HAP frames at 15 fps; the HAP part is moved in the frame
+    by ``shift_px`` and scaled by ``scale`` (an edit to another framing when large)."""
+    neu, hap = crema["NEU"], crema["HAP"]
+    lm_h = hap.landmarks.astype(np.float64)
+    centre = lm_h[:, :, :2].mean(axis=(0, 1))
+    lm_h[:, :, :2] = (lm_h[:, :, :2] - centre) * scale + centre + [shift_px, 0.0]
+    lm_h[:, :, 2] *= scale
+    box_h = np.column_stack([lm_h[:, :, 0].min(1), lm_h[:, :, 1].min(1),
+                             lm_h[:, :, 0].max(1), lm_h[:, :, 1].max(1)])
+    arrays = dict(landmarks=np.concatenate([neu.landmarks, lm_h.astype(np.float32)]),
+                  blendshapes=np.concatenate([neu.blendshapes, hap.blendshapes]),
+                  pose=np.concatenate([neu.pose, hap.pose]),
+                  bbox=np.concatenate([neu.bbox, box_h.astype(np.float32)]),
+                  detection_confidence=np.concatenate([neu.confidence, hap.confidence]))
+    t = np.arange(arrays["landmarks"].shape[0]) / 15.0
+    return t, arrays, len(neu)
+
+
+def test_a_cut_in_the_face_track_is_found_and_not_smoothed_across(crema):
+    """Smiling frames after an edit must not make the last frames before it read happy."""
+    from cuewatch.expression import ExpressionSettings, shot_ids
+    s = ExpressionSettings()
+    # continuous real motion (the clips themselves) has no cut
+    for code in ("NEU", "HAP", "ANG"):
+        tr = crema[code]
+        pts = face_frame_points(tr.landmarks)[0]
+        assert shot_ids(tr.timestamps, pts, tr.bbox, s).max() == 0
+    # an edit to another framing: moved in the frame, or nearer the camera
+    for shift, scale in ((150.0, 1.0), (0.0, 1.4)):
+        t, arrays, n_neu = _cut_track(crema, shift_px=shift, scale=scale)
+        ids = shot_ids(t, face_frame_points(arrays["landmarks"])[0], arrays["bbox"], s)
+        assert ids[n_neu - 1] == 0 and ids[n_neu] == 1 and ids.max() == 1
+    t, arrays, n_neu = _cut_track(crema, shift_px=150.0, scale=1.0)
+    cut = estimate_expression(t, **arrays)
+    # geometry is in face units: the same faces, unmoved, are one continuous shot
+    t0, same, _ = _cut_track(crema, shift_px=0.0, scale=1.0)
+    joined = estimate_expression(t0, **same)
+    np.testing.assert_allclose(cut.au_raw, joined.au_raw, atol=1e-3)
+    last = slice(n_neu - 2, n_neu)
+    # the smile is not smeared into the last neutral frames across the cut ...
+    assert cut.au[last, AU["AU12"]].max() < joined.au[last, AU["AU12"]].max() - 0.3
+    assert cut.au[last, AU["AU12"]].max() <= cut.au_raw[n_neu - 4:n_neu, AU["AU12"]].max() + 1e-3
+    # ... while within a shot the smoothing is unchanged
+    np.testing.assert_allclose(cut.au[5:n_neu - 5], joined.au[5:n_neu - 5], atol=1e-4)
