@@ -119,12 +119,19 @@ class FaceFinder:
         self._windows: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         self.calls = 0
 
-    def find(self, image: np.ndarray) -> list[FaceCandidate]:
-        """Every face in an RGB frame, as boxes in frame pixels, best first."""
+    def find(self, image: np.ndarray, part: tuple[int, int] = (0, 1)) -> list[FaceCandidate]:
+        """Faces in an RGB frame, as boxes in frame pixels, best first.
+
+        ``part`` = (k, n) searches the whole frame and every nth tile from the kth, so n
+        calls with k = 0..n-1 cover every tile; (0, 1), the default, is a full search.
+        """
         h, w = image.shape[:2]
         windows = self._windows.get((w, h))
         if windows is None:
             windows = self._windows[(w, h)] = search_windows(w, h, self.min_face_fraction)
+        k, n = part
+        tiles = [win for win in windows if win[2] > 0]
+        windows = tiles[k % n::n] + [win for win in windows if win[2] == 0]
         found: list[FaceCandidate] = []
         for x0, y0, side in windows:
             tile = image if side == 0 else image[y0:y0 + side, x0:x0 + side]

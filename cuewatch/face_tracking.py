@@ -54,6 +54,11 @@ MAX_CROP_SIDE = 320
 MAX_MISS_S = 0.3
 #: search this often while no face is tracked, so a face that appears is found quickly.
 IDLE_SEARCH_S = 0.2
+#: while faces are tracked, each periodic search looks at the whole frame and 1/N of the
+#: tiles in turn: a newcomer is found within N search intervals (the smallest ones; bigger
+#: faces show in the whole-frame pass at once) for 1/N of the detector calls, which were
+#: 15% of the face pass. Searching with no face tracked, or after a track was lost, is full.
+SEARCH_ROUNDS = 3
 #: two tracks whose boxes overlap this much (IoU) are ambiguous: both end, and the
 #: linker decides who is who after they separate.
 AMBIGUOUS_IOU = 0.4
@@ -330,6 +335,7 @@ class FacePipeline:
         self._next_id = int(id_base)
         self._last_search = -math.inf
         self._search_now = True
+        self._round = 0
         self.searches = 0
 
     # -- public -------------------------------------------------------------------------
@@ -432,11 +438,17 @@ class FacePipeline:
         return [o for o in observations if o.track_id not in ambiguous]
 
     def _search(self, image: np.ndarray, timestamp: float) -> list[FaceObservation]:
+        full = self._search_now or not self.tracks
         self._last_search = timestamp
         self._search_now = False
         self.searches += 1
+        if full:
+            part = (0, 1)
+        else:
+            part = (self._round, SEARCH_ROUNDS)
+            self._round = (self._round + 1) % SEARCH_ROUNDS
         found: list[FaceObservation] = []
-        for cand in self.finder.find(image):
+        for cand in self.finder.find(image, part):
             known = self._matching_track(cand.bbox)
             if known is not None:
                 known.score = cand.score

@@ -46,7 +46,7 @@ SUMMARY_JSON_VERSION = 1
 FLAGS_JSON_VERSION = 1
 FEATURES_FORMAT_VERSION = 1
 #: bump when the face pass changes what it computes: cached features are then recomputed.
-FACE_PASS_REVISION = 3
+FACE_PASS_REVISION = 4
 
 FLAG_TYPES: tuple[str, ...] = ("incongruence", "leak")
 FLAGS_CSV_COLUMNS: tuple[str, ...] = (
