@@ -71,6 +71,12 @@ def search_windows(width: int, height: int, min_face_fraction: float) -> list[tu
     return windows
 
 
+def search_part(windows: list[tuple[int, int, int]], k: int, n: int) -> list[tuple[int, int, int]]:
+    """The whole frame and every nth tile from the kth: n parts cover every window."""
+    tiles = [w for w in windows if w[2] > 0]
+    return tiles[k % n::n] + [w for w in windows if w[2] == 0]
+
+
 def _starts(length: int, side: int, stride: int) -> list[int]:
     if side >= length:
         return [0]
@@ -129,11 +135,8 @@ class FaceFinder:
         windows = self._windows.get((w, h))
         if windows is None:
             windows = self._windows[(w, h)] = search_windows(w, h, self.min_face_fraction)
-        k, n = part
-        tiles = [win for win in windows if win[2] > 0]
-        windows = tiles[k % n::n] + [win for win in windows if win[2] == 0]
         found: list[FaceCandidate] = []
-        for x0, y0, side in windows:
+        for x0, y0, side in search_part(windows, *part):
             tile = image if side == 0 else image[y0:y0 + side, x0:x0 + side]
             found += self._detect(tile, x0, y0)
         return suppress(found)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuewatch.face_finding import FaceFinder, search_windows, suppress, FaceCandidate
+from cuewatch.face_finding import FaceFinder, search_part, search_windows, suppress, FaceCandidate
 from cuewatch.face_tracking import (DESCRIPTOR_SIZE, FaceObservation, FacePipeline,
                                     TrackletSummary, link_tracklets)
 from cuewatch.formats import BLENDSHAPE_NAMES, N_LANDMARKS
@@ -93,6 +93,17 @@ def test_search_windows_cover_the_frame():
             covered[y:y + s, x:x + s] = True
             assert x + s <= 1920 and y + s <= 1080
     assert covered.all()
+
+
+def test_search_parts_cover_every_window_once_and_the_whole_frame_each_time():
+    windows = search_windows(1920, 1080, 1.0 / 8.0)
+    tiles = [w for w in windows if w[2]]
+    parts = [search_part(windows, k, 3) for k in range(3)]
+    assert all((0, 0, 0) in part for part in parts)
+    seen = [w for part in parts for w in part if w[2]]
+    assert sorted(seen) == sorted(tiles)
+    assert all(len(part) - 1 <= len(tiles) // 3 + 1 for part in parts)
+    assert search_part(windows, 0, 1) == tiles + [(0, 0, 0)]
 
 
 def test_suppress_keeps_best_of_overlapping_boxes():
