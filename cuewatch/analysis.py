@@ -153,17 +153,19 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
         parts_dir = out_dir / "chunks"
         jobs = [(info, settings, model, str(parts_dir / f"{i:03d}"), start, end,
                  i * CHUNK_ID_STRIDE) for i, (start, end) in enumerate(chunks)]
-        if n_workers == 1:
-            raw = []
-            for i, job in enumerate(jobs):
-                sub = progress.scaled(i / len(jobs), (i + 1) / len(jobs))
-                raw.append(analyze_chunk(*job, sub))
-        else:
-            raw = _run_parallel(jobs, n_workers, progress)
-        meta, id_map = final(raw)
-        concatenate_features([Path(r.directory) for r in raw], out_dir,
-                             [id_map] * len(raw), meta)
-        shutil.rmtree(parts_dir, ignore_errors=True)
+        try:
+            if n_workers == 1:
+                raw = []
+                for i, job in enumerate(jobs):
+                    sub = progress.scaled(i / len(jobs), (i + 1) / len(jobs))
+                    raw.append(analyze_chunk(*job, sub))
+            else:
+                raw = _run_parallel(jobs, n_workers, progress)
+            meta, id_map = final(raw)
+            concatenate_features([Path(r.directory) for r in raw], out_dir,
+                                 [id_map] * len(raw), meta)
+        finally:  # done, cancelled or failed: the chunk pieces are never needed again
+            shutil.rmtree(parts_dir, ignore_errors=True)
     progress.report(1.0, "faces done")
     return out_dir
 

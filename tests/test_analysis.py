@@ -137,6 +137,7 @@ def test_cancel_stops_every_chunk_thread(eval_dir: Path, model_path: Path, tmp_p
     assert not [t for t in threading.enumerate() if t.name.startswith(("cuewatch-chunk",
                                                                        "cuewatch-decode"))]
     assert not (tmp_path / "f" / "meta.json").exists()
+    assert not (tmp_path / "f" / "chunks").exists()
 
 
 def test_plan_chunks_depends_on_duration_only():
