@@ -19,7 +19,7 @@ import queue as _queue
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -221,7 +221,9 @@ def _run_pool(project: Project, location: Any, throttle: _Throttle, progress: Pr
                     break
                 a, job = claimed
                 throttle.names[a.id] = job.name
-                running[pool.submit(_run_job, job, progress_queue)] = (a.id, job.name)
+                # one chunk thread per pooled recording: the pool already fills the cores
+                pooled = replace(job, kwargs={**job.kwargs, "workers": 1})
+                running[pool.submit(_run_job, pooled, progress_queue)] = (a.id, job.name)
             if not running:
                 return
             done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
