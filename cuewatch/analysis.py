@@ -12,7 +12,8 @@ Threads, not processes: MediaPipe's tasks API calls its C library through ctypes
 releases the GIL, and each landmarker runs on its own dispatch thread, so two chunk
 threads keep two cores busy. One process holds the Python runtime, MediaPipe and the
 libraries once instead of once per worker: a two-person 1080p analysis peaked at 756 MB
-as a parent and two worker processes, and at 582 MB as one process with two threads.
+as a parent and two worker processes, and at 485 MB as one process with two threads
+(with ``cuewatch.malloc_arenas``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from cuewatch.face_tracking import TrackletSummary, link_tracklets
 from cuewatch.features import FeaturesWriter, concatenate_features
 from cuewatch.malloc_arenas import limit_malloc_arenas
 from cuewatch.options import AnalysisSettings
-from cuewatch.progress import Cancelled, Progress
+from cuewatch.progress import Progress
 from cuewatch.video import FrameReader, VideoInfo, probe_video, read_ahead
 
 #: recordings shorter than this are analysed in one piece (a second decoder and set of
@@ -178,13 +179,7 @@ class _StopToken:
         self.event = threading.Event()
 
     def is_set(self) -> bool:
-        if self.event.is_set():
-            return True
-        try:
-            self.progress.check()
-        except Cancelled:
-            return True
-        return False
+        return self.event.is_set() or self.progress.cancelled()
 
 
 def _run_parallel(jobs: list[tuple], n_workers: int, progress: Progress) -> list[ChunkResult]:

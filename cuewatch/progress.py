@@ -33,9 +33,13 @@ class Progress:
         if self._callback is not None:
             self._callback(min(1.0, max(0.0, float(fraction))), message)
 
+    def cancelled(self) -> bool:
+        """Whether the user asked to stop (for code that must not raise)."""
+        return self._cancel is not None and self._cancel.is_set()
+
     def check(self) -> None:
         """Raise ``Cancelled`` if the user asked to stop."""
-        if self._cancel is not None and self._cancel.is_set():
+        if self.cancelled():
             raise Cancelled()
 
     def scaled(self, start: float, end: float) -> "Progress":

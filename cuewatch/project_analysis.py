@@ -82,11 +82,7 @@ class _CancelVia:
         self.progress = progress
 
     def is_set(self) -> bool:
-        try:
-            self.progress.check()
-        except Cancelled:
-            return True
-        return False
+        return self.progress.cancelled()
 
 
 class _Throttle:
