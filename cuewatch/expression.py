@@ -9,8 +9,8 @@ neutral sit at zero), so every valence has AUs a supervisor can check.
 
 Everything is smoothed over time with a time-aware, confidence-weighted window (irregular
 timestamps and gaps are fine; frames the model barely saw borrow from their neighbours),
-short enough that a 0.2 s flash survives, and never across a cut in the face track. Pure numpy, vectorised: an hour of 15 fps
-frames takes well under a second. Any thread; no state.
+short enough that a 0.2 s flash survives, and never across a cut in the face track. Pure
+numpy, vectorised: an hour of 15 fps frames takes about a second. Any thread; no state.
 """
 
 from __future__ import annotations
