@@ -237,7 +237,34 @@ def main() -> None:
                 print(f"{kind}: {minutes} min: peak RSS {rss:.0f} MB ({dur / wall:.2f}x real time)",
                       flush=True)
                 video.unlink()
+    _verdicts(results)
     print(json.dumps(results, indent=1))
+
+
+#: the issue's targets on its 2-core machine, and what its plain one-thread loop reached there.
+TARGET_X = {"single": 15.0, "wide": 5.0}
+ISSUE_PLAIN_LOOP_X = 11.0
+TARGET_RSS_MB = 600
+TARGET_FLAT_MB = 50
+
+
+def _verdicts(results: dict) -> None:
+    """Each target against its figure, and speed also relative to the plain loop here."""
+    ref = results.get("single", {}).get("plain_loop_x")
+    for kind, r in results.items():
+        if "x_real_time" in r:
+            line = f"{kind}: {r['x_real_time']:.2f}x real time (target {TARGET_X[kind]:g}x)"
+            if ref:
+                line += (f"; {r['x_real_time'] / ref:.2f}x the plain loop here (target "
+                         f"{TARGET_X[kind] / ISSUE_PLAIN_LOOP_X:.2f}x, from {TARGET_X[kind]:g}x "
+                         f"over the {ISSUE_PLAIN_LOOP_X:g}x loop the issue measured)")
+            print(line)
+        peaks = [v for k, v in r.items() if k.startswith("peak_rss")]
+        if peaks:
+            print(f"{kind}: peak RSS at most {max(peaks)} MB (target {TARGET_RSS_MB})")
+        if "peak_rss_1min_mb" in r and "peak_rss_10min_mb" in r:
+            diff = r["peak_rss_10min_mb"] - r["peak_rss_1min_mb"]
+            print(f"{kind}: 10 min minus 1 min peak RSS {diff:+d} MB (target within {TARGET_FLAT_MB})")
 
 
 if __name__ == "__main__":
