@@ -60,7 +60,7 @@ _HAPPY = {
     "loving": 0.6, "fun": 0.5, "energized": 0.55, "energised": 0.55, "motivated": 0.5,
     "confident": 0.5, "good mood": 0.55, "great mood": 0.65, "over the moon": 0.9, "on cloud nine": 0.9,
     "on top of the world": 0.85, "walking on air": 0.85, "looking up": 0.5,
-    "on the mend": 0.4, "better": 0.4,
+    "on the mend": 0.4, "better": 0.4, "the best": 0.65,
 }
 _CALM = {
     "calm": 0.45, "calmer": 0.45, "relaxed": 0.5, "peaceful": 0.55, "serene": 0.55,
@@ -86,7 +86,7 @@ _SAD = {
     "awful": -0.7, "terrible": -0.7, "horrible": -0.7, "bad": -0.5, "rough": -0.4,
     "hard": -0.3, "difficult": -0.3, "tough": -0.3, "worse": -0.5, "lost": -0.45,
     "broken": -0.6, "sucks": -0.55, "crap": -0.5, "crappy": -0.5, "lousy": -0.55,
-    "rubbish": -0.5, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
+    "rubbish": -0.5, "nightmare": -0.7, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
     "worn out": -0.45, "burnt out": -0.55, "burned out": -0.55, "a mess": -0.6,
     "a wreck": -0.65, "falling apart": -0.7, "in a bad place": -0.7,
     "in a dark place": -0.75, "down in the dumps": -0.7, "under the weather": -0.4,
@@ -176,7 +176,7 @@ _CONTEXT_WORDS = frozenset({
     "didn't", "doesn't", "hasn't", "haven't", "a", "an", "the", "such", "week", "day",
     "month", "year", "time", "morning", "night", "weekend", "everything's",
     "everything", "things", "life", "work", "i've", "ive", "i'd", "we've", "you're",
-    "he's", "she's", "makes", "made", "make", "keep", "keeps", "kept", "went", "go",
+    "he's", "she's", "had", "have", "has", "having", "makes", "made", "make", "keep", "keeps", "kept", "went", "go",
     "goes", "going", "sounds", "with", "of", "about", "at",
 })
 _DISCOURSE_MARKERS = frozenset({"okay", "ok", "alright", "all"})
@@ -243,6 +243,8 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
         (r"\bnever (?:been |felt |had it )?(?:any |so much )?(?:better|happier)\b", 0.8, "happy"),
         (r"\b(?:couldn't|could not|can't|cannot) (?:be|have been|feel|get) (?:any )?(?:better|happier)\b", 0.8, "happy"),
         (r"\b(?:couldn't|could not|can't|cannot) (?:be|have been|feel|get) (?:any )?worse\b", -0.8, "sad"),
+        (r"\bnever (?:been |felt |had it )?(?:any )?worse\b", -0.8, "sad"),
+        (r"(?<!nothing )(?<!nothing's )(?<!nothing has )\b(?:go|goes|going|gone|went|gets|getting) (?:so |really |badly |horribly )?wrong\b", -0.5, "sad"),
         (r"\bcould(?:'ve| have)? (?:be|been|feel|felt) (?:a (?:bit|little|lot) |much |way )?better\b", -0.35, "sad"),
         (r"\b(?:i've|i have|i'd|ive|have|has|had) (?:definitely |certainly |honestly )?(?:been|felt|had|seen) better(?: days)?\b(?! (?:lately|recently|since|now|these|this|than|today|already))", -0.35, "sad"),
         (r"\bcould(?:'ve| have)? (?:be|been) (?:a (?:bit|little|lot) |much |way )?worse\b", 0.2, "calm"),
@@ -310,7 +312,7 @@ def _normalise(text: str) -> str:
     t = re.sub(r"\bso-so\b", "so so", t)
     t = re.sub(r"\bwits'? end\b", "wits end", t)
     # "not doing so well" -> "not so doing well": keep the phrase whole, keep the "so".
-    t = re.sub(r"\b(doing|feeling|going|been|sleeping) (so|too|very|really|that|pretty|quite) well\b",
+    t = re.sub(r"\b(doing|feeling|going|went|gone|been|sleeping) (so|too|very|really|that|pretty|quite) well\b",
                r"\2 \1 well", t)
     t = re.sub(r"\bin a (really|very|so|pretty|such a) (good|great|better|bad|dark|tough|difficult) place\b",
                r"\1 in a \2 place", t)

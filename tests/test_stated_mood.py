@@ -130,6 +130,14 @@ def test_eval_client_lines_match_truth(eval_dir: Path) -> None:
     ("I'm okay-ish.", "pos"),
     ("I'm not that bothered.", "neu"),
     ("I'm kind of sad, I guess.", "neg"),
+    # phrasings the held-out role-plays taught us to expect
+    ("It's the best week I've had in ages.", "pos"),
+    ("It went really well.", "pos"),
+    ("We had a great time together.", "pos"),
+    ("It's been a nightmare.", "neg"),
+    ("I've never felt worse.", "neg"),
+    ("Everything is going wrong.", "neg"),
+    ("Nothing went wrong, it was fine.", "pos"),
 ])
 def test_stated_sign(text: str, expected: str) -> None:
     valence, category, certainty = assess(text)
@@ -163,6 +171,8 @@ def test_stated_sign(text: str, expected: str) -> None:
     "The weather was nice so we went for a walk.",
     "I had a dentist appointment on Monday.",
     "We're thinking about getting a dog.",
+    "We had lunch at my mum's on Saturday.",
+    "I have a lot of work on this week.",
 ])
 def test_neutral_accounts_are_never_positive_or_negative(text: str) -> None:
     valence, category, _ = assess(text)
