@@ -247,16 +247,20 @@ def paired_blendshapes(blendshapes: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-# Blendshapes that move with expression (not gaze, not blinks): the confidence stage reads
-# their frame-to-frame flicker as a sign of a covered face.
-_EXPRESSIVE = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-               "browOuterUpRight", "eyeWideLeft", "eyeWideRight", "jawOpen", "mouthDimpleLeft",
-               "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
-               "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRollLower",
-               "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
-               "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
-               "mouthUpperUpRight")
-_EXPRESSIVE_IDX = np.array([_B[n] for n in _EXPRESSIVE])
+# The confidence stage reads frame-to-frame flicker of the face as a sign that a hand or
+# an object covers it. Only the upper face counts: speech moves the lips and jaw fast and
+# legitimately, so mouth flicker is the client talking, not a covered face, while brows
+# and lids stay steady through speech and still jump under a hand.
+#: brow and eye blendshapes that move with expression (not gaze, not blinks).
+STEADY_BLENDSHAPES: tuple[str, ...] = ("browDownLeft", "browDownRight", "browInnerUp",
+                                       "browOuterUpLeft", "browOuterUpRight", "eyeWideLeft",
+                                       "eyeWideRight")
+STEADY_BLENDSHAPE_IDX = np.array([_B[n] for n in STEADY_BLENDSHAPES])
+#: columns of :func:`face_frame_points` on the brows, lids, eye corners and nose bridge.
+UPPER_FACE_COLS = np.array([_COL[i] for i in (
+    _R_EYE_OUT, _R_EYE_IN, _L_EYE_IN, _L_EYE_OUT, _NASION, *_R_LID_UP, *_R_LID_LO,
+    *_L_LID_UP, *_L_LID_LO, *_R_BROW_IN, *_L_BROW_IN, *_R_BROW_MID, *_L_BROW_MID,
+    *_R_BROW_OUT, *_L_BROW_OUT)])
 
 #: Facial regions for the automatic neutral: the geometric measures and blendshapes whose
 #: rest value each region's quiet frames define. Every measure and blendshape belongs to

@@ -22,13 +22,13 @@ import numpy as np
 
 from cuewatch.action_units import (
     AUSettings, NeutralReference, action_unit_intensities, face_frame_points,
-    geometry_measures, neutral_reference, GEOMETRY_NAMES, _EXPRESSIVE_IDX,
+    geometry_measures, neutral_reference, GEOMETRY_NAMES, STEADY_BLENDSHAPE_IDX, UPPER_FACE_COLS,
 )
 from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
-EXPRESSION_REVISION = 4
+EXPRESSION_REVISION = 5
 
 _AU = {name: i for i, name in enumerate(AU_NAMES)}
 _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -267,16 +267,29 @@ def shot_ids(timestamps: np.ndarray, points: np.ndarray, bbox: np.ndarray,
 
 
 def _neighbour_flicker(timestamps: np.ndarray, x: np.ndarray, max_gap_s: float = 0.35) -> np.ndarray:
-    """Mean |x_t - (x_{t-1} + x_{t+1}) / 2| over the last axes; 0 across gaps."""
+    """Per frame, how far the values turn back on themselves, averaged over the last axes.
+
+    Jitter reverses direction frame to frame (up, down, up); a real movement goes one way
+    for several frames, even a fast one such as brows shooting up. So a frame counts the
+    smaller of its two neighbouring steps, scaled by how squarely the second undoes the
+    first (``-cos`` of the angle between them, for points), and nothing for a step that
+    continues or starts a movement. For pure jitter this equals ``|x_t - (x_{t-1} +
+    x_{t+1}) / 2|``. 0 across gaps in time.
+    """
     n = x.shape[0]
     out = np.zeros(n)
     if n < 3:
         return out
-    mid = x[1:-1] - 0.5 * (x[:-2] + x[2:])
-    if mid.ndim == 2:
-        size = np.abs(mid).mean(axis=1)
-    else:
-        size = np.sqrt(np.einsum("nkd,nkd->nk", mid, mid)).mean(axis=1)
+    d = np.diff(np.asarray(x, dtype=np.float64), axis=0)
+    before, after = d[:-1], d[1:]
+    if d.ndim == 2:   # (N, channels): scalars per channel
+        turn = np.where(before * after < 0, np.minimum(np.abs(before), np.abs(after)), 0.0)
+        size = turn.mean(axis=1)
+    else:             # (N, points, dims): vectors per point
+        nb = np.sqrt(np.einsum("nkd,nkd->nk", before, before))
+        na = np.sqrt(np.einsum("nkd,nkd->nk", after, after))
+        back = -np.einsum("nkd,nkd->nk", before, after) / np.maximum(nb * na, 1e-12)
+        size = (np.minimum(nb, na) * np.clip(back, 0.0, 1.0)).mean(axis=1)
     dt = np.maximum(timestamps[1:-1] - timestamps[:-2], timestamps[2:] - timestamps[1:-1])
     out[1:-1] = np.where(dt <= max_gap_s, size, 0.0)
     return out
@@ -290,8 +303,9 @@ def frame_confidence(timestamps: np.ndarray, points: np.ndarray, blendshapes: np
     Turned away (|yaw|, |pitch|), small (bbox height), blurred (optional sharpness), weak
     detection, and covered. A hand over the face rarely makes the landmarker give up: it
     keeps drawing a plausible mesh, but a flatter one (its depth spread drops well below the
-    same person's unoccluded frames) and a flickering one (blendshapes and non-rigid
-    landmark positions jump frame to frame). Those three cues, each smoothed over the
+    same person's unoccluded frames) and a flickering one (brow and eye blendshapes and
+    non-rigid upper-face landmarks jump frame to frame; the mouth is left out, because a
+    talking mouth moves that fast by itself). Those three cues, each smoothed over the
     window, make the covered factor.
     """
     s = settings
@@ -310,9 +324,9 @@ def frame_confidence(timestamps: np.ndarray, points: np.ndarray, blendshapes: np
     finite = np.isfinite(depth)
     ref = np.percentile(depth[finite], 75) if finite.any() else 1.0
     f_flat = _ramp(depth / max(ref, 1e-9), s.flat_min, s.flat_ok)
-    expressive = np.asarray(blendshapes, dtype=np.float32)[:, _EXPRESSIVE_IDX]
-    flicker = _neighbour_flicker(t, expressive)
-    jitter = _neighbour_flicker(t, points)
+    steady = np.asarray(blendshapes, dtype=np.float32)[:, STEADY_BLENDSHAPE_IDX]
+    flicker = _neighbour_flicker(t, steady)
+    jitter = _neighbour_flicker(t, points[:, UPPER_FACE_COLS])
     ones = np.ones_like(flicker)
     flicker = smooth_over_time(t, flicker, ones, 0.25)
     jitter = smooth_over_time(t, jitter, ones, 0.25)
