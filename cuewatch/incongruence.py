@@ -42,6 +42,12 @@ class Thresholds:
     stated_min: float       # |stated valence| that counts as a stated mood
     category_score: float   # negative prototype match that contradicts stated calm/happy
     leak_valence: float     # a leak must be at least this strong
+    #: against stated distress the face must smile this much more than ``valence``: a weak
+    #: smile without the cheek raise is the commonest face of all in conversation, and
+    #: while telling bad news it is usually Ekman's "miserable smile" (acknowledging the
+    #: feeling, softening it for the listener) or the lips shaping words, not a
+    #: contradiction. Frowns get no such allowance: people rarely frown politely.
+    smile_margin: float
     #: when contradicting frames make up this share of the reliably seen utterance (over a
     #: third of what was said), the whole seen utterance is the flag: the statement as a
     #: whole conflicts with the face, not just its most visible moment.
@@ -53,11 +59,14 @@ class Thresholds:
 
 PRESETS: dict[str, Thresholds] = {
     "low": Thresholds(valence=0.30, min_duration=1.2, merge_gap=0.3, min_confidence=0.55,
-                      min_coverage=0.5, stated_min=0.25, category_score=0.6, leak_valence=0.7),
+                      min_coverage=0.5, stated_min=0.25, category_score=0.6, leak_valence=0.7,
+                      smile_margin=0.1),
     "medium": Thresholds(valence=0.20, min_duration=0.8, merge_gap=0.4, min_confidence=0.45,
-                         min_coverage=0.4, stated_min=0.15, category_score=0.5, leak_valence=0.6),
+                         min_coverage=0.4, stated_min=0.15, category_score=0.5, leak_valence=0.6,
+                         smile_margin=0.1),
     "high": Thresholds(valence=0.12, min_duration=0.5, merge_gap=0.5, min_confidence=0.35,
-                       min_coverage=0.3, stated_min=0.1, category_score=0.4, leak_valence=0.5),
+                       min_coverage=0.3, stated_min=0.1, category_score=0.4, leak_valence=0.5,
+                       smile_margin=0.08),
 }
 
 
@@ -202,19 +211,20 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         if coverage < th.min_coverage:
             continue  # the face was not seen well enough for a verdict: a gap says so
         v = series.valence[rows]
+        need = th.valence if sign > 0 else th.valence + th.smile_margin
         if sign > 0:
             strength = -v
             if seg.category in ("calm", "happy", "neutral", None):
                 strength = np.maximum(strength, negative_match[rows] - th.category_score + th.valence)
         else:
             strength = v
-        contra = (strength > th.valence) & reliable[rows]
+        contra = (strength > need) & reliable[rows]
         runs = _span_runs(t[rows], contra, th.merge_gap, frame_dt)
         sustained = [r for r in runs if r[3] - r[2] >= th.min_duration]
         seen = reliable[rows]
         share = float(contra.sum()) / max(1, int(seen.sum()))
         whole = float(np.mean(strength[seen])) if seen.any() else 0.0
-        if sustained and share >= th.utterance_share and whole > 0.5 * th.valence:
+        if sustained and share >= th.utterance_share and whole > 0.5 * need:
             # the statement as a whole conflicts: flag the utterance where the face was seen
             first, last = np.flatnonzero(seen)[[0, -1]]
             start = max(seg.start, float(t[rows[first]]))
@@ -225,7 +235,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         for ra, rb, start, end in sustained:
             keep = reliable[rows[ra:rb]]
             # merging bridged short holes; the flagged span as a whole must still contradict
-            if keep.any() and float(np.mean(strength[ra:rb][keep])) > th.valence:
+            if keep.any() and float(np.mean(strength[ra:rb][keep])) > need:
                 flags.append(_flag("incongruence", seg, series, rows[ra:rb][keep], start, end, sign,
                                    strength[ra:rb][keep], coverage, track_id))
         if sustained:

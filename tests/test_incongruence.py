@@ -93,6 +93,23 @@ def test_short_holes_merge_and_minimum_duration_holds() -> None:
     assert [f.type for f in flags_for_series(s, [seg(1.0, 6.0, -0.7)], "Client", 1, long_min)] != ["incongruence"]
 
 
+def test_a_weak_smile_over_bad_news_is_not_a_contradiction_but_a_frown_over_good_is() -> None:
+    """The same strength of face, on either side of zero: a faint smile while telling bad
+    news (the "miserable smile") needs a margin a frown under good news does not."""
+    th = thresholds(FlagSettings())
+    weak = th.valence + 0.5 * th.smile_margin
+    v = np.zeros(150)
+    v[30:75] = weak
+    assert flags_for_series(series(v), [seg(2.0, 5.0, -0.7, "I feel awful")], "Client", 1, th) == []
+    assert len(flags_for_series(series(-v), [seg(2.0, 5.0, 0.7, "I feel great")], "Client", 1, th)) == 1
+    v[30:75] = th.valence + 1.5 * th.smile_margin
+    assert len(flags_for_series(series(v), [seg(2.0, 5.0, -0.7, "I feel awful")], "Client", 1, th)) == 1
+    # an explicit valence threshold moves both sides
+    low = thresholds(FlagSettings(valence_threshold=0.05))
+    v[30:75] = 0.05 + 1.5 * low.smile_margin
+    assert len(flags_for_series(series(v), [seg(2.0, 5.0, -0.7, "I feel awful")], "Client", 1, low)) == 1
+
+
 def test_unseen_face_gives_no_flag() -> None:
     v = np.zeros(150)
     v[30:75] = 0.8
