@@ -224,7 +224,10 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         seen = reliable[rows]
         share = float(contra.sum()) / max(1, int(seen.sum()))
         whole = float(np.mean(strength[seen])) if seen.any() else 0.0
-        if sustained and share >= th.utterance_share and whole > 0.5 * need:
+        # contradiction that keeps coming back through the utterance (several runs, each
+        # shorter than min_duration, together longer) is as telling as one long run
+        recurring = sum(r[3] - r[2] for r in runs) >= th.min_duration
+        if (sustained or recurring) and share >= th.utterance_share and whole > 0.5 * need:
             # the statement as a whole conflicts: flag the utterance where the face was seen
             first, last = np.flatnonzero(seen)[[0, -1]]
             start = max(seg.start, float(t[rows[first]]))

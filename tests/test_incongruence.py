@@ -110,6 +110,22 @@ def test_a_weak_smile_over_bad_news_is_not_a_contradiction_but_a_frown_over_good
     assert len(flags_for_series(series(v), [seg(2.0, 5.0, -0.7, "I feel awful")], "Client", 1, low)) == 1
 
 
+def test_contradiction_that_keeps_coming_back_flags_the_utterance() -> None:
+    """Three 0.53 s frowns through a 4 s "I'm fine", each too short alone, more than
+    min_duration together: the statement as a whole conflicts with the face."""
+    th = thresholds(FlagSettings())
+    v = np.zeros(90)
+    for a in (15, 39, 63):      # 1.0, 2.6, 4.2 s; holes of 1.1 s do not merge
+        v[a:a + 8] = -0.45
+    flags = flags_for_series(series(v), [seg(0.8, 4.8, 0.6, "I'm fine")], "Client", 1, th)
+    assert [f.type for f in flags] == ["incongruence"]
+    assert flags[0].start == pytest.approx(0.8, abs=0.1) and flags[0].end == pytest.approx(4.8, abs=0.1)
+    # one such frown alone is not an incongruence
+    v[39:] = 0.0
+    flags = flags_for_series(series(v), [seg(0.8, 4.8, 0.6, "I'm fine")], "Client", 1, th)
+    assert "incongruence" not in [f.type for f in flags]
+
+
 def test_unseen_face_gives_no_flag() -> None:
     v = np.zeros(150)
     v[30:75] = 0.8
