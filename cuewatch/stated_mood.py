@@ -61,6 +61,7 @@ _HAPPY = {
     "confident": 0.5, "good mood": 0.55, "great mood": 0.65, "over the moon": 0.9, "on cloud nine": 0.9,
     "on top of the world": 0.85, "walking on air": 0.85, "looking up": 0.5,
     "on the mend": 0.4, "better": 0.4, "the best": 0.65,
+    "looking forward": 0.55, "look forward": 0.5, "going my way": 0.55, "going our way": 0.55,
 }
 _CALM = {
     "calm": 0.45, "calmer": 0.45, "relaxed": 0.5, "peaceful": 0.55, "serene": 0.55,
@@ -72,6 +73,7 @@ _CALM = {
     "went well": 0.45, "gone well": 0.45, "i'm well": 0.45, "am well": 0.45,
     "all good": 0.5, "so far so good": 0.4, "no worries": 0.25, "lighter": 0.45,
     "coping": 0.3, "managing": 0.25, "sleeping well": 0.35, "in a great place": 0.65,
+    "on top of things": 0.45, "going to plan": 0.4, "according to plan": 0.35,
 }
 _SAD = {
     "sad": -0.65, "sadness": -0.65, "down": -0.55, "low": -0.5, "blue": -0.5,
@@ -86,7 +88,7 @@ _SAD = {
     "awful": -0.7, "terrible": -0.7, "horrible": -0.7, "bad": -0.5, "rough": -0.4,
     "hard": -0.3, "difficult": -0.3, "tough": -0.3, "worse": -0.5, "lost": -0.45,
     "broken": -0.6, "sucks": -0.55, "crap": -0.5, "crappy": -0.5, "lousy": -0.55,
-    "rubbish": -0.5, "nightmare": -0.7, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
+    "rubbish": -0.5, "nightmare": -0.7, "breaking point": -0.75, "heartbreaking": -0.8, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
     "worn out": -0.45, "burnt out": -0.55, "burned out": -0.55, "a mess": -0.6,
     "a wreck": -0.65, "falling apart": -0.7, "in a bad place": -0.7,
     "in a dark place": -0.75, "down in the dumps": -0.7, "under the weather": -0.4,
@@ -99,7 +101,8 @@ _SAD = {
     "missing him": -0.55, "missing them": -0.55, "missing my": -0.55, "homesick": -0.5,
 }
 _FEARFUL = {
-    "anxious": -0.6, "anxiety": -0.6, "nervous": -0.5, "scared": -0.7, "afraid": -0.7,
+    "anxious": -0.6, "anxiety": -0.6, "scares": -0.6, "scary": -0.55, "frightens": -0.6,
+    "terrifies": -0.8, "terrifying": -0.8, "frightening": -0.65, "worries": -0.5, "nervous": -0.5, "scared": -0.7, "afraid": -0.7,
     "frightened": -0.7, "terrified": -0.9, "petrified": -0.9, "worried": -0.55,
     "worry": -0.5, "worrying": -0.55, "fear": -0.6, "fearful": -0.65, "panic": -0.7,
     "panicky": -0.7, "panicking": -0.75, "uneasy": -0.4, "tense": -0.45,
@@ -176,7 +179,7 @@ _CONTEXT_WORDS = frozenset({
     "didn't", "doesn't", "hasn't", "haven't", "a", "an", "the", "such", "week", "day",
     "month", "year", "time", "morning", "night", "weekend", "everything's",
     "everything", "things", "life", "work", "i've", "ive", "i'd", "we've", "you're",
-    "he's", "she's", "had", "have", "has", "having", "makes", "made", "make", "keep", "keeps", "kept", "went", "go",
+    "he's", "she's", "had", "have", "has", "having", "me", "makes", "made", "make", "keep", "keeps", "kept", "went", "go",
     "goes", "going", "sounds", "with", "of", "about", "at",
 })
 _DISCOURSE_MARKERS = frozenset({"okay", "ok", "alright", "all"})
@@ -204,7 +207,7 @@ _VADER_STOPWORDS = frozenset({
     "pay", "paid", "jobless", "miss", "missed", "missing", "shit", "fuck", "fucking",
     "heck", "lmao", "ugh", "hmm", "question", "questions", "problem", "problems",
     "issue", "issues", "wrong", "accept", "accepted", "justice", "fight", "fighting",
-    "attack", "stop", "stopped", "stuck", "tired", "hurt", "bad", "good", "great",
+    "attack", "stop", "stopped", "stuck", "tired", "hurt", "bad", "good", "great", "break", "breaks", "broke",
     "better", "worse", "lost", "lose", "losing", "leave", "left",
 })
 #: Words that turn a mood around: VADER's list plus a few it lacks.
@@ -258,6 +261,8 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
         (r"\b(?:nothing|nothing's|nothing is|there's nothing|there is nothing) wrong\b", 0.3, "calm"),
         (r"\b(?:no|not a|not any) (?:big )?(?:problems?|issues?|deal)\b", 0.2, "calm"),
         (r"\bcan't wait\b", 0.6, "happy"),
+        (r"\b(?:breaks?|broke|breaking) (?:my|our) hearts?\b", -0.8, "sad"),
+        (r"\b(?:nobody|no one|no-one|noone) (?:really )?(?:cares|listens|understands|gets it|loves me)\b", -0.6, "sad"),
         (r"\b(?:can't|cannot|can not|couldn't) (?:take|handle|stand|bear) (?:it|this|any ?more)\b", -0.7, "sad"),
         (r"\b(?:can't|cannot|can not|couldn't) cope\b", -0.65, "sad"),
         (r"\b(?:can't|cannot|couldn't) (?:get to |fall )?sleep\b", -0.4, "fearful"),
@@ -278,9 +283,11 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
 )
 # "never felt so alone", "couldn't be more excited": intensifiers, not negations.
 _INTENSIFYING_NEGATIONS = (
-    re.compile(r"\bnever (?:been|felt) (?:so|this|that|more)\b"),
-    re.compile(r"\b(?:couldn't|could not|can't|cannot) (?:be|feel) (?:more|any more)\b"),
-    re.compile(r"\b(?:can't|cannot|couldn't) stop\b"),
+    (re.compile(r"\bnever (?:been|felt) (?:so|this|that|more)\b"), " so "),
+    # "I haven't felt this good in years": "this" compares with the past, it does not deny
+    (re.compile(r"\b(?:haven't|hasn't|have not|has not) (been|felt) this\b"), r" \1 so "),
+    (re.compile(r"\b(?:couldn't|could not|can't|cannot) (?:be|feel) (?:more|any more)\b"), " so "),
+    (re.compile(r"\b(?:can't|cannot|couldn't) stop\b"), " so "),
 )
 _CONTRAST = frozenset({"but", "though", "although", "however", "yet"})
 _FILLERS = frozenset({
@@ -314,6 +321,7 @@ def _normalise(text: str) -> str:
     # "not doing so well" -> "not so doing well": keep the phrase whole, keep the "so".
     t = re.sub(r"\b(doing|feeling|going|went|gone|been|sleeping) (so|too|very|really|that|pretty|quite) well\b",
                r"\2 \1 well", t)
+    t = re.sub(r"\bhead ?space\b", "place", t)  # "in a good headspace"
     t = re.sub(r"\bin a (really|very|so|pretty|such a) (good|great|better|bad|dark|tough|difficult) place\b",
                r"\1 in a \2 place", t)
     t = re.sub(r"\b([a-z]+)-ish\b", r"\1 ish", t)  # "okay-ish": the word, hedged
@@ -484,8 +492,8 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     hedges = sum(len(p.findall(norm)) for p in _HEDGES)
     # Idioms first, replaced by placeholder tokens that carry their reading.
     idiom_hits: dict[str, _Hit] = {}
-    for pattern in _INTENSIFYING_NEGATIONS:
-        norm = pattern.sub(" so ", norm)
+    for pattern, replacement in _INTENSIFYING_NEGATIONS:
+        norm = pattern.sub(replacement, norm)
     for pattern, valence, category in _IDIOMS:
         def _sub(_m: re.Match[str], v=valence, c=category) -> str:
             if v is None:

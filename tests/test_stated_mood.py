@@ -138,6 +138,19 @@ def test_eval_client_lines_match_truth(eval_dir: Path) -> None:
     ("I've never felt worse.", "neg"),
     ("Everything is going wrong.", "neg"),
     ("Nothing went wrong, it was fine.", "pos"),
+    ("I feel like things are finally going my way.", "pos"),
+    ("I'm really looking forward to it.", "pos"),
+    ("I'm in a really good headspace.", "pos"),
+    ("I haven't felt this good in years.", "pos"),
+    ("I haven't been this bad in years.", "neg"),
+    ("I haven't been so happy lately.", "neg"),
+    ("I'm on top of things.", "pos"),
+    ("It's all going to plan.", "pos"),
+    ("It scares me.", "neg"),
+    ("It makes me so mad.", "neg"),
+    ("It breaks my heart.", "neg"),
+    ("Nobody cares about me.", "neg"),
+    ("I'm at breaking point.", "neg"),
 ])
 def test_stated_sign(text: str, expected: str) -> None:
     valence, category, certainty = assess(text)
@@ -173,6 +186,9 @@ def test_stated_sign(text: str, expected: str) -> None:
     "We're thinking about getting a dog.",
     "We had lunch at my mum's on Saturday.",
     "I have a lot of work on this week.",
+    "He asked me to stay late.",
+    "On top of that, the car broke down.",
+    "I took a break at lunch.",
 ])
 def test_neutral_accounts_are_never_positive_or_negative(text: str) -> None:
     valence, category, _ = assess(text)
