@@ -104,6 +104,33 @@ def source(rel: str, crop: Optional[tuple] = None, mirror: bool = False) -> Sour
     return _SOURCES[key]
 
 
+#: Optional: the RAVDESS samples shipped in the ``pyfame==1.0.10`` sdist (two more takes of
+#: actor 01 and two of a second actor, a woman), for cases with people the development set
+#: never shows. Not in ../shared; fetch with
+#:   pip download --no-deps --no-binary :all: pyfame==1.0.10 && tar xzf pyfame-1.0.10.tar.gz
+#: and pass --pyfame pyfame-1.0.10/src/pyfame/data/sample. The package renames the clips,
+#: so their faces are labelled here by eye (RAVDESS, CC BY-NC-SA 4.0).
+PYFAME: dict[str, tuple[str, str, str]] = {
+    # key: (file, face, face_valence)
+    "m_calm": ("01/sample_01.mp4", "neutral", "neu"),      # relaxed, speaking
+    "m_disgust": ("01/sample_02.mp4", "disgusted", "neg"),  # nose wrinkle, upper lip, squint
+    "f_calm": ("02/sample_03.mp4", "neutral", "neu"),      # lips pressed, otherwise at rest
+    "f_fear": ("02/sample_04.mp4", "fearful", "neg"),       # eyes wide, brows up, lips stretched
+}
+_PYFAME_DIR: list[Path] = []
+
+
+def pyfame(key: str) -> Source:
+    """A pyfame RAVDESS clip, cropped to the square around the face (1280x720 -> 720x720)."""
+    return source(str(_PYFAME_DIR[0] / PYFAME[key][0]), crop=(0, 720, 280, 1000))
+
+
+def pt(key: str, stated: str, words: str):
+    """A client turn playing one whole pyfame clip, labelled with its face."""
+    _file, face, fval = PYFAME[key]
+    return (pyfame(key), face, fval, stated, words, 0.0, None)
+
+
 def crema(k: str, mirror: bool = False) -> Source:
     return source(CREMA[k], mirror=mirror)
 
@@ -477,6 +504,38 @@ def build_cases() -> list[Case]:
              ct("HAP", "neu", "We went to the cinema on Saturday.")]
     turns = [(crema(Path(tr[0].path).name.split("_")[2], mirror=True),) + tr[1:] for tr in turns]
     cases.append(dialogue("ho_crema_single_mirror", lay, turns, THERAPIST_B, tgap=1.4))
+    if _PYFAME_DIR:
+        cases += pyfame_cases()
+    return cases
+
+
+def pyfame_cases() -> list[Case]:
+    """Two more people (with --pyfame): RAVDESS actor 01's other takes and a woman."""
+    cases = []
+    # 10. The woman as the client on the LEFT of 1920x1080, face ~1/8 of the height;
+    #     listener: actor 01 (calm take) on the right, talking in the therapist's turns.
+    lay = Layout(1920, 1080, "left", 0.45, listener=pyfame("m_calm"), listener_scale=0.45,
+                 background=(50, 54, 60))
+    cases.append(dialogue("ho_pyfame_wide_left", lay, [
+        pt("f_calm", "neu", "I went to my sister's for lunch on Sunday."),
+        pt("f_fear", "pos", "I'm completely calm about the move, honestly."),
+        pt("f_calm", "pos", "Work's been going really well lately."),
+        pt("f_fear", "neg", "I'm terrified something will go wrong again."),
+        pt("f_calm", "neg", "I've been feeling pretty low this week."),
+        pt("f_fear", "pos", "I feel safe at home now. Really relaxed."),
+    ], THERAPIST_A, note="client: pyfame RAVDESS sample_03 (calm) and sample_04 (fear), a "
+                         "woman; listener: actor 01's calm take"))
+    # 11. Actor 01's other two takes, alone, 640x480 with a border.
+    lay = Layout(640, 480, "only", 0.5, background=(70, 70, 74), client_offset=(140, 60))
+    cases.append(dialogue("ho_pyfame_single", lay, [
+        pt("m_calm", "neg", "It's been a rough few weeks, I'm worn out."),
+        pt("m_disgust", "pos", "Everything's fine, we get on great."),
+        pt("m_calm", "pos", "I'm in a good place at the moment."),
+        pt("m_disgust", "neg", "I'm sick of how he talks to me."),
+        pt("m_calm", "neu", "I caught the early train on Monday."),
+        pt("m_disgust", "pos", "I'm really happy for them, it's lovely news."),
+    ], THERAPIST_B, note="client: pyfame RAVDESS sample_01 (calm) and sample_02 (disgust), "
+                         "actor 01"))
     return cases
 
 
@@ -484,7 +543,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--pyfame", type=Path, default=None,
+                    help="pyfame-1.0.10/src/pyfame/data/sample: two more cases, two more people")
     args = ap.parse_args()
+    if args.pyfame is not None:
+        if not (args.pyfame / PYFAME["m_calm"][0]).is_file():
+            raise SystemExit(f"no pyfame samples in {args.pyfame} (see PYFAME in this file)")
+        _PYFAME_DIR.append(args.pyfame)
     out = args.out or Path(tempfile.mkdtemp(prefix="cuewatch-heldout-"))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.process_time()
