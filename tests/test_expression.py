@@ -152,6 +152,29 @@ def test_confidence_drops_where_a_hand_covers_the_face(pexels):
     assert covered < clear - 0.35
 
 
+def test_automatic_neutral_is_not_a_held_wide_eyed_face():
+    """Half the frames: resting eyes that the blendshapes read as "squinting" (anatomy:
+    resting faces read eyeSquint 0.2 to 0.7); half: eyes held wide. The neutral eyes are the
+    resting ones, though their raw blendshape sum is the larger."""
+    from cuewatch.action_units import (AUSettings, GEOMETRY_NAMES, neutral_reference,
+                                       action_unit_intensities)
+    n = 120
+    t = np.arange(n) / 15.0
+    rest, wide = np.arange(0, n, 2), np.arange(1, n, 2)
+    rng = np.random.default_rng(0)
+    geometry = rng.normal(0.0, 0.002, (n, len(GEOMETRY_NAMES)))
+    geometry[:, GEOMETRY_NAMES.index("eye_aperture")] += np.where(np.arange(n) % 2, 0.20, 0.13)
+    bs = np.zeros((n, len(BLENDSHAPE_NAMES)))
+    for side in ("Left", "Right"):
+        bs[rest, BLENDSHAPE_NAMES.index("eyeSquint" + side)] = 0.4
+        bs[rest, BLENDSHAPE_NAMES.index("eyeBlink" + side)] = 0.15
+        bs[wide, BLENDSHAPE_NAMES.index("eyeWide" + side)] = 0.25
+    ref = neutral_reference(t, geometry, bs, np.ones(n))
+    assert set(ref.region_frames["eyes"]) <= set(rest)
+    au = action_unit_intensities(geometry, bs, ref, AUSettings())
+    assert au[wide, AU["AU05"]].mean() > 2.0 and au[rest, AU["AU05"]].mean() < 0.5
+
+
 def test_flicker_counts_jitter_not_movement():
     """Jitter turns back every frame; an onset, however fast, goes one way."""
     from cuewatch.expression import _neighbour_flicker
