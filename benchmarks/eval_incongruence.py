@@ -54,6 +54,7 @@ def main() -> int:
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="cuewatch-eval-"))
     groups = [("dev", cases_in(args.eval))] + [(str(c), cases_in(c)) for c in args.cases]
+    failed = 0
     for label, cases in groups:
         pairs: list[str] = []
         print(f"== {label}: {len(cases)} cases")
@@ -64,10 +65,15 @@ def main() -> int:
                  "--out", str(out / label.replace("/", "_")), "--consent", EVAL_CONSENT, "--quiet",
                  "--sensitivity", args.sensitivity],
                 capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{video.name}: cuewatch failed ({proc.returncode}): {proc.stderr.strip()}")
-                continue
             flags = out / label.replace("/", "_") / video.stem / "flags.json"
+            if proc.returncode != 0:
+                # scored as no flags, so its events count as missed, not as absent
+                print(f"{video.name}: cuewatch failed ({proc.returncode}): {proc.stderr.strip()}")
+                failed += 1
+                flags.parent.mkdir(parents=True, exist_ok=True)
+                flags.write_text(json.dumps({"flags": []}))
+                pairs += [str(truth), str(flags)]
+                continue
             doc = json.loads(flags.read_text())
             kinds = {}
             for f in doc["flags"]:
@@ -78,6 +84,9 @@ def main() -> int:
         if pairs:
             subprocess.run([sys.executable, str(scorer), *pairs], check=False)
     print(f"outputs in {out}")
+    if failed:
+        print(f"{failed} case(s) failed to analyse; their events were scored as missed")
+        return 1
     return 0
 
 
