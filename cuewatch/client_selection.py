@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 
 #: The speaker name used when none is requested (matched case-insensitively).
 DEFAULT_CLIENT_NAME = "Client"
+#: Other role names that mean the client, and names that mean the person in the chair
+#: opposite: without --client-speaker, a transcript labelled "Patient" / "Therapist", or
+#: "Therapist" / "Sam", still has one obvious client.
+CLIENT_ROLE_NAMES = ("client", "patient")
+CLINICIAN_ROLE_NAMES = ("therapist", "counsellor", "counselor", "trainee", "clinician",
+                        "interviewer", "psychologist", "psychotherapist", "doctor", "dr",
+                        "supervisor", "practitioner")
 
 
 def _key(name: str) -> str:
@@ -40,8 +47,9 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
     """The transcript's name for the client, as spelled in the transcript.
 
     ``requested`` (from --client-speaker) must match a speaker, ignoring case and spacing.
-    Without it: a speaker named Client; else a sole speaker "Client <something>"; else the
-    only speaker there is. Returns None when no segment has a speaker label (every
+    Without it: a speaker named Client (or Patient); else a sole speaker "Client
+    <something>"; else the one speaker who is not a clinician by name (Therapist,
+    Counsellor, Trainee, ...), which covers the only speaker there is. Returns None when no segment has a speaker label (every
     segment is then the client's, as in a mood file without a speaker column). Raises
     TranscriptError listing the speakers when the choice is missing or ambiguous.
     """
@@ -61,15 +69,16 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
         )
     if not names:
         return None
-    default = _key(DEFAULT_CLIENT_NAME)
-    for name in names:
-        if _key(name) == default:
-            return name
-    prefixed = [n for n in names if _key(n).split(" ")[0] == default]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if len(names) == 1:
-        return names[0]
+    for role in (_key(DEFAULT_CLIENT_NAME),) + CLIENT_ROLE_NAMES:
+        exact = [n for n in names if _key(n) == role]
+        if exact:
+            return exact[0]
+        prefixed = [n for n in names if _key(n).split(" ")[0] == role]
+        if len(prefixed) == 1:
+            return prefixed[0]
+    others = [n for n in names if _key(n).split(" ")[0].rstrip(".") not in CLINICIAN_ROLE_NAMES]
+    if len(others) == 1:
+        return others[0]
     raise TranscriptError(
         f"no speaker named {DEFAULT_CLIENT_NAME}; choose one with --client-speaker NAME "
         f"(speakers: {listed})"

@@ -350,6 +350,9 @@ def test_choose_client_speaker() -> None:
     assert choose_client_speaker(_segs("Therapist", "Client A")) == "Client A"
     assert choose_client_speaker(_segs("SPEAKER_00", "SPEAKER_01"), "speaker_01") == "SPEAKER_01"
     assert choose_client_speaker(_segs("Maria")) == "Maria"
+    assert choose_client_speaker(_segs("Therapist", "Patient")) == "Patient"
+    assert choose_client_speaker(_segs("Counsellor", "Sam", "Counsellor")) == "Sam"
+    assert choose_client_speaker(_segs("Dr. Jones", "Trainee", "Sam")) == "Sam"
     assert choose_client_speaker(_segs(None, None)) is None
     assert speakers(_segs("B", None, "A", "B")) == ["B", "A"]
     segs = _segs("Therapist", "Client", None, "client")
@@ -362,6 +365,8 @@ def test_choose_client_speaker_errors_list_speakers() -> None:
         choose_client_speaker(_segs("Therapist", "Client"), "Bob")
     with pytest.raises(TranscriptError, match=r"no speaker named Client; choose one with --client-speaker NAME \(speakers: SPEAKER_00, SPEAKER_01\)"):
         choose_client_speaker(_segs("SPEAKER_00", "SPEAKER_01"))
+    with pytest.raises(TranscriptError, match="no speaker named Client"):
+        choose_client_speaker(_segs("Therapist", "Sam", "Alex"))
     with pytest.raises(TranscriptError, match="no speaker labels"):
         choose_client_speaker(_segs(None), "Client")
     assert issubclass(TranscriptError, CuewatchError)

@@ -101,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--transcript", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
     p.add_argument("--mood", type=Path, metavar="FILE", help="mood segments (CSV or JSON)")
     p.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name "
-                   "(default: a speaker named Client)")
+                   "(default: a speaker named Client or Patient, else the one speaker "
+                   "not named as a clinician, such as Therapist)")
     p.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
                    help="whose face is the client's (default: auto)")
     p.add_argument("--neutral", type=_span, metavar="START:END",
