@@ -28,7 +28,7 @@ from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
-EXPRESSION_REVISION = 6
+EXPRESSION_REVISION = 7
 
 _AU = {name: i for i, name in enumerate(AU_NAMES)}
 _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -94,6 +94,10 @@ class ExpressionSettings:
     widen_hi: float = 1.0
     cheek_lo: float = 0.5
     cheek_hi: float = 1.5
+    #: a felt smile, min(AU06, AU12), from ``felt_smile_lo`` (none) to ``_hi`` (full),
+    #: explains AU09/AU10 readings away (see :func:`reread_smile_wrinkles`).
+    felt_smile_lo: float = 2.0
+    felt_smile_hi: float = 4.0
     #: half-width of each of the two box passes of the smoothing window, seconds.
     smooth_half_width_s: float = 0.12
     #: shot cut: between two consecutive frames the face box moves more than
@@ -412,6 +416,23 @@ def reread_lip_stretch(au: np.ndarray, not_a_smile: np.ndarray) -> np.ndarray:
     return out
 
 
+def reread_smile_wrinkles(au: np.ndarray, settings: ExpressionSettings) -> np.ndarray:
+    """AU09/AU10 discounted where a felt smile (AU06 with AU12, both strong) explains them.
+
+    A broad Duchenne smile lifts the cheeks and the upper lip and deepens the furrows
+    beside the nose: the geometry of AU09 (nose wrinkle) and AU10 (upper lip raise)
+    without either muscle (FACS notes this appearance change under AU6+12 at high
+    intensity). Read as disgust, it pulls a laughing face's valence down. Disgust itself
+    rarely comes with both a strong cheek raise and a strong lip-corner pull.
+    """
+    s = settings
+    out = au.copy()
+    smile = _ramp(np.minimum(au[:, _AU["AU06"]], au[:, _AU["AU12"]]), s.felt_smile_lo, s.felt_smile_hi)
+    for name in ("AU09", "AU10"):
+        out[:, _AU[name]] = au[:, _AU[name]] * (1.0 - smile)
+    return out
+
+
 def prototype_scores(au: np.ndarray, unilateral: np.ndarray, settings: ExpressionSettings,
                      eyes_shut: Optional[np.ndarray] = None) -> np.ndarray:
     """(N, 8) prototype matches 0..1 from AU intensities (0..5) and the two non-AU cues."""
@@ -536,6 +557,7 @@ def estimate_expression(timestamps: np.ndarray, landmarks: np.ndarray, blendshap
                                s.smooth_half_width_s, shots)
     eyes_shut, not_a_smile = eye_context(au, closure, s)
     au = reread_lip_stretch(au, not_a_smile)
+    au = reread_smile_wrinkles(au, s)
     scores = prototype_scores(au, one_sided, s, eyes_shut)
     valence = valence_from_scores(scores, s)
     arousal = arousal_from_aus(au, s)

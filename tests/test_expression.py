@@ -175,6 +175,24 @@ def test_automatic_neutral_is_not_a_held_wide_eyed_face():
     assert au[wide, AU["AU05"]].mean() > 2.0 and au[rest, AU["AU05"]].mean() < 0.5
 
 
+def test_a_broad_felt_smile_is_not_read_as_disgust():
+    """AU6+12 at full strength brings AU9/AU10-like wrinkles (FACS); a disgust face, with
+    its partial lip-corner pull and slight squint, stays disgust."""
+    from cuewatch.expression import (ExpressionSettings, prototype_scores, reread_smile_wrinkles,
+                                     valence_from_scores)
+    s = ExpressionSettings()
+    au = np.zeros((2, len(AU_NAMES)))
+    au[0, [AU["AU06"], AU["AU12"], AU["AU09"], AU["AU10"], AU["AU25"]]] = [5.0, 5.0, 3.9, 5.0, 5.0]
+    au[1, [AU["AU06"], AU["AU12"], AU["AU09"], AU["AU10"], AU["AU04"]]] = [1.0, 2.5, 4.2, 3.0, 2.0]
+    scores = prototype_scores(reread_smile_wrinkles(au, s), np.zeros(2), s)
+    valence = valence_from_scores(scores, s)
+    assert valence[0] > 0.9 and scores[0, CAT["disgusted"]] < 0.05
+    assert valence[1] < -0.5 and scores[1, CAT["disgusted"]] > 0.4
+    # without the re-reading the smile lost a third of its valence to "disgust"
+    raw = valence_from_scores(prototype_scores(au, np.zeros(2), s), s)
+    assert raw[0] < 0.7
+
+
 def test_flicker_counts_jitter_not_movement():
     """Jitter turns back every frame; an onset, however fast, goes one way."""
     from cuewatch.expression import _neighbour_flicker
