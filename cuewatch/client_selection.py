@@ -24,7 +24,7 @@ DEFAULT_CLIENT_NAME = "Client"
 #: Other role names that mean the client, and names that mean the person in the chair
 #: opposite: without --client-speaker, a transcript labelled "Patient" / "Therapist", or
 #: "Therapist" / "Sam", still has one obvious client.
-CLIENT_ROLE_NAMES = ("client", "patient")
+CLIENT_ROLE_NAMES = (DEFAULT_CLIENT_NAME.casefold(), "patient")
 CLINICIAN_ROLE_NAMES = ("therapist", "counsellor", "counselor", "trainee", "clinician",
                         "interviewer", "psychologist", "psychotherapist", "doctor", "dr",
                         "supervisor", "practitioner")
@@ -48,10 +48,11 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
 
     ``requested`` (from --client-speaker) must match a speaker, ignoring case and spacing.
     Without it: a speaker named Client (or Patient); else a sole speaker "Client
-    <something>"; else the one speaker who is not a clinician by name (Therapist,
-    Counsellor, Trainee, ...), which covers the only speaker there is. Returns None when no segment has a speaker label (every
-    segment is then the client's, as in a mood file without a speaker column). Raises
-    TranscriptError listing the speakers when the choice is missing or ambiguous.
+    <something>"; else the one speaker not named as a clinician (Therapist, Counsellor,
+    Trainee, ...), which covers the only speaker there is. Returns None when no segment
+    has a speaker label (every segment is then the client's, as in a mood file without a
+    speaker column). Raises TranscriptError listing the speakers when the choice is
+    missing or ambiguous.
     """
     names = speakers(segments)
     listed = ", ".join(names) if names else "none"
@@ -69,7 +70,7 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
         )
     if not names:
         return None
-    for role in (_key(DEFAULT_CLIENT_NAME),) + CLIENT_ROLE_NAMES:
+    for role in CLIENT_ROLE_NAMES:
         exact = [n for n in names if _key(n) == role]
         if exact:
             return exact[0]

@@ -3,9 +3,11 @@
 Per client utterance that states a mood, every reliably seen frame of the client's face is
 compared with the stated valence: a frame *contradicts* when the face's valence sits on
 the other side of zero by more than a threshold (or, for stated calm or happiness, when a
-negative prototype match is strong). Contradicting frames form runs; short holes merge;
-a run long enough is an ``incongruence`` flag, a brief strong flash (0.2 to 0.5 s) inside
-an utterance whose face otherwise agrees is a ``leak``. Where the face was not reliably
+negative prototype match is strong; against stated distress a smile must clear a margin
+more, see ``Thresholds.smile_margin``). Contradicting frames form runs; short holes merge;
+a run long enough, or runs that keep coming back through the utterance and add up to as
+long, make an ``incongruence`` flag; a brief strong flash (0.2 to 0.5 s) inside an
+utterance whose face otherwise agrees is a ``leak``. Where the face was not reliably
 seen there is no verdict: those spans are reported as gaps, so a reviewer knows the tool
 was blind there.
 
