@@ -48,8 +48,8 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
 
     ``requested`` (from --client-speaker) must match a speaker, ignoring case and spacing.
     Without it: a speaker named Client (or Patient); else a sole speaker "Client
-    <something>"; else the one speaker not named as a clinician (Therapist, Counsellor,
-    Trainee, ...), which covers the only speaker there is. Returns None when no segment
+    <something>"; else the only speaker there is; else the one speaker not named as a
+    clinician (Therapist, Counsellor, Trainee, ...). Returns None when no segment
     has a speaker label (every segment is then the client's, as in a mood file without a
     speaker column). Raises TranscriptError listing the speakers when the choice is
     missing or ambiguous.
@@ -77,6 +77,8 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
         prefixed = [n for n in names if _key(n).split(" ")[0] == role]
         if len(prefixed) == 1:
             return prefixed[0]
+    if len(names) == 1:
+        return names[0]
     others = [n for n in names if _key(n).split(" ")[0].rstrip(".") not in CLINICIAN_ROLE_NAMES]
     if len(others) == 1:
         return others[0]

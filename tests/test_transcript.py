@@ -350,6 +350,7 @@ def test_choose_client_speaker() -> None:
     assert choose_client_speaker(_segs("Therapist", "Client A")) == "Client A"
     assert choose_client_speaker(_segs("SPEAKER_00", "SPEAKER_01"), "speaker_01") == "SPEAKER_01"
     assert choose_client_speaker(_segs("Maria")) == "Maria"
+    assert choose_client_speaker(_segs("Therapist")) == "Therapist"  # the only one there is
     assert choose_client_speaker(_segs("Therapist", "Patient")) == "Patient"
     assert choose_client_speaker(_segs("Counsellor", "Sam", "Counsellor")) == "Sam"
     assert choose_client_speaker(_segs("Dr. Jones", "Trainee", "Sam")) == "Sam"
