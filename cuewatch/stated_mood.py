@@ -88,7 +88,8 @@ _SAD = {
     "awful": -0.7, "terrible": -0.7, "horrible": -0.7, "bad": -0.5, "rough": -0.4,
     "hard": -0.3, "difficult": -0.3, "tough": -0.3, "worse": -0.5, "lost": -0.45,
     "broken": -0.6, "sucks": -0.55, "crap": -0.5, "crappy": -0.5, "lousy": -0.55,
-    "rubbish": -0.5, "nightmare": -0.7, "breaking point": -0.75, "heartbreaking": -0.8, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
+    "rubbish": -0.5, "flat": -0.35, "heavy": -0.4, "defeated": -0.6, "despair": -0.8, "grim": -0.5,
+    "nightmare": -0.7, "breaking point": -0.75, "heartbreaking": -0.8,
     "worn out": -0.45, "burnt out": -0.55, "burned out": -0.55, "a mess": -0.6,
     "a wreck": -0.65, "falling apart": -0.7, "in a bad place": -0.7,
     "in a dark place": -0.75, "down in the dumps": -0.7, "under the weather": -0.4,
@@ -101,8 +102,9 @@ _SAD = {
     "missing him": -0.55, "missing them": -0.55, "missing my": -0.55, "homesick": -0.5,
 }
 _FEARFUL = {
-    "anxious": -0.6, "anxiety": -0.6, "scares": -0.6, "scary": -0.55, "frightens": -0.6,
-    "terrifies": -0.8, "terrifying": -0.8, "frightening": -0.65, "worries": -0.5, "nervous": -0.5, "scared": -0.7, "afraid": -0.7,
+    "anxious": -0.6, "anxiety": -0.6, "nervous": -0.5, "scared": -0.7, "afraid": -0.7,
+    "scares": -0.6, "scary": -0.55, "frightens": -0.6, "terrifies": -0.8, "terrifying": -0.8,
+    "frightening": -0.65, "worries": -0.5,
     "frightened": -0.7, "terrified": -0.9, "petrified": -0.9, "worried": -0.55,
     "worry": -0.5, "worrying": -0.55, "fear": -0.6, "fearful": -0.65, "panic": -0.7,
     "panicky": -0.7, "panicking": -0.75, "uneasy": -0.4, "tense": -0.45,
@@ -179,7 +181,8 @@ _CONTEXT_WORDS = frozenset({
     "didn't", "doesn't", "hasn't", "haven't", "a", "an", "the", "such", "week", "day",
     "month", "year", "time", "morning", "night", "weekend", "everything's",
     "everything", "things", "life", "work", "i've", "ive", "i'd", "we've", "you're",
-    "he's", "she's", "had", "have", "has", "having", "me", "makes", "made", "make", "keep", "keeps", "kept", "went", "go",
+    "he's", "she's", "had", "have", "has", "having", "me", "makes", "made", "make", "keep",
+    "keeps", "kept", "went", "go",
     "goes", "going", "sounds", "with", "of", "about", "at",
 })
 _DISCOURSE_MARKERS = frozenset({"okay", "ok", "alright", "all"})
@@ -207,7 +210,8 @@ _VADER_STOPWORDS = frozenset({
     "pay", "paid", "jobless", "miss", "missed", "missing", "shit", "fuck", "fucking",
     "heck", "lmao", "ugh", "hmm", "question", "questions", "problem", "problems",
     "issue", "issues", "wrong", "accept", "accepted", "justice", "fight", "fighting",
-    "attack", "stop", "stopped", "stuck", "tired", "hurt", "bad", "good", "great", "break", "breaks", "broke",
+    "attack", "stop", "stopped", "stuck", "tired", "hurt", "bad", "good", "great",
+    "break", "breaks", "broke",
     "better", "worse", "lost", "lose", "losing", "leave", "left",
 })
 #: Words that turn a mood around: VADER's list plus a few it lacks.
@@ -247,7 +251,8 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
         (r"\b(?:couldn't|could not|can't|cannot) (?:be|have been|feel|get) (?:any )?(?:better|happier)\b", 0.8, "happy"),
         (r"\b(?:couldn't|could not|can't|cannot) (?:be|have been|feel|get) (?:any )?worse\b", -0.8, "sad"),
         (r"\bnever (?:been |felt |had it )?(?:any )?worse\b", -0.8, "sad"),
-        (r"(?<!nothing )(?<!nothing's )(?<!nothing has )\b(?:go|goes|going|gone|went|gets|getting) (?:so |really |badly |horribly )?wrong\b", -0.5, "sad"),
+        (r"(?<!nothing )(?<!nothing's )(?<!nothing has )\b(?:go|goes|going|gone|went|gets|getting)"
+         r" (?:so |really |badly |horribly )?wrong\b", -0.5, "sad"),
         (r"\bcould(?:'ve| have)? (?:be|been|feel|felt) (?:a (?:bit|little|lot) |much |way )?better\b", -0.35, "sad"),
         (r"\b(?:i've|i have|i'd|ive|have|has|had) (?:definitely |certainly |honestly )?(?:been|felt|had|seen) better(?: days)?\b(?! (?:lately|recently|since|now|these|this|than|today|already))", -0.35, "sad"),
         (r"\bcould(?:'ve| have)? (?:be|been) (?:a (?:bit|little|lot) |much |way )?worse\b", 0.2, "calm"),
@@ -262,7 +267,8 @@ _IDIOMS: tuple[tuple[re.Pattern[str], Optional[float], Optional[str]], ...] = tu
         (r"\b(?:no|not a|not any) (?:big )?(?:problems?|issues?|deal)\b", 0.2, "calm"),
         (r"\bcan't wait\b", 0.6, "happy"),
         (r"\b(?:breaks?|broke|breaking) (?:my|our) hearts?\b", -0.8, "sad"),
-        (r"\b(?:nobody|no one|no-one|noone) (?:really )?(?:cares|listens|understands|gets it|loves me)\b", -0.6, "sad"),
+        (r"\b(?:nobody|no one|no-one|noone) (?:really )?"
+         r"(?:cares|listens|understands|gets it|loves me)\b", -0.6, "sad"),
         (r"\b(?:can't|cannot|can not|couldn't) (?:take|handle|stand|bear) (?:it|this|any ?more)\b", -0.7, "sad"),
         (r"\b(?:can't|cannot|can not|couldn't) cope\b", -0.65, "sad"),
         (r"\b(?:can't|cannot|couldn't) (?:get to |fall )?sleep\b", -0.4, "fearful"),
