@@ -201,6 +201,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--eval", type=Path, default=SHARED / "eval")
     ap.add_argument("--model", type=Path, default=SHARED / "models" / "face_landmarker.task")
     ap.add_argument("--fps", type=float, default=15.0, help="analysed frames per second (0 = all)")
+    ap.add_argument("--pyfame", type=Path, default=None,
+                    help="pyfame-1.0.10/src/pyfame/data/sample: two more people (see "
+                         "build_cases.py), each over their two takes")
     args = ap.parse_args(argv)
     fps = args.fps or None
     settings = ExpressionSettings()
@@ -253,8 +256,23 @@ def main(argv: Optional[list[str]] = None) -> int:
         images.add(f"{path.parent.name}/{path.name}", label, img_series.summary(t, t))
     missed = [p.name for p in image_paths if p not in found]
 
+    others = None
+    if args.pyfame is not None:
+        from build_cases import PYFAME   # the same clips and labels as the built cases
+
+        others = Tally("other people: pyfame's RAVDESS takes (faces labelled by eye), automatic "
+                       "neutral over each actor's two takes", thr)
+        for first, second in (("m_calm", "m_disgust"), ("f_calm", "f_fear")):
+            takes = [landmark_video(args.pyfame / PYFAME[k][0], args.model, fps) for k in (first, second)]
+            both, take_spans = Track.concat(takes)
+            series = both.expression(settings=settings)
+            for key, (a, b) in zip((first, second), take_spans):
+                others.add(f"pyfame {PYFAME[key][0]}", PYFAME[key][1], series.summary(a, b))
+
     _, val_auto, n_auto = clips_auto.print()
     _, val_span, n_span = clips_span.print()
+    if others is not None:
+        others.print()
     images.print()
     if missed:
         print(f"no face found in: {', '.join(missed)}")
