@@ -43,7 +43,7 @@ def _ffmpeg() -> str:
 def _clips(pattern: str) -> list[np.ndarray]:
     """Decoded frames (RGB) of every matching clip, resampled to 25 fps, in order."""
     from cuewatch.options import AnalysisSettings
-    from cuewatch.video import FrameReader, probe_video
+    from cuewatch.media.video import FrameReader, probe_video
 
     out = []
     for path in sorted(glob.glob(str(SHARED / "media" / pattern))):
@@ -124,7 +124,7 @@ def loop_to(base: Path, seconds: float, out: Path) -> None:
 
 def decode_fps(path: Path, limit_s: float = 60.0) -> float:
     from cuewatch.options import AnalysisSettings
-    from cuewatch.video import FrameReader, probe_video
+    from cuewatch.media.video import FrameReader, probe_video
 
     start = time.perf_counter()
     n = sum(1 for _ in FrameReader(probe_video(path), AnalysisSettings(fps=None), 0.0, limit_s))
@@ -160,8 +160,8 @@ def _tree_rss(pid: int) -> int:
 def run_analysis(video: Path, out: Path) -> tuple[float, float, float]:
     """(wall seconds, video seconds, peak tree RSS MB) of `analyze_video` in a child process."""
     code = ("import sys; from pathlib import Path;"
-            "from cuewatch.analysis import analyze_video; from cuewatch.options import AnalysisSettings;"
-            "from cuewatch.video import probe_video\n"
+            "from cuewatch.faces.face_pass import analyze_video; from cuewatch.options import AnalysisSettings;"
+            "from cuewatch.media.video import probe_video\n"
             "if __name__ == '__main__':\n"
             f"    analyze_video({str(video)!r}, AnalysisSettings(), {str(MODEL)!r}, Path({str(out)!r}))\n"
             f"    print(probe_video({str(video)!r}).duration)")
@@ -185,7 +185,7 @@ def plain_loop(path: Path, seconds: float = 30.0) -> float:
     from mediapipe.tasks.python import BaseOptions, vision
 
     from cuewatch.options import AnalysisSettings
-    from cuewatch.video import FrameReader, probe_video
+    from cuewatch.media.video import FrameReader, probe_video
 
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(MODEL)), running_mode=vision.RunningMode.VIDEO,

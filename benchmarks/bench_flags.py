@@ -22,10 +22,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cuewatch.features import FeaturesWriter, load_features
-from cuewatch.model import resolve_model
+from cuewatch.features.folder import FeaturesWriter, load_features
+from cuewatch.faces.model import resolve_model
 from cuewatch.options import AnalysisSettings, FlagSettings
-from cuewatch.pipeline import compute_features, load_mood_input, recompute_flags
+from cuewatch.recording.analyse import compute_features, load_mood_input, recompute_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cuewatch.domain import Flag, Gap, MoodSegment  # noqa: E402
 from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES  # noqa: E402
-from cuewatch.project_store import Project  # noqa: E402
+from cuewatch.project.store import Project  # noqa: E402
 
 HOUR = 3600.0
 CONSENT = {"participants": [{"name": "Client", "role": "client"}, {"name": "Th", "role": "therapist"}],
@@ -150,7 +150,7 @@ def main() -> int:
               f"95th percentile {vt[int(0.95 * len(vt)) - 1] * 1000:.1f} ms  (target < 50 ms); "
               f"undo {undo * 1000:.1f} ms")
 
-        from cuewatch.project_export import expression_spans
+        from cuewatch.project.export import expression_spans
 
         n = int(HOUR * 15)
         rng = np.random.default_rng(3)
@@ -163,7 +163,7 @@ def main() -> int:
         print(f"expression spans from an hour of frames ({n} frames -> {len(spans)} spans): "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms")
 
-        from cuewatch.project_export import export_project
+        from cuewatch.project.export import export_project
         out = work / "eaf"
         t0 = time.perf_counter()
         files = export_project(path, "eaf", out, recordings=["1"], purpose="supervision")

@@ -2,7 +2,7 @@
 
 Runs the real MediaPipe Face Landmarker (VIDEO mode for clips, IMAGE mode for photos) on
 every labelled clip and image, feeds the per-frame arrays to
-``cuewatch.expression.estimate_expression`` and prints, per item, the top prototype match
+``cuewatch.expression.series.estimate_expression`` and prints, per item, the top prototype match
 and the valence sign against the label, then the accuracy of each. Labels:
 
 - CREMA-D (actor 1001): the PERCEIVED label (crowd ratings of the face alone, see the media
@@ -37,7 +37,7 @@ import mediapipe as mp
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from cuewatch.expression import ExpressionSeries, ExpressionSettings, estimate_expression
+from cuewatch.expression.series import ExpressionSeries, ExpressionSettings, estimate_expression
 from cuewatch.formats import BLENDSHAPE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ FRAMES_CSV_BASE_COLUMNS: tuple[str, ...] = (
     "frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz",
 )
 
-# Action units estimated by cuewatch.expression, FACS names with OpenFace's _r suffix.
+# Action units estimated by cuewatch.expression.series, FACS names with OpenFace's _r suffix.
 AU_NAMES: tuple[str, ...] = (
     "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
     "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",

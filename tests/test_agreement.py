@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.agreement import (TOOL, agreement_from_reviews, cohen_kappa, project_agreement,
+from cuewatch.project.agreement import (TOOL, agreement_from_reviews, cohen_kappa, project_agreement,
                                 tool_verdicts)
 from cuewatch.domain import Flag, Review
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 
 
 def test_two_by_two_textbook_table() -> None:

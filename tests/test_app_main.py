@@ -16,7 +16,7 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton  # noqa: E402
 
 from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_TRANSCRIPT, SAMPLE_VIDEO, ensure_demo_project  # noqa: E402
-from cuewatch.project_store import DATA_SUFFIX, Project  # noqa: E402
+from cuewatch.project.store import DATA_SUFFIX, Project  # noqa: E402
 from cuewatch_ui.main_window import DISCLAIMER, MainWindow, make_settings  # noqa: E402
 
 REVIEWER = "tester"
@@ -302,7 +302,7 @@ def test_attach_a_transcript_to_a_recording_later(qtbot, window, tmp_path, sampl
 
 
 def test_face_pick_dialog_returns_the_clicked_face(qtbot, sample_media):
-    from cuewatch.video import read_frame_at
+    from cuewatch.media.video import read_frame_at
     from cuewatch_ui.import_dialogs import FacePickDialog
 
     image = read_frame_at(sample_media / SAMPLE_VIDEO, 2.0).image

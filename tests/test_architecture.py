@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 import shutil
 import subprocess
 import sys
@@ -34,3 +35,13 @@ def test_import_linter_contract() -> None:
         pytest.fail("import-linter is part of the test extra; install it with pip install -e '.[test]'")
     proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """A new subpackage cannot silently drop out of the wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(("cuewatch",) + init.parent.relative_to(ROOT / "cuewatch").parts)
+             for init in (ROOT / "cuewatch").rglob("__init__.py")}
+    found |= {".".join(("cuewatch_ui",) + init.parent.relative_to(ROOT / "ui").parts)
+              for init in (ROOT / "ui").rglob("__init__.py")}
+    assert found == listed

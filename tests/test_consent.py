@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.consent import consent_for_video, parse_consent, require_scope, sidecar_path
+from cuewatch.consent.record import consent_for_video, parse_consent, require_scope, sidecar_path
 from cuewatch.errors import ConsentError
 
 ROOT = Path(__file__).resolve().parents[1]

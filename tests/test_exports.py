@@ -450,7 +450,7 @@ def test_html_anonymised_blurs_thumbnails(media: Path, face_tracks: dict, tmp_pa
 
 # ---- the analysis's own Features objects ---------------------------------------------
 def _real_features(face_tracks: dict, frame_time: np.ndarray):
-    from cuewatch.features import Features, TrackFeatures
+    from cuewatch.features.folder import Features, TrackFeatures
 
     t = face_tracks[1]
     n = len(t["timestamp"])

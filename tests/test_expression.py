@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuewatch.action_units import face_frame_points, geometry_measures
+from cuewatch.expression.action_units import face_frame_points, geometry_measures
 from cuewatch.errors import CuewatchError
-from cuewatch.expression import estimate_expression, smooth_over_time
+from cuewatch.expression.series import estimate_expression, smooth_over_time
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -128,7 +128,7 @@ def test_crying_with_eyes_shut_reads_negative_and_smile_positive(pexels):
 
 
 def test_sustained_closure_is_time_aware():
-    from cuewatch.expression import ExpressionSettings, sustained_closure
+    from cuewatch.expression.series import ExpressionSettings, sustained_closure
     s = ExpressionSettings()
     t = np.arange(0, 4, 1 / 15)
     au45 = np.zeros_like(t)
@@ -156,7 +156,7 @@ def test_automatic_neutral_is_not_a_held_wide_eyed_face():
     """Half the frames: resting eyes that the blendshapes read as "squinting" (anatomy:
     resting faces read eyeSquint 0.2 to 0.7); half: eyes held wide. The neutral eyes are the
     resting ones, though their raw blendshape sum is the larger."""
-    from cuewatch.action_units import (AUSettings, GEOMETRY_NAMES, neutral_reference,
+    from cuewatch.expression.action_units import (AUSettings, GEOMETRY_NAMES, neutral_reference,
                                        action_unit_intensities)
     n = 120
     t = np.arange(n) / 15.0
@@ -178,7 +178,7 @@ def test_automatic_neutral_is_not_a_held_wide_eyed_face():
 def test_a_broad_felt_smile_is_not_read_as_disgust():
     """AU6+12 at full strength brings AU9/AU10-like wrinkles (FACS); a disgust face, with
     its partial lip-corner pull and slight squint, stays disgust."""
-    from cuewatch.expression import (ExpressionSettings, prototype_scores, reread_smile_wrinkles,
+    from cuewatch.expression.series import (ExpressionSettings, prototype_scores, reread_smile_wrinkles,
                                      valence_from_scores)
     s = ExpressionSettings()
     au = np.zeros((2, len(AU_NAMES)))
@@ -195,7 +195,7 @@ def test_a_broad_felt_smile_is_not_read_as_disgust():
 
 def test_flicker_counts_jitter_not_movement():
     """Jitter turns back every frame; an onset, however fast, goes one way."""
-    from cuewatch.expression import _neighbour_flicker
+    from cuewatch.expression.series import _neighbour_flicker
     t = np.arange(12) / 15.0
     jitter = np.where(np.arange(12) % 2 == 0, 0.05, -0.05)[:, None]
     step = np.where(np.arange(12) < 6, 0.0, 0.8)[:, None]
@@ -332,7 +332,7 @@ def _cut_track(crema, shift_px: float, scale: float):
 
 def test_a_cut_in_the_face_track_is_found_and_not_smoothed_across(crema):
     """Smiling frames after an edit must not make the last frames before it read happy."""
-    from cuewatch.expression import ExpressionSettings, shot_ids
+    from cuewatch.expression.series import ExpressionSettings, shot_ids
     s = ExpressionSettings()
     # continuous real motion (the clips themselves) has no cut
     for code in ("NEU", "HAP", "ANG"):

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuewatch.face_finding import FaceFinder, search_part, search_windows, suppress, FaceCandidate
-from cuewatch.face_tracking import (DESCRIPTOR_SIZE, FaceObservation, FacePipeline,
+from cuewatch.faces.finding import FaceFinder, search_part, search_windows, suppress, FaceCandidate
+from cuewatch.faces.tracking import (DESCRIPTOR_SIZE, FaceObservation, FacePipeline,
                                     TrackletSummary, link_tracklets)
 from cuewatch.formats import BLENDSHAPE_NAMES, N_LANDMARKS
-from cuewatch.head_pose import matrix_from_pose, pose_from_matrix
+from cuewatch.faces.head_pose import matrix_from_pose, pose_from_matrix
 from cuewatch.options import AnalysisSettings
-from cuewatch.video import FrameReader, probe_video, read_frame_at
+from cuewatch.media.video import FrameReader, probe_video, read_frame_at
 
 
 def _run(path: Path, model_path: Path, settings: AnalysisSettings = AnalysisSettings()):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cuewatch.features import (FeaturesWriter, TRACK_FIELDS, concatenate_features, is_complete,
+from cuewatch.features.folder import (FeaturesWriter, TRACK_FIELDS, concatenate_features, is_complete,
                                load_features)
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from cuewatch.domain import MoodSegment
-from cuewatch.expression import ExpressionSeries, ExpressionSettings
+from cuewatch.expression.series import ExpressionSeries, ExpressionSettings
 from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
-from cuewatch.incongruence import PRESETS, flags_for_series, thresholds
-from cuewatch.model import MODEL_SHA256
+from cuewatch.flags.incongruence import PRESETS, flags_for_series, thresholds
+from cuewatch.faces.model import MODEL_SHA256
 from cuewatch.options import AnalysisSettings, FlagSettings
 
 # ---------------------------------------------------------------- rules, on built series
@@ -146,7 +146,7 @@ def test_sensitivity_presets_are_ordered_and_explicit_values_win() -> None:
 @pytest.fixture(scope="module")
 def analyse(tmp_path_factory, eval_dir: Path, model_path: Path):
     """Runs the real pipeline once per case (features cached for the module)."""
-    from cuewatch.pipeline import run_pipeline
+    from cuewatch.recording.analyse import run_pipeline
 
     cache = tmp_path_factory.mktemp("features")
     done = {}
@@ -195,7 +195,7 @@ def test_auto_client_face_is_the_speaker_on_the_left(analyse) -> None:
 
 
 def test_recompute_reuses_features(analyse) -> None:
-    from cuewatch.pipeline import recompute_flags
+    from cuewatch.recording.analyse import recompute_flags
 
     r = analyse("crema_single")
     before = {p: p.stat().st_mtime_ns for p in Path(r.features_dir).glob("track_*.npy")}

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cuewatch.malloc_arenas import limit_malloc_arenas
+from cuewatch.faces.malloc_arenas import limit_malloc_arenas
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch import model as model_mod
+from cuewatch.faces import model as model_mod
 from cuewatch.errors import ModelError
-from cuewatch.model import MODEL_SHA256, fetch_model, find_model
+from cuewatch.faces.model import MODEL_SHA256, fetch_model, find_model
 
 
 def test_pinned_model_checks_out(model_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cuewatch.cli import main
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 
 from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
 
@@ -232,7 +232,7 @@ def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, clips: dict[s
     import threading
 
     from cuewatch.progress import Cancelled, Progress
-    from cuewatch.project_analysis import run_queued
+    from cuewatch.project.queue import run_queued
 
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:

@@ -19,8 +19,8 @@ import pytest
 
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import ConsentError, CuewatchError, ProjectError
-from cuewatch.project_schema import MIGRATIONS, SCHEMA_VERSION
-from cuewatch.project_store import Project
+from cuewatch.project.schema import MIGRATIONS, SCHEMA_VERSION
+from cuewatch.project.store import Project
 
 CONSENT = {"participants": [{"name": "Ana", "role": "client"}, {"name": "Ben", "role": "therapist"}],
            "scopes": ["training", "supervision"], "obtained": "2026-01-10", "recorded_by": "Dr C"}
@@ -128,7 +128,7 @@ def test_migration_keeps_data_and_backs_up(tmp_path: Path, version: int) -> None
 
 
 def test_a_failed_migration_leaves_the_old_version(tmp_path: Path, monkeypatch) -> None:
-    import cuewatch.project_store as store
+    import cuewatch.project.store as store
 
     path = tmp_path / "old.cuewatch"
     _old_project(path, 2)
@@ -271,8 +271,8 @@ def test_annotations(project: Project, clips: dict[str, Path]) -> None:
 
 def _fake_run(project: Project, rid: int, tmp_path: Path, n_flags: int = 3):
     """Claim the queued analysis and store a result with real domain objects."""
-    from cuewatch.pipeline import PipelineResult
-    from cuewatch.video import probe_video
+    from cuewatch.recording.analyse import PipelineResult
+    from cuewatch.media.video import probe_video
 
     a = project.claim_analysis("0" * 64)
     assert a is not None and a.state == "running" and a.recording_id == rid
@@ -406,7 +406,7 @@ def test_busy_project_gives_a_clear_error(project: Project, clips: dict[str, Pat
 
 _WRITER = textwrap.dedent("""
     import sys
-    from cuewatch.project_store import Project
+    from cuewatch.project.store import Project
     path, reviewer, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with Project.open(path, actor=reviewer) as p:
         flags = [f.id for f in p.flags()]
@@ -461,8 +461,8 @@ def test_sigkill_during_review_writes_keeps_everything_committed(project: Projec
 
 def test_revoke_while_analysis_runs_discards_its_results(project: Project, clips: dict[str, Path],
                                                          tmp_path: Path) -> None:
-    from cuewatch.pipeline import PipelineResult
-    from cuewatch.video import probe_video
+    from cuewatch.recording.analyse import PipelineResult
+    from cuewatch.media.video import probe_video
 
     rid = int(project.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
     a = project.claim_analysis("0" * 64)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.client_selection import choose_client_speaker, client_segments
+from cuewatch.faces.client_face import choose_client_speaker, client_segments
 from cuewatch.domain import MoodSegment
-from cuewatch.stated_mood import (
+from cuewatch.words.stated_mood import (
     NEUTRAL_BAND, STATED_CATEGORIES, annotate, assess, mood_from_label, polarity,
 )
-from cuewatch.transcript import load_transcript
+from cuewatch.words.transcript import load_transcript
 
 
 def sign(text: str) -> str | None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.client_selection import choose_client_speaker, client_segments, speakers
+from cuewatch.faces.client_face import choose_client_speaker, client_segments, speakers
 from cuewatch.domain import MoodSegment
 from cuewatch.errors import CuewatchError, TranscriptError
-from cuewatch.transcript import load_mood_file, load_transcript
+from cuewatch.words.transcript import load_mood_file, load_transcript
 
 
 def _write(tmp_path: Path, name: str, text: str, *, encoding: str = "utf-8", newline: str = "\n") -> Path:

@@ -11,7 +11,7 @@ import pytest
 
 from cuewatch.errors import VideoError
 from cuewatch.options import AnalysisSettings
-from cuewatch.video import Frame, FrameReader, probe_video, read_frame_at
+from cuewatch.media.video import Frame, FrameReader, probe_video, read_frame_at
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_media" / "demo_roleplay.mp4"
@@ -154,7 +154,7 @@ def test_container_claiming_extra_frames_is_not_truncated(media_dir: Path) -> No
 
 
 def test_read_ahead_keeps_order_and_passes_errors() -> None:
-    from cuewatch.video import read_ahead
+    from cuewatch.media.video import read_ahead
 
     frames = [Frame(index=i, timestamp=i / 10, image=np.zeros((2, 2, 3), np.uint8)) for i in range(20)]
     assert [f.index for f in read_ahead(iter(frames), depth=3)] == list(range(20))

@@ -1,6 +1,6 @@
 """The open project as the app sees it: the core's project store, plus per-recording views.
 
-``ProjectDocument`` owns the main thread's ``cuewatch.project_store.Project`` (reads are
+``ProjectDocument`` owns the main thread's ``cuewatch.project.store.Project`` (reads are
 fast enough there, writes take < 50 ms) and tells the views when something changed.
 Anything slow (loading features and the client's expression series, decoding frames,
 analysing, recomputing flags) runs in a worker that opens its own ``Project``: the store
@@ -18,14 +18,14 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from cuewatch.consent_policy import ConsentStatus
+from cuewatch.consent.policy import ConsentStatus
 from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.formats import EXPRESSION_CATEGORIES
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
-from cuewatch.project_store import Analysis, Project
-from cuewatch.video import VideoInfo, probe_video
+from cuewatch.project.store import Analysis, Project
+from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
 
 
@@ -59,7 +59,7 @@ class ClientFace:
     """The client's face track, for the overlay: read from a worker thread only."""
 
     timestamps: np.ndarray
-    track: Any                      # cuewatch.features.TrackFeatures (memory-mapped)
+    track: Any                      # cuewatch.features.folder.TrackFeatures (memory-mapped)
     dominant: Optional[np.ndarray]  # (N,) index into EXPRESSION_CATEGORIES, or None
     max_gap: float
     frame_size: tuple[int, int]
@@ -99,9 +99,9 @@ class RecordingData:
 def client_expression(features: Any, track_id: int) -> Any:
     """The client's ``ExpressionSeries``, the same one the core's flags were cut from."""
     try:
-        from cuewatch.expression_store import track_expression
+        from cuewatch.expression.cache import track_expression
     except ImportError:  # older core: compute it the way the expression module documents
-        from cuewatch.expression import estimate_expression
+        from cuewatch.expression.series import estimate_expression
 
         track = features.tracks[track_id]
         return estimate_expression(track.timestamp, track.landmarks(), track.blendshapes,
@@ -141,7 +141,7 @@ def load_recording(project_path: Path, recording_id: int,
     if features_dir is not None and client_track is not None:
         progress.check()
         progress.report(0.4, "face features")
-        from cuewatch.features import is_complete, load_features
+        from cuewatch.features.folder import is_complete, load_features
 
         if is_complete(features_dir):
             features = load_features(features_dir)

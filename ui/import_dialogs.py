@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QDateEdit, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
-from cuewatch.consent import ANALYSIS_SCOPES, consent_from_dict, sidecar_path
+from cuewatch.consent.record import ANALYSIS_SCOPES, consent_from_dict, sidecar_path
 from cuewatch.errors import ConsentError
 from cuewatch.formats import CONSENT_SCOPES
 

@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QFileD
                                QVBoxLayout, QWidget)
 
 from cuewatch import __version__
-from cuewatch.consent_policy import EXPORT_PURPOSES
+from cuewatch.consent.policy import EXPORT_PURPOSES
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.options import SENSITIVITIES
 from cuewatch.progress import Progress
-from cuewatch.project_store import Project
-from cuewatch.video import VIDEO_EXTENSIONS
+from cuewatch.project.store import Project
+from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch_ui.app_settings import AppSettings
 from cuewatch_ui.document import ProjectDocument, RecordingData, RecordingRow, load_recording
 from cuewatch_ui.flag_review import FlagReview
@@ -56,7 +56,7 @@ def _rgb_to_qimage(image: np.ndarray) -> QImage:
 
 def _thumbnail(path: str, t: float) -> QImage:
     """Worker thread: the frame at ``t`` as a small QImage (QImage is thread-safe)."""
-    from cuewatch.video import read_frame_at
+    from cuewatch.media.video import read_frame_at
 
     return _rgb_to_qimage(read_frame_at(path, t).image).scaledToWidth(
         320, Qt.TransformationMode.SmoothTransformation)
@@ -492,7 +492,7 @@ class MainWindow(QMainWindow):
             return None
         from dataclasses import replace
 
-        from cuewatch.pipeline import recompute_flags
+        from cuewatch.recording.analyse import recompute_flags
 
         settings = replace(data.flag_settings, sensitivity=sensitivity)
         rid = data.recording.id
@@ -582,7 +582,7 @@ class MainWindow(QMainWindow):
         doc = self._need_project()
         if self.analysis_task is not None and not self.analysis_task.done:
             return self.analysis_task
-        from cuewatch.project_analysis import run_queued
+        from cuewatch.project.queue import run_queued
 
         path, model, actor = doc.path, self.model, doc.reviewer or None
         task: Task[Any] = Task(lambda progress: run_queued(path, model=model, progress=progress, actor=actor))
@@ -648,7 +648,7 @@ class MainWindow(QMainWindow):
         boxes = {t.track_id: tuple(t.mean_bbox) for t in tracks}
 
         def op(progress: Progress) -> Any:
-            from cuewatch.video import read_frame_at
+            from cuewatch.media.video import read_frame_at
             return read_frame_at(video, t_frame).image
 
         def chosen(image: Any) -> None:
@@ -684,7 +684,7 @@ class MainWindow(QMainWindow):
         self.export(fmt, Path(out), None if purpose.startswith("(") else purpose)
 
     def export(self, fmt: str, out: Path, purpose: Optional[str], anonymise: bool = False) -> Task[Any]:
-        from cuewatch.project_export import export_project
+        from cuewatch.project.export import export_project
 
         path = self._need_project().path
 
@@ -696,7 +696,7 @@ class MainWindow(QMainWindow):
         return task.with_progress(f"Exporting {fmt}").success(done).run_in_background(self)
 
     def about(self) -> None:
-        from cuewatch.model import MODEL_SHA256
+        from cuewatch.faces.model import MODEL_SHA256
 
         QMessageBox.about(self, "About cuewatch",
                           f"<b>cuewatch {__version__}</b><br>"

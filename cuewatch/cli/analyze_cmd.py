@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cuewatch.cli.progress_bar import progress_bar
-from cuewatch.consent import Consent, consent_for_video
+from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
-from cuewatch.model import resolve_model
+from cuewatch.faces.model import resolve_model
 from cuewatch.options import SENSITIVITIES, AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
-from cuewatch.recording_outputs import write_recording_outputs
-from cuewatch.video import probe_video
+from cuewatch.outputs.recording import write_recording_outputs
+from cuewatch.media.video import probe_video
 
 
 def _fps(text: str) -> Optional[float]:
@@ -130,7 +130,7 @@ class Job:
 
 def run_job(job: Job, progress: Optional[Progress] = None) -> dict[str, Any]:
     """Analyse one video and write its files; runs in this or a worker process."""
-    from cuewatch.pipeline import run_pipeline
+    from cuewatch.recording.analyse import run_pipeline
 
     result = run_pipeline(job.video, settings=job.settings, model_path=job.model_path,
                           model_sha256=job.model_sha256, transcript=job.transcript, mood=job.mood,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cuewatch.errors import CuewatchError
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 
 
 def _show(project: Project, recording: str | None) -> None:

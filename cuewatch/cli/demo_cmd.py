@@ -19,7 +19,7 @@ from platformdirs import user_data_dir
 
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.errors import CuewatchError
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 
 SAMPLE_VIDEO = "demo_roleplay.mp4"
 SAMPLE_TRANSCRIPT = "demo_roleplay.vtt"
@@ -61,7 +61,7 @@ def ensure_demo_project(project: Path, media: Path = SAMPLE_MEDIA, *, model: Opt
         todo = [a for a in p.analyses() if a.state in ("queued", "running", "failed")]
         latest = [p.latest_analysis(int(r.id)) for r in p.recordings()]  # type: ignore[arg-type]
     if todo or any(a is None or a.state != "done" for a in latest):
-        from cuewatch.project_analysis import run_queued
+        from cuewatch.project.queue import run_queued
 
         with progress_bar("analysing the sample", quiet=quiet) as progress:
             summary = run_queued(project, model=model, retry_failed=True, progress=progress)

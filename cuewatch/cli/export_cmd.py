@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 
 from cuewatch.cli.progress_bar import progress_bar
-from cuewatch.consent_policy import EXPORT_PURPOSES
+from cuewatch.consent.policy import EXPORT_PURPOSES
 from cuewatch.exports import EXPORT_FORMATS
 
 
 def run(args: argparse.Namespace) -> int:
-    from cuewatch.project_export import export_project
+    from cuewatch.project.export import export_project
 
     with progress_bar(f"export {args.format}", quiet=args.quiet) as progress:
         files = export_project(args.project, args.format, args.out, purpose=args.purpose,

@@ -7,7 +7,7 @@ import os
 
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.errors import ModelError
-from cuewatch.model import MODEL_ENV, MODEL_SHA256, MODEL_URL, cache_path, fetch_model, find_model
+from cuewatch.faces.model import MODEL_ENV, MODEL_SHA256, MODEL_URL, cache_path, fetch_model, find_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ from cuewatch.cli.analyze_cmd import (
 )
 from cuewatch.options import AnalysisSettings
 from cuewatch.cli.progress_bar import progress_bar
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from cuewatch.project_analysis import run_queued
+    from cuewatch.project.queue import run_queued
 
     with progress_bar("analysing", quiet=args.quiet) as progress:
         summary = run_queued(args.project, model=args.model, jobs=args.jobs,

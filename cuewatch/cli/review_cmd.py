@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from cuewatch.agreement import project_agreement
+from cuewatch.project.agreement import project_agreement
 from cuewatch.domain import VERDICTS
 from cuewatch.errors import CuewatchError
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 
 
 def _list(project: Project, args: argparse.Namespace) -> None:

@@ -50,9 +50,9 @@ class ExportBundle:
     ``segments`` hold every speaker's utterances (the client's are those whose speaker
     is ``client_speaker``). ``reviews`` may hold history: the latest verdict of each
     reviewer on each flag is the current one (``time``, then ``id``, then list order).
-    ``tracks`` is a ``cuewatch.features.Features``, or a mapping / sequence of
+    ``tracks`` is a ``cuewatch.features.folder.Features``, or a mapping / sequence of
     TrackFeatures-like objects or dicts of arrays (see ``cuewatch.exports.tracks``);
-    ``features_dir`` is loaded with ``cuewatch.features.load_features`` when ``tracks``
+    ``features_dir`` is loaded with ``cuewatch.features.folder.load_features`` when ``tracks``
     is not given. ``agreement`` is shown as given (the agreement module computes it).
     ``expression_spans`` are the client's (start, end, category) stretches and
     ``valence_curve`` the client's (times, values) expressed valence, for ELAN/BORIS

@@ -51,7 +51,7 @@ def ffmpeg_exe() -> str:
 def _media_duration(bundle: ExportBundle) -> float:
     if bundle.recording.duration and bundle.recording.duration > 0:
         return float(bundle.recording.duration)
-    from cuewatch.video import probe_video
+    from cuewatch.media.video import probe_video
 
     return float(probe_video(bundle.media_path).duration)
 

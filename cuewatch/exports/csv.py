@@ -5,7 +5,7 @@ leading ``#`` provenance lines (``pandas.read_csv(path, comment=None,
 skiprows=N)`` or ``cuewatch.exports.tables.read_table``):
 
 - ``LABEL.flags.csv``: one row per flag, ``FLAGS_EXPORT_COLUMNS``: the recording, the
-  cells of ``cuewatch analyze``'s flags.csv (``cuewatch.flags_files.flag_csv_row``), the
+  cells of ``cuewatch analyze``'s flags.csv (``cuewatch.outputs.flags_files.flag_csv_row``), the
   full evidence as JSON and the current verdict of every reviewer (``verdicts``/``notes``).
 - ``LABEL.reviews.csv``: one row per verdict ever given (``REVIEWS_EXPORT_COLUMNS``),
   earlier ones marked ``current=0``: what agreement statistics are computed from.
@@ -20,7 +20,7 @@ from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
-from cuewatch.flags_files import flag_csv_row
+from cuewatch.outputs.flags_files import flag_csv_row
 from cuewatch.formats import FLAGS_CSV_COLUMNS
 from cuewatch.progress import Progress
 

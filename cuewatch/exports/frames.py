@@ -1,7 +1,7 @@
 """``cuewatch export --format frames``: the per-frame features, OpenFace-style columns.
 
 One ``LABEL.frames.csv`` per recording, written by the analysis's own writer
-(``cuewatch.frames_csv.write_frames_csv``: one row per analysed frame per face track,
+(``cuewatch.outputs.frames_csv.write_frames_csv``: one row per analysed frame per face track,
 ``success`` 0 where that face was not seen) so the export and ``cuewatch analyze``
 cannot drift apart. Columns: ``cuewatch.formats.FRAMES_CSV_BASE_COLUMNS``, the 52
 ``BLENDSHAPE_NAMES``, then the expression columns when given (``frames_columns``).
@@ -26,7 +26,7 @@ from cuewatch.exports.naming import path_in
 from cuewatch.exports.stamp import provenance_comment_lines
 from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays
 from cuewatch.formats import FRAMES_CSV_VERSION
-from cuewatch.frames_csv import frames_columns, write_frames_csv
+from cuewatch.outputs.frames_csv import frames_columns, write_frames_csv
 from cuewatch.progress import Progress
 
 

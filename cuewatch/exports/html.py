@@ -72,7 +72,7 @@ def png_data_uri(image_bgr: np.ndarray) -> str:
 
 def thumbnail(bundle: ExportBundle, t: float, tracks: Optional[dict]) -> Optional[np.ndarray]:
     """The frame at ``t``, faces blurred when ``tracks`` are given, THUMBNAIL_WIDTH wide."""
-    from cuewatch.video import read_frame_at
+    from cuewatch.media.video import read_frame_at
 
     if not bundle.media_path.is_file():
         return None

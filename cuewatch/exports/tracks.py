@@ -1,6 +1,6 @@
 """Face tracks as the exporters read them, whatever shape the caller holds them in.
 
-The lead's ``cuewatch.features`` gives ``Features`` with ``TrackFeatures`` per track;
+The lead's ``cuewatch.features.folder`` gives ``Features`` with ``TrackFeatures`` per track;
 tests and other callers may hold plain dicts of arrays. ``as_track_arrays`` accepts:
 a Features-like object (``.tracks``), a mapping ``{track_id: track}`` or a sequence of
 tracks, where a track is an object or a mapping with ``timestamp`` and ``bbox`` and,
@@ -152,10 +152,10 @@ def analysed_span(source: Any) -> Optional[tuple[float, float]]:
 def load_tracks(features_dir: Path) -> Any:
     """The lead's ``load_features`` on ``features_dir``, with one clear error if it fails."""
     try:
-        from cuewatch.features import load_features
+        from cuewatch.features.folder import load_features
     except ImportError:
         raise CuewatchError("this cuewatch cannot read features folders yet "
-                            "(cuewatch.features is missing)") from None
+                            "(cuewatch.features.folder is missing)") from None
     if not Path(features_dir).is_dir():
         raise CuewatchError(f"features folder not found: {features_dir}")
     return load_features(features_dir)

@@ -27,7 +27,7 @@ from webvtt.models import Timestamp
 
 from cuewatch.domain import MoodSegment
 from cuewatch.errors import TranscriptError
-from cuewatch.stated_mood import mood_from_label
+from cuewatch.words.stated_mood import mood_from_label
 
 #: A cue that starts this close after the video's end is dropped (rounding, a trailing
 #: credit); one that starts later means the transcript is not for this video.

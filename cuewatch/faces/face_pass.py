@@ -6,14 +6,14 @@ can run it anywhere (its arguments pickle). Long recordings are cut into time ch
 whose number depends only on the duration (so results do not depend on how many workers
 ran them); the chunks run in parallel threads of this process, each with its own decoder
 and MediaPipe graphs, and their tracklets are joined into persons by the same linker that
-re-identifies a face after a break (``cuewatch.face_tracking.link_tracklets``).
+re-identifies a face after a break (``cuewatch.faces.tracking.link_tracklets``).
 
 Threads, not processes: MediaPipe's tasks API calls its C library through ctypes, which
 releases the GIL, and each landmarker runs on its own dispatch thread, so two chunk
 threads keep two cores busy. One process holds the Python runtime, MediaPipe and the
 libraries once instead of once per worker: a two-person 1080p analysis peaked at 756 MB
 as a parent and two worker processes, and at 485 MB as one process with two threads
-(with ``cuewatch.malloc_arenas``).
+(with ``cuewatch.faces.malloc_arenas``).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from cuewatch import __version__
-from cuewatch.face_tracking import TrackletSummary, link_tracklets
-from cuewatch.features import FeaturesWriter, concatenate_features
-from cuewatch.malloc_arenas import limit_malloc_arenas
+from cuewatch.faces.tracking import TrackletSummary, link_tracklets
+from cuewatch.features.folder import FeaturesWriter, concatenate_features
+from cuewatch.faces.malloc_arenas import limit_malloc_arenas
 from cuewatch.options import AnalysisSettings
 from cuewatch.progress import Progress
-from cuewatch.video import FrameReader, VideoInfo, probe_video, read_ahead
+from cuewatch.media.video import FrameReader, VideoInfo, probe_video, read_ahead
 
 #: recordings shorter than this are analysed in one piece (a second decoder and set of
 #: graphs would cost more than it saves).
@@ -78,7 +78,7 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
     ``finish`` turns the result into the final (meta, id map), so a recording analysed in
     one piece is written only once.
     """
-    from cuewatch.face_tracking import FacePipeline
+    from cuewatch.faces.tracking import FacePipeline
 
     progress = progress or Progress()
     writer = FeaturesWriter(Path(directory))

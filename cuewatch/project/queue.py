@@ -1,6 +1,6 @@
 """Run a project's queued analyses, resumably: ``cuewatch project analyze`` and the app.
 
-Each analysis is ``cuewatch.pipeline.run_pipeline`` (a function of the video and the
+Each analysis is ``cuewatch.recording.analyse.run_pipeline`` (a function of the video and the
 settings that touches no shared state); only this process writes to the project: it
 claims an analysis (queued -> running), records progress, and stores the result (done)
 or the error (failed) in one transaction each. A process killed mid-way leaves its
@@ -25,7 +25,7 @@ from typing import Any, Optional, Union
 
 from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.progress import Cancelled, Progress
-from cuewatch.project_store import Analysis, Project
+from cuewatch.project.store import Analysis, Project
 
 #: write progress to the project at most this often per analysis (seconds).
 PROGRESS_INTERVAL_S = 1.0
@@ -65,7 +65,7 @@ def _job(project: Project, a: Analysis, model_path: Path, model_sha256: str) -> 
 
 def _run_job(job: _Job, progress_queue: Any = None, progress: Optional[Progress] = None) -> Any:
     """Run one pipeline; in a worker process, progress goes through ``progress_queue``."""
-    from cuewatch.pipeline import run_pipeline
+    from cuewatch.recording.analyse import run_pipeline
 
     if progress is None:
         def report(fraction: float, message: str) -> None:
@@ -141,7 +141,7 @@ def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = 
                jobs: int = 1, retry_failed: bool = False, progress: Optional[Progress] = None,
                actor: Optional[str] = None) -> RunSummary:
     """Run every queued analysis (and the ones an earlier run left unfinished)."""
-    from cuewatch.model import resolve_model
+    from cuewatch.faces.model import resolve_model
 
     progress = progress or Progress()
     location = resolve_model(model, progress=progress.scaled(0.0, 0.0))

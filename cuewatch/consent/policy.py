@@ -5,7 +5,7 @@
   per-frame data and flags); an export with no stated purpose needs what analysis needs.
 - Expired consent counts as none; revoked consent is none.
 
-The rules for one consent record live in ``cuewatch.consent``; this module applies them
+The rules for one consent record live in ``cuewatch.consent.record``; this module applies them
 to what a project holds (where a recording may have no consent, or a revoked one).
 """
 
@@ -15,7 +15,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from cuewatch.consent import ANALYSIS_SCOPES, Consent, require_analysis, require_scope
+from cuewatch.consent.record import ANALYSIS_SCOPES, Consent, require_analysis, require_scope
 from cuewatch.errors import ConsentError
 from cuewatch.formats import CONSENT_SCOPES
 

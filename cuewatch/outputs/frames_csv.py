@@ -12,7 +12,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from cuewatch.features import Features
+from cuewatch.features.folder import Features
 from cuewatch.formats import BLENDSHAPE_NAMES, FRAMES_CSV_BASE_COLUMNS
 
 ExpressionColumns = Mapping[str, np.ndarray]

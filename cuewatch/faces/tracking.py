@@ -1,6 +1,6 @@
 """Tracking faces through a recording: per-frame observations and one id per person.
 
-``FacePipeline`` finds faces with the tiled search (``cuewatch.face_finding``), follows
+``FacePipeline`` finds faces with the tiled search (``cuewatch.faces.finding``), follows
 each face's region from frame to frame and runs the Face Landmarker (VIDEO mode, one
 instance per live track) on a square crop around it, so a face 1/8 of a 1080p frame is
 landmarked at the model's working scale. It searches again every
@@ -25,9 +25,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from cuewatch.face_finding import FaceCandidate, FaceFinder, iou
+from cuewatch.faces.finding import FaceCandidate, FaceFinder, iou
 from cuewatch.formats import N_BLENDSHAPES, N_LANDMARKS
-from cuewatch.head_pose import pose_from_matrix
+from cuewatch.faces.head_pose import pose_from_matrix
 from cuewatch.options import AnalysisSettings
 
 

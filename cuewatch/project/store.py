@@ -32,15 +32,16 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 from cuewatch import __version__
-from cuewatch.consent import Consent, consent_from_dict, parse_consent, sidecar_path
-from cuewatch.consent_policy import (
+from cuewatch.consent.record import Consent, consent_from_dict, parse_consent, sidecar_path
+from cuewatch.consent.policy import (
     require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
 )
 from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Recording, Review, Track
 from cuewatch.errors import ConsentError, ProjectError
-from cuewatch.model import file_sha256
+from cuewatch.faces.model import file_sha256
+from cuewatch.features.keys import features_key
 from cuewatch.options import AnalysisSettings, FlagSettings
-from cuewatch.project_schema import (
+from cuewatch.project.schema import (
     APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION, Migration,
 )
 
@@ -549,7 +550,7 @@ class Project:
         record = _as_consent(consent)
         require_analysis_consent(record, video.name)
         if info is None:
-            from cuewatch.video import probe_video  # OpenCV only when really probing
+            from cuewatch.media.video import probe_video  # OpenCV only when really probing
             info = probe_video(video)
         sha = content_hash(video)
         extra_files = []
@@ -603,7 +604,7 @@ class Project:
         fp = Path(path).expanduser().absolute()
         if not fp.is_file():
             raise ProjectError(f"{kind} file not found: {fp}")
-        from cuewatch.transcript import load_mood_file, load_transcript
+        from cuewatch.words.transcript import load_mood_file, load_transcript
         (load_transcript if kind == "transcript" else load_mood_file)(fp, duration=rec.duration or None)
         latest = self.latest_analysis(recording_id)
         settings = latest.settings if latest is not None else AnalysisSettings()
@@ -920,8 +921,6 @@ class Project:
                     self._log(conn, "analysis_refused", rid, {"analysis_id": r["id"],
                                                               "reason": str(exc)}, actor)
                     continue
-                from cuewatch.pipeline import features_key  # the one cache key (imports OpenCV)
-
                 params = json.loads(r["parameters"])
                 key = features_key(
                     conn.execute("SELECT sha256 FROM recordings WHERE id = ?", (rid,)).fetchone()[0],

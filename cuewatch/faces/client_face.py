@@ -17,7 +17,7 @@ from cuewatch.errors import TranscriptError
 from cuewatch.formats import BLENDSHAPE_NAMES
 
 if TYPE_CHECKING:
-    from cuewatch.features import Features, TrackFeatures
+    from cuewatch.features.folder import Features, TrackFeatures
 
 #: The speaker name used when none is requested (matched case-insensitively).
 DEFAULT_CLIENT_NAME = "Client"

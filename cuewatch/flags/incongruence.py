@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from cuewatch.domain import Flag, Gap, MoodSegment
-from cuewatch.expression import ExpressionSeries
-from cuewatch.features import Features
+from cuewatch.expression.series import ExpressionSeries
+from cuewatch.features.folder import Features
 from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
 from cuewatch.options import FlagSettings
 
@@ -259,7 +259,7 @@ def detect_flags(features: Features, segments: Sequence[MoodSegment],
                  settings: FlagSettings,
                  neutral_span: Optional[Sequence[float]] = None) -> tuple[list[Flag], list[Gap]]:
     """Flags and face-not-visible gaps for one recording's client."""
-    from cuewatch.expression_store import track_expression
+    from cuewatch.expression.cache import track_expression
 
     th = thresholds(settings)
     if client_track is None or client_track not in features.tracks:

@@ -8,54 +8,19 @@ settings, never run the face model again.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from platformdirs import user_cache_dir
-
-from cuewatch.consent import Consent
+from cuewatch.consent.record import Consent
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import CuewatchError
-from cuewatch.features import META_FILE, Features, is_complete, load_features, write_meta
-from cuewatch.formats import FACE_PASS_REVISION, FEATURES_FORMAT_VERSION
+from cuewatch.features.folder import META_FILE, Features, is_complete, load_features, write_meta
+from cuewatch.features.keys import cache_root, content_sha256, features_key
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
-from cuewatch.video import VideoInfo, probe_video
-
-CACHE_ENV = "CUEWATCH_CACHE"
-
-
-def cache_root() -> Path:
-    """Where features are cached: ``$CUEWATCH_CACHE`` or the user cache directory."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(user_cache_dir("cuewatch", appauthor=False)) / "features"
-
-
-def content_sha256(path: Path, progress: Optional[Progress] = None) -> str:
-    """SHA-256 of a file's bytes: the recording's identity, wherever it is moved."""
-    h = hashlib.sha256()
-    size = max(1, path.stat().st_size)
-    done = 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-            done += len(block)
-            if progress is not None:
-                progress.check()
-                progress.report(done / size, "hashing video")
-    return h.hexdigest()
-
-
-def features_key(video_sha256: str, model_sha256: str, settings: AnalysisSettings) -> str:
-    token = json.dumps({"video": video_sha256, "model": model_sha256,
-                        "settings": settings.to_dict(), "format": FEATURES_FORMAT_VERSION,
-                        "face_pass": FACE_PASS_REVISION}, sort_keys=True)
-    return hashlib.sha256(token.encode()).hexdigest()[:32]
-
+from cuewatch.media.video import VideoInfo, probe_video
 
 def summarise_tracks(features: Features) -> list[Track]:
     """Per track: time coverage and mean position, for summaries and face choice."""
@@ -80,7 +45,7 @@ def compute_features(video: Path, settings: AnalysisSettings, model_path: Path, 
     A pure function of its arguments (plus the cache, which only saves time): safe to run
     in another process or on another machine.
     """
-    from cuewatch.analysis import analyze_video
+    from cuewatch.faces.face_pass import analyze_video
 
     progress = progress or Progress()
     digest = video_sha256 or content_sha256(video, progress.scaled(0.0, 0.02))
@@ -120,8 +85,8 @@ class PipelineResult:
 def load_mood_input(transcript: Optional[Path], mood: Optional[Path],
                     duration: Optional[float]) -> tuple[list[MoodSegment], list[str]]:
     """Stated mood per segment, from a transcript and/or a mood file."""
-    from cuewatch.stated_mood import annotate
-    from cuewatch.transcript import load_mood_file, load_transcript
+    from cuewatch.words.stated_mood import annotate
+    from cuewatch.words.transcript import load_mood_file, load_transcript
 
     segments: list[MoodSegment] = []
     warnings: list[str] = []
@@ -146,8 +111,8 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
                  video_sha256: Optional[str] = None,
                  neutral_span: Optional[tuple[float, float]] = None) -> PipelineResult:
     """Analyse one consented recording. Consent must already have been checked."""
-    from cuewatch.client_selection import choose_client_face, choose_client_speaker
-    from cuewatch.incongruence import detect_flags
+    from cuewatch.faces.client_face import choose_client_face, choose_client_speaker
+    from cuewatch.flags.incongruence import detect_flags
 
     video = Path(video)
     progress = progress or Progress()
@@ -192,7 +157,7 @@ def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_spea
                     neutral_span: Optional[tuple[float, float]] = None
                     ) -> tuple[list[Flag], list[Gap]]:
     """New flags from stored features and new settings: no face pass, well under a second."""
-    from cuewatch.incongruence import detect_flags
+    from cuewatch.flags.incongruence import detect_flags
 
     if not is_complete(features_dir):
         raise CuewatchError(f"{features_dir}: features are missing; analyse the recording again")

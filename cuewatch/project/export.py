@@ -1,7 +1,7 @@
 """Export a project: consent checked, bundles gathered from the store, files remembered.
 
 ``cuewatch export`` and the app both call ``export_project``. Consent is decided here,
-before any exporter runs (``cuewatch.consent_policy``); the exporters in
+before any exporter runs (``cuewatch.consent.policy``); the exporters in
 ``cuewatch.exports`` take plain domain objects and never open the store. Every file
 written is recorded in the project against the recordings it holds, so that revoking a
 recording's consent deletes the clips and tables cuewatch knows it exported.
@@ -17,11 +17,11 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from cuewatch.agreement import project_agreement
+from cuewatch.project.agreement import project_agreement
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.progress import Progress
-from cuewatch.project_store import Project
+from cuewatch.project.store import Project
 from cuewatch.provenance import provenance
 
 #: expression spans shorter than this (seconds) are merged into their neighbours' gap.
@@ -55,8 +55,8 @@ def _client_expression(features_dir: Path, client_track: Optional[int]) -> tuple
     """Expression spans and the valence curve of the client's face, or (None, None)."""
     if client_track is None:
         return None, None
-    from cuewatch.expression_store import track_expression
-    from cuewatch.features import is_complete, load_features
+    from cuewatch.expression.cache import track_expression
+    from cuewatch.features.folder import is_complete, load_features
 
     if not is_complete(features_dir):
         return None, None
@@ -87,8 +87,8 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
     spans = curve = columns = None
     if with_expression and features_dir is not None:
         spans, curve = _client_expression(features_dir, client_track)
-        from cuewatch.expression_store import expression_columns
-        from cuewatch.features import is_complete, load_features
+        from cuewatch.expression.cache import expression_columns
+        from cuewatch.features.folder import is_complete, load_features
         if is_complete(features_dir):
             columns = expression_columns(load_features(features_dir))
     return ExportBundle(

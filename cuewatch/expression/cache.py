@@ -14,9 +14,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from cuewatch.expression import (EXPRESSION_REVISION, ExpressionSeries, ExpressionSettings,
+from cuewatch.expression.series import (EXPRESSION_REVISION, ExpressionSeries, ExpressionSettings,
                                  estimate_expression)
-from cuewatch.features import Features, TrackFeatures
+from cuewatch.features.folder import Features, TrackFeatures
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES
 
 CACHE_DIR = "expression"

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from cuewatch.consent import Consent
-from cuewatch.features import Features, load_features
-from cuewatch.flags_files import write_flags_csv, write_flags_json
+from cuewatch.consent.record import Consent
+from cuewatch.features.folder import Features, load_features
+from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.formats import SUMMARY_JSON_VERSION
-from cuewatch.frames_csv import write_frames_csv
-from cuewatch.pipeline import PipelineResult
+from cuewatch.outputs.frames_csv import write_frames_csv
+from cuewatch.recording.analyse import PipelineResult
 from cuewatch.provenance import provenance
 
 
@@ -40,7 +40,7 @@ def write_recording_outputs(result: PipelineResult, out: Path, consent: Optional
     """Write every per-recording file into ``out``; each file is replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance(model_sha256, result.parameters)
-    from cuewatch.expression_store import expression_columns
+    from cuewatch.expression.cache import expression_columns
 
     features = load_features(result.features_dir)
     written = [write_frames_csv(features, out / "frames.csv",

@@ -1,6 +1,6 @@
 """What a face shows over time: prototype matches, valence, arousal and confidence.
 
-Built on :mod:`cuewatch.action_units` (AU intensities relative to the person's neutral
+Built on :mod:`cuewatch.expression.action_units` (AU intensities relative to the person's neutral
 face). The eight categories are FACS/EMFACS prototypes (happy = AU6+AU12, sad =
 AU1+AU4+AU15, ...); user-facing text calls them "prototype matches", not emotions: a face
 matching the sad prototype is evidence, not a diagnosis. Valence is read from the prototype
@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from cuewatch.action_units import (
+from cuewatch.expression.action_units import (
     AUSettings, NeutralReference, action_unit_intensities, face_frame_points,
     geometry_measures, neutral_reference, GEOMETRY_NAMES, STEADY_BLENDSHAPE_IDX, UPPER_FACE_COLS,
 )
@@ -520,7 +520,7 @@ def estimate_expression(timestamps: np.ndarray, landmarks: np.ndarray, blendshap
     degrees; ``bbox`` (N, 4) x0, y0, x1, y1; ``detection_confidence`` (N,) 0..1;
     ``timestamps`` (N,) increasing seconds. ``neutral_span`` (start_s, end_s) marks where the
     person's face is neutral; without it the neutral face is found automatically (see
-    :func:`cuewatch.action_units.neutral_reference`). ``sharpness`` (N,) is optional.
+    :func:`cuewatch.expression.action_units.neutral_reference`). ``sharpness`` (N,) is optional.
     """
     s = settings or ExpressionSettings()
     t = np.asarray(timestamps, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""Consent records and what they allow."""

@@ -1,0 +1,1 @@
+"""What a face shows over time: action units, prototype matches, valence."""

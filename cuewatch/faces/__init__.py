@@ -1,0 +1,1 @@
+"""Faces in the video: finding, tracking, the face pass and the model it runs."""

@@ -1,0 +1,1 @@
+"""The per-track feature arrays one face pass writes, on disk."""

@@ -1,0 +1,1 @@
+"""Where the face conflicts with the stated mood: incongruence flags and gaps."""

@@ -1,0 +1,1 @@
+"""Reading video: probing, decoding, sampling, decoder timestamps, rotation."""

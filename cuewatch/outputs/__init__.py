@@ -1,0 +1,1 @@
+"""The files written for one analysed recording, shared with the exports."""

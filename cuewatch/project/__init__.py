@@ -1,0 +1,1 @@
+"""Review projects: one SQLite file, its analysis queue, exports and agreement."""

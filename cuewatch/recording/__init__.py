@@ -1,0 +1,1 @@
+"""One recording end to end: a pure function of (video, settings, model)."""

@@ -1,0 +1,1 @@
+"""What the client says: transcripts and the mood each utterance states."""
