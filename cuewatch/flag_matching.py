@@ -22,6 +22,10 @@ from typing import Optional, Sequence
 #: joint span (a neighbouring moment).
 REATTACH_MIN_IOU = 0.3
 
+#: how the app, ``cuewatch review`` and the exports mark a verdict whose flag a recompute
+#: no longer raises (an orphaned verdict).
+ORPHANED_STATUS = "flag no longer raised at this sensitivity"
+
 
 @dataclass(frozen=True)
 class Moment:

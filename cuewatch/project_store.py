@@ -1213,15 +1213,31 @@ class Project:
             f"({','.join('?' * len(flag_ids))})", list(flag_ids)).fetchone()[0])
 
     def replace_flags(self, recording_id: int, flags: Sequence[Flag], gaps: Sequence[Gap], *,
+                      flag_settings: Optional[FlagSettings] = None,
                       actor: Optional[str] = None) -> dict[str, int]:
         """Store recomputed flags; every verdict and note is kept. A flag covering the same
         moment as a stored one keeps its id and verdicts; verdicts on a moment no longer
         flagged stay as orphaned verdicts (``orphaned_flags``) and re-attach when a later
-        recompute raises it again. Returns counts (also in the audit log)."""
+        recompute raises it again. Returns counts (also in the audit log).
+
+        ``flag_settings``: what the flags were cut with; it becomes the flag settings of
+        the recording's latest analysis (what the app shows, exports state).
+        """
         self._recording_row(recording_id)
         with self._write() as conn:
             stats = self._replace_flags(conn, int(recording_id), flags, gaps)
-            self._log(conn, "replace_flags", int(recording_id), stats, actor)
+            detail: dict[str, Any] = dict(stats)
+            if flag_settings is not None:
+                detail["flag_settings"] = flag_settings.to_dict()
+                latest = conn.execute(
+                    "SELECT id, parameters FROM analyses WHERE recording_id = ? AND state = 'done' "
+                    "ORDER BY finished DESC, id DESC LIMIT 1", (int(recording_id),)).fetchone()
+                if latest is not None:
+                    params = json.loads(latest["parameters"])
+                    params["flags"] = flag_settings.to_dict()
+                    conn.execute("UPDATE analyses SET parameters = ? WHERE id = ?",
+                                 (_json(params), latest["id"]))
+            self._log(conn, "replace_flags", int(recording_id), detail, actor)
         return stats
 
     # -- reviews
@@ -1275,14 +1291,20 @@ class Project:
         return self._review(last)
 
     def reviews(self, flag_id: Optional[int] = None, *, recording_id: Optional[int] = None,
-                reviewer: Optional[str] = None, superseded: bool = False) -> list[Review]:
+                reviewer: Optional[str] = None, superseded: bool = False,
+                orphaned: Optional[bool] = None) -> list[Review]:
         """Current verdicts (one per reviewer per flag); with ``superseded``, also the
-        earlier verdicts they replaced (never the undone ones), oldest first."""
+        earlier verdicts they replaced (never the undone ones), oldest first.
+
+        Verdicts on flags no longer raised (orphaned) are listed too; ``orphaned`` True
+        keeps only those, False only verdicts on raised flags.
+        """
         sql = ("SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE "
                + ("r.undone = 0" if superseded else "r.current = 1"))
         where, params = _where(("r.flag_id = ?", _opt(int, flag_id)),
                                ("f.recording_id = ?", _opt(int, recording_id)),
-                               ("r.reviewer = ?", reviewer))
+                               ("r.reviewer = ?", reviewer),
+                               ("f.raised = ?", None if orphaned is None else int(not orphaned)))
         return [self._review(r) for r in self._query(
             sql + where + " ORDER BY r.flag_id, r.reviewer, r.id", params)]
 
