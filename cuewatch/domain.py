@@ -93,6 +93,9 @@ class Flag:
     confidence: float
     evidence: dict[str, Any] = field(default_factory=dict)
     id: Optional[int] = None
+    #: False for a flag a recompute no longer raises, kept in a project only for the
+    #: verdicts on its moment (an orphaned verdict, ``cuewatch.flags.matching``).
+    raised: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -47,6 +47,9 @@ MOVES = {
     "project_analysis": "project.queue",
     "project_export": "project.export",
     "agreement": "project.agreement",
+    # added by branches made before the move
+    "flag_matching": "flags.matching",
+    "project_flags": "project.flag_recompute",
 }
 
 PACKAGE_DOCS = {
@@ -62,6 +65,9 @@ PACKAGE_DOCS = {
     "project": "Review projects: one SQLite file, its analysis queue, exports and agreement.",
 }
 
+#: modules of the packages that share a name with a moved module: never rewritten twice.
+SUBMODULES = "series|cache|action_units|folder|keys|record|policy"
+
 ROOT = Path.cwd()
 TEXT_GLOBS = ["cuewatch/**/*.py", "ui/**/*.py", "tests/**/*.py", "benchmarks/**/*.py",
               "scripts/**/*.py", "docs/**/*.md", "README.md", "DEVELOPERS.md", "pyproject.toml",
@@ -70,10 +76,10 @@ TEXT_GLOBS = ["cuewatch/**/*.py", "ui/**/*.py", "tests/**/*.py", "benchmarks/**/
 
 def main() -> int:
     if sys.argv[1:] == ["--rewrite-only"]:
-        return rewrite(sys.argv[2:] or None)
+        return rewrite(after_move=True)
     for old, new in MOVES.items():
         src = ROOT / "cuewatch" / f"{old}.py"
-        if not src.exists():
+        if not src.exists() and not (ROOT / "cuewatch" / (new.replace(".", "/") + ".py")).exists():
             print(f"missing {src}", file=sys.stderr)
             return 1
     for pkg, doc in PACKAGE_DOCS.items():
@@ -84,6 +90,8 @@ def main() -> int:
     for old, new in MOVES.items():
         src = ROOT / "cuewatch" / f"{old}.py"
         dst = ROOT / "cuewatch" / (new.replace(".", "/") + ".py")
+        if not src.exists():
+            continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["git", "mv", str(src), str(dst)], check=True)
     for pkg, doc in PACKAGE_DOCS.items():
@@ -92,13 +100,16 @@ def main() -> int:
             init.write_text(f'"""{doc}"""\n')
             subprocess.run(["git", "add", str(init)], check=True)
 
-    return rewrite(None)
+    return rewrite(after_move=False)
 
 
-def rewrite(only: "list[str] | None") -> int:
-    names = sorted(MOVES, key=len, reverse=True)
+def rewrite(after_move: bool) -> int:
+    """After the move, a bare ``cuewatch.consent`` (or expression, features) names the new
+    package, so those three are left alone then: fix old uses of them by hand."""
+    names = sorted((n for n in MOVES if not (after_move and "." + n + "." in "." + MOVES[n])),
+                   key=len, reverse=True)
     alt = "|".join(re.escape(n) for n in names)
-    dotted = re.compile(rf"\bcuewatch\.({alt})\b(?!/)(?!\.(series|cache|action_units|folder|keys|record|policy)\b)")
+    dotted = re.compile(rf"\bcuewatch\.({alt})\b(?!/)(?!\.({SUBMODULES})\b)")
     slashed = re.compile(rf"\bcuewatch/({alt})\.py\b")
     from_pkg = re.compile(rf"^(\s*)from cuewatch import ({alt})\b(.*)$", re.M)
 
@@ -116,7 +127,8 @@ def rewrite(only: "list[str] | None") -> int:
 
     files: set[Path] = set()
     for g in TEXT_GLOBS:
-        files.update(p for p in ROOT.glob(g) if p.is_file() and ".venv" not in p.parts)
+        files.update(p for p in ROOT.glob(g) if p.is_file() and ".venv" not in p.parts
+                     and not (after_move and p.name == "pyproject.toml"))
     changed = 0
     for p in sorted(files):
         text = p.read_text()

@@ -208,6 +208,62 @@ def test_sensitivity_recomputes_flags_from_stored_features(qtbot, window, sample
     assert counts["high"] >= counts["low"]
 
 
+def test_sensitivity_change_keeps_every_verdict_and_lists_orphans(qtbot, window, sample_project):
+    """Issue 10.1: low then back to medium in the app loses no verdict or note."""
+    from cuewatch.flags.matching import ORPHANED_STATUS
+
+    open_sample(qtbot, window, sample_project)
+    review = window.review
+    medium = {f.id: (f.start, f.end) for f in review.flags}
+    assert len(medium) >= 2 and all(f.raised for f in review.flags)
+    for index, flag in enumerate(review.flags):
+        review.set_current(index)
+        review.set_verdict("agree", f"note on {flag.id}")
+    with Project.open(sample_project) as p:
+        p.set_verdict(min(medium), "supervisor", "disagree", "not congruent")
+
+    def saved() -> dict:
+        with Project.open(sample_project) as p:
+            return {(r.flag_id, r.reviewer): (r.verdict, r.note, p.flag(r.flag_id).start)
+                    for r in p.reviews()}
+
+    before = saved()
+    assert len(before) == len(medium) + 1
+
+    def recompute(level: str) -> None:
+        window.sensitivity.setCurrentText(level)
+        qtbot.waitUntil(lambda: window.recompute_task is not None and window.recompute_task.done,
+                        timeout=10000)
+
+    recompute("low")
+    assert saved() == before
+    with Project.open(sample_project) as p:
+        raised = [f.id for f in p.flags(1)]
+        orphans = [f.id for f in p.orphaned_flags(1)]
+    assert orphans and set(raised) | set(orphans) == set(medium)
+    assert [f.id for f in window.timeline.data.flags] == raised  # the timeline: raised only
+    model = window.flag_list.table.model()
+    assert model.rowCount() == len(medium)  # the list: raised flags and orphaned verdicts
+    marked = [model.index(r, 1).data() for r in range(model.rowCount())
+              if review.flags[model.flag_index(r)].id in orphans]
+    assert len(marked) == len(orphans) and all("no longer raised" in m for m in marked)
+    assert "no longer raised" in window.flag_list.count_label.text()
+    index = next(i for i, f in enumerate(review.flags) if f.id == orphans[0])
+    review.set_current(index)
+    assert ORPHANED_STATUS in window.flag_detail.title.text()
+    assert window.flag_detail.note.text() == f"note on {orphans[0]}"
+    assert window.flag_detail.buttons["agree"].isChecked()
+    assert "kept on flags no longer raised" in window.status_label.text()
+
+    recompute("medium")
+    assert saved() == before
+    assert {f.id: (f.start, f.end) for f in review.flags} == medium
+    assert all(f.raised for f in review.flags)
+    with Project.open(sample_project) as p:
+        assert p.orphaned_flags(1) == [] and p.latest_analysis(1).flag_settings.sensitivity == "medium"
+        assert all(a.detail["reviews_removed"] == 0 for a in p.audit(action="replace_flags"))
+
+
 def test_drag_on_annotation_lane_stores_a_labelled_span(qtbot, window, sample_project):
     open_sample(qtbot, window, sample_project)
     view = window.qt_timeline

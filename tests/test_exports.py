@@ -185,9 +185,10 @@ def test_csv_flags_with_verdicts_notes_evidence(media: Path, tmp_path: Path) -> 
         "recording", "id", "start", "end", "type", "track", "stated_words", "stated_category",
         "stated_valence", "expressed_category", "expressed_valence", "severity", "confidence",
         "peak_time", "evidence_aus", "utterance_start", "utterance_end", "evidence",
-        "n_reviewers", "n_agree", "n_disagree", "n_unsure", "verdicts", "notes")
+        "n_reviewers", "n_agree", "n_disagree", "n_unsure", "verdicts", "notes", "raised")
     assert REVIEWS_EXPORT_COLUMNS == ("recording", "flag_id", "flag_start", "flag_end", "flag_type",
-                                      "reviewer", "verdict", "note", "time", "current")
+                                      "reviewer", "verdict", "note", "time", "current",
+                                      "flag_raised")
     flags_csv, reviews_csv = run_export("csv", [make_bundle(media)], tmp_path)
     cols, rows, comments = read_table(flags_csv.read_text(encoding="utf-8"))
     assert tuple(cols) == FLAGS_EXPORT_COLUMNS

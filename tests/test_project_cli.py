@@ -268,3 +268,125 @@ def test_two_analyze_processes_share_the_queue(tmp_path: Path, clips: dict[str, 
     assert sum(int(o[0].split()[0]) for o in outs) == 3  # "N analysed, 0 failed"
     states = _states(path)
     assert len(states) == 3 and all(s[0] == "done" and s[1] == 1 for s in states.values()), states
+
+
+@pytest.fixture(scope="module")
+def analysed_demo(tmp_path_factory, model_path) -> Path:
+    """The sample role-play analysed once with the real model (as ``cuewatch demo`` does)."""
+    from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_VIDEO, ensure_demo_project
+
+    if not (SAMPLE_MEDIA / SAMPLE_VIDEO).is_file():
+        pytest.fail(f"sample media missing at {SAMPLE_MEDIA}")
+    path = tmp_path_factory.mktemp("demo") / "demo.cuewatch"
+    return ensure_demo_project(path, model=str(model_path), quiet=True)
+
+
+def _copy_project(src: Path, dst_dir: Path) -> Path:
+    import shutil
+
+    from cuewatch.project.store import DATA_SUFFIX
+
+    dst = dst_dir / src.name
+    for suffix in ("", "-wal", "-shm"):
+        if Path(str(src) + suffix).exists():
+            shutil.copy2(str(src) + suffix, str(dst) + suffix)
+    shutil.copytree(str(src) + DATA_SUFFIX, str(dst) + DATA_SUFFIX)
+    return dst
+
+
+def _flags_cli(path: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cuewatch", "project", "flags", str(path), *options],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_project_flags_recompute_keeps_every_verdict_and_note(capsys, tmp_path: Path,
+                                                               analysed_demo: Path) -> None:
+    """Issue 10.1: low then back to medium from the command line loses no verdict or note."""
+    from cuewatch.exports.tables import read_table
+    from cuewatch.flags.matching import ORPHANED_STATUS
+
+    path = _copy_project(analysed_demo, tmp_path)
+    with Project.open(path) as p:
+        medium = {f.id: (f.start, f.end, f.type, f.track) for f in p.flags(1)}
+    assert len(medium) >= 2
+    for fid in medium:
+        assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "sup", "--verdict", "agree",
+                    "--note", f"masking at flag {fid}")[0] == 0
+        assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "tra", "--verdict",
+                    "disagree")[0] == 0
+    first = min(medium)
+    assert _cli(capsys, "review", path, "--flag", first, "--reviewer", "sup", "--verdict", "unsure",
+                "--note", "second look")[0] == 0
+
+    def verdicts() -> dict[tuple[int, str], tuple[str, str, tuple]]:
+        with Project.open(path) as p:
+            return {(r.flag_id, r.reviewer): (r.verdict, r.note,
+                                              (lambda f: (f.start, f.end, f.type, f.track))(p.flag(r.flag_id)))
+                    for r in p.reviews()}
+
+    def history() -> list[tuple[int, str, str, str]]:
+        with Project.open(path) as p:
+            return [(r.flag_id, r.reviewer, r.verdict, r.note) for r in p.reviews(superseded=True)]
+
+    before, before_history = verdicts(), history()
+    assert len(before) == 2 * len(medium) and len(before_history) == len(before) + 1
+
+    low = _flags_cli(path, "--sensitivity", "low")
+    assert low.returncode == 0, low.stderr
+    with Project.open(path) as p:
+        raised = {f.id for f in p.flags(1)}
+        orphans = p.orphaned_flags(1)
+        assert p.latest_analysis(1).flag_settings.sensitivity == "low"
+        assert p.audit(action="replace_flags")[-1].detail["reviews_removed"] == 0
+    assert raised < set(medium) and orphans  # the sample's low setting drops flags
+    assert {f.id: (f.start, f.end, f.type, f.track) for f in orphans} == \
+        {fid: m for fid, m in medium.items() if fid not in raised}
+    assert f"{2 * len(orphans)} orphaned (flag no longer raised)" in low.stdout
+    assert "none deleted" in low.stdout
+    assert verdicts() == before and history() == before_history  # every verdict and note, same moment
+
+    # listed and exported, marked as orphaned
+    code, out, _ = _cli(capsys, "review", path)
+    orphan_lines = [ln for ln in out.splitlines() if ORPHANED_STATUS in ln]
+    assert code == 0 and len(orphan_lines) == len(orphans)
+    assert all("sup=" in ln and "tra=disagree" in ln for ln in orphan_lines)
+    out_dir = tmp_path / "export"
+    for fmt in ("csv", "json"):
+        assert _cli(capsys, "export", path, "--format", fmt, "--out", out_dir, "--purpose", "training",
+                    "--quiet")[0] == 0
+    doc = json.loads(next(out_dir.glob("*.flags.json")).read_text())
+    assert {f["id"] for f in doc["flags"]} == raised
+    orphan_ids = {f.id for f in orphans}
+    assert {o["id"] for o in doc["orphaned_verdicts"]} == orphan_ids
+    for o in doc["orphaned_verdicts"]:
+        assert o["raised"] is False and o["status"] == ORPHANED_STATUS
+        assert {(r["reviewer"], r["note"]) for r in o["reviews"]} >= {("tra", "")}
+    _, rows, _ = read_table(next(out_dir.glob("*.flags.csv")).read_text())
+    assert {int(r["id"]) for r in rows if r["raised"] == "0"} == orphan_ids
+    assert all(f"masking at flag {r['id']}" in r["notes"] or int(r["id"]) == first
+               for r in rows if r["raised"] == "0")
+    _, rows, _ = read_table(next(out_dir.glob("*.reviews.csv")).read_text())
+    assert len(rows) == len(before_history)
+    assert {int(r["flag_id"]) for r in rows if r["flag_raised"] == "0"} == orphan_ids
+
+    # back to medium: the flags come back with their ids, verdicts and notes
+    back = _flags_cli(path, "--recording", "demo_roleplay.mp4", "--sensitivity", "medium")
+    assert back.returncode == 0, back.stderr
+    assert f"{len(orphans)} raised again" in back.stdout
+    assert f"{2 * len(orphans)} re-attached, 0 orphaned in all" in back.stdout
+    with Project.open(path) as p:
+        assert {f.id: (f.start, f.end, f.type, f.track) for f in p.flags(1)} == medium
+        assert p.orphaned_flags(1) == []
+    assert verdicts() == before and history() == before_history
+
+    # an explicit threshold no flag passes: everything orphaned, nothing lost
+    none = _flags_cli(path, "--min-duration", "600")  # longer than the recording
+    assert none.returncode == 0, none.stderr
+    assert "0 flag(s) raised" in none.stdout and verdicts() == before
+    again = _flags_cli(path)
+    assert again.returncode == 0 and verdicts() == before
+
+    bad = _flags_cli(path, "--recording", "nope.mp4")
+    assert bad.returncode == 2 and "no recording 'nope.mp4'" in _one_line_error(bad.stderr)
+    bad = _flags_cli(path, "--sensitivity", "extreme")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -104,9 +104,13 @@ def _old_project(path: Path, version: int) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0])
     for step in MIGRATIONS[1:version]:
-        conn.executescript(step)
+        step(conn) if callable(step) else conn.executescript(step)
     conn.executemany("INSERT INTO meta VALUES (?, ?)", [("application", "cuewatch-project")])
     conn.execute("INSERT INTO recordings(path, sha256, size_bytes, added) VALUES ('a.mp4', 'ab', 10, 'x')")
+    conn.execute("INSERT INTO flags(recording_id, start, end, type, track, severity, confidence, "
+                 "stated, expressed, evidence) VALUES (1, 1.0, 2.0, 'incongruence', 0, 0.5, 0.5, "
+                 "'{}', '{}', '{}')")
+    conn.execute("INSERT INTO reviews(flag_id, reviewer, verdict, time) VALUES (1, 'sup', 'agree', 'x')")
     conn.execute(f"PRAGMA user_version = {version}")
     conn.commit()
     conn.close()
@@ -117,8 +121,10 @@ def test_migration_keeps_data_and_backs_up(tmp_path: Path, version: int) -> None
     path = tmp_path / "old.cuewatch"
     _old_project(path, version)
     with Project.open(path, actor="tester") as p:
-        assert p.schema_version == SCHEMA_VERSION == 3
+        assert p.schema_version == SCHEMA_VERSION == 4
         assert [r.sha256 for r in p.recordings()] == ["ab"]
+        assert [(f.id, f.raised) for f in p.flags(1)] == [(1, True)]  # v4 column
+        assert [r.verdict for r in p.reviews()] == ["agree"]
         assert p.client_speaker(1) is None  # v3 column
         assert p.exported_files() == []
         steps = [a.detail for a in p.audit(action="migrate")]
@@ -249,11 +255,86 @@ def test_flag_filters_and_replace_keeps_matching_reviews(project: Project, clips
     recomputed = _flags(3)  # same first three flags; the last three are gone
     recomputed[0].severity = 0.9
     stats = project.replace_flags(rid, recomputed, [])
-    assert stats["flags_kept"] == 3 and stats["flags_removed"] == 3 and stats["reviews_removed"] == 1
+    # the two unjudged flags go; the judged one stays, retired, with its verdict
+    assert stats["flags_kept"] == 3 and stats["flags_removed"] == 2 and stats["reviews_removed"] == 0
+    assert stats["flags_retired"] == 1 and stats["verdicts_orphaned"] == 1
     assert recomputed[0].id == flags[0].id
     assert project.flag(flags[0].id).severity == 0.9
-    assert [r.flag_id for r in project.reviews()] == [flags[0].id]
+    assert [r.flag_id for r in project.reviews()] == [flags[0].id, flags[5].id]
+    assert [f.id for f in project.flags(rid)] == [f.id for f in recomputed]
+    assert [f.id for f in project.orphaned_flags(rid)] == [flags[5].id]
     assert project.gaps(rid) == []
+
+
+def test_recompute_never_deletes_a_verdict_and_reattaches_by_moment(
+        project: Project, clips: dict[str, Path]) -> None:
+    """Issue 10.1: a verdict belongs to a moment; a recompute orphans it, never deletes it."""
+    from cuewatch.flags.matching import REATTACH_MIN_IOU, Moment, StoredMoment, match_flags
+
+    rid = _with_flags(project, clips, n=4)  # 0-2.5, 10-12.5, 20-22.5, 30-32.5 s
+    f0, f1, f2, f3 = project.flags(rid)
+    project.set_verdict(f1.id, "sup", "agree", "clear masking")
+    project.set_verdict(f1.id, "trainee", "disagree")
+    project.set_verdict(f2.id, "sup", "unsure", "look again")
+    project.set_verdict(f2.id, "sup", "disagree", "not a smile")  # earlier one kept as history
+    before = {(r.flag_id, r.reviewer): (r.verdict, r.note) for r in project.reviews()}
+
+    # "low": only the first and last moments are flagged, with other spans
+    low = [_flags(4)[i] for i in (0, 3)]
+    low[0].start, low[0].end = 0.3, 2.2
+    stats = project.replace_flags(rid, low, [])
+    assert (stats["flags_kept"], stats["flags_retired"], stats["verdicts_orphaned"],
+            stats["flags_removed"]) == (2, 2, 3, 0)
+    assert [f.id for f in low] == [f0.id, f3.id]
+    assert [f.id for f in project.flags(rid)] == [f0.id, f3.id]
+    orphans = project.orphaned_flags(rid)
+    assert [(f.id, f.start, f.end, f.type, f.track, f.raised) for f in orphans] == [
+        (f1.id, 10.0, 12.5, "incongruence", 0, False), (f2.id, 20.0, 22.5, "incongruence", 0, False)]
+    assert {(r.flag_id, r.reviewer): (r.verdict, r.note) for r in project.reviews()} == before
+    assert [h.status for h in project.review_history(f2.id, "sup")] == ["superseded", "current"]
+    assert [f.id for f in project.flags(rid, orphaned=True)] == [f0.id, f1.id, f2.id, f3.id]
+    assert project.audit(action="replace_flags")[-1].detail["reviews_removed"] == 0
+
+    # a verdict on an orphan can still be changed, and undone
+    project.set_verdict(f1.id, "sup", "unsure", "clear masking")
+    assert project.undo_last_verdict("sup").flag_id == f1.id
+
+    # back to "medium", with the moments shifted a little: the verdicts re-attach
+    medium = _flags(4)
+    medium[1].start, medium[1].end = 10.4, 13.0   # IoU 2.1 / 3.0 = 0.7
+    medium[2].start, medium[2].end = 19.0, 22.0   # IoU 2.0 / 3.5 = 0.57
+    stats = project.replace_flags(rid, medium, [])
+    assert (stats["flags_kept"], stats["flags_reattached"], stats["verdicts_reattached"],
+            stats["flags_new"]) == (2, 2, 3, 0)
+    assert [f.id for f in medium] == [f0.id, f1.id, f2.id, f3.id]
+    assert project.orphaned_flags(rid) == []
+    assert project.flag(f1.id).start == 10.4 and project.flag(f1.id).raised
+    assert {(r.flag_id, r.reviewer): (r.verdict, r.note) for r in project.reviews()} == before
+
+    # a moment that is barely covered does not take the verdict: a new flag instead
+    far = _flags(4)
+    far[1].start, far[1].end = 12.0, 16.0  # IoU 0.5 / 6.0 with 10.4-13 s
+    stats = project.replace_flags(rid, far, [])
+    assert stats["flags_new"] == 1 and stats["flags_retired"] == 1
+    assert far[1].id != f1.id and [f.id for f in project.orphaned_flags(rid)] == [f1.id]
+    assert project.flag(f1.id).start == 10.4
+
+    # the rule itself: same type and track, best overlap first, verdicts win ties
+    stored = [StoredMoment(10.0, 12.0, "incongruence", 0, id=1),
+              StoredMoment(10.0, 12.0, "incongruence", 0, id=2, reviewed=True, raised=False),
+              StoredMoment(10.0, 12.0, "leak", 0, id=3)]
+    assert match_flags(stored, [Moment(10.0, 12.0, "incongruence", 0)]) == {0: 2}
+    assert match_flags(stored, [Moment(10.0, 12.0, "incongruence", 1)]) == {}
+    assert match_flags(stored, [Moment(10.0, 12.0, "incongruence", 0),
+                                Moment(10.5, 12.0, "incongruence", 0)]) == {0: 2, 1: 1}
+    edge = 2.0 * REATTACH_MIN_IOU
+    assert match_flags(stored[:1], [Moment(10.0, 10.0 + edge, "incongruence", 0)]) == {0: 1}
+    assert match_flags(stored[:1], [Moment(10.0, 10.0 + edge - 0.1, "incongruence", 0)]) == {}
+
+    # consent revocation still deletes every verdict, orphaned or not
+    project.set_consent(rid, CONSENT)
+    report = project.revoke_consent(rid)
+    assert report.reviews == len(before) + 2 and project.reviews() == []
 
 
 def test_annotations(project: Project, clips: dict[str, Path]) -> None:

@@ -24,6 +24,7 @@ from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.formats import EXPRESSION_CATEGORIES
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
+from cuewatch.project.flag_recompute import RecomputeSummary, recompute_recording_flags
 from cuewatch.project.store import Analysis, Project
 from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
@@ -94,6 +95,13 @@ class RecordingData:
     timeline: TimelineData
     face: Optional[ClientFace] = None
     warnings: list[str] = field(default_factory=list)
+    #: flags no longer raised that still carry verdicts (orphaned verdicts, Flag.raised
+    #: False): the flag list shows them, the timeline does not.
+    orphaned: list[Flag] = field(default_factory=list)
+
+    def review_flags(self) -> list[Flag]:
+        """What the flag list shows: the raised flags and the orphaned verdicts, by time."""
+        return sorted(self.flags + self.orphaned, key=lambda f: (f.start, f.id or 0))
 
 
 def client_expression(features: Any, track_id: int) -> Any:
@@ -123,6 +131,7 @@ def load_recording(project_path: Path, recording_id: int,
         client_speaker = project.client_speaker(recording_id)
         client_track = project.client_track(recording_id)
         flags = project.flags(recording_id)
+        orphaned = project.orphaned_flags(recording_id)
         gaps = project.gaps(recording_id)
         features_dir = project.features_dir(recording_id)
         latest = project.latest_analysis(recording_id)
@@ -137,7 +146,7 @@ def load_recording(project_path: Path, recording_id: int,
     result = RecordingData(recording=rec, video=video, info=info, segments=segments,
                            client_speaker=client_speaker, client_track=client_track, flags=flags,
                            gaps=gaps, features_dir=features_dir, flag_settings=flag_settings,
-                           timeline=data)
+                           timeline=data, orphaned=orphaned)
     if features_dir is not None and client_track is not None:
         progress.check()
         progress.report(0.4, "face features")
@@ -164,6 +173,14 @@ def load_recording(project_path: Path, recording_id: int,
             result.warnings.append("the stored face features are missing; analyse again")
     progress.report(1.0, "ready")
     return result
+
+
+def recompute_recording(project_path: Path, recording_id: int, flag_settings: FlagSettings,
+                        actor: Optional[str] = None) -> RecomputeSummary:
+    """New flags from the stored features, every verdict kept: the core path of
+    ``cuewatch project flags``. Worker thread: opens its own Project."""
+    with Project.open(project_path, actor=actor) as project:
+        return recompute_recording_flags(project, recording_id, flag_settings, actor=actor)
 
 
 def _median_rate(t: np.ndarray) -> float:
@@ -260,8 +277,9 @@ class ProjectDocument(QObject):
     def annotations(self, recording_id: int) -> list[Annotation]:
         return self.project.annotations(recording_id)
 
-    def replace_flags(self, recording_id: int, flags: list[Flag], gaps: list[Gap]) -> list[Flag]:
-        """Store recomputed flags (ids and reviews kept where the span is the same)."""
-        self.project.replace_flags(recording_id, flags, gaps)
+    def flags_recomputed(self, recording_id: int) -> tuple[list[Flag], list[Flag], list[Gap]]:
+        """After a worker recomputed the recording's flags (``recompute_recording``): the
+        raised flags, the orphaned verdicts' flags and the gaps, as stored now."""
         self.flagsChanged.emit(recording_id)
-        return self.project.flags(recording_id)
+        return (self.project.flags(recording_id), self.project.orphaned_flags(recording_id),
+                self.project.gaps(recording_id))

@@ -399,7 +399,7 @@ class MainWindow(QMainWindow):
         doc = self.document
         data.timeline.verdicts = doc.verdicts(data.recording.id)  # type: ignore[arg-type]
         self.timeline.set_data(data.timeline)
-        self.review.set_flags(data.recording.id, data.flags)
+        self.review.set_flags(data.recording.id, data.review_flags())
         self.sensitivity.blockSignals(True)
         self.sensitivity.setCurrentText(data.flag_settings.sensitivity)
         self.sensitivity.blockSignals(False)
@@ -486,31 +486,38 @@ class MainWindow(QMainWindow):
         self.timeline.set_annotations(doc.annotations(self.recording_id))
 
     def recompute_flags(self, sensitivity: str) -> Optional[Task[Any]]:
-        """New flags at another sensitivity from the stored features (no face pass)."""
+        """New flags at another sensitivity from the stored features (no face pass), in the
+        background through the core path ``cuewatch project flags`` takes: every verdict
+        is kept, on a flag no longer raised as an orphaned verdict the flag list shows."""
         data = self.data
         if data is None or data.features_dir is None or self.document is None:
             return None
         from dataclasses import replace
 
-        from cuewatch.recording.analyse import recompute_flags
+        from cuewatch_ui.document import recompute_recording
 
         settings = replace(data.flag_settings, sensitivity=sensitivity)
-        rid = data.recording.id
-        args = (data.features_dir, data.segments, data.client_speaker, data.client_track, settings)
+        rid = int(data.recording.id)  # type: ignore[arg-type]
+        path, actor = self.document.path, self.document.reviewer or None
         self.status_label.setText(f"Recomputing flags ({sensitivity})\u2026")
 
-        def done(result: tuple[list[Any], list[Any]]) -> None:
+        def done(summary: Any) -> None:
             if self.document is None or self.data is None or self.data.recording.id != rid:
                 return
-            flags, gaps = result
-            stored = self.document.replace_flags(rid, flags, gaps)  # type: ignore[arg-type]
-            self.data.flags, self.data.gaps, self.data.flag_settings = stored, gaps, settings
+            stored, orphaned, gaps = self.document.flags_recomputed(rid)
+            self.data.flags, self.data.orphaned, self.data.gaps = stored, orphaned, gaps
+            self.data.flag_settings = settings
             self.timeline.set_flags(stored, gaps)
-            self.timeline.set_verdicts(self.document.verdicts(rid))  # type: ignore[arg-type]
-            self.review.set_flags(rid, stored)
-            self.status_label.setText(f"{len(stored)} flags at {sensitivity} sensitivity")
+            self.timeline.set_verdicts(self.document.verdicts(rid))
+            self.review.set_flags(rid, self.data.review_flags())
+            text = f"{len(stored)} flags at {sensitivity} sensitivity"
+            if summary.orphaned_total:
+                text += (f"; {summary.orphaned_total} verdict(s) kept on flags no longer raised "
+                         "(listed, greyed)")
+            self.status_label.setText(text)
 
-        task: Task[Any] = Task(lambda progress: recompute_flags(*args)).success(done)
+        task: Task[Any] = Task(
+            lambda progress: recompute_recording(path, rid, settings, actor)).success(done)
         self.recompute_task = task
         return task.run_in_background(self)
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGridL
                                QTableView, QVBoxLayout, QWidget)
 
 from cuewatch.exports.describe import clock, evidence_aus, expressed_text, peak_time, stated_text
+from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.formats import FLAG_TYPES
 from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, FlagReview, Filters
 from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
@@ -24,6 +25,9 @@ from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
 COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Said")
 SAID = COLUMNS.index("Said")
 SHORT_TYPES = {"incongruence": "incongr."}
+#: how an orphaned verdict's row (its flag no longer raised) is drawn and marked.
+ORPHANED_COLOUR = QColor(150, 150, 150)
+ORPHANED_MARK = "no longer raised"
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -69,7 +73,8 @@ class FlagTableModel(QAbstractTableModel):
             if col == 0:
                 return clock(flag.start)
             if col == 1:
-                return SHORT_TYPES.get(flag.type, flag.type)
+                return SHORT_TYPES.get(flag.type, flag.type) + ("" if flag.raised
+                                                                else f" ({ORPHANED_MARK})")
             if col == 2:
                 return str(flag.expressed.get("category") or "?")
             if col == 3:
@@ -81,9 +86,13 @@ class FlagTableModel(QAbstractTableModel):
             if col == SAID:
                 return str(flag.stated.get("words") or stated_text(flag))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{clock(flag.start)}-{clock(flag.end)}  {flag.type}\n"
+            return (("" if flag.raised else f"Orphaned verdict: {ORPHANED_STATUS}; kept, and "
+                     "re-attached if a recompute raises it again\n")
+                    + f"{clock(flag.start)}-{clock(flag.end)}  {flag.type}\n"
                     f"said: {stated_text(flag)}\nface: {expressed_text(flag)}")
         if role == Qt.ItemDataRole.ForegroundRole:
+            if not flag.raised and not (col == 5 and review):
+                return ORPHANED_COLOUR
             if col == 1:
                 return FLAG_COLOURS.get(flag.type)
             if col == 5 and review:
@@ -169,7 +178,11 @@ class QtFlagList(QWidget):
             self.reviewer_combo.setCurrentText(current)
         self.reviewer_combo.blockSignals(False)
         n, total = len(self.review.visible), len(self.review.flags)
-        self.count_label.setText(f"{n} of {total} flags" if n != total else f"{total} flags")
+        text = f"{n} of {total} flags" if n != total else f"{total} flags"
+        orphaned = sum(not f.raised for f in self.review.flags)
+        if orphaned:
+            text += f" ({orphaned} {ORPHANED_MARK}, kept for their verdicts)"
+        self.count_label.setText(text)
         self._select_current(self.review.current)
 
     def _row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -305,7 +318,8 @@ class QtFlagDetail(QWidget):
             self.note.setText("")
             return
         self.title.setText(f"{flag.type.capitalize()} at {clock(flag.start)}\u2013{clock(flag.end)}"
-                           f"  \u00b7 severity {flag.severity:.2f}")
+                           f"  \u00b7 severity {flag.severity:.2f}"
+                           + ("" if flag.raised else f"  \u00b7 {ORPHANED_STATUS}"))
         words = flag.stated.get("words") or ""
         self.words.setText(f"\u201c{words}\u201d" if words else "(no words)")
         self.stated.setText(stated_text(flag))

@@ -1,4 +1,5 @@
-"""``cuewatch project new|add|analyze|status|relocate``: build and analyse a review project."""
+"""``cuewatch project new|add|analyze|status|flags|relocate``: build and analyse a review
+project, and recompute its flags with other settings (every verdict kept)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cuewatch.cli.analyze_cmd import (
 )
 from cuewatch.options import AnalysisSettings
 from cuewatch.cli.progress_bar import progress_bar
+from cuewatch.errors import ProjectError
 from cuewatch.project.store import Project
 
 
@@ -67,6 +69,24 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flags(args: argparse.Namespace) -> int:
+    from cuewatch.project.flag_recompute import recompute_recording_flags
+
+    settings = flag_settings(args)
+    with Project.open(args.project) as project:
+        if args.recording:
+            ids = [int(project.find_recording(args.recording).id)]  # type: ignore[arg-type]
+        else:
+            ids = [int(r.id) for r in project.recordings()  # type: ignore[arg-type]
+                   if project.latest_analysis(int(r.id)) is not None]  # type: ignore[arg-type]
+            if not ids:
+                raise ProjectError(f"{project.path.name}: nothing analysed yet "
+                                   f"(run: cuewatch project analyze {args.project})")
+        for rid in ids:
+            print(recompute_recording_flags(project, rid, settings).line())
+    return 0
+
+
 def _relocate(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         found = project.relocate(args.folders)
@@ -116,6 +136,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="recordings, consent and analysis state")
     st.add_argument("project", type=Path, metavar="P.cuewatch")
     st.set_defaults(func=_status)
+
+    fl = sub.add_parser("flags", help="recompute flags with another sensitivity or thresholds "
+                        "from the stored features; every verdict and note is kept",
+                        description="Cut the flags again from the stored features. Verdicts "
+                        "stay with their moment: on a flag no longer raised they are kept as "
+                        "orphaned verdicts, and re-attach when a later recompute raises it.")
+    fl.add_argument("project", type=Path, metavar="P.cuewatch")
+    fl.add_argument("--recording", metavar="REC", help="only this recording (id or file name); "
+                    "default: every analysed recording")
+    add_flag_options(fl)
+    fl.set_defaults(func=_flags)
 
     rl = sub.add_parser("relocate", help="find moved recordings again by their content")
     rl.add_argument("project", type=Path, metavar="P.cuewatch")

@@ -9,6 +9,7 @@ from pathlib import Path
 from cuewatch.project.agreement import project_agreement
 from cuewatch.domain import VERDICTS
 from cuewatch.errors import CuewatchError
+from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.project.store import Project
 
 
@@ -18,14 +19,15 @@ def _list(project: Project, args: argparse.Namespace) -> None:
     by_flag: dict[int, list[str]] = {}
     for r in project.reviews(recording_id=rid):
         by_flag.setdefault(r.flag_id, []).append(f"{r.reviewer}={r.verdict}")
-    for rec_id, flags in project.flags_by_recording().items():
+    for rec_id, flags in project.flags_by_recording(orphaned=True).items():
         if rid is not None and rec_id != rid:
             continue
         for f in flags:
             stated = f.stated.get("words") or f.stated.get("category") or ""
             print(f"{f.id:>6}  {names.get(rec_id, rec_id)}  {f.start:8.2f}-{f.end:8.2f}  {f.type:<12} "
                   f"said {stated!r:.40} / face {f.expressed.get('category', '?')}  "
-                  f"severity {f.severity:.2f}  {' '.join(by_flag.get(int(f.id), [])) or '(no verdicts)'}")
+                  f"severity {f.severity:.2f}  {' '.join(by_flag.get(int(f.id), [])) or '(no verdicts)'}"
+                  + ("" if f.raised else f"  [orphaned: {ORPHANED_STATUS}]"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -77,6 +77,10 @@ class ExportBundle:
     #: per track id, per-row expression columns for the frames export (AU01_r..., happy...,
     #: valence, arousal), aligned with that track's rows: what cuewatch analyze writes.
     frame_columns: Optional[Mapping[int, Mapping[str, Any]]] = None
+    #: flags a recompute no longer raises that still carry verdicts (orphaned verdicts,
+    #: ``Flag.raised`` False): listed, marked, by the flags and reviews tables (csv, json)
+    #: only; every other format shows the raised ``flags``.
+    orphaned: list[Flag] = field(default_factory=list)
     _loaded: Any = field(default=None, init=False, repr=False, compare=False)
     _arrays: Optional[dict] = field(default=None, init=False, repr=False, compare=False)
 

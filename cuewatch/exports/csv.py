@@ -7,8 +7,11 @@ skiprows=N)`` or ``cuewatch.exports.tables.read_table``):
 - ``LABEL.flags.csv``: one row per flag, ``FLAGS_EXPORT_COLUMNS``: the recording, the
   cells of ``cuewatch analyze``'s flags.csv (``cuewatch.outputs.flags_files.flag_csv_row``), the
   full evidence as JSON and the current verdict of every reviewer (``verdicts``/``notes``).
+  Verdicts on a flag a recompute no longer raises follow as rows with ``raised=0``
+  (orphaned verdicts, kept with their moment).
 - ``LABEL.reviews.csv``: one row per verdict ever given (``REVIEWS_EXPORT_COLUMNS``),
-  earlier ones marked ``current=0``: what agreement statistics are computed from.
+  earlier ones marked ``current=0``, orphaned ones ``flag_raised=0``: agreement
+  statistics are computed from the raised flags' current verdicts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from cuewatch.domain import Flag
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
@@ -28,22 +32,28 @@ FLAGS_EXPORT_CSV_VERSION = 1
 #: flags.csv's columns (``cuewatch.formats.FLAGS_CSV_COLUMNS``) plus review columns.
 FLAGS_EXPORT_COLUMNS: tuple[str, ...] = ("recording",) + FLAGS_CSV_COLUMNS + (
     "utterance_start", "utterance_end", "evidence", "n_reviewers", "n_agree",
-    "n_disagree", "n_unsure", "verdicts", "notes",
+    "n_disagree", "n_unsure", "verdicts", "notes", "raised",
 )
 REVIEWS_EXPORT_COLUMNS: tuple[str, ...] = (
     "recording", "flag_id", "flag_start", "flag_end", "flag_type", "reviewer", "verdict",
-    "note", "time", "current",
+    "note", "time", "current", "flag_raised",
 )
+
+
+def _keyed_flags(bundle: ExportBundle) -> list[tuple[str, Flag]]:
+    """The raised flags with their export keys, then the orphaned verdicts' flags."""
+    return ([(bundle.flag_key(i), f) for i, f in enumerate(bundle.flags)]
+            + [(str(f.id), f) for f in bundle.orphaned])
 
 
 def _flag_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
     rows = []
-    for i, flag in enumerate(bundle.flags):
+    for i, (key, flag) in enumerate(_keyed_flags(bundle)):
         current = bundle.current_reviews(flag)
         verdicts = "; ".join(f"{r.reviewer}={r.verdict}" for r in current)
         notes = "; ".join(f"{r.reviewer}: {' '.join(r.note.split())}" for r in current if r.note)
         base = flag_csv_row(flag, i + 1)  # the same cells as cuewatch analyze's flags.csv
-        base[0] = bundle.flag_key(i)
+        base[0] = key
         rows.append([text_cell(label)] + [text_cell(c) if isinstance(c, str) else number_cell(c)
                                            for c in base] + [
             number_cell(flag.evidence.get("utterance_start")),
@@ -52,22 +62,22 @@ def _flag_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
             str(sum(r.verdict == "agree" for r in current)),
             str(sum(r.verdict == "disagree" for r in current)),
             str(sum(r.verdict == "unsure" for r in current)),
-            text_cell(verdicts), text_cell(notes),
+            text_cell(verdicts), text_cell(notes), "1" if flag.raised else "0",
         ])
     return rows
 
 
 def _review_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
     rows = []
-    for i, flag in enumerate(bundle.flags):
+    for key, flag in _keyed_flags(bundle):
         current = {id(r) for r in bundle.current_reviews(flag)}
         history = bundle.review_history(flag) + bundle.current_reviews(flag)
         for r in sorted(history, key=lambda r: (r.reviewer, r.time or "", id(r) in current)):
             rows.append([
-                text_cell(label), text_cell(bundle.flag_key(i)), number_cell(flag.start),
+                text_cell(label), text_cell(key), number_cell(flag.start),
                 number_cell(flag.end), text_cell(flag.type), text_cell(r.reviewer),
                 text_cell(r.verdict), text_cell(r.note), text_cell(r.time),
-                "1" if id(r) in current else "0",
+                "1" if id(r) in current else "0", "1" if flag.raised else "0",
             ])
     return rows
 

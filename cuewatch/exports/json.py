@@ -7,7 +7,12 @@ One ``LABEL.flags.json`` per recording (``FLAGS_EXPORT_JSON_VERSION``)::
      "flags": [{"key": str, <Flag.to_dict()>, "reviews": [current verdicts],
                 "review_history": [replaced verdicts]}],
      "gaps": [...], "annotations": [...], "segments": [...],
-     "expression_spans": [...] | null, "agreement": {...} | null}
+     "expression_spans": [...] | null, "agreement": {...} | null,
+     "orphaned_verdicts": [{"key": str, <Flag.to_dict()> with "raised": false,
+                            "status": ORPHANED_STATUS, "reviews": [...],
+                            "review_history": [...]}]}
+
+``orphaned_verdicts``: verdicts on a moment a recompute no longer flags, kept with it.
 
 Strict JSON: NaN and infinities become null, numpy values plain numbers.
 """
@@ -22,6 +27,7 @@ from typing import Any, Optional
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
+from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.progress import Progress
 
 FLAGS_EXPORT_JSON_FORMAT = "cuewatch-flags-export"
@@ -29,7 +35,7 @@ FLAGS_EXPORT_JSON_VERSION = 1
 #: Top-level keys, in order.
 FLAGS_EXPORT_JSON_KEYS: tuple[str, ...] = (
     "format", "version", "provenance", "recording", "client_speaker", "flags", "gaps",
-    "annotations", "segments", "expression_spans", "agreement",
+    "annotations", "segments", "expression_spans", "agreement", "orphaned_verdicts",
 )
 
 
@@ -55,13 +61,16 @@ def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[s
                  "fps": rec.fps, "width": rec.width, "height": rec.height, "id": rec.id}
     if not anonymise:
         recording["path"] = rec.path
-    flags = []
-    for i, flag in enumerate(bundle.flags):
-        d = {"key": bundle.flag_key(i)}
+    flags, orphaned = [], []
+    for key, flag, into in ([(bundle.flag_key(i), f, flags) for i, f in enumerate(bundle.flags)]
+                            + [(str(f.id), f, orphaned) for f in bundle.orphaned]):
+        d = {"key": key}
         d.update(flag.to_dict())
+        if not flag.raised:
+            d["status"] = ORPHANED_STATUS
         d["reviews"] = [r.to_dict() for r in bundle.current_reviews(flag)]
         d["review_history"] = [r.to_dict() for r in bundle.review_history(flag)]
-        flags.append(d)
+        into.append(d)
     segments = []
     for seg in sorted(bundle.segments, key=lambda s: s.start):
         d = seg.to_dict()
@@ -84,6 +93,7 @@ def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[s
         "segments": segments,
         "expression_spans": spans,
         "agreement": bundle.agreement,
+        "orphaned_verdicts": orphaned,
     }
     return plain(doc)
 

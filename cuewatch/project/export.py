@@ -95,7 +95,8 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         recording=rec, media_path=media, provenance=prov,
         segments=project.mood_segments(recording_id),
         client_speaker=project.client_speaker(recording_id),
-        flags=project.flags(recording_id), gaps=project.gaps(recording_id),
+        flags=project.flags(recording_id), orphaned=project.orphaned_flags(recording_id),
+        gaps=project.gaps(recording_id),
         reviews=project.reviews(recording_id=recording_id, superseded=True),
         annotations=[{k: v for k, v in a.to_dict().items() if k not in ("recording_id", "created")}
                      for a in project.annotations(recording_id)],

@@ -208,11 +208,19 @@ def _v3(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
+# v4: a verdict belongs to a moment, not a row: a recompute that no longer raises a flag
+# with verdicts retires it (raised = 0) instead of deleting it with its reviews; the
+# verdicts stay listed and exported as orphaned, and re-attach when the flag comes back
+# (``cuewatch.flags.matching``).
+_V4 = """
+ALTER TABLE flags ADD COLUMN raised INTEGER NOT NULL DEFAULT 1 CHECK (raised IN (0, 1));
+"""
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 
 #: ``MIGRATIONS[i]`` takes a project from schema version i to i + 1: an SQL script, or a
 #: function for steps that must look before they change.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3, _V4)
 
 #: the schema version this cuewatch writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -40,6 +40,7 @@ from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Record
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.faces.model import file_sha256
 from cuewatch.features.keys import features_key
+from cuewatch.flags.matching import Moment, StoredMoment, match_flags
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.project.schema import (
     APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION, Migration,
@@ -1053,7 +1054,10 @@ class Project:
     # -- flags and gaps
 
     _FLAG_COLUMNS = ("id, recording_id, start, end, type, track, severity, confidence, "
-                     "stated, expressed, evidence")
+                     "stated, expressed, evidence, raised")
+    #: a retired flag that still carries a verdict in force: an orphaned verdict.
+    _ORPHANED = ("f.raised = 0 AND EXISTS (SELECT 1 FROM reviews o WHERE o.flag_id = f.id "
+                 "AND o.current = 1)")
 
     def _flag_list(self, rows: Sequence[Sequence[Any]]) -> list[Flag]:
         """Flags from rows of ``_FLAG_COLUMNS``. Listing all flags is hot (the app's list,
@@ -1064,23 +1068,29 @@ class Project:
             raise ProjectError(f"{self.path} is damaged (a flag's JSON: {exc.msg})") from None
         return [Flag(start=r[2], end=r[3], type=r[4], track=r[5], stated=payload[3 * i],
                      expressed=payload[3 * i + 1], severity=r[6], confidence=r[7],
-                     evidence=payload[3 * i + 2], id=r[0])
+                     evidence=payload[3 * i + 2], id=r[0], raised=bool(r[11]))
                 for i, r in enumerate(rows)]
 
     def flags(self, recording_id: Optional[int] = None, *, types: Optional[Sequence[str]] = None,
               min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
               start: Optional[float] = None, end: Optional[float] = None,
               reviewer: Optional[str] = None, verdict: Optional[str] = None,
-              unreviewed_by: Optional[str] = None) -> list[Flag]:
-        """Flags (all recordings when ``recording_id`` is None), in time order.
+              unreviewed_by: Optional[str] = None, orphaned: bool = False) -> list[Flag]:
+        """Raised flags (all recordings when ``recording_id`` is None), in time order.
 
         ``start``/``end`` keep flags overlapping that span; ``reviewer`` + ``verdict`` keep
         flags whose current verdict by that reviewer is ``verdict``; ``unreviewed_by`` keeps
-        flags that reviewer has not judged yet.
+        flags that reviewer has not judged yet. ``orphaned`` adds the flags no longer
+        raised that still carry a verdict (``Flag.raised`` False), for review lists and
+        exports; agreement and the timeline use the raised flags only.
         """
         return [f for _rid, f in self._flag_rows(recording_id, types, min_severity,
                                                  min_confidence, start, end, reviewer, verdict,
-                                                 unreviewed_by)]
+                                                 unreviewed_by, orphaned)]
+
+    def orphaned_flags(self, recording_id: Optional[int] = None) -> list[Flag]:
+        """Moments with a verdict in force whose flag a recompute no longer raises."""
+        return [f for f in self.flags(recording_id, orphaned=True) if not f.raised]
 
     def flags_by_recording(self, **filters: Any) -> dict[int, list[Flag]]:
         """All flags grouped by recording id (same filters as ``flags``)."""
@@ -1093,8 +1103,8 @@ class Project:
                    types: Optional[Sequence[str]] = None, min_severity: Optional[float] = None,
                    min_confidence: Optional[float] = None, start: Optional[float] = None,
                    end: Optional[float] = None, reviewer: Optional[str] = None,
-                   verdict: Optional[str] = None,
-                   unreviewed_by: Optional[str] = None) -> list[tuple[int, Flag]]:
+                   verdict: Optional[str] = None, unreviewed_by: Optional[str] = None,
+                   orphaned: bool = False) -> list[tuple[int, Flag]]:
         if verdict is not None and verdict not in VERDICTS:
             raise ProjectError(f"unknown verdict {verdict!r} (use {', '.join(VERDICTS)})")
         where, params = _where(
@@ -1110,7 +1120,8 @@ class Project:
         if types:
             where += f" AND f.type IN ({','.join('?' * len(types))})"
             params += list(types)
-        rows = self._query(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE 1=1{where} "
+        raised = f"(f.raised = 1 OR {self._ORPHANED})" if orphaned else "f.raised = 1"
+        rows = self._query(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE {raised}{where} "
                            "ORDER BY f.recording_id, f.start, f.id", params, plain=True)
         return list(zip((r[1] for r in rows), self._flag_list(rows)))
 
@@ -1132,53 +1143,100 @@ class Project:
                 for r in self._query("SELECT * FROM gaps WHERE recording_id = ? ORDER BY start, id",
                                      (int(recording_id),))]
 
-    @staticmethod
-    def _flag_key(start: float, end: float, type_: str, track: Optional[int]) -> tuple:
-        return (type_, track, round(float(start), 2), round(float(end), 2))
-
     def _replace_flags(self, conn: sqlite3.Connection, rid: int, flags: Sequence[Flag],
                        gaps: Sequence[Gap]) -> dict[str, int]:
-        old = {self._flag_key(r["start"], r["end"], r["type"], r["track"]): r["id"]
-               for r in conn.execute("SELECT id, start, end, type, track FROM flags "
-                                     "WHERE recording_id = ?", (rid,))}
-        kept: set[int] = set()
-        for f in flags:
+        """Store recomputed flags without losing a verdict (``cuewatch.flags.matching``).
+
+        A new flag takes over the stored flag covering the same moment (its id, verdicts
+        and notes), raised or retired; a stored flag no longer covered is retired
+        (``raised = 0``) if it carries a verdict, an orphaned verdict kept with its moment,
+        and deleted only if nobody ever judged it (or every verdict on it was undone).
+        """
+        stored = [StoredMoment(start=r["start"], end=r["end"], type=r["type"], track=r["track"],
+                               id=int(r["id"]), reviewed=bool(r["reviewed"]),
+                               raised=bool(r["raised"]))
+                  for r in conn.execute(
+                      "SELECT f.id, f.start, f.end, f.type, f.track, f.raised, EXISTS (SELECT 1 "
+                      "FROM reviews r WHERE r.flag_id = f.id AND r.undone = 0) AS reviewed "
+                      "FROM flags f WHERE f.recording_id = ?", (rid,))]
+        by_id = {s.id: s for s in stored}
+        matched = match_flags(stored, [Moment(f.start, f.end, f.type, f.track) for f in flags])
+        stats = {"flags": len(flags), "flags_kept": 0, "flags_new": 0, "flags_reattached": 0,
+                 "verdicts_reattached": 0, "flags_retired": 0, "verdicts_orphaned": 0,
+                 "flags_removed": 0, "reviews_removed": 0, "gaps": len(gaps)}
+        for i, f in enumerate(flags):
             values = (f.start, f.end, f.type, f.track, float(f.severity), float(f.confidence),
                       _json(f.stated), _json(f.expressed), _json(f.evidence))
-            fid = old.get(self._flag_key(f.start, f.end, f.type, f.track))
-            if fid is not None and fid not in kept:
+            fid = matched.get(i)
+            if fid is not None:
                 conn.execute("UPDATE flags SET start=?, end=?, type=?, track=?, severity=?, "
-                             "confidence=?, stated=?, expressed=?, evidence=? WHERE id = ?",
-                             values + (fid,))
-                kept.add(fid)
+                             "confidence=?, stated=?, expressed=?, evidence=?, raised=1 "
+                             "WHERE id = ?", values + (fid,))
+                if by_id[fid].raised:
+                    stats["flags_kept"] += 1
+                else:
+                    stats["flags_reattached"] += 1
+                    stats["verdicts_reattached"] += self._current_verdicts(conn, [fid])
             else:
                 fid = conn.execute(
                     "INSERT INTO flags(recording_id, start, end, type, track, severity, "
                     "confidence, stated, expressed, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (rid,) + values).lastrowid
-            f.id = int(fid)
-        gone = [fid for fid in old.values() if fid not in kept]
-        dropped_reviews = 0
-        for i in range(0, len(gone), 500):
-            chunk = gone[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            dropped_reviews += conn.execute(
-                f"SELECT count(*) FROM reviews WHERE flag_id IN ({marks})", chunk).fetchone()[0]
-            conn.execute(f"DELETE FROM flags WHERE id IN ({marks})", chunk)
+                stats["flags_new"] += 1
+            f.id, f.raised = int(fid), True
+        taken = set(matched.values())
+        retire = [s.id for s in stored if s.id not in taken and s.reviewed]
+        drop = [s.id for s in stored if s.id not in taken and not s.reviewed]
+        for i in range(0, len(retire), 500):
+            chunk = retire[i:i + 500]
+            newly = [fid for fid in chunk if by_id[fid].raised]
+            stats["flags_retired"] += len(newly)
+            stats["verdicts_orphaned"] += self._current_verdicts(conn, newly)
+            conn.execute(f"UPDATE flags SET raised = 0 WHERE id IN ({','.join('?' * len(chunk))})",
+                         chunk)
+        for i in range(0, len(drop), 500):
+            chunk = drop[i:i + 500]
+            conn.execute(f"DELETE FROM flags WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        stats["flags_removed"] = len(drop)
         conn.execute("DELETE FROM gaps WHERE recording_id = ?", (rid,))
         conn.executemany("INSERT INTO gaps(recording_id, start, end, track, reason) "
                          "VALUES (?,?,?,?,?)", [(rid, g.start, g.end, g.track, g.reason) for g in gaps])
-        return {"flags": len(flags), "flags_kept": len(kept), "flags_removed": len(gone),
-                "reviews_removed": dropped_reviews, "gaps": len(gaps)}
+        return stats
+
+    @staticmethod
+    def _current_verdicts(conn: sqlite3.Connection, flag_ids: Sequence[int]) -> int:
+        if not flag_ids:
+            return 0
+        return int(conn.execute(
+            f"SELECT count(*) FROM reviews WHERE current = 1 AND flag_id IN "
+            f"({','.join('?' * len(flag_ids))})", list(flag_ids)).fetchone()[0])
 
     def replace_flags(self, recording_id: int, flags: Sequence[Flag], gaps: Sequence[Gap], *,
+                      flag_settings: Optional[FlagSettings] = None,
                       actor: Optional[str] = None) -> dict[str, int]:
-        """Store recomputed flags. A flag with the same type, track and span keeps its id
-        and its reviews; flags that are gone take their reviews with them (counted)."""
+        """Store recomputed flags; every verdict and note is kept. A flag covering the same
+        moment as a stored one keeps its id and verdicts; verdicts on a moment no longer
+        flagged stay as orphaned verdicts (``orphaned_flags``) and re-attach when a later
+        recompute raises it again. Returns counts (also in the audit log).
+
+        ``flag_settings``: what the flags were cut with; it becomes the flag settings of
+        the recording's latest analysis (what the app shows, exports state).
+        """
         self._recording_row(recording_id)
         with self._write() as conn:
             stats = self._replace_flags(conn, int(recording_id), flags, gaps)
-            self._log(conn, "replace_flags", int(recording_id), stats, actor)
+            detail: dict[str, Any] = dict(stats)
+            if flag_settings is not None:
+                detail["flag_settings"] = flag_settings.to_dict()
+                latest = conn.execute(
+                    "SELECT id, parameters FROM analyses WHERE recording_id = ? AND state = 'done' "
+                    "ORDER BY finished DESC, id DESC LIMIT 1", (int(recording_id),)).fetchone()
+                if latest is not None:
+                    params = json.loads(latest["parameters"])
+                    params["flags"] = flag_settings.to_dict()
+                    conn.execute("UPDATE analyses SET parameters = ? WHERE id = ?",
+                                 (_json(params), latest["id"]))
+            self._log(conn, "replace_flags", int(recording_id), detail, actor)
         return stats
 
     # -- reviews
@@ -1232,14 +1290,20 @@ class Project:
         return self._review(last)
 
     def reviews(self, flag_id: Optional[int] = None, *, recording_id: Optional[int] = None,
-                reviewer: Optional[str] = None, superseded: bool = False) -> list[Review]:
+                reviewer: Optional[str] = None, superseded: bool = False,
+                orphaned: Optional[bool] = None) -> list[Review]:
         """Current verdicts (one per reviewer per flag); with ``superseded``, also the
-        earlier verdicts they replaced (never the undone ones), oldest first."""
+        earlier verdicts they replaced (never the undone ones), oldest first.
+
+        Verdicts on flags no longer raised (orphaned) are listed too; ``orphaned`` True
+        keeps only those, False only verdicts on raised flags.
+        """
         sql = ("SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE "
                + ("r.undone = 0" if superseded else "r.current = 1"))
         where, params = _where(("r.flag_id = ?", _opt(int, flag_id)),
                                ("f.recording_id = ?", _opt(int, recording_id)),
-                               ("r.reviewer = ?", reviewer))
+                               ("r.reviewer = ?", reviewer),
+                               ("f.raised = ?", None if orphaned is None else int(not orphaned)))
         return [self._review(r) for r in self._query(
             sql + where + " ORDER BY r.flag_id, r.reviewer, r.id", params)]
 

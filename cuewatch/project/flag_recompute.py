@@ -1,0 +1,77 @@
+"""Recompute a project recording's flags with other flag settings, keeping every verdict.
+
+One path for ``cuewatch project flags`` and the app's Sensitivity control: the flags are
+cut again from the stored features (no face pass, ``cuewatch.recording.analyse.recompute_flags``)
+and stored with ``Project.replace_flags``, which keeps every verdict and note with its
+moment (``cuewatch.flags.matching``). The settings become the recording's flag settings
+(what the app shows and exports state as provenance).
+
+Threads: call from a worker thread with a ``Project`` opened in that thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from cuewatch.errors import ProjectError
+from cuewatch.options import FlagSettings
+from cuewatch.project.store import Project
+
+
+@dataclass
+class RecomputeSummary:
+    """What a recompute did to one recording's flags and the verdicts on them."""
+
+    recording_id: int
+    name: str
+    settings: FlagSettings
+    flags: int               # flags raised now
+    kept: int                # of them, flags that were raised before (same ids, verdicts)
+    new: int
+    reattached: int          # flags raised again, with their orphaned verdicts
+    verdicts_reattached: int
+    retired: int             # flags no longer raised whose verdicts are kept (orphaned)
+    verdicts_orphaned: int   # verdicts that became orphaned now
+    removed: int             # unjudged flags no longer raised
+    orphaned_total: int      # orphaned verdicts standing after the recompute
+
+    def line(self) -> str:
+        return (f"recording {self.recording_id} ({self.name}): {self.flags} flag(s) raised at "
+                f"{self.settings.sensitivity} sensitivity ({self.kept} kept, {self.new} new, "
+                f"{self.reattached} raised again); {self.removed} unjudged flag(s) removed; "
+                f"verdicts: {self.verdicts_orphaned} orphaned (flag no longer raised), "
+                f"{self.verdicts_reattached} re-attached, {self.orphaned_total} orphaned in all, "
+                "none deleted")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["settings"] = self.settings.to_dict()
+        return d
+
+
+def recompute_recording_flags(project: Project, recording_id: int, flag_settings: FlagSettings,
+                              *, actor: Optional[str] = None) -> RecomputeSummary:
+    """Cut the recording's flags again with ``flag_settings``; refused (one clear line) if
+    it has not been analysed, its features are gone, or consent no longer covers it."""
+    from cuewatch.recording.analyse import recompute_flags
+
+    rid = int(recording_id)
+    rec = project.recording(rid)
+    name = Path(rec.path).name
+    project.require_analysis(rid)
+    features_dir = project.features_dir(rid)
+    if project.latest_analysis(rid) is None or features_dir is None:
+        raise ProjectError(f"recording {rid} ({name}) has not been analysed yet "
+                           f"(run: cuewatch project analyze {project.path})")
+    flags, gaps = recompute_flags(features_dir, project.mood_segments(rid),
+                                  project.client_speaker(rid), project.client_track(rid),
+                                  flag_settings)
+    stats = project.replace_flags(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
+    return RecomputeSummary(
+        recording_id=rid, name=name, settings=flag_settings, flags=stats["flags"],
+        kept=stats["flags_kept"], new=stats["flags_new"], reattached=stats["flags_reattached"],
+        verdicts_reattached=stats["verdicts_reattached"], retired=stats["flags_retired"],
+        verdicts_orphaned=stats["verdicts_orphaned"], removed=stats["flags_removed"],
+        orphaned_total=len(project.reviews(recording_id=rid, orphaned=True)))
