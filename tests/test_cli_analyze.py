@@ -111,3 +111,51 @@ def test_bad_transcript_exits_2(tmp_path: Path, model_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "bad.vtt" in proc.stderr
+
+
+BAD_NUMBERS = [("--fps", "nan"), ("--fps", "0"), ("--fps", "inf"), ("--every", "0"),
+               ("--every", "nan"), ("--min-confidence", "2"), ("--min-confidence", "nan"),
+               ("--valence-threshold", "5"), ("--valence-threshold", "nan"),
+               ("--min-duration", "nan"), ("--min-duration", "-1"), ("--merge-gap", "inf"),
+               ("--jobs", "0"), ("--neutral", "nan:3")]
+
+
+def _one_clean_line(proc: subprocess.CompletedProcess, option: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert option in lines[0] and "must be" in lines[0]
+
+
+@pytest.mark.parametrize("option,value", BAD_NUMBERS)
+def test_numeric_options_out_of_range_exit_2_with_one_line(tmp_path: Path, model_path: Path,
+                                                           option: str, value: str) -> None:
+    proc = cli("analyze", str(SAMPLE), "--transcript", str(SAMPLE.with_suffix(".vtt")),
+               "--out", str(tmp_path / "out"), "--quiet", "--consent", CONSENT, option, value,
+               cache=tmp_path / "cache", model=model_path)
+    _one_clean_line(proc, option)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option,value", [b for b in BAD_NUMBERS if b[0] not in ("--jobs", "--neutral")])
+def test_project_add_range_checks_the_same_options(tmp_path: Path, model_path: Path,
+                                                   option: str, value: str) -> None:
+    project = tmp_path / "p.cuewatch"
+    assert cli("project", "new", str(project), cache=tmp_path, model=model_path).returncode == 0
+    proc = cli("project", "add", str(project), str(SAMPLE), option, value,
+               cache=tmp_path / "cache", model=model_path)
+    _one_clean_line(proc, option)
+    listed = cli("project", "status", str(project), cache=tmp_path, model=model_path)
+    assert listed.returncode == 0 and SAMPLE.name not in listed.stdout
+
+
+def test_project_analyze_jobs_range_checked_and_valid_values_accepted(tmp_path: Path,
+                                                                      model_path: Path) -> None:
+    project = tmp_path / "p.cuewatch"
+    assert cli("project", "new", str(project), cache=tmp_path, model=model_path).returncode == 0
+    _one_clean_line(cli("project", "analyze", str(project), "--jobs", "nan", cache=tmp_path,
+                        model=model_path), "--jobs")
+    ok = cli("project", "add", str(project), str(SAMPLE), "--fps", "7.5", "--min-confidence", "1",
+             "--valence-threshold", "0", "--min-duration", "0.5", cache=tmp_path, model=model_path)
+    assert ok.returncode == 0, ok.stderr

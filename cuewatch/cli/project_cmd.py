@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 from cuewatch.cli.analyze_cmd import (
-    _fps, _positive_int, add_flag_options, analysis_settings, flag_settings,
+    _jobs, add_flag_options, add_sampling_options, analysis_settings, flag_settings,
 )
-from cuewatch.options import AnalysisSettings
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.project_store import Project
 
@@ -96,17 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name")
     add.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
                      help="whose face is the client's (default: auto)")
-    sampling = add.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=_fps, default=AnalysisSettings.fps, metavar="F",
-                          help="analysed frames per second, or 'all' (default %(default)s)")
-    sampling.add_argument("--every", type=_positive_int, metavar="N",
-                          help="analyse every Nth frame instead")
+    add_sampling_options(add)
     add_flag_options(add)
     add.set_defaults(func=_add)
 
     an = sub.add_parser("analyze", help="run queued analyses; resumes an interrupted run")
     an.add_argument("project", type=Path, metavar="P.cuewatch")
-    an.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    an.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                     help="recordings analysed in parallel processes (default 1)")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--retry-failed", action="store_true", help="queue failed analyses again")
