@@ -1,4 +1,4 @@
-"""``cuewatch project new|add|analyze|status|relocate``: build and analyse a review project."""
+"""``cuewatch project new|add|analyze|status|transcript|relocate``: build and analyse a review project."""
 
 from __future__ import annotations
 
@@ -66,6 +66,17 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcript(args: argparse.Namespace) -> int:
+    kind = "mood" if args.mood else "transcript"
+    with Project.open(args.project) as project:
+        rec = project.find_recording(args.recording)
+        replaced = kind in project.transcripts(int(rec.id))  # type: ignore[arg-type]
+        project.attach_transcript(int(rec.id), args.file, kind=kind)  # type: ignore[arg-type]
+    print(f"recording {rec.id} ({Path(rec.path).name}): {kind} {'replaced by' if replaced else 'set to'} "
+          f"{args.file.name}; analysis queued (run: cuewatch project analyze {args.project})")
+    return 0
+
+
 def _relocate(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         found = project.relocate(args.folders)
@@ -111,6 +122,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="recordings, consent and analysis state")
     st.add_argument("project", type=Path, metavar="P.cuewatch")
     st.set_defaults(func=_status)
+
+    tr = sub.add_parser("transcript", help="give a recording a new transcript (or mood file); "
+                        "it is checked first, the old one is replaced, and flags are recomputed "
+                        "at the next analyze")
+    tr.add_argument("project", type=Path, metavar="P.cuewatch")
+    tr.add_argument("recording", metavar="RECORDING", help="recording id or file name")
+    tr.add_argument("file", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
+    tr.add_argument("--mood", action="store_true", help="FILE is a mood file (CSV or JSON)")
+    tr.set_defaults(func=_transcript)
 
     rl = sub.add_parser("relocate", help="find moved recordings again by their content")
     rl.add_argument("project", type=Path, metavar="P.cuewatch")
