@@ -225,3 +225,17 @@ def test_project_stores_the_no_face_gap(tmp_path: Path, model_path: Path) -> Non
     with Project.open(project) as p:
         rid = int(p.recordings()[0].id)
         assert [g.reason for g in p.gaps(rid)] == ["no face"]
+
+
+def test_stretch_without_any_face_is_a_no_face_gap(tmp_path: Path, media_dir: Path,
+                                                   model_path: Path) -> None:
+    video = tmp_path / "cut_to_title.mov"   # a face, then a cut to a title card
+    video.symlink_to(media_dir / "robustness" / "face_noface.mov")
+    proc = cli("analyze", str(video), "--transcript", str(_client_says(tmp_path / "t.vtt", 0.2, 6.0)),
+               "--out", str(tmp_path / "out"), "--quiet", "--consent", CONSENT,
+               cache=tmp_path / "cache", model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    gaps = json.loads((tmp_path / "out" / "cut_to_title" / "flags.json").read_text())["gaps"]
+    no_face = [g for g in gaps if g["reason"] == "no face"]
+    assert len(no_face) == 1 and 1.5 < no_face[0]["start"] < 3.5 and no_face[0]["end"] > 6.0
+    assert all(g["end"] <= no_face[0]["start"] + 0.01 for g in gaps if g is not no_face[0])
