@@ -49,6 +49,13 @@ FEATURES_FORMAT_VERSION = 1
 FACE_PASS_REVISION = 4
 
 FLAG_TYPES: tuple[str, ...] = ("incongruence", "leak")
+#: why a gap (a span with no verdict, in flags.json and the project) has no verdict.
+GAP_FACE_NOT_VISIBLE = "face not visible"   # the client's face, while other faces were seen
+GAP_NO_CLIENT_FACE = "no client face"       # faces were seen, none of them the client's
+GAP_NO_FACE = "no face"                     # no face at all in the frame
+GAP_NOT_DECODED = "not decoded"             # the video's tail did not decode (truncated file)
+GAP_REASONS: tuple[str, ...] = (GAP_FACE_NOT_VISIBLE, GAP_NO_CLIENT_FACE, GAP_NO_FACE,
+                                GAP_NOT_DECODED)
 FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "id", "start", "end", "type", "track", "stated_words", "stated_category", "stated_valence",
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",

@@ -8,8 +8,46 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class ValidRange:
+    """The values a numeric option may take; declared once, beside the option's default.
+
+    Every place that reads a number from a user (the command line's ``type=`` functions)
+    checks it with ``contains``, so ``nan``, infinities and out-of-range values get one
+    clear line instead of a traceback or a silent "no flags".
+    """
+
+    low: float
+    high: float = math.inf
+    #: the low end itself is not allowed (``fps`` must be above 0, not 0).
+    low_open: bool = False
+    integer: bool = False
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        low = f"above {self.low:g}" if self.low_open else f"at least {self.low:g}"
+        return f"{kind} {low}" + (f" and at most {self.high:g}" if math.isfinite(self.high) else "")
+
+    def contains(self, value: float) -> bool:
+        return (math.isfinite(value) and (value > self.low if self.low_open else value >= self.low)
+                and value <= self.high and (not self.integer or float(value).is_integer()))
+
+
+def _ranged(default: Any, valid: ValidRange) -> Any:
+    return field(default=default, metadata={"range": valid})
+
+
+def valid_range(settings_class: type, name: str) -> ValidRange:
+    """The declared range of one numeric field of ``AnalysisSettings`` or ``FlagSettings``."""
+    found = {f.name: f for f in dataclasses.fields(settings_class)}[name].metadata.get("range")
+    if found is None:
+        raise KeyError(f"{settings_class.__name__}.{name} declares no range")
+    return found
 
 
 @dataclass(frozen=True)
@@ -17,17 +55,17 @@ class AnalysisSettings:
     """What the face pass does. Changing any field changes the features cache key."""
 
     #: analysed frames per second of video (evenly spaced); None with ``every`` unset = all.
-    fps: Optional[float] = 15.0
+    fps: Optional[float] = _ranged(15.0, ValidRange(0.0, 1000.0, low_open=True))
     #: analyse every Nth decoded frame instead of ``fps``.
-    every: Optional[int] = None
+    every: Optional[int] = _ranged(None, ValidRange(1, integer=True))
     #: smallest face to find, as a fraction of the frame height.
-    min_face_fraction: float = 1.0 / 8.0
+    min_face_fraction: float = _ranged(1.0 / 8.0, ValidRange(0.0, 1.0, low_open=True))
     #: seconds between full-frame searches for new faces while tracks are alive.
-    search_interval_s: float = 2.0
+    search_interval_s: float = _ranged(2.0, ValidRange(0.0, low_open=True))
     #: most faces tracked at once.
-    max_faces: int = 4
+    max_faces: int = _ranged(4, ValidRange(1, integer=True))
     #: landmarker presence threshold below which a tracked face counts as lost.
-    min_presence: float = 0.5
+    min_presence: float = _ranged(0.5, ValidRange(0.0, 1.0))
 
     def sampling_label(self) -> str:
         if self.every:
@@ -45,6 +83,11 @@ class AnalysisSettings:
 
 SENSITIVITIES: tuple[str, ...] = ("low", "medium", "high")
 
+#: parallel processes (``--jobs``).
+JOBS_RANGE = ValidRange(1, 256, integer=True)
+#: the ends of a span of the recording (``--neutral START:END``), seconds.
+SPAN_SECONDS_RANGE = ValidRange(0.0, 24 * 3600.0)
+
 
 @dataclass(frozen=True)
 class FlagSettings:
@@ -55,13 +98,13 @@ class FlagSettings:
 
     sensitivity: str = "medium"
     #: shortest incongruence flag, seconds.
-    min_duration_s: Optional[float] = None
+    min_duration_s: Optional[float] = _ranged(None, ValidRange(0.0, 3600.0))
     #: gaps shorter than this between two flag pieces merge, seconds.
-    merge_gap_s: Optional[float] = None
-    #: how far the expressed valence must sit on the other side of zero.
-    valence_threshold: Optional[float] = None
-    #: below this per-frame confidence the face counts as not reliably seen.
-    min_confidence: Optional[float] = None
+    merge_gap_s: Optional[float] = _ranged(None, ValidRange(0.0, 3600.0))
+    #: how far the expressed valence (-1..1) must sit on the other side of zero.
+    valence_threshold: Optional[float] = _ranged(None, ValidRange(0.0, 1.0))
+    #: below this per-frame confidence (0..1) the face counts as not reliably seen.
+    min_confidence: Optional[float] = _ranged(None, ValidRange(0.0, 1.0))
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton  # noqa: E4
 from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_TRANSCRIPT, SAMPLE_VIDEO, ensure_demo_project  # noqa: E402
 from cuewatch.project.store import DATA_SUFFIX, Project  # noqa: E402
 from cuewatch_ui.main_window import DISCLAIMER, MainWindow, make_settings  # noqa: E402
+from cuewatch_ui.qt_flag_review import COLUMNS  # noqa: E402
 
 REVIEWER = "tester"
 
@@ -119,6 +120,110 @@ def test_selecting_a_flag_moves_and_loops_the_player(qtbot, window, sample_proje
     assert overlay.points.shape == (478, 2)
     assert overlay.label in ("neutral", "happy", "sad", "angry", "fearful", "surprised",
                              "disgusted", "contempt")
+
+
+#: Qt's complaints about the machine, not the app: no sound server or VA-API libraries,
+#: and the offscreen platform's size hints.
+ENVIRONMENT_MESSAGES = ("PulseAudioService:", "This plugin does not support")
+ENVIRONMENT_CATEGORIES = ("qt.multimedia",)
+
+
+def test_app_starts_without_qt_warnings(qtbot, tmp_path, model_path, sample_project):
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    warnings: list[str] = []
+
+    def handler(mode, context, message):
+        if mode != QtMsgType.QtInfoMsg and mode != QtMsgType.QtDebugMsg \
+                and not (context.category or "").startswith(ENVIRONMENT_CATEGORIES) \
+                and not message.startswith(ENVIRONMENT_MESSAGES):
+            warnings.append(message)
+
+    previous = qInstallMessageHandler(handler)
+    try:
+        settings = make_settings(tmp_path / "settings.ini")
+        settings.reviewer = REVIEWER
+        w = MainWindow(settings, model=str(model_path), auto_analyse=False)
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        open_sample(qtbot, w, sample_project)
+        w.review.step(1)   # the detail's verdict buttons are enabled and styled
+        w.flag_detail.buttons["agree"].setChecked(True)
+        qtbot.wait(200)
+        w.close()
+    finally:
+        qInstallMessageHandler(previous)
+    assert warnings == []
+
+
+def test_verdict_column_shows_the_chosen_reviewers_verdicts(qtbot, window, sample_project):
+    open_sample(qtbot, window, sample_project)
+    flags = window.review.flags
+    assert len(flags) >= 2
+    with Project.open(sample_project) as p:
+        p.set_verdict(int(flags[0].id), "Dr. Supervisor", "agree", "")
+        p.set_verdict(int(flags[0].id), REVIEWER, "disagree", "")
+        p.set_verdict(int(flags[1].id), "Dr. Supervisor", "unsure", "")
+    window.review.reload_reviews()
+    model, combo = window.flag_list.model, window.flag_list.reviewer_combo
+    verdict_col = COLUMNS.index("Verdict")
+
+    def column() -> list[str]:
+        return [model.data(model.index(r, verdict_col)) for r in range(model.rowCount())]
+
+    assert combo.currentText() == REVIEWER
+    assert column()[:2] == ["disagree", ""]
+    combo.setCurrentText("Dr. Supervisor")
+    assert column()[:2] == ["agree", "unsure"]
+    window.flag_list.verdict_combo.setCurrentIndex(
+        window.flag_list.verdict_combo.findData("agree"))     # the filter reads the same reviewer
+    assert column() == ["agree"]
+    combo.setCurrentText(REVIEWER)
+    assert column() == []
+
+
+def test_flag_detail_face_reads_what_the_overlay_shows(qtbot, window, sample_project):
+    from collections import Counter
+
+    from cuewatch.exports.describe import peak_time
+
+    open_sample(qtbot, window, sample_project)
+    face = window.data.face
+    assert face is not None and window.review.flags
+    detail = window.flag_detail
+    for i, flag in enumerate(window.review.flags):
+        window.review.set_current(i)
+        # the overlay's own reading, frame by frame, over the flag
+        times = [t for t in face.timestamps if flag.start <= t < flag.end]
+        labels = Counter(face.overlay_at(float(t))[1] for t in times)
+        most = labels.most_common(1)[0][0]
+        text = detail.expressed.text()
+        assert text.split()[0] == most, (flag.start, text, labels)
+        assert f"at the peak: {face.overlay_at(peak_time(flag))[1]}" in text
+        assert flag.expressed["category"] in detail.prototype.text()
+
+
+def test_demo_keeps_the_apps_output_in_a_log_file(sample_project, sample_media, model_path,
+                                                 tmp_path):
+    """A crash of an app started by ``cuewatch demo`` leaves its words in a log file."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"),
+               QT_QPA_PLATFORM="no-such-platform")   # the app cannot start: Qt aborts
+    proc = subprocess.run([sys.executable, "-m", "cuewatch", "demo", "--project",
+                           str(sample_project), "--media", str(sample_media), "--model",
+                           str(model_path), "--quiet"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    logs = list((tmp_path / "state").rglob("app.log"))
+    assert len(logs) == 1
+    assert f"app log: {logs[0]}" in proc.stderr
+    assert "no-such-platform" in logs[0].read_text()
+    assert "no-such-platform" in proc.stderr            # its last lines are shown too
+    assert str(logs[0]) in proc.stderr.strip().splitlines()[-1]
 
 
 def test_verdict_keys_store_reviews_at_once_and_undo(qtbot, window, sample_project):

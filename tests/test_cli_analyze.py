@@ -111,3 +111,131 @@ def test_bad_transcript_exits_2(tmp_path: Path, model_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "bad.vtt" in proc.stderr
+
+
+BAD_NUMBERS = [("--fps", "nan"), ("--fps", "0"), ("--fps", "inf"), ("--every", "0"),
+               ("--every", "nan"), ("--min-confidence", "2"), ("--min-confidence", "nan"),
+               ("--valence-threshold", "5"), ("--valence-threshold", "nan"),
+               ("--min-duration", "nan"), ("--min-duration", "-1"), ("--merge-gap", "inf"),
+               ("--jobs", "0"), ("--neutral", "nan:3")]
+
+
+def _one_clean_line(proc: subprocess.CompletedProcess, option: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert option in lines[0] and "must be" in lines[0]
+
+
+@pytest.mark.parametrize("option,value", BAD_NUMBERS)
+def test_numeric_options_out_of_range_exit_2_with_one_line(tmp_path: Path, model_path: Path,
+                                                           option: str, value: str) -> None:
+    proc = cli("analyze", str(SAMPLE), "--transcript", str(SAMPLE.with_suffix(".vtt")),
+               "--out", str(tmp_path / "out"), "--quiet", "--consent", CONSENT, option, value,
+               cache=tmp_path / "cache", model=model_path)
+    _one_clean_line(proc, option)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option,value", [b for b in BAD_NUMBERS if b[0] not in ("--jobs", "--neutral")])
+def test_project_add_range_checks_the_same_options(tmp_path: Path, model_path: Path,
+                                                   option: str, value: str) -> None:
+    project = tmp_path / "p.cuewatch"
+    assert cli("project", "new", str(project), cache=tmp_path, model=model_path).returncode == 0
+    proc = cli("project", "add", str(project), str(SAMPLE), option, value,
+               cache=tmp_path / "cache", model=model_path)
+    _one_clean_line(proc, option)
+    listed = cli("project", "status", str(project), cache=tmp_path, model=model_path)
+    assert listed.returncode == 0 and SAMPLE.name not in listed.stdout
+
+
+def test_project_analyze_jobs_range_checked_and_valid_values_accepted(tmp_path: Path,
+                                                                      model_path: Path) -> None:
+    project = tmp_path / "p.cuewatch"
+    assert cli("project", "new", str(project), cache=tmp_path, model=model_path).returncode == 0
+    _one_clean_line(cli("project", "analyze", str(project), "--jobs", "nan", cache=tmp_path,
+                        model=model_path), "--jobs")
+    ok = cli("project", "add", str(project), str(SAMPLE), "--fps", "7.5", "--min-confidence", "1",
+             "--valence-threshold", "0", "--min-duration", "0.5", cache=tmp_path, model=model_path)
+    assert ok.returncode == 0, ok.stderr
+
+
+def _colour_bars(path: Path, seconds: float = 4.0) -> Path:
+    """A real video with no face in it (ffmpeg's test pattern)."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc=duration={seconds}:size=320x240:rate=15", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def _client_says(path: Path, start: float, end: float) -> Path:
+    path.write_text(f"WEBVTT\n\n00:00:{start:06.3f} --> 00:00:{end:06.3f}\n"
+                    "<v Client>I am feeling really happy today.\n")
+    return path
+
+
+def test_truncated_video_tail_is_a_not_decoded_gap(tmp_path: Path, model_path: Path) -> None:
+    data = SAMPLE.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # moov is at the front: the header claims 20 s
+    proc = cli("analyze", str(cut), "--transcript", str(SAMPLE.with_suffix(".vtt")), "--out",
+               str(tmp_path / "out"), "--quiet", "--consent", CONSENT, cache=tmp_path / "cache",
+               model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "truncated" in proc.stderr and "not decoded" in proc.stderr
+    doc = json.loads((tmp_path / "out" / "cut" / "flags.json").read_text())
+    summary = json.loads((tmp_path / "out" / "cut" / "summary.json").read_text())
+    tail = [g for g in doc["gaps"] if g["reason"] == "not decoded"]
+    assert len(tail) == 1
+    assert 5.0 < tail[0]["start"] < 15.0
+    assert tail[0]["end"] == pytest.approx(summary["video"]["duration"], abs=0.01)
+    assert all(f["end"] <= tail[0]["start"] + 0.01 for f in doc["flags"])
+    assert tail[0] in summary["gaps"]
+
+
+def test_video_without_a_face_is_a_no_face_gap_and_warns(tmp_path: Path, model_path: Path) -> None:
+    bars = _colour_bars(tmp_path / "bars.mp4")
+    proc = cli("analyze", str(bars), "--transcript", str(_client_says(tmp_path / "bars.vtt", 0.5, 3.0)),
+               "--out", str(tmp_path / "out"), "--quiet", "--consent", CONSENT,
+               cache=tmp_path / "cache", model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" in proc.stderr and "no face" in proc.stderr
+    doc = json.loads((tmp_path / "out" / "bars" / "flags.json").read_text())
+    assert doc["flags"] == []
+    assert [(g["start"], g["reason"]) for g in doc["gaps"]] == [(0.0, "no face")]
+    assert doc["gaps"][0]["end"] == pytest.approx(4.0, abs=0.1)
+
+
+def test_project_stores_the_no_face_gap(tmp_path: Path, model_path: Path) -> None:
+    from cuewatch.project.store import Project
+
+    bars = _colour_bars(tmp_path / "bars.mp4")
+    project = tmp_path / "p.cuewatch"
+    for args in (("project", "new", str(project)),
+                 ("project", "add", str(project), str(bars), "--consent", CONSENT, "--transcript",
+                  str(_client_says(tmp_path / "bars.vtt", 0.5, 3.0)))):
+        assert cli(*args, cache=tmp_path / "cache", model=model_path).returncode == 0
+    proc = cli("project", "analyze", str(project), "--quiet", cache=tmp_path / "cache",
+               model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "no face" in proc.stderr
+    with Project.open(project) as p:
+        rid = int(p.recordings()[0].id)
+        assert [g.reason for g in p.gaps(rid)] == ["no face"]
+
+
+def test_stretch_without_any_face_is_a_no_face_gap(tmp_path: Path, media_dir: Path,
+                                                   model_path: Path) -> None:
+    video = tmp_path / "cut_to_title.mov"   # a face, then a cut to a title card
+    video.symlink_to(media_dir / "robustness" / "face_noface.mov")
+    proc = cli("analyze", str(video), "--transcript", str(_client_says(tmp_path / "t.vtt", 0.2, 6.0)),
+               "--out", str(tmp_path / "out"), "--quiet", "--consent", CONSENT,
+               cache=tmp_path / "cache", model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    gaps = json.loads((tmp_path / "out" / "cut_to_title" / "flags.json").read_text())["gaps"]
+    no_face = [g for g in gaps if g["reason"] == "no face"]
+    assert len(no_face) == 1 and 1.5 < no_face[0]["start"] < 3.5 and no_face[0]["end"] > 6.0
+    assert all(g["end"] <= no_face[0]["start"] + 0.01 for g in gaps if g is not no_face[0])

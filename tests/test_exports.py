@@ -177,6 +177,43 @@ def test_cancel_leaves_no_partial_files(media: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from cuewatch.exports.files import atomic_path
+with atomic_path(Path(sys.argv[1])) as tmp:
+    tmp.write_bytes(b"half a clip")
+    print(tmp, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_killed_export_partial_is_removed_by_the_next_export(media: Path, tmp_path: Path) -> None:
+    import sys
+
+    out = tmp_path / "clips"
+    out.mkdir()
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(out / "flag_7.mp4")],
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr
+    left = Path(killed.stdout.strip())
+    assert left.parent == out and left.name.startswith(".") and left.is_file()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = out / f".flag_8.{running.pid}.partial.mp4"  # another export still writing it
+        busy.write_bytes(b"in progress")
+        paths = run_export("clips", [make_bundle(media)], out, context_s=0.2)
+        assert not left.exists()
+        assert busy.exists()
+        assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [busy.name]
+        assert all(p.is_file() for p in paths)
+    finally:
+        running.kill()
+        running.wait()
+    run_export("clips", [make_bundle(media)], out, context_s=0.2)  # its writer is gone now
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
 # ---- csv / json ---------------------------------------------------------------------
 def test_csv_flags_with_verdicts_notes_evidence(media: Path, tmp_path: Path) -> None:
     from cuewatch.exports.csv import FLAGS_EXPORT_COLUMNS, REVIEWS_EXPORT_COLUMNS

@@ -57,7 +57,8 @@ class RecordingRow:
 
 @dataclass
 class ClientFace:
-    """The client's face track, for the overlay: read from a worker thread only."""
+    """The client's face track and its per-frame expression: the one source the overlay
+    and the flag detail read. ``overlay_at`` reads landmarks from disk: worker thread only."""
 
     timestamps: np.ndarray
     track: Any                      # cuewatch.features.folder.TrackFeatures (memory-mapped)
@@ -65,17 +66,39 @@ class ClientFace:
     max_gap: float
     frame_size: tuple[int, int]
 
+    def _row_at(self, t: float) -> Optional[int]:
+        i = int(np.searchsorted(self.timestamps, t, side="right")) - 1
+        return None if i < 0 or t - self.timestamps[i] > self.max_gap else i
+
+    def _label(self, row: int) -> str:
+        return EXPRESSION_CATEGORIES[int(self.dominant[row])] if self.dominant is not None else ""
+
     def overlay_at(self, t: float) -> tuple[Optional[np.ndarray], str]:
         """Landmarks (478, 2) and expression name at ``t``; (None, "") if the face isn't seen."""
-        ts = self.timestamps
-        if len(ts) == 0:
+        if len(self.timestamps) == 0:
             return None, ""
-        i = int(np.searchsorted(ts, t, side="right")) - 1
-        if i < 0 or t - ts[i] > self.max_gap:
+        i = self._row_at(t)
+        if i is None:
             return None, "face not seen"
-        points = np.asarray(self.track.landmarks(i))[:, :2]
-        label = EXPRESSION_CATEGORIES[int(self.dominant[i])] if self.dominant is not None else ""
-        return points, label
+        return np.asarray(self.track.landmarks(i))[:, :2], self._label(i)
+
+    def expression_at(self, t: float) -> str:
+        """The expression name the overlay shows at ``t`` (no landmarks read: any thread)."""
+        i = self._row_at(t) if len(self.timestamps) else None
+        return "face not seen" if i is None else self._label(i)
+
+    def expression_shares(self, start: float, end: float) -> list[tuple[str, float]]:
+        """The overlay's expression names over [start, end) with their share of the frames
+        seen there, most common first: what the overlay shows while a flag plays."""
+        if self.dominant is None:
+            return []
+        a, b = np.searchsorted(self.timestamps, [start, end])
+        if b <= a:
+            return []
+        counts = np.bincount(np.asarray(self.dominant[a:b], dtype=np.int64),
+                             minlength=len(EXPRESSION_CATEGORIES))
+        order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], k))
+        return [(EXPRESSION_CATEGORIES[k], float(counts[k]) / (b - a)) for k in order]
 
 
 @dataclass

@@ -301,6 +301,7 @@ class MainWindow(QMainWindow):
         self.player.unload()
         self.review.document = None
         self.review.set_flags(None, [])
+        self.flag_detail.set_face(None)
         self.timeline.set_data(TimelineData())
         self.document.close()
         self.document = None
@@ -399,6 +400,7 @@ class MainWindow(QMainWindow):
         doc = self.document
         data.timeline.verdicts = doc.verdicts(data.recording.id)  # type: ignore[arg-type]
         self.timeline.set_data(data.timeline)
+        self.flag_detail.set_face(data.face)
         self.review.set_flags(data.recording.id, data.review_flags())
         self.sensitivity.blockSignals(True)
         self.sensitivity.setCurrentText(data.flag_settings.sensitivity)

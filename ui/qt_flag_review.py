@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGridL
 from cuewatch.exports.describe import clock, evidence_aus, expressed_text, peak_time, stated_text
 from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.formats import FLAG_TYPES
+from cuewatch_ui.document import ClientFace
 from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, FlagReview, Filters
 from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
 
@@ -68,7 +69,8 @@ class FlagTableModel(QAbstractTableModel):
             return None
         flag = self.review.flags[self.review.visible[index.row()]]
         col = index.column()
-        review = self.review.verdict_of(flag)
+        # the Verdict column shows the verdicts of the reviewer chosen in the filter bar
+        review = self.review.verdict_of(flag, self.review.filters.reviewer or None)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return clock(flag.start)
@@ -119,8 +121,7 @@ class QtFlagList(QWidget):
         for s in SEVERITY_FILTERS:
             self.severity_combo.addItem("any severity" if s == 0 else f"severity \u2265 {s:g}", s)
         self.severity_combo.currentIndexChanged.connect(self._filters_changed)
-        self.reviewer_combo = self._combo("Whose verdicts the verdict filter reads", [])
-        self.reviewer_combo.setToolTip("Reviewer whose verdicts the verdict filter reads")
+        self.reviewer_combo = self._combo("Whose verdicts the Verdict column and filter show", [])
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -249,6 +250,11 @@ class QtFlagDetail(QWidget):
         self.words.setWordWrap(True)
         self.stated = QLabel()
         self.expressed = QLabel()
+        self.expressed.setToolTip("The expression the overlay and the expression lane show "
+                                  "over this flag's frames")
+        self.prototype = QLabel()
+        self.prototype.setToolTip("The expression prototype that contradicts the words")
+        self.face: Optional[ClientFace] = None
         self.confidence = QLabel()
         self.others = QLabel()
         self.others.setWordWrap(True)
@@ -268,7 +274,7 @@ class QtFlagDetail(QWidget):
             colour = VERDICT_COLOURS[verdict].name()
             b.setStyleSheet(f"QPushButton:checked {{ background: {colour}; color: white; "
                             f"font-weight: bold; border: 1px solid {colour}; border-radius: 3px; "
-                            "padding: 4px; }}")
+                            "padding: 4px; }")
             self.buttons[verdict] = b
             row.addWidget(b)
         self.note = QLineEdit()
@@ -281,6 +287,7 @@ class QtFlagDetail(QWidget):
         form.addRow("Said:", self.words)
         form.addRow("Stated mood:", self.stated)
         form.addRow("Face:", self.expressed)
+        form.addRow("Contradicts:", self.prototype)
         form.addRow("Confidence:", self.confidence)
         form.addRow("AU evidence:", self.aus)
         top = QHBoxLayout()
@@ -309,7 +316,8 @@ class QtFlagDetail(QWidget):
         self.note.setEnabled(enabled)
         if flag is None:
             self.title.setText("No flag selected: pick one in the list or on the timeline")
-            for w in (self.words, self.stated, self.expressed, self.confidence, self.others):
+            for w in (self.words, self.stated, self.expressed, self.prototype, self.confidence,
+                      self.others):
                 w.setText("")
             self.aus.set_values([])
             self.thumbnail.clear()
@@ -323,7 +331,8 @@ class QtFlagDetail(QWidget):
         words = flag.stated.get("words") or ""
         self.words.setText(f"\u201c{words}\u201d" if words else "(no words)")
         self.stated.setText(stated_text(flag))
-        self.expressed.setText(expressed_text(flag) + "  (prototype match)")
+        self.expressed.setText(self._face_text(flag))
+        self.prototype.setText(expressed_text(flag) + "  (prototype match)")
         self.confidence.setText(f"{flag.confidence:.2f}" + ("  (low: face seen poorly)"
                                                             if flag.confidence < 0.4 else ""))
         self.aus.set_values(evidence_aus(flag))
@@ -339,6 +348,18 @@ class QtFlagDetail(QWidget):
         if reload_thumbnail:
             self.thumbnail.setText("\u2026")
             self.thumbnailWanted.emit(peak_time(flag))
+
+    def set_face(self, face: Optional[ClientFace]) -> None:
+        """The loaded recording's client face: the same per-frame expression the overlay reads."""
+        self.face = face
+        self.show_flag(self.review.current, reload_thumbnail=False)
+
+    def _face_text(self, flag: Any) -> str:
+        shares = self.face.expression_shares(flag.start, flag.end) if self.face is not None else []
+        if not shares:
+            return "face not seen" if self.face is not None else ""
+        return (", ".join(f"{name} {share:.0%}" for name, share in shares[:3])
+                + f"  (at the peak: {self.face.expression_at(peak_time(flag))})")  # type: ignore[union-attr]
 
     def set_thumbnail(self, image: Optional[QImage]) -> None:
         if image is None or image.isNull():

@@ -17,7 +17,7 @@ import sys
 for _var, _value in (("GLOG_minloglevel", "2"), ("TF_CPP_MIN_LOG_LEVEL", "3"),
                      ("ABSL_MIN_LOG_LEVEL", "2")):
     os.environ.setdefault(_var, _value)
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from cuewatch import __version__
 from cuewatch.errors import CuewatchError
@@ -35,8 +35,18 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments get one line on stderr and exit 2, like every other bad input.
+
+    Sub-command parsers are made with the parent's class, so every command shares it.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cuewatch",
         description="Marks where a client's face conflicts with the mood they state. "
                     "A training aid, not a diagnostic instrument.",

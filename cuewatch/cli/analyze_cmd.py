@@ -4,42 +4,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.model import resolve_model
-from cuewatch.options import SENSITIVITIES, AnalysisSettings, FlagSettings
+from cuewatch.options import (
+    JOBS_RANGE, SENSITIVITIES, SPAN_SECONDS_RANGE, AnalysisSettings, FlagSettings, ValidRange,
+    valid_range,
+)
 from cuewatch.progress import Progress
 from cuewatch.outputs.recording import write_recording_outputs
 from cuewatch.media.video import probe_video
 
 
+def _number(valid: ValidRange, text: str) -> float:
+    """Parse ``text`` and check it against the option's declared range (argparse names the
+    option in its one line when it is not)."""
+    try:
+        value = int(text) if valid.integer else float(text)
+    except ValueError:
+        value = math.nan
+    if not valid.contains(value):
+        raise argparse.ArgumentTypeError(f"must be {valid.describe()}, not {text!r}")
+    return value
+
+
+def ranged(settings_class: type, name: str) -> Callable[[str], float]:
+    """An argparse ``type=`` for the settings field ``name``, checked against its range."""
+    valid = valid_range(settings_class, name)
+    return lambda text: _number(valid, text)
+
+
 def _fps(text: str) -> Optional[float]:
-    if text.lower() == "all":
+    if text.strip().lower() == "all":
         return None
+    valid = valid_range(AnalysisSettings, "fps")
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fps takes a number or 'all', not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("--fps must be above 0")
-    return value
+        return _number(valid, text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be {valid.describe()} or 'all', not {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _every(text: str) -> int:
+    return int(_number(valid_range(AnalysisSettings, "every"), text))
+
+
+def _jobs(text: str) -> int:
+    return int(_number(JOBS_RANGE, text))
 
 
 def _span(text: str) -> tuple[float, float]:
@@ -47,30 +65,41 @@ def _span(text: str) -> tuple[float, float]:
         a, b = (float(x) for x in text.replace("-", ":", 1).split(":"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"a span is START:END in seconds, not {text!r}") from None
+    if not (SPAN_SECONDS_RANGE.contains(a) and SPAN_SECONDS_RANGE.contains(b)):
+        raise argparse.ArgumentTypeError(f"a span's ends must be {SPAN_SECONDS_RANGE.describe()} "
+                                         f"seconds, not {text!r}")
     if b <= a:
         raise argparse.ArgumentTypeError("the span's end must come after its start")
     return a, b
 
 
-def add_analysis_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that analyses recordings."""
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """``--fps F|all`` or ``--every N``: which frames the face pass analyses."""
     sampling = p.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=_fps, default=AnalysisSettings.fps, metavar="F",
                           help="analysed frames per second of video, or 'all' (default %(default)s)")
-    sampling.add_argument("--every", type=_positive_int, metavar="N",
+    sampling.add_argument("--every", type=_every, metavar="N",
                           help="analyse every Nth frame instead")
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that analyses recordings."""
+    add_sampling_options(p)
     p.add_argument("--model", metavar="PATH", help="the face model file (default: $CUEWATCH_MODEL, "
                    "then the user cache, then a one-time download)")
 
 
 def add_flag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sensitivity", choices=SENSITIVITIES, default=FlagSettings.sensitivity)
-    p.add_argument("--min-duration", type=float, metavar="S", help="shortest incongruence flag")
-    p.add_argument("--merge-gap", type=float, metavar="S", help="merge flags closer than this")
-    p.add_argument("--valence-threshold", type=float, metavar="V",
-                   help="how far the face's valence must sit on the other side")
-    p.add_argument("--min-confidence", type=float, metavar="C",
-                   help="below this the face counts as not reliably seen")
+    p.add_argument("--min-duration", type=ranged(FlagSettings, "min_duration_s"),
+                   metavar="S", help="shortest incongruence flag, seconds")
+    p.add_argument("--merge-gap", type=ranged(FlagSettings, "merge_gap_s"),
+                   metavar="S", help="merge flags closer than this, seconds")
+    p.add_argument("--valence-threshold",
+                   type=ranged(FlagSettings, "valence_threshold"),
+                   metavar="V", help="how far the face's valence (-1..1) must sit on the other side")
+    p.add_argument("--min-confidence", type=ranged(FlagSettings, "min_confidence"),
+                   metavar="C", help="below this (0..1) the face counts as not reliably seen")
 
 
 def analysis_settings(args: argparse.Namespace) -> AnalysisSettings:
@@ -95,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--consent", metavar="TEXT|FILE",
                    help="consent JSON (text or a file); default: VIDEO.consent.json beside the video")
     add_analysis_options(p)
-    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                    help="videos analysed in parallel processes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--transcript", type=Path, metavar="FILE", help="WebVTT or SRT transcript")

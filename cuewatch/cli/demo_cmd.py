@@ -3,7 +3,8 @@
 The sample project is built from ``sample_media/`` (video, transcript, consent sidecar)
 in the user's data folder, so the repository stays clean and a second run opens at once.
 The app is started as its own process (``python -m cuewatch_ui.app``): the core never
-imports Qt.
+imports Qt. Its output goes to a log file in the user's log folder (the path is printed),
+and if it stops with an error the end of that log is shown.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from platformdirs import user_data_dir
+from platformdirs import user_data_dir, user_log_dir
 
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.errors import CuewatchError
 from cuewatch.project.store import Project
 
 SAMPLE_VIDEO = "demo_roleplay.mp4"
+#: the app's output when started by ``cuewatch demo`` (the previous run's as ``.1``).
+APP_LOG = "app.log"
+#: lines of the log shown on the terminal when the app stops with an error.
+LOG_TAIL_LINES = 10
 SAMPLE_TRANSCRIPT = "demo_roleplay.vtt"
 #: where a source checkout keeps the sample (the package's parent folder).
 SAMPLE_MEDIA = Path(__file__).resolve().parents[2] / "sample_media"
@@ -81,10 +86,42 @@ def run(args: argparse.Namespace) -> int:
         command += ["--model", args.model]
     if args.reviewer:
         command += ["--reviewer", args.reviewer]
+    log = app_log_path()
     try:
-        return subprocess.call(command, env=dict(os.environ))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if log.exists():  # the previous run's log stays, one generation back
+            os.replace(log, log.with_name(log.name + ".1"))
+        out = open(log, "w", encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CuewatchError(f"cannot write the app's log file {log}: {exc.strerror or exc}") from None
+    print(f"app log: {log}", file=sys.stderr)
+    try:
+        with out:
+            # the app's own output (and a crash's last words) goes to the log: this
+            # process's descriptor 2 may be /dev/null (see quiet_native_logs)
+            status = subprocess.call(command, env=dict(os.environ), stdout=out, stderr=out,
+                                     stdin=subprocess.DEVNULL)
     except OSError as exc:
         raise CuewatchError(f"cannot start the app: {exc}") from None
+    if status != 0:
+        tail = [line for line in _tail(log) if line.strip()]
+        for line in tail:
+            print(f"  {line}", file=sys.stderr)
+        raise CuewatchError(f"the app stopped with status {status}; its log is {log}",
+                            exit_code=1)
+    return 0
+
+
+def app_log_path() -> Path:
+    """Where ``cuewatch demo`` keeps the app's output: the user's log folder."""
+    return Path(user_log_dir("cuewatch", appauthor=False)) / APP_LOG
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

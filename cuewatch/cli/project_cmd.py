@@ -1,5 +1,6 @@
-"""``cuewatch project new|add|analyze|status|flags|relocate``: build and analyse a review
-project, and recompute its flags with other settings (every verdict kept)."""
+"""``cuewatch project new|add|analyze|status|flags|transcript|relocate``: build and analyse a
+review project, replace a transcript, and recompute flags with other settings (every verdict
+kept)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import sys
 from pathlib import Path
 
 from cuewatch.cli.analyze_cmd import (
-    _fps, _positive_int, add_flag_options, analysis_settings, flag_settings,
+    _jobs, add_flag_options, add_sampling_options, analysis_settings, flag_settings,
 )
-from cuewatch.options import AnalysisSettings
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.errors import ProjectError
 from cuewatch.project.store import Project
@@ -84,6 +84,14 @@ def _flags(args: argparse.Namespace) -> int:
                                    f"(run: cuewatch project analyze {args.project})")
         for rid in ids:
             print(recompute_recording_flags(project, rid, settings).line())
+def _transcript(args: argparse.Namespace) -> int:
+    kind = "mood" if args.mood else "transcript"
+    with Project.open(args.project) as project:
+        rec = project.find_recording(args.recording)
+        replaced = kind in project.transcripts(int(rec.id))  # type: ignore[arg-type]
+        project.attach_transcript(int(rec.id), args.file, kind=kind)  # type: ignore[arg-type]
+    print(f"recording {rec.id} ({Path(rec.path).name}): {kind} {'replaced by' if replaced else 'set to'} "
+          f"{args.file.name}; analysis queued (run: cuewatch project analyze {args.project})")
     return 0
 
 
@@ -116,17 +124,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name")
     add.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
                      help="whose face is the client's (default: auto)")
-    sampling = add.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=_fps, default=AnalysisSettings.fps, metavar="F",
-                          help="analysed frames per second, or 'all' (default %(default)s)")
-    sampling.add_argument("--every", type=_positive_int, metavar="N",
-                          help="analyse every Nth frame instead")
+    add_sampling_options(add)
     add_flag_options(add)
     add.set_defaults(func=_add)
 
     an = sub.add_parser("analyze", help="run queued analyses; resumes an interrupted run")
     an.add_argument("project", type=Path, metavar="P.cuewatch")
-    an.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    an.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                     help="recordings analysed in parallel processes (default 1)")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--retry-failed", action="store_true", help="queue failed analyses again")
@@ -147,6 +151,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "default: every analysed recording")
     add_flag_options(fl)
     fl.set_defaults(func=_flags)
+    tr = sub.add_parser("transcript", help="give a recording a new transcript (or mood file); "
+                        "it is checked first, the old one is replaced, and flags are recomputed "
+                        "at the next analyze")
+    tr.add_argument("project", type=Path, metavar="P.cuewatch")
+    tr.add_argument("recording", metavar="RECORDING", help="recording id or file name")
+    tr.add_argument("file", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
+    tr.add_argument("--mood", action="store_true", help="FILE is a mood file (CSV or JSON)")
+    tr.set_defaults(func=_transcript)
 
     rl = sub.add_parser("relocate", help="find moved recordings again by their content")
     rl.add_argument("project", type=Path, metavar="P.cuewatch")

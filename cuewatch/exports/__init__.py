@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError
+from cuewatch.exports.files import remove_stale_partials
 from cuewatch.exports.naming import NameAllocator
 from cuewatch.exports.stamp import check_provenance
 from cuewatch.progress import Progress
@@ -220,6 +221,7 @@ def prepare(bundles: Iterable[ExportBundle], out_dir: Path,
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CuewatchError(f"cannot create export folder {out_dir}: {exc.strerror}") from None
+    remove_stale_partials(out_dir)
     return bundles, out_dir, progress if progress is not None else Progress()
 
 

@@ -25,7 +25,10 @@ import numpy as np
 from cuewatch.domain import Flag, Gap, MoodSegment
 from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import Features
-from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
+from cuewatch.formats import (
+    AU_NAMES, EXPRESSION_CATEGORIES, GAP_FACE_NOT_VISIBLE, GAP_NO_CLIENT_FACE, GAP_NO_FACE,
+    GAP_NOT_DECODED,
+)
 from cuewatch.options import FlagSettings
 
 _CAT = {c: i for i, c in enumerate(EXPRESSION_CATEGORIES)}
@@ -104,27 +107,70 @@ def _span_runs(t: np.ndarray, mask: np.ndarray, merge_gap: float, frame_dt: floa
     return out
 
 
+def _no_face_frames(features: Features) -> np.ndarray:
+    """Per analysed frame: no face of anyone was found in it."""
+    frames = np.asarray(features.frame_index)
+    seen = np.zeros(frames.size, dtype=bool)
+    for track in features.tracks.values():
+        if len(track) and frames.size:
+            pos = np.clip(np.searchsorted(frames, np.asarray(track.frame)), 0, max(0, frames.size - 1))
+            seen[pos] = True
+    return ~seen
+
+
+def _gap_spans(times: np.ndarray, missing: np.ndarray, min_gap: float
+               ) -> tuple[list[tuple[int, int, float, float]], float]:
+    """Runs of ``missing`` frames at least ``min_gap`` long as (first, last+1, start_s,
+    end_s), and where the analysed frames end."""
+    frame_dt = float(np.median(np.diff(times))) if times.size > 1 else 0.1
+    spans = []
+    for a, b in _runs(missing):
+        start = float(times[a])
+        end = float(times[b]) if b < times.size else float(times[-1]) + frame_dt
+        if end - start >= min_gap:
+            spans.append((a, b, round(start, 3), round(end, 3)))
+    return spans, (float(times[-1]) + frame_dt if times.size else 0.0)
+
+
+def _not_decoded_gap(features: Features, decoded_end: float) -> list[Gap]:
+    """The tail of a truncated video that did not decode: no frames, so no verdict."""
+    if not features.meta.get("truncated"):
+        return []
+    start = max(decoded_end, float(features.meta.get("decoded_until") or 0.0))
+    if features.duration <= start:
+        return []
+    return [Gap(start=round(start, 3), end=round(features.duration, 3), track=None,
+                reason=GAP_NOT_DECODED)]
+
+
 def face_gaps(features: Features, track_id: Optional[int], series: Optional[ExpressionSeries],
               th: Thresholds) -> list[Gap]:
-    """Spans of the recording where the client's face was not reliably seen."""
+    """Spans of the recording with no verdict, each with its reason: the client's face not
+    reliably seen (``track_id`` None: no client face chosen), no face at all, or a tail
+    of the video that did not decode."""
     times = np.asarray(features.frame_time, dtype=np.float64)
-    if times.size == 0:
-        return []
     seen = np.zeros(times.size, dtype=bool)
-    if track_id is not None and series is not None:
+    if track_id is not None and series is not None and times.size:
         track = features.tracks[track_id]
         pos = np.searchsorted(np.asarray(features.frame_index), np.asarray(track.frame))
         pos = np.clip(pos, 0, times.size - 1)
         seen[pos] = series.confidence >= th.min_confidence
-    frame_dt = float(np.median(np.diff(times))) if times.size > 1 else 0.1
-    gaps = []
-    for a, b in _runs(~seen):
-        start = float(times[a])
-        end = float(times[b]) if b < times.size else float(times[-1]) + frame_dt
-        if end - start >= th.min_gap:
-            gaps.append(Gap(start=round(start, 3), end=round(end, 3), track=track_id,
-                            reason="face not visible" if track_id is not None else "no client face"))
-    return gaps
+    no_face = _no_face_frames(features)
+    spans, decoded_end = _gap_spans(times, ~seen, th.min_gap)
+    gaps = [Gap(start=start, end=end, track=track_id,
+                reason=GAP_NO_FACE if no_face[a:b].all() else
+                GAP_FACE_NOT_VISIBLE if track_id is not None else GAP_NO_CLIENT_FACE)
+            for a, b, start, end in spans]
+    return gaps + _not_decoded_gap(features, decoded_end)
+
+
+def recording_gaps(features: Features, th: Thresholds = PRESETS["medium"]) -> list[Gap]:
+    """Without a stated mood there is no client to follow: the spans where no face at all
+    was seen, and a tail that did not decode."""
+    times = np.asarray(features.frame_time, dtype=np.float64)
+    spans, decoded_end = _gap_spans(times, _no_face_frames(features), th.min_gap)
+    gaps = [Gap(start=start, end=end, track=None, reason=GAP_NO_FACE) for _a, _b, start, end in spans]
+    return gaps + _not_decoded_gap(features, decoded_end)
 
 
 def _stated_sign(seg: MoodSegment, th: Thresholds) -> int:

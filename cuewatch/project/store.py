@@ -310,7 +310,21 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def _checked_mood_input(kind: str, path: Union[str, os.PathLike], duration: Optional[float]) -> Path:
+    """A transcript or mood file that parses against the recording's duration, as an
+    absolute path; a broken one is refused (one line, ``TranscriptError``) before
+    anything is stored, not found out at analysis."""
+    from cuewatch.words.transcript import load_mood_file, load_transcript
+
+    fp = Path(path).expanduser().absolute()
+    if not fp.is_file():
+        raise ProjectError(f"{kind} file not found: {fp}")
+    (load_transcript if kind == "transcript" else load_mood_file)(fp, duration=duration)
+    return fp
+
+
 # ---------------------------------------------------------------- the project
+
 
 class Project:
     """An open project file. Use from one thread; close it (or use ``with``)."""
@@ -557,9 +571,7 @@ class Project:
         extra_files = []
         for kind, f in (("transcript", transcript), ("mood", mood)):
             if f is not None:
-                fp = Path(f).expanduser().absolute()
-                if not fp.is_file():
-                    raise ProjectError(f"{kind} file not found: {fp}")
+                fp = _checked_mood_input(kind, f, float(info.duration) or None)
                 extra_files.append((kind, fp, content_hash(fp)))
         meta = {"codec": getattr(info, "codec", ""), "rotation": getattr(info, "rotation", 0),
                 "frame_count": getattr(info, "frame_count", 0), "absolute_path": str(video)}
@@ -602,21 +614,22 @@ class Project:
         if kind not in ("transcript", "mood"):
             raise ProjectError(f"attach a transcript or a mood file, not {kind!r}")
         rec = self.recording(recording_id)
-        fp = Path(path).expanduser().absolute()
-        if not fp.is_file():
-            raise ProjectError(f"{kind} file not found: {fp}")
-        from cuewatch.words.transcript import load_mood_file, load_transcript
-        (load_transcript if kind == "transcript" else load_mood_file)(fp, duration=rec.duration or None)
+        fp = _checked_mood_input(kind, path, rec.duration or None)
         latest = self.latest_analysis(recording_id)
         settings = latest.settings if latest is not None else AnalysisSettings()
         flag_settings = latest.flag_settings if latest is not None else FlagSettings()
         with self._write() as conn:
+            old = conn.execute("SELECT path, sha256 FROM transcripts WHERE recording_id = ? AND "
+                               "kind = ?", (int(recording_id), kind)).fetchone()
             conn.execute("DELETE FROM transcripts WHERE recording_id = ? AND kind = ?",
                          (int(recording_id), kind))
+            sha = content_hash(fp)
             conn.execute("INSERT INTO transcripts(recording_id, kind, path, sha256, added) "
                          "VALUES (?,?,?,?,?)", (int(recording_id), kind, self._store_path(fp),
-                                                content_hash(fp), _now()))
-            self._log(conn, f"attach_{kind}", int(recording_id), {"path": self._store_path(fp)}, actor)
+                                                sha, _now()))
+            self._log(conn, f"attach_{kind}", int(recording_id), {
+                "path": self._store_path(fp), "sha256": sha,
+                "replaced": {"path": old["path"], "sha256": old["sha256"]} if old else None}, actor)
             return self._queue(conn, int(recording_id), settings, flag_settings, actor)
 
     def set_client(self, recording_id: int, *, speaker: Optional[str] = None,

@@ -18,6 +18,7 @@ from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import CuewatchError
 from cuewatch.features.folder import META_FILE, Features, is_complete, load_features, write_meta
 from cuewatch.features.keys import cache_root, content_sha256, features_key
+from cuewatch.formats import GAP_NO_FACE, GAP_NOT_DECODED
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.media.video import VideoInfo, probe_video
@@ -112,7 +113,7 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
                  neutral_span: Optional[tuple[float, float]] = None) -> PipelineResult:
     """Analyse one consented recording. Consent must already have been checked."""
     from cuewatch.faces.client_face import choose_client_face, choose_client_speaker
-    from cuewatch.flags.incongruence import detect_flags
+    from cuewatch.flags.incongruence import detect_flags, recording_gaps
 
     video = Path(video)
     progress = progress or Progress()
@@ -136,7 +137,13 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
     if result.truncated:
         result.warnings.append(
             f"{video.name}: the file is truncated; analysed the first "
-            f"{features.meta.get('decoded_until', 0):.1f} s that decode")
+            f"{features.meta.get('decoded_until', 0):.1f} s that decode (the rest is a "
+            f"'{GAP_NOT_DECODED}' gap)")
+    if not tracks:
+        result.warnings.append(f"{video.name}: no face was found in the recording, so nothing can "
+                               f"be flagged (recorded as a '{GAP_NO_FACE}' gap)")
+    if not segments:
+        result.gaps = recording_gaps(features)
     if segments:
         speakers = sorted({s.speaker for s in segments if s.speaker})
         result.client_speaker = choose_client_speaker(segments, client_speaker) if speakers else None
