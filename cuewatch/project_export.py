@@ -84,13 +84,9 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
                 analysed_by=analysis.cuewatch_version, project=project.path.name)
     features_dir = analysis.features_dir if analysis.features_dir and analysis.features_dir.is_dir() else None
     client_track = project.client_track(recording_id)
-    spans = curve = columns = None
+    spans = curve = None
     if with_expression and features_dir is not None:
         spans, curve = _client_expression(features_dir, client_track)
-        from cuewatch.expression_store import expression_columns
-        from cuewatch.features import is_complete, load_features
-        if is_complete(features_dir):
-            columns = expression_columns(load_features(features_dir))
     return ExportBundle(
         recording=rec, media_path=media, provenance=prov,
         segments=project.mood_segments(recording_id),
@@ -100,7 +96,7 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         annotations=[{k: v for k, v in a.to_dict().items() if k not in ("recording_id", "created")}
                      for a in project.annotations(recording_id)],
         expression_spans=spans, valence_curve=curve, features_dir=features_dir,
-        client_track=client_track, frame_columns=columns,
+        client_track=client_track,
         agreement=project_agreement(project, recording_id).to_dict())
 
 

@@ -147,7 +147,8 @@ def test_hostile_recording_and_speaker_names_stay_inside(media: Path, tmp_path: 
     for fmt in ("csv", "json", "eaf", "boris"):
         paths = run_export(fmt, bundles, out)
         inside(paths, out)
-    assert len(list(out.iterdir())) == len(rec_names) * 4 + 2
+    # per recording: flags.csv, reviews.csv, their two provenance sidecars, json, eaf
+    assert len(list(out.iterdir())) == len(rec_names) * 6 + 2
     assert not (tmp_path / "etc").exists()
 
 
@@ -188,10 +189,12 @@ def test_csv_flags_with_verdicts_notes_evidence(media: Path, tmp_path: Path) -> 
         "n_reviewers", "n_agree", "n_disagree", "n_unsure", "verdicts", "notes")
     assert REVIEWS_EXPORT_COLUMNS == ("recording", "flag_id", "flag_start", "flag_end", "flag_type",
                                       "reviewer", "verdict", "note", "time", "current")
-    flags_csv, reviews_csv = run_export("csv", [make_bundle(media)], tmp_path)
+    flags_csv, flags_side, reviews_csv, reviews_side = run_export("csv", [make_bundle(media)], tmp_path)
     cols, rows, comments = read_table(flags_csv.read_text(encoding="utf-8"))
-    assert tuple(cols) == FLAGS_EXPORT_COLUMNS
-    assert f"model_sha256: {'ab' * 32}" in comments and any(c.startswith("parameters: {") for c in comments)
+    assert tuple(cols) == FLAGS_EXPORT_COLUMNS and comments == []  # plain CSV
+    for table, side in ((flags_csv, flags_side), (reviews_csv, reviews_side)):
+        assert side.name == table.name + ".provenance.json"
+        assert json.loads(side.read_text(encoding="utf-8"))["provenance"] == PROV
     first = rows[0]
     assert first["id"] == "7" and float(first["start"]) == 0.9 and first["stated_category"] == "sad"
     assert float(first["stated_valence"]) == -0.7  # a negative number stays a number
@@ -231,10 +234,11 @@ def test_json_flags_document(media: Path, tmp_path: Path) -> None:
 
 # ---- frames ------------------------------------------------------------------------
 def test_frames_openface_columns_and_provenance(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    (path,) = run_export("frames", [make_bundle(media, tracks=face_tracks)], tmp_path)
+    (path, side) = run_export("frames", [make_bundle(media, tracks=face_tracks)], tmp_path)
     cols, rows, comments = read_table(path.read_text(encoding="utf-8"))
     assert tuple(cols) == FRAMES_CSV_BASE_COLUMNS + BLENDSHAPE_NAMES + ("AU12_r", "valence")
-    assert f"model_sha256: {'ab' * 32}" in comments and "client_track: 1" in comments
+    sidecar = json.loads(side.read_text(encoding="utf-8"))
+    assert comments == [] and sidecar["provenance"] == PROV and sidecar["client_track"] == 1
     n = len(face_tracks[1]["timestamp"])
     assert len(rows) == n and all(r["success"] == "1" and r["face_id"] == "1" for r in rows)
     assert float(rows[-1]["valence"]) == pytest.approx(0.5, abs=1e-3)
@@ -465,7 +469,7 @@ def _real_features(face_tracks: dict, frame_time: np.ndarray):
 def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_path: Path) -> None:
     features = _real_features(face_tracks, np.arange(56) / 29.97)
     bundle = make_bundle(media, tracks=features)
-    (frames,) = run_export("frames", [bundle], tmp_path)
+    (frames, _) = run_export("frames", [bundle], tmp_path)
     _, rows, _ = read_table(frames.read_text(encoding="utf-8"))
     assert len(rows) == 56  # every analysed frame, success 0 where the face was not seen
     assert sum(r["success"] == "1" for r in rows) == len(face_tracks[1]["timestamp"])
