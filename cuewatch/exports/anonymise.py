@@ -164,9 +164,14 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
                        for a in b.annotations]
         segments = [dataclasses.replace(s, speaker=speakers.get(s.speaker, s.speaker))
                     for s in b.segments]
+        people = {**stems, **speakers}  # flags say who spoke ("stated": {"speaker": ...})
+        flags = [dataclasses.replace(f, stated=_replace_text(f.stated, people),
+                                     expressed=_replace_text(f.expressed, people),
+                                     evidence=_replace_text(f.evidence, people))
+                 for f in b.flags]
         copy = dataclasses.replace(
             b, recording=dataclasses.replace(rec, path=pseudonym + suffix),
-            provenance=provenance, segments=segments,
+            provenance=provenance, segments=segments, flags=flags,
             client_speaker="client" if b.client_speaker is not None else None,
             reviews=reviews, annotations=annotations,
             agreement=_agreement(b.agreement, aliases))
