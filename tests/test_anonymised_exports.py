@@ -242,3 +242,32 @@ def test_keep_audio_and_include_notes_opt_in(named_project: Path, tmp_path: Path
     proc = cuewatch("export", named_project, "--format", "csv", "--out", tmp_path / "x",
                     "--anonymise", "--keep-audio", "--quiet", model_path=model_path, check=False)
     assert proc.returncode == 2 and "clips only" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_anonymise_bundles_every_text_format(tmp_path: Path, media_dir: Path) -> None:
+    """The same rule without a project: hand-made bundles, every text format."""
+    from cuewatch.exports import run_export
+    from cuewatch.exports.anonymise import reviewer_alias
+
+    from test_exports import CLIP, make_bundle
+
+    assert [reviewer_alias(i) for i in (0, 1, 25, 26, 27)] == ["A", "B", "Z", "AA", "AB"]
+    bundle = make_bundle(media_dir / "crema_d" / CLIP)
+    bundle.provenance["project"] = "Jane_Doe_course.cuewatch"
+    bundle.provenance["parameters"]["client_speaker"] = "Jane Doe"
+    bundle.agreement = {"reviewers": ["alice", "bob"], "n_flags": 2, "tool": "cuewatch",
+                        "pairs": [{"a": "alice", "b": "bob", "n": 1, "kappa": None,
+                                   "observed": 1.0, "expected": 1.0, "note": ""}]}
+    names = {"alice", "bob", "Jane Doe", "Therapist Smith", "Listener", "1001_DFA_HAP_XX",
+             "Jane_Doe_course", "smile while saying sad", "looks down"}
+    for fmt in ("csv", "json", "eaf", "boris"):
+        for path in run_export(fmt, [bundle], tmp_path / fmt, anonymise=True):
+            assert _found(path.read_bytes(), names) == [], (fmt, path.name)
+    (doc_path,) = run_export("json", [bundle], tmp_path / "notes", anonymise=True,
+                             include_notes=True)
+    doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    assert doc["flags"][0]["reviews"][0]["note"] == "smile while saying sad"
+    assert doc["flags"][0]["reviews"][0]["reviewer"] == "A"  # alice judged first
+    assert doc["agreement"]["pairs"][0]["a"] == "A" and doc["provenance"]["parameters"][
+        "client_speaker"] == "client"
+    assert doc["provenance"]["parameters"]["sensitivity"] == "medium"  # other values untouched

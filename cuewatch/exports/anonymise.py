@@ -73,20 +73,40 @@ def audio_statement(keep_audio: bool) -> str:
     return STATEMENT_AUDIO_IN if keep_audio else STATEMENT_AUDIO_OUT
 
 
+def _people_work(bundle: Any) -> dict[str, list]:
+    """The bundle's lists of things people wrote, by field: reviews, annotations, and any
+    list whose items have a ``reviewer`` (so a list added later is anonymised too)."""
+    out = {}
+    for f in dataclasses.fields(bundle):
+        value = getattr(bundle, f.name)
+        if (f.init and isinstance(value, list) and value
+                and all(dataclasses.is_dataclass(v) and hasattr(v, "reviewer") for v in value)):
+            out[f.name] = value
+    return out
+
+
 def _reviewer_order(bundles: Sequence[Any]) -> list[str]:
     """Every reviewer, in the order of their first verdict or annotation (then by name)."""
     first: dict[str, str] = {}
     for b in bundles:
-        for r in b.reviews:
-            if r.reviewer and (r.reviewer not in first or (r.time or "") < first[r.reviewer]):
-                first[r.reviewer] = r.time or ""
-        for a in b.annotations:
-            if a.reviewer and (a.reviewer not in first or (a.created or "") < first[a.reviewer]):
-                first[a.reviewer] = a.created or ""
+        for items in _people_work(b).values():
+            for item in items:
+                name = item.reviewer
+                when = str(getattr(item, "time", "") or getattr(item, "created", "") or "")
+                if name and (name not in first or when < first[name]):
+                    first[name] = when
         for name in (b.agreement or {}).get("reviewers", []) or []:
             first.setdefault(str(name), "\uffff")
     tool = _tool_name()
     return sorted((n for n in first if n != tool), key=lambda n: (first[n], n))
+
+
+def _anonymous_work(item: Any, aliases: Mapping[str, str], include_notes: bool) -> Any:
+    """A verdict or annotation with its reviewer's pseudonym, and its note unless asked."""
+    changes: dict[str, Any] = {"reviewer": aliases.get(item.reviewer, item.reviewer)}
+    if hasattr(item, "note") and not include_notes:
+        changes["note"] = ""
+    return dataclasses.replace(item, **changes)
 
 
 def _tool_name() -> str:
@@ -156,12 +176,8 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
         provenance = {k: v for k, v in b.provenance.items() if k not in IDENTIFYING_PROVENANCE_KEYS}
         provenance = _replace_text(provenance, names)
         provenance[ANONYMISATION_KEY] = dict(record)
-        reviews = [dataclasses.replace(r, reviewer=aliases.get(r.reviewer, r.reviewer),
-                                       note=r.note if include_notes else "")
-                   for r in b.reviews]
-        annotations = [dataclasses.replace(a, reviewer=aliases.get(a.reviewer, a.reviewer),
-                                           note=a.note if include_notes else "")
-                       for a in b.annotations]
+        work = {name: [_anonymous_work(item, aliases, include_notes) for item in items]
+                for name, items in _people_work(b).items()}
         segments = [dataclasses.replace(s, speaker=speakers.get(s.speaker, s.speaker))
                     for s in b.segments]
         people = {**stems, **speakers}  # flags say who spoke ("stated": {"speaker": ...})
@@ -173,8 +189,7 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
             b, recording=dataclasses.replace(rec, path=pseudonym + suffix),
             provenance=provenance, segments=segments, flags=flags,
             client_speaker="client" if b.client_speaker is not None else None,
-            reviews=reviews, annotations=annotations,
-            agreement=_agreement(b.agreement, aliases))
+            agreement=_agreement(b.agreement, aliases), **work)
         copy._loaded, copy._arrays = b._loaded, b._arrays  # features already loaded stay so
         out.append(copy)
     return out
