@@ -453,7 +453,7 @@ def test_html_anonymised_blurs_thumbnails(media: Path, face_tracks: dict, tmp_pa
 
 
 # ---- the analysis's own Features objects ---------------------------------------------
-def _real_features(face_tracks: dict, frame_time: np.ndarray):
+def _real_features(face_tracks: dict, frame_time: np.ndarray, directory: Path):
     from cuewatch.features import Features, TrackFeatures
 
     t = face_tracks[1]
@@ -462,12 +462,13 @@ def _real_features(face_tracks: dict, frame_time: np.ndarray):
                           bbox=t["bbox"], confidence=t["confidence"], blendshapes=t["blendshapes"],
                           pose=t["pose"], _landmarks=np.zeros((n, 478, 3), np.float16))
     index = np.arange(len(frame_time))
-    return Features(directory=Path("."), meta={}, frame_index=index, frame_time=frame_time,
+    return Features(directory=directory, meta={}, frame_index=index, frame_time=frame_time,
                     tracks={1: track})
 
 
 def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    features = _real_features(face_tracks, np.arange(56) / 29.97)
+    # the frames export computes the expression from them, cached in their folder
+    features = _real_features(face_tracks, np.arange(56) / 29.97, tmp_path / "features")
     bundle = make_bundle(media, tracks=features)
     (frames, _) = run_export("frames", [bundle], tmp_path)
     _, rows, _ = read_table(frames.read_text(encoding="utf-8"))
@@ -477,6 +478,7 @@ def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_
     clip, _ = run_export("clips", [bundle], tmp_path / "c", context_s=0.2, anonymise=True)
     assert clip.stat().st_size > 0
     # a clip beyond what the face pass looked at cannot be anonymised
-    short = make_bundle(media, tracks=_real_features(face_tracks, np.arange(10) / 29.97))
+    short = make_bundle(media, tracks=_real_features(face_tracks, np.arange(10) / 29.97,
+                                                           tmp_path / "features"))
     with pytest.raises(CuewatchError, match="analysed only"):
         run_export("clips", [short], tmp_path / "d", context_s=0.2, anonymise=True)
