@@ -14,14 +14,17 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
-from cuewatch import formats
-from cuewatch.formats import (AU_COLUMNS, BLENDSHAPE_NAMES, EXPRESSION_COLUMNS,
-                              FLAGS_CSV_COLUMNS, FRAMES_CSV_BASE_COLUMNS)
-
 from test_anonymised_exports import NOTE_1, NOTE_2, REVIEWER_1, cuewatch, named_project  # noqa: F401
 from test_exports import PROV, face_tracks, make_bundle, media  # noqa: F401 (fixtures)
+
+from cuewatch import formats
+from cuewatch.formats import (
+    AU_COLUMNS,
+    BLENDSHAPE_NAMES,
+    EXPRESSION_COLUMNS,
+    FLAGS_CSV_COLUMNS,
+    FRAMES_CSV_BASE_COLUMNS,
+)
 
 FRAMES_COLUMNS = FRAMES_CSV_BASE_COLUMNS + BLENDSHAPE_NAMES + AU_COLUMNS + EXPRESSION_COLUMNS
 
@@ -105,7 +108,7 @@ def test_html_report_reads_as_a_report(named_project: Path, tmp_path: Path,
     assert "{" not in agreement and "&quot;" not in agreement  # no raw JSON
     assert "<th>Cohen&rsquo;s kappa</th>" in agreement
     assert re.search(rf"<td>{REVIEWER_1} / Tom Tinker</td><td>1</td>", agreement), agreement
-    evidence = [m for m in re.findall(r"<h4>Evidence</h4>(.*?)<h4>", text, re.S)]
+    evidence = [m for m in re.findall(r"<h4>Evidence</h4>(.*?)<h4>", text, re.DOTALL)]
     assert evidence
     for key in EVIDENCE_LABELS:  # labels, not internal keys
         assert f">{key}<" not in evidence[0]
