@@ -62,3 +62,10 @@ FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "evidence_aus",
 )
 CONSENT_SCOPES: tuple[str, ...] = ("training", "supervision", "research")
+
+#: CSV files are plain (a header row, then data: pandas, csv.DictReader and spreadsheets
+#: read them as they are); their provenance is in a JSON file beside them, named
+#: "<file name><PROVENANCE_SIDECAR_SUFFIX>" ("flags.csv.provenance.json").
+PROVENANCE_SIDECAR_SUFFIX = ".provenance.json"
+PROVENANCE_SIDECAR_FORMAT = "cuewatch-provenance"
+PROVENANCE_SIDECAR_VERSION = 1

@@ -488,8 +488,11 @@ def test_export_menu_writes_every_format_it_lists(qtbot, window, sample_project,
     task = window.export("csv", out, "training")
     qtbot.waitUntil(lambda: task.done, timeout=30000)
     written = sorted(p.name for p in out.iterdir())
-    assert written and all(name.endswith(".csv") for name in written)
-    assert "cuewatch_version" in (out / written[0]).read_text()
+    tables = [name for name in written if name.endswith(".csv")]
+    # plain CSVs, each with its provenance in a sidecar (issue 10, section 6)
+    assert tables and set(written) == set(tables) | {t + ".provenance.json" for t in tables}
+    assert "cuewatch_version" not in (out / tables[0]).read_text()
+    assert "cuewatch_version" in (out / (tables[0] + ".provenance.json")).read_text()
 
 
 def test_settings_remember_reviewer_recent_projects_and_layout(qtbot, tmp_path, sample_project):

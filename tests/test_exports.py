@@ -147,7 +147,8 @@ def test_hostile_recording_and_speaker_names_stay_inside(media: Path, tmp_path: 
     for fmt in ("csv", "json", "eaf", "boris"):
         paths = run_export(fmt, bundles, out)
         inside(paths, out)
-    assert len(list(out.iterdir())) == len(rec_names) * 4 + 2
+    # per recording: flags.csv, reviews.csv, their two provenance sidecars, json, eaf
+    assert len(list(out.iterdir())) == len(rec_names) * 6 + 2
     assert not (tmp_path / "etc").exists()
 
 
@@ -226,10 +227,12 @@ def test_csv_flags_with_verdicts_notes_evidence(media: Path, tmp_path: Path) -> 
     assert REVIEWS_EXPORT_COLUMNS == ("recording", "flag_id", "flag_start", "flag_end", "flag_type",
                                       "reviewer", "verdict", "note", "time", "current",
                                       "flag_raised")
-    flags_csv, reviews_csv = run_export("csv", [make_bundle(media)], tmp_path)
+    flags_csv, flags_side, reviews_csv, reviews_side = run_export("csv", [make_bundle(media)], tmp_path)
     cols, rows, comments = read_table(flags_csv.read_text(encoding="utf-8"))
-    assert tuple(cols) == FLAGS_EXPORT_COLUMNS
-    assert f"model_sha256: {'ab' * 32}" in comments and any(c.startswith("parameters: {") for c in comments)
+    assert tuple(cols) == FLAGS_EXPORT_COLUMNS and comments == []  # plain CSV
+    for table, side in ((flags_csv, flags_side), (reviews_csv, reviews_side)):
+        assert side.name == table.name + ".provenance.json"
+        assert json.loads(side.read_text(encoding="utf-8"))["provenance"] == PROV
     first = rows[0]
     assert first["id"] == "7" and float(first["start"]) == 0.9 and first["stated_category"] == "sad"
     assert float(first["stated_valence"]) == -0.7  # a negative number stays a number
@@ -269,10 +272,11 @@ def test_json_flags_document(media: Path, tmp_path: Path) -> None:
 
 # ---- frames ------------------------------------------------------------------------
 def test_frames_openface_columns_and_provenance(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    (path,) = run_export("frames", [make_bundle(media, tracks=face_tracks)], tmp_path)
+    (path, side) = run_export("frames", [make_bundle(media, tracks=face_tracks)], tmp_path)
     cols, rows, comments = read_table(path.read_text(encoding="utf-8"))
     assert tuple(cols) == FRAMES_CSV_BASE_COLUMNS + BLENDSHAPE_NAMES + ("AU12_r", "valence")
-    assert f"model_sha256: {'ab' * 32}" in comments and "client_track: 1" in comments
+    sidecar = json.loads(side.read_text(encoding="utf-8"))
+    assert comments == [] and sidecar["provenance"] == PROV and sidecar["client_track"] == 1
     n = len(face_tracks[1]["timestamp"])
     assert len(rows) == n and all(r["success"] == "1" and r["face_id"] == "1" for r in rows)
     assert float(rows[-1]["valence"]) == pytest.approx(0.5, abs=1e-3)
@@ -419,7 +423,7 @@ def test_anonymised_clip_blurs_the_face(media: Path, face_tracks: dict, tmp_path
     n_plain, _, plain_frames = _video_frames(plain)
     n_anon, fps, anon_frames = _video_frames(anon)
     assert abs(n_plain - n_anon) <= 1 and n_anon / fps == pytest.approx(1.2, abs=0.1)
-    assert "Audio:" in _ffmpeg_info(anon)
+    assert "Audio:" in _ffmpeg_info(plain) and "Audio:" not in _ffmpeg_info(anon)  # no voice
     box = face_tracks[1]["bbox"][len(face_tracks[1]["bbox"]) // 2]
     n = min(n_plain, n_anon)
     for k in (0, n // 2, n - 1):  # first, middle and last frame
@@ -487,7 +491,7 @@ def test_html_anonymised_blurs_thumbnails(media: Path, face_tracks: dict, tmp_pa
 
 
 # ---- the analysis's own Features objects ---------------------------------------------
-def _real_features(face_tracks: dict, frame_time: np.ndarray):
+def _real_features(face_tracks: dict, frame_time: np.ndarray, directory: Path):
     from cuewatch.features.folder import Features, TrackFeatures
 
     t = face_tracks[1]
@@ -496,14 +500,15 @@ def _real_features(face_tracks: dict, frame_time: np.ndarray):
                           bbox=t["bbox"], confidence=t["confidence"], blendshapes=t["blendshapes"],
                           pose=t["pose"], _landmarks=np.zeros((n, 478, 3), np.float16))
     index = np.arange(len(frame_time))
-    return Features(directory=Path("."), meta={}, frame_index=index, frame_time=frame_time,
+    return Features(directory=directory, meta={}, frame_index=index, frame_time=frame_time,
                     tracks={1: track})
 
 
 def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    features = _real_features(face_tracks, np.arange(56) / 29.97)
+    # the frames export computes the expression from them, cached in their folder
+    features = _real_features(face_tracks, np.arange(56) / 29.97, tmp_path / "features")
     bundle = make_bundle(media, tracks=features)
-    (frames,) = run_export("frames", [bundle], tmp_path)
+    (frames, _) = run_export("frames", [bundle], tmp_path)
     _, rows, _ = read_table(frames.read_text(encoding="utf-8"))
     assert len(rows) == 56  # every analysed frame, success 0 where the face was not seen
     assert sum(r["success"] == "1" for r in rows) == len(face_tracks[1]["timestamp"])
@@ -511,6 +516,7 @@ def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_
     clip, _ = run_export("clips", [bundle], tmp_path / "c", context_s=0.2, anonymise=True)
     assert clip.stat().st_size > 0
     # a clip beyond what the face pass looked at cannot be anonymised
-    short = make_bundle(media, tracks=_real_features(face_tracks, np.arange(10) / 29.97))
+    short = make_bundle(media, tracks=_real_features(face_tracks, np.arange(10) / 29.97,
+                                                           tmp_path / "features"))
     with pytest.raises(CuewatchError, match="analysed only"):
         run_export("clips", [short], tmp_path / "d", context_s=0.2, anonymise=True)

@@ -16,7 +16,8 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(f"export {args.format}", quiet=args.quiet) as progress:
         files = export_project(args.project, args.format, args.out, purpose=args.purpose,
                                anonymise=args.anonymise, recordings=args.recording,
-                               progress=progress)
+                               progress=progress, include_notes=args.include_notes,
+                               keep_audio=args.keep_audio)
     for f in files:
         print(f)
     return 0
@@ -31,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="what the export is for; consent must cover it (research needs the "
                         "research scope)")
     p.add_argument("--anonymise", "--anonymize", action="store_true",
-                   help="no names and no faces: blur faces in images and clips")
+                   help="no names and no faces: pseudonyms (R1, A, client) for every name, "
+                        "faces blurred, notes left out, no sound in clips")
+    p.add_argument("--include-notes", action="store_true",
+                   help="with --anonymise: keep the free-text notes (they may name people)")
+    p.add_argument("--keep-audio", action="store_true",
+                   help="with --anonymise --format clips: keep the sound (voices identify people)")
     p.add_argument("--recording", action="append", metavar="REC",
                    help="only this recording (id or file name); repeatable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

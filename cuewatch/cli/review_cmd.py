@@ -17,8 +17,11 @@ def _list(project: Project, args: argparse.Namespace) -> None:
     names = {int(r.id): Path(r.path).name for r in project.recordings()}  # type: ignore[arg-type]
     rid = int(project.find_recording(args.recording).id) if args.recording else None  # type: ignore[arg-type]
     by_flag: dict[int, list[str]] = {}
+    notes: dict[int, list[str]] = {}
     for r in project.reviews(recording_id=rid):
         by_flag.setdefault(r.flag_id, []).append(f"{r.reviewer}={r.verdict}")
+        if r.note and r.note.strip():
+            notes.setdefault(r.flag_id, []).append(f"{r.reviewer}: {' '.join(r.note.split())}")
     for rec_id, flags in project.flags_by_recording(orphaned=True).items():
         if rid is not None and rec_id != rid:
             continue
@@ -28,6 +31,8 @@ def _list(project: Project, args: argparse.Namespace) -> None:
                   f"said {stated!r:.40} / face {f.expressed.get('category', '?')}  "
                   f"severity {f.severity:.2f}  {' '.join(by_flag.get(int(f.id), [])) or '(no verdicts)'}"
                   + ("" if f.raised else f"  [orphaned: {ORPHANED_STATUS}]"))
+            for note in notes.get(int(f.id), []):  # each reviewer's note, one line each
+                print(f"{'':>8}note {note}")
 
 
 def run(args: argparse.Namespace) -> int:

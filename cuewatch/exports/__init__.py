@@ -14,10 +14,12 @@ Files are written atomically (a temporary file renamed into place), so a killed 
 leaves either the previous file or the complete new one. File names made from
 recording, speaker or reviewer names go through ``naming.safe_filename``.
 
-``anonymise=True`` means: no faces and no names leave in the export. Speakers become
-"client", "speaker 2", ...; recordings become "recording-<sha256 prefix>"; faces are
-blurred in every exported image and video (which needs the face tracks). Reviewer names
-stay: verdicts are the reviewers' own work and agreement is computed per reviewer.
+``anonymise=True`` means: no faces and no names leave in the export. ``run_export``
+passes the bundles through ``cuewatch.exports.anonymise.anonymise_bundles`` first:
+speakers become "client", "speaker 2", ...; recordings "R<id>"; reviewers "A", "B", ...;
+free-text notes are left out unless ``include_notes``; the project's file name leaves
+the provenance. Exporters then blur faces in every exported image and video (which
+needs the face tracks), and clips lose their sound unless ``keep_audio``.
 """
 
 from __future__ import annotations
@@ -118,10 +120,18 @@ class ExportBundle:
         return speaker
 
     def recording_label(self, anonymise: bool) -> str:
-        """A short name for the recording: its file stem, or a hash prefix when anonymised."""
+        """A short name for the recording: its file stem, or "R<id>" when anonymised."""
         if anonymise or not self.recording.path:
-            return f"recording-{(self.recording.sha256 or 'unknown')[:12]}"
+            from cuewatch.exports.anonymise import recording_pseudonym
+
+            return recording_pseudonym(self.recording.id, self.recording.sha256)
         return Path(self.recording.path.replace("\\", "/")).stem or "recording"
+
+    def media_name(self, anonymise: bool) -> str:
+        """The media file's name as exports show it: its pseudonym when anonymised."""
+        if anonymise:
+            return self.recording_label(True) + self.media_path.suffix
+        return self.media_path.name
 
     # ---- flags and verdicts -----------------------------------------------------
     def flag_key(self, index: int) -> str:
@@ -200,11 +210,20 @@ def exporter(fmt: str) -> ExportFunction:
 
 
 def run_export(fmt: str, bundles: Sequence[ExportBundle], out_dir: Path, *,
-               anonymise: bool = False, progress: Optional[Progress] = None,
-               **options: Any) -> list[Path]:
-    """Export ``bundles`` in format ``fmt`` into ``out_dir``; returns the files written."""
-    return exporter(fmt)(list(bundles), Path(out_dir), anonymise=anonymise,
-                         progress=progress, **options)
+               anonymise: bool = False, include_notes: bool = False,
+               progress: Optional[Progress] = None, **options: Any) -> list[Path]:
+    """Export ``bundles`` in format ``fmt`` into ``out_dir``; returns the files written.
+
+    With ``anonymise`` every bundle is anonymised first (``include_notes`` keeps the
+    free-text notes); without it, notes are always included.
+    """
+    export = exporter(fmt)
+    bundles = list(bundles)
+    if anonymise:
+        from cuewatch.exports.anonymise import anonymise_bundles
+
+        bundles = anonymise_bundles(bundles, include_notes=include_notes)
+    return export(bundles, Path(out_dir), anonymise=anonymise, progress=progress, **options)
 
 
 def prepare(bundles: Iterable[ExportBundle], out_dir: Path,

@@ -1,15 +1,18 @@
-"""``cuewatch export --format clips``: one short video per flag, sound kept.
+"""``cuewatch export --format clips``: one short video per flag.
 
 Each clip spans the flag plus ``context_s`` seconds either side (within the recording),
 cut by the ffmpeg that ``imageio-ffmpeg`` ships: accurate seek (``-ss`` before ``-i``)
 and a re-encode (H.264 + AAC in MP4), so a clip starts on the asked-for frame, not on
 the previous key frame. ``anonymise=True`` decodes the span with OpenCV, blurs every
 tracked face in every frame (boxes interpolated between analysed frames, padded) and
-pipes the frames to ffmpeg, which takes the sound from the source.
+pipes the frames to ffmpeg; the sound is removed (``-an``: a voice identifies a person)
+unless ``keep_audio``, and the source's container metadata (title, ...) is not copied.
+Plain clips keep the sound.
 
 Provenance travels in each clip's MP4 metadata (``comment``: JSON) and in
 ``LABEL.clips.json`` (``CLIPS_MANIFEST_VERSION``), which lists every clip with its flag,
-the span cut and the offset of the flag inside the clip.
+the span cut and the offset of the flag inside the clip. Anonymised, the provenance
+says whether the sound was removed (``anonymisation`` -> ``audio``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import imageio_ffmpeg
 
 from cuewatch.errors import CuewatchError, VideoError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
+from cuewatch.exports.anonymise import ANONYMISATION_KEY, audio_statement
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
 from cuewatch.exports.files import atomic_path, write_text_atomic
 from cuewatch.exports.json import plain
@@ -35,9 +39,13 @@ CLIPS_MANIFEST_VERSION = 1
 DEFAULT_CONTEXT_S = 3.0
 #: x264 quality (lower is better, 18-23 is visually lossless to good).
 DEFAULT_CRF = 20
-_ENCODE = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:a", "aac", "-b:a", "128k",
-           "-movflags", "+faststart", "-f", "mp4"]
+_ENCODE_VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                 "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
+_ENCODE_AUDIO = ["-c:a", "aac", "-b:a", "128k"]
+_NO_AUDIO = ["-an"]
+#: Anonymised clips carry none of the source's metadata (titles, dates, devices).
+_NO_SOURCE_METADATA = ["-map_metadata", "-1", "-map_chapters", "-1"]
+_CONTAINER = ["-movflags", "+faststart", "-f", "mp4"]
 
 
 def ffmpeg_exe() -> str:
@@ -134,12 +142,18 @@ def _seek_after_input(start: float) -> list[str]:
 
 def cut_clip(bundle: ExportBundle, target: Path, start: float, duration: float, *,
              anonymise: bool, metadata: str, crf: int = DEFAULT_CRF,
-             progress: Optional[Progress] = None) -> Path:
-    """Cut [start, start + duration) of the bundle's media into ``target`` (MP4)."""
+             progress: Optional[Progress] = None, keep_audio: bool = False) -> Path:
+    """Cut [start, start + duration) of the bundle's media into ``target`` (MP4).
+
+    Anonymised: faces blurred, no source metadata, and no sound unless ``keep_audio``.
+    """
     exe = ffmpeg_exe()
     media = str(bundle.media_path)
     head = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    tail = ["-crf", str(crf)] + _ENCODE + ["-metadata", f"comment={metadata}"]
+    sound = _ENCODE_AUDIO if (keep_audio or not anonymise) else _NO_AUDIO
+    tail = (["-crf", str(crf)] + _ENCODE_VIDEO + sound
+            + (_NO_SOURCE_METADATA if anonymise else []) + _CONTAINER
+            + ["-metadata", f"comment={metadata}"])
     with atomic_path(target) as tmp:
         if not anonymise:
             cmd = head + _seek_before_input(start) + ["-i", media] + _seek_after_input(start) + [
@@ -151,7 +165,8 @@ def cut_clip(bundle: ExportBundle, target: Path, start: float, duration: float, 
             cmd = head + ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                           "-r", f"{fps:.6f}", "-i", "pipe:0",
                           "-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", media,
-                          "-map", "0:v:0", "-map", "1:a:0?", "-t", f"{duration:.3f}"] + tail + [str(tmp)]
+                          "-map", "0:v:0"] + (["-map", "1:a:0?"] if keep_audio else []) + [
+                          "-t", f"{duration:.3f}"] + tail + [str(tmp)]
             frames = _blurred_frames(bundle, tracks, start, duration)
             _run(cmd, stdin_frames=frames, progress=progress)
         if not tmp.exists() or tmp.stat().st_size == 0:
@@ -173,8 +188,11 @@ def _check_covered(bundle: ExportBundle, start: float, end: float) -> None:
 
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
            progress: Optional[Progress] = None, context_s: float = DEFAULT_CONTEXT_S,
-           crf: int = DEFAULT_CRF) -> list[Path]:
-    """Write ``LABEL.flag-KEY.mp4`` per flag and ``LABEL.clips.json`` per recording."""
+           crf: int = DEFAULT_CRF, keep_audio: bool = False) -> list[Path]:
+    """Write ``LABEL.flag-KEY.mp4`` per flag and ``LABEL.clips.json`` per recording.
+
+    ``keep_audio`` keeps the sound in anonymised clips (plain clips always keep it).
+    """
     bundles, out_dir, progress = prepare(bundles, out_dir, progress)
     if not context_s >= 0:
         raise CuewatchError(f"clip context must be zero or more seconds, not {context_s}")
@@ -192,10 +210,15 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
             raise CuewatchError(f"video not found for {label}: {bundle.media_path}")
         length = _media_duration(bundle)
         names = NameAllocator()
-        provenance_json = json.dumps(bundle.provenance, sort_keys=True, ensure_ascii=False)
+        provenance = dict(bundle.provenance)
+        if anonymise:
+            provenance[ANONYMISATION_KEY] = dict(provenance.get(ANONYMISATION_KEY) or {},
+                                                 audio=audio_statement(keep_audio))
+        provenance_json = json.dumps(provenance, sort_keys=True, ensure_ascii=False)
         manifest = {"format": "cuewatch-clips", "version": CLIPS_MANIFEST_VERSION,
-                    "provenance": bundle.provenance, "recording": label,
-                    "anonymised": anonymise, "context_s": context_s, "clips": []}
+                    "provenance": provenance, "recording": label,
+                    "anonymised": anonymise, "audio": not anonymise or keep_audio,
+                    "context_s": context_s, "clips": []}
         for i, flag in enumerate(bundle.flags):
             progress.check()
             start = max(0.0, flag.start - context_s)
@@ -210,7 +233,7 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
             child = progress.scaled(done / total, (done + 1) / total)
             cut_clip(bundle, target, start, end - start, anonymise=anonymise,
                      metadata=f"cuewatch flag {bundle.flag_key(i)}; provenance {provenance_json}",
-                     crf=crf, progress=child)
+                     crf=crf, progress=child, keep_audio=keep_audio)
             written.append(target)
             manifest["clips"].append({
                 "file": name, "flag": bundle.flag_key(i), "type": flag.type,

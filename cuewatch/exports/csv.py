@@ -1,8 +1,8 @@
 """``cuewatch export --format csv``: flags with verdicts, notes and evidence, as tables.
 
-Per recording, two files a researcher can load with any CSV reader after skipping the
-leading ``#`` provenance lines (``pandas.read_csv(path, comment=None,
-skiprows=N)`` or ``cuewatch.exports.tables.read_table``):
+Per recording, two plain CSV files (the header is the first line: ``pandas.read_csv``,
+``csv.DictReader`` and spreadsheets read them as they are), each with its provenance in
+a sidecar ``<file>.provenance.json`` (``cuewatch.formats.PROVENANCE_SIDECAR_SUFFIX``):
 
 - ``LABEL.flags.csv``: one row per flag, ``FLAGS_EXPORT_COLUMNS``: the recording, the
   cells of ``cuewatch analyze``'s flags.csv (``cuewatch.outputs.flags_files.flag_csv_row``), the
@@ -23,6 +23,7 @@ from cuewatch.domain import Flag
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
+from cuewatch.exports.stamp import write_provenance_sidecar
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
 from cuewatch.outputs.flags_files import flag_csv_row
 from cuewatch.formats import FLAGS_CSV_COLUMNS
@@ -84,15 +85,18 @@ def _review_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
 
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,
            progress: Optional[Progress] = None) -> list[Path]:
-    """Write ``LABEL.flags.csv`` and ``LABEL.reviews.csv`` per recording."""
+    """Write ``LABEL.flags.csv`` and ``LABEL.reviews.csv`` per recording, each with its
+    provenance sidecar."""
 
     def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
-        title = f"cuewatch flags export v{FLAGS_EXPORT_CSV_VERSION}: {label}"
-        flags = render_table(FLAGS_EXPORT_COLUMNS, _flag_rows(bundle, label),
-                             provenance=bundle.provenance, title=title)
-        title = f"cuewatch reviews export v{FLAGS_EXPORT_CSV_VERSION}: {label}"
-        reviews = render_table(REVIEWS_EXPORT_COLUMNS, _review_rows(bundle, label),
-                               provenance=bundle.provenance, title=title)
-        return [write_text_atomic(path_in(out_dir, f"{label}.flags.csv"), flags),
-                write_text_atomic(path_in(out_dir, f"{label}.reviews.csv"), reviews)]
+        written = []
+        for kind, columns, rows in (
+                ("flags", FLAGS_EXPORT_COLUMNS, _flag_rows(bundle, label)),
+                ("reviews", REVIEWS_EXPORT_COLUMNS, _review_rows(bundle, label))):
+            target = path_in(out_dir, f"{label}.{kind}.csv")
+            written.append(write_text_atomic(target, render_table(columns, rows)))
+            written.append(write_provenance_sidecar(
+                target, bundle.provenance,
+                description=f"cuewatch {kind} export v{FLAGS_EXPORT_CSV_VERSION}: {label}"))
+        return written
     return per_recording("csv", bundles, out_dir, anonymise, progress, write_one)

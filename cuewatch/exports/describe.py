@@ -6,6 +6,7 @@ same words, so a supervisor moving between them reads one vocabulary.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Optional
 
 from cuewatch.domain import Flag, MoodSegment, Review
@@ -87,3 +88,41 @@ def clock(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     m, s = divmod(seconds, 60.0)
     return f"{int(m)}:{s:05.2f}"
+
+
+#: What the flag's evidence keys mean, in the words a supervisor reads (not internal keys).
+EVIDENCE_LABELS: dict[str, str] = {
+    "peak_time": "clearest moment",
+    "utterance_start": "the words start",
+    "utterance_end": "the words end",
+    "face_seen": "face seen during the words",
+    "stated_certainty": "certainty of the stated mood",
+}
+_EVIDENCE_TIMES = ("peak_time", "utterance_start", "utterance_end")
+_EVIDENCE_SHARES = ("face_seen", "stated_certainty")
+
+
+def evidence_items(flag: Flag) -> list[tuple[str, str]]:
+    """(label, value) for the evidence other than action units, known keys first, in
+    people's words: times as clock times, shares as percentages."""
+    out = []
+    known = [k for k in EVIDENCE_LABELS if k in flag.evidence]
+    other = sorted(k for k in flag.evidence if k not in EVIDENCE_LABELS and k != "aus")
+    for key in known + other:
+        value = flag.evidence[key]
+        label = EVIDENCE_LABELS.get(key) or str(key).replace("_", " ")
+        try:
+            if key in _EVIDENCE_TIMES:
+                text = clock(float(value))
+            elif key in _EVIDENCE_SHARES:
+                text = f"{100.0 * float(value):.0f}%"
+            elif isinstance(value, float):
+                text = f"{value:.2f}"
+            elif isinstance(value, (str, int)):
+                text = str(value)
+            else:
+                text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = str(value)
+        out.append((label, text))
+    return out

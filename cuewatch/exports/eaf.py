@@ -101,11 +101,13 @@ class _TierWriter:
         return name
 
 
-def _media_urls(media: Path, eaf_dir: Path, anonymise: bool) -> tuple[str, Optional[str]]:
-    """(MEDIA_URL, RELATIVE_MEDIA_URL). Anonymised: the file name only, no folders."""
+def _media_urls(bundle: ExportBundle, eaf_dir: Path, anonymise: bool) -> tuple[str, Optional[str]]:
+    """(MEDIA_URL, RELATIVE_MEDIA_URL). Anonymised: the pseudonym ("R1.mp4"), no folders:
+    the user puts the video there under that name."""
     if anonymise:
-        return "file:///" + quote(media.name), "./" + quote(media.name)
-    absolute = media.resolve()
+        name = quote(bundle.media_name(True))
+        return "file:///" + name, "./" + name
+    absolute = bundle.media_path.resolve()
     try:
         rel = os.path.relpath(absolute, eaf_dir.resolve())
         rel_url = quote(str(PurePosixPath(*Path(rel).parts)))
@@ -126,7 +128,7 @@ def build_eaf(bundle: ExportBundle, eaf_dir: Path, anonymise: bool) -> pympi.Ela
         eaf.add_linguistic_type(ling)
     eaf.remove_linguistic_type("default-lt")
 
-    url, rel = _media_urls(bundle.media_path, eaf_dir, anonymise)
+    url, rel = _media_urls(bundle, eaf_dir, anonymise)
     mime = _ELAN_MIME.get(bundle.media_path.suffix.lower()) or (
         mimetypes.guess_type(bundle.media_path.name)[0] or "video/*")
     eaf.add_linked_file(url, relpath=rel, mimetype=mime)

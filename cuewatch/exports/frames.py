@@ -1,18 +1,17 @@
 """``cuewatch export --format frames``: the per-frame features, OpenFace-style columns.
 
 One ``LABEL.frames.csv`` per recording, written by the analysis's own writer
-(``cuewatch.outputs.frames_csv.write_frames_csv``: one row per analysed frame per face track,
-``success`` 0 where that face was not seen) so the export and ``cuewatch analyze``
-cannot drift apart. Columns: ``cuewatch.formats.FRAMES_CSV_BASE_COLUMNS``, the 52
-``BLENDSHAPE_NAMES``, then the expression columns when given (``frames_columns``).
-This module adds what the writer leaves out: ``#`` lines with the provenance and the
-client's track id before the header, and an atomic rename into the export folder.
+(``cuewatch.outputs.frames_csv.write_analysis_frames_csv``: one row per analysed frame per face
+track, ``success`` 0 where that face was not seen) so the export and ``cuewatch analyze``
+have the same columns and values: ``cuewatch.formats.FRAMES_CSV_BASE_COLUMNS``, the 52
+``BLENDSHAPE_NAMES``, the action units, prototype matches, valence and arousal. Bundles
+holding plain track arrays (not an analysis's features) give their own expression
+columns (``frame_columns`` or the tracks' ``columns``). The CSV is plain; its provenance,
+the client's track id and the pose units are in ``LABEL.frames.csv.provenance.json``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Mapping, Optional
@@ -23,10 +22,10 @@ from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.files import atomic_path
 from cuewatch.exports.naming import path_in
-from cuewatch.exports.stamp import provenance_comment_lines
+from cuewatch.exports.stamp import write_provenance_sidecar
 from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays
 from cuewatch.formats import FRAMES_CSV_VERSION
-from cuewatch.outputs.frames_csv import frames_columns, write_frames_csv
+from cuewatch.outputs.frames_csv import frames_columns, write_analysis_frames_csv, write_frames_csv
 from cuewatch.progress import Progress
 
 
@@ -54,6 +53,13 @@ def _features_for(bundle: ExportBundle) -> Any:
     return SimpleNamespace(frame_index=np.array(list(by_frame), dtype=np.int64),
                            frame_time=np.array(list(by_frame.values()), dtype=np.float64),
                            tracks=tracks)
+
+
+def _is_analysis(features: Any) -> bool:
+    """True for the analysis's own Features (the writer then computes the expression)."""
+    from cuewatch.features.folder import Features
+
+    return isinstance(features, Features)
 
 
 def _expression_for(bundle: ExportBundle, features: Any) -> dict[int, dict[str, np.ndarray]]:
@@ -89,28 +95,24 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
 
     def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
         features = _features_for(bundle)
-        expression = _expression_for(bundle, features)
-        header = [f"# cuewatch frames export (frames.csv v{FRAMES_CSV_VERSION}): {label}"]
-        header += provenance_comment_lines(bundle.provenance)
-        client = "" if bundle.client_track is None else str(bundle.client_track)
-        header.append(f"# client_track: {client}")
-        header.append("# pose_Rx, pose_Ry, pose_Rz: pitch, yaw, roll in degrees")
         target = path_in(out_dir, f"{label}.frames.csv")
         with atomic_path(target) as tmp:
-            raw = tmp.with_name(tmp.name + ".body.csv")
             try:
-                write_frames_csv(features, raw, expression)
-                with open(tmp, "w", encoding="utf-8", newline="") as out, \
-                        open(raw, "r", encoding="utf-8", newline="") as body:
-                    out.write("\n".join(header) + "\n")
-                    shutil.copyfileobj(body, out, 1 << 20)
-                    out.flush()
-                    os.fsync(out.fileno())
+                if bundle.frame_columns is None and _is_analysis(features):
+                    write_analysis_frames_csv(features, tmp,
+                                              bundle.provenance.get("parameters") or {})
+                else:
+                    write_frames_csv(features, tmp, _expression_for(bundle, features))
             finally:
-                for leftover in (raw, raw.with_suffix(".csv.tmp")):
-                    if leftover.exists():
-                        leftover.unlink()
-        return [target]
+                leftover = tmp.with_suffix(".csv.tmp")
+                if leftover.exists():
+                    leftover.unlink()
+        sidecar = write_provenance_sidecar(
+            target, bundle.provenance,
+            description=f"cuewatch frames export (frames.csv v{FRAMES_CSV_VERSION}): {label}",
+            about={"client_track": bundle.client_track,
+                   "units": {"pose_Rx, pose_Ry, pose_Rz": "pitch, yaw, roll in degrees"}})
+        return [target, sidecar]
     return per_recording("frames", bundles, out_dir, anonymise, progress, write_one)
 
 

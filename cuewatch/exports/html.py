@@ -6,8 +6,10 @@ expressed valence, flags, gaps), then each flag with a thumbnail of its clearest
 every reviewer's verdict; the manual annotations, agreement when given, and the
 provenance. Images are inline base64 PNGs and a Content-Security-Policy forbids any
 fetch, script or external style: the file can be mailed or archived and opens alone.
-Every text from users or files is HTML-escaped. The report says, at the top and the
-bottom, that cuewatch is a training aid, not a diagnosis.
+Every text from users or files is HTML-escaped. The report says once, at the top, that
+cuewatch is a training aid, not a diagnosis; anonymised, it says right below exactly what
+was done (the provenance's ``anonymisation`` statements). Agreement is a table of
+reviewer pairs and the evidence is labelled in words (``describe.EVIDENCE_LABELS``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html as _html
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,8 +26,9 @@ import numpy as np
 from cuewatch import __version__
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
-from cuewatch.exports.describe import (clock, evidence_aus, expressed_text, peak_time,
-                                       segment_mood_text, stated_text)
+from cuewatch.exports.anonymise import ANONYMISATION_KEY
+from cuewatch.exports.describe import (clock, evidence_aus, evidence_items, expressed_text,
+                                       peak_time, segment_mood_text, stated_text)
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
 from cuewatch.exports.files import write_text_atomic
 from cuewatch.exports.naming import path_in
@@ -126,10 +128,8 @@ def _flag_html(bundle: ExportBundle, i: int, label: str, tracks: Optional[dict],
     words = _words(bundle, flag)
     aus = evidence_aus(flag)
     au_rows = "".join(f"<tr><td>{esc(n)}</td><td>{v:.2f}</td></tr>" for n, v in aus)
-    other = {k: v for k, v in flag.evidence.items() if k != "aus"}
-    other_rows = "".join(
-        f"<tr><td>{esc(k)}</td><td>{esc(json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v)}</td></tr>"
-        for k, v in sorted(other.items()))
+    other_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>"
+                         for k, v in evidence_items(flag))
     return f"""
 <article class="flag" id="{esc(f'flag-{label}-{key}')}">
 <div class="thumb">{thumb}</div>
@@ -157,13 +157,47 @@ def _provenance_html(provenance: dict) -> str:
     return f'<h3>Provenance</h3><dl class="prov">{items}</dl>'
 
 
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.2f}"
+
+
+def _share(value: Any) -> str:
+    return "n/a" if value is None else f"{100.0 * float(value):.0f}%"
+
+
 def _agreement_html(agreement: Optional[dict]) -> str:
+    """Cohen's kappa per pair of raters (the tool is one), as a table people read."""
     if not agreement:
         return ""
+    pairs = agreement.get("pairs") or []
+    reviewers = ", ".join(str(r) for r in agreement.get("reviewers") or []) or "none yet"
+    tool = agreement.get("tool")
+    intro = (f"<p>{esc(agreement.get('n_flags', 0))} flag(s); reviewers: {esc(reviewers)}"
+             + (f"; the tool ({esc(tool)}) counts as a rater: it agrees with the flags it "
+                "raised confidently and is unsure of the rest" if tool else "") + ".</p>")
+    if not pairs:
+        return f"<h3>Agreement</h3>{intro}<p>No flag has been judged by two raters yet.</p>"
     rows = "".join(
-        f"<tr><td>{esc(k)}</td><td>{esc(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))}</td></tr>"
-        for k, v in agreement.items())
-    return f"<h3>Agreement</h3><table>{rows}</table>"
+        f"<tr><td>{esc(p.get('a'))} / {esc(p.get('b'))}</td><td>{esc(p.get('n'))}</td>"
+        f"<td>{_number(p.get('kappa'))}</td>"
+        f"<td>{_share(p.get('observed'))}</td><td>{_share(p.get('expected'))}</td>"
+        f"<td>{esc(p.get('note') or '')}</td></tr>" for p in pairs)
+    return (f"<h3>Agreement</h3>{intro}<table><tr><th>raters</th><th>flags judged by both</th>"
+            f"<th>Cohen&rsquo;s kappa</th><th>agreed</th><th>agreement expected by chance</th>"
+            f"<th>note</th></tr>{rows}</table>")
+
+
+def _anonymisation_html(bundles: list[ExportBundle]) -> str:
+    """Exactly what anonymising did, from the provenance it recorded."""
+    statements: list[str] = []
+    for bundle in bundles:
+        for text in (bundle.provenance.get(ANONYMISATION_KEY) or {}).values():
+            if text not in statements:
+                statements.append(str(text))
+    statements.append("this report holds still images only: no video and no sound")
+    items = "".join(f"<li>{esc(t)}</li>" for t in statements)
+    return f'<div class="notice" role="note"><strong>Anonymised:</strong><ul>{items}</ul></div>'
+
 
 
 def _recording_html(bundle: ExportBundle, label: str, anonymise: bool, with_thumbnails: bool) -> str:
@@ -231,11 +265,11 @@ def render_report(bundles: list[ExportBundle], labels: list[str], *, anonymise: 
 <header>
 <h1>cuewatch review report</h1>
 <p class="notice" role="note"><strong>Training aid, not a diagnosis.</strong> {esc(TRAINING_AID_NOTICE)}</p>
-<p>Made {esc(created)} by cuewatch {esc(__version__)}{'; names and faces anonymised' if anonymise else ''}.</p>
+<p>Made {esc(created)} by cuewatch {esc(__version__)}.</p>
+{_anonymisation_html(bundles) if anonymise else ''}
 <ul>{index}</ul>
 </header>
 <main>{''.join(parts)}</main>
-<footer><p class="notice">{esc(TRAINING_AID_NOTICE)}</p></footer>
 </body>
 </html>
 """

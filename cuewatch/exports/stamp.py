@@ -3,14 +3,20 @@
 The caller passes the dict made by ``cuewatch.provenance.provenance`` (cuewatch version,
 model SHA-256, parameters, created). An export without it could not be traced back to
 the model and settings that produced its flags, so a missing key is refused.
+
+CSV files carry theirs in a sidecar, ``<file><PROVENANCE_SIDECAR_SUFFIX>``
+(``write_provenance_sidecar``), so the CSV itself stays plain.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Mapping, Optional
 
 from cuewatch.errors import CuewatchError
+from cuewatch.formats import (PROVENANCE_SIDECAR_FORMAT, PROVENANCE_SIDECAR_SUFFIX,
+                              PROVENANCE_SIDECAR_VERSION)
 
 PROVENANCE_KEYS: tuple[str, ...] = ("cuewatch_version", "model_sha256", "parameters", "created")
 
@@ -48,3 +54,33 @@ def provenance_comment_lines(provenance: Mapping[str, Any], prefix: str = "# ") 
 def provenance_summary(provenance: Mapping[str, Any]) -> str:
     """One line for a single cell (BORIS's observation description)."""
     return "; ".join(f"{k}={v}" for k, v in provenance_items(provenance))
+
+
+def sidecar_path(table: Path) -> Path:
+    """Where the provenance of ``table`` lives: ``flags.csv`` -> ``flags.csv.provenance.json``."""
+    table = Path(table)
+    return table.with_name(table.name + PROVENANCE_SIDECAR_SUFFIX)
+
+
+def provenance_sidecar_document(table: Path, provenance: Mapping[str, Any], *,
+                                description: str = "",
+                                about: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """The sidecar's JSON: which file it describes, what it is, its provenance, and any
+    facts a reader needs about its columns (``about``)."""
+    doc: dict[str, Any] = {"format": PROVENANCE_SIDECAR_FORMAT,
+                           "version": PROVENANCE_SIDECAR_VERSION,
+                           "file": Path(table).name, "description": description,
+                           "provenance": dict(provenance)}
+    doc.update(about or {})
+    return doc
+
+
+def write_provenance_sidecar(table: Path, provenance: Mapping[str, Any], *,
+                             description: str = "",
+                             about: Optional[Mapping[str, Any]] = None) -> Path:
+    """Write the provenance of the plain CSV ``table`` beside it (atomically); returns it."""
+    from cuewatch.exports.files import write_text_atomic
+
+    doc = provenance_sidecar_document(table, provenance, description=description, about=about)
+    text = json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+    return write_text_atomic(sidecar_path(table), text)

@@ -1,4 +1,7 @@
-"""Delimited text tables (CSV, TSV) with provenance, safe to open in a spreadsheet.
+"""Delimited text tables (CSV, TSV), plain and safe to open in a spreadsheet.
+
+The first line is the header: no comment lines, so pandas, ``csv.DictReader``, Excel and
+BORIS read them as they are (provenance goes in a sidecar: ``stamp.write_provenance_sidecar``).
 
 Free text (words, notes, labels, names) that starts with ``= + - @`` or a tab would be
 run as a formula by Excel or LibreOffice; such cells get a leading apostrophe, the
@@ -11,9 +14,7 @@ import csv
 import io
 import json
 import math
-from typing import Any, Iterable, Mapping, Optional, Sequence
-
-from cuewatch.exports.stamp import provenance_comment_lines
+from typing import Any, Iterable, Sequence
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,16 +64,9 @@ def json_cell(value: Any) -> str:
 
 
 def render_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
-                 delimiter: str = ",", provenance: Optional[Mapping[str, Any]] = None,
-                 title: Optional[str] = None) -> str:
-    """The table as text: optional ``#`` comment lines (title, provenance), a header
-    row, then the rows; RFC 4180 quoting, ``\\n`` line ends."""
+                 delimiter: str = ",") -> str:
+    """The table as text: a header row, then the rows; RFC 4180 quoting, ``\\n`` line ends."""
     buf = io.StringIO()
-    if title:
-        buf.write(f"# {' '.join(title.split())}\n")
-    if provenance is not None:
-        for line in provenance_comment_lines(provenance):
-            buf.write(line + "\n")
     writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     for row in rows:
@@ -83,7 +77,8 @@ def render_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *,
 
 
 def read_table(text: str, delimiter: str = ",") -> tuple[list[str], list[dict[str, str]], list[str]]:
-    """(columns, rows as dicts, comment lines) of a table written by ``render_table``."""
+    """(columns, rows as dicts, comment lines) of a table; files written before
+    cuewatch kept CSVs plain started with ``#`` lines, returned as comments."""
     lines = text.splitlines(keepends=True)
     comments = []
     while lines and lines[0].startswith("#"):

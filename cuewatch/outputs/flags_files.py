@@ -1,4 +1,7 @@
-"""``flags.json`` and ``flags.csv``: the flags of one recording, with provenance."""
+"""``flags.json`` and ``flags.csv``: the flags of one recording, with provenance.
+
+flags.csv is plain CSV (the header first); its provenance is in ``flags.csv.provenance.json``.
+"""
 
 from __future__ import annotations
 
@@ -46,10 +49,12 @@ def flag_csv_row(flag: Flag, number: int) -> list[Any]:
 
 
 def write_flags_csv(path: Path, flags: Sequence[Flag], provenance: dict[str, Any]) -> Path:
+    """Write flags.csv and its provenance sidecar; returns the CSV's path."""
+    from cuewatch.exports.stamp import write_provenance_sidecar
+
+    write_provenance_sidecar(path, provenance, description="cuewatch analyze flags.csv")
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        f.write(f"# cuewatch {provenance.get('cuewatch_version')} model_sha256="
-                f"{provenance.get('model_sha256')} parameters={json.dumps(provenance.get('parameters'), sort_keys=True)}\n")
         w = csv.writer(f)
         w.writerow(FLAGS_CSV_COLUMNS)
         for n, flag in enumerate(flags, 1):

@@ -2,13 +2,18 @@
 
 Every track gets a row for every analysed frame; ``success`` is 0 (and the values empty)
 where that person's face was not seen, as OpenFace does for lost faces.
+
+``write_analysis_frames_csv`` is the one writer of an analysis's frames.csv: ``cuewatch
+analyze`` and ``cuewatch export --format frames`` both call it, so both files have the
+same columns (base, blendshapes, action units, prototype matches, valence, arousal) and
+the same values. The file is plain CSV: its provenance goes in a sidecar.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -63,3 +68,19 @@ def write_frames_csv(features: Features, path: Path,
                 w.writerow(row)
     tmp.replace(path)
     return path
+
+
+def analysis_expression_columns(features: Features, parameters: Mapping[str, Any]
+                                ) -> dict[int, dict[str, np.ndarray]]:
+    """The expression columns of an analysis's frames.csv, computed with its own parameters
+    (its neutral span), so analyze and export cannot disagree."""
+    from cuewatch.expression.cache import expression_columns
+
+    span = (parameters or {}).get("neutral_span")
+    return expression_columns(features, span)
+
+
+def write_analysis_frames_csv(features: Features, path: Path,
+                              parameters: Mapping[str, Any]) -> Path:
+    """frames.csv of one analysis, with every expression column (``frames_columns``)."""
+    return write_frames_csv(features, path, analysis_expression_columns(features, parameters))

@@ -11,7 +11,7 @@ from cuewatch.consent.record import Consent
 from cuewatch.features.folder import Features, load_features
 from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.formats import SUMMARY_JSON_VERSION
-from cuewatch.outputs.frames_csv import write_frames_csv
+from cuewatch.outputs.frames_csv import write_analysis_frames_csv
 from cuewatch.recording.analyse import PipelineResult
 from cuewatch.provenance import provenance
 
@@ -41,11 +41,8 @@ def write_recording_outputs(result: PipelineResult, out: Path, consent: Optional
     """Write every per-recording file into ``out``; each file is replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance(model_sha256, result.parameters)
-    from cuewatch.expression.cache import expression_columns
-
     features = load_features(result.features_dir)
-    written = [write_frames_csv(features, out / "frames.csv",
-                                expression_columns(features, result.parameters.get("neutral_span")))]
+    written = [write_analysis_frames_csv(features, out / "frames.csv", result.parameters)]
     summary = out / "summary.json"
     tmp = summary.with_name("summary.json.tmp")
     tmp.write_text(json.dumps(summary_document(result, consent, prov, features), indent=1, default=str))

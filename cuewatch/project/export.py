@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from cuewatch.project.agreement import project_agreement
-from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.errors import ConsentError, CuewatchError, ProjectError
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
@@ -84,13 +84,9 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
                 analysed_by=analysis.cuewatch_version, project=project.path.name)
     features_dir = analysis.features_dir if analysis.features_dir and analysis.features_dir.is_dir() else None
     client_track = project.client_track(recording_id)
-    spans = curve = columns = None
+    spans = curve = None
     if with_expression and features_dir is not None:
         spans, curve = _client_expression(features_dir, client_track)
-        from cuewatch.expression.cache import expression_columns
-        from cuewatch.features.folder import is_complete, load_features
-        if is_complete(features_dir):
-            columns = expression_columns(load_features(features_dir))
     return ExportBundle(
         recording=rec, media_path=media, provenance=prov,
         segments=project.mood_segments(recording_id),
@@ -101,7 +97,7 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         annotations=[{k: v for k, v in a.to_dict().items() if k not in ("recording_id", "created")}
                      for a in project.annotations(recording_id)],
         expression_spans=spans, valence_curve=curve, features_dir=features_dir,
-        client_track=client_track, frame_columns=columns,
+        client_track=client_track,
         agreement=project_agreement(project, recording_id).to_dict())
 
 
@@ -125,12 +121,18 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                    *, purpose: Optional[str] = None, anonymise: bool = False,
                    recordings: Optional[Sequence[Union[int, str]]] = None,
                    progress: Optional[Progress] = None, actor: Optional[str] = None,
+                   include_notes: bool = False, keep_audio: bool = False,
                    **options: Any) -> list[Path]:
     """Export the chosen (default: all analysed) recordings in format ``fmt``.
 
     Refused as a whole, with one clear line, if any chosen recording's consent does not
-    cover ``purpose`` (``None``: training or supervision).
+    cover ``purpose`` (``None``: training or supervision). ``include_notes`` keeps the
+    free-text notes in an anonymised export; ``keep_audio`` the sound of anonymised clips.
     """
+    if keep_audio:
+        if fmt != "clips":
+            raise CuewatchError(f"--keep-audio is for clips only, not --format {fmt}")
+        options["keep_audio"] = True
     progress = progress or Progress()
     out = Path(out_dir).expanduser().absolute()
     with Project.open(project_path, actor=actor) as project:
@@ -155,7 +157,8 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
         bundles = [gather_bundle(project, rid, with_expression=with_expression) for rid in ids]
         pending = project.begin_export(out, format=fmt, purpose=purpose or "unstated",
                                        recording_ids=ids)
-        files = run_export(fmt, bundles, out, anonymise=anonymise, progress=progress, **options)
+        files = run_export(fmt, bundles, out, anonymise=anonymise, include_notes=include_notes,
+                           progress=progress, **options)
         labels = unique_labels(bundles, anonymise)
         by_recording: dict[int, list[Path]] = {}
         for path, owners in _owners(files, out, labels, ids):
@@ -165,6 +168,7 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
             project.record_export(by_recording.get(rid, []), format=fmt,
                                   purpose=purpose or "unstated", recording_id=rid, pending=[note])
         project.log("export_done", {"format": fmt, "purpose": purpose, "anonymise": anonymise,
+                                    "include_notes": include_notes, "keep_audio": keep_audio,
                                     "recordings": ids, "files": len(files), "out": str(out)})
         return files
 
