@@ -46,7 +46,7 @@ MOVES = {
     "project_schema": "project.schema",
     "project_analysis": "project.queue",
     "project_export": "project.export",
-    "agreement": "project.agreement",
+    "agreement": "flags.agreement",
     # added by branches made before the move
     "flag_matching": "flags.matching",
     "project_flags": "project.flag_recompute",

@@ -181,7 +181,7 @@ def test_cancel_leaves_no_partial_files(media: Path, tmp_path: Path) -> None:
 _KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from cuewatch.exports.files import atomic_path
+from cuewatch.files import atomic_path
 with atomic_path(Path(sys.argv[1])) as tmp:
     tmp.write_bytes(b"half a clip")
     print(tmp, flush=True)

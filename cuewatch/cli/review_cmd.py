@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cuewatch.project.agreement import project_agreement
+from cuewatch.flags.agreement import project_agreement
 from cuewatch.domain import VERDICTS
 from cuewatch.errors import CuewatchError
 from cuewatch.flags.matching import ORPHANED_STATUS

@@ -31,9 +31,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError
-from cuewatch.exports.files import remove_stale_partials
+from cuewatch.files import remove_stale_partials
 from cuewatch.exports.naming import NameAllocator
-from cuewatch.exports.stamp import check_provenance
+from cuewatch.provenance import check_provenance
 from cuewatch.progress import Progress
 
 #: ``cuewatch export --format`` names, in the order the help lists them.

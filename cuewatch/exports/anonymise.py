@@ -110,7 +110,7 @@ def _anonymous_work(item: Any, aliases: Mapping[str, str], include_notes: bool) 
 
 
 def _tool_name() -> str:
-    from cuewatch.project.agreement import TOOL
+    from cuewatch.flags.agreement import TOOL
 
     return TOOL
 

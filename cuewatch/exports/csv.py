@@ -21,9 +21,9 @@ from typing import Optional
 
 from cuewatch.domain import Flag
 from cuewatch.exports import ExportBundle, per_recording
-from cuewatch.exports.files import write_text_atomic
+from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.exports.stamp import write_provenance_sidecar
+from cuewatch.provenance import write_provenance_sidecar
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
 from cuewatch.outputs.flags_files import flag_csv_row
 from cuewatch.formats import FLAGS_CSV_COLUMNS

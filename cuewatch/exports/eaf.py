@@ -30,9 +30,9 @@ import pympi
 
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.describe import flag_summary, segment_mood_text, verdict_text
-from cuewatch.exports.files import write_text_atomic
+from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.exports.stamp import provenance_items
+from cuewatch.provenance import provenance_items
 from cuewatch.progress import Progress
 
 EAF_VERSION = "3.0"

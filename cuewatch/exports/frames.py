@@ -20,9 +20,9 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, per_recording
-from cuewatch.exports.files import atomic_path
+from cuewatch.files import atomic_path
 from cuewatch.exports.naming import path_in
-from cuewatch.exports.stamp import write_provenance_sidecar
+from cuewatch.provenance import write_provenance_sidecar
 from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays
 from cuewatch.formats import FRAMES_CSV_VERSION
 from cuewatch.outputs.frames_csv import frames_columns, write_analysis_frames_csv, write_frames_csv

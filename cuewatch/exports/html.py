@@ -30,9 +30,9 @@ from cuewatch.exports.anonymise import ANONYMISATION_KEY
 from cuewatch.exports.describe import (clock, evidence_aus, evidence_items, expressed_text,
                                        peak_time, segment_mood_text, stated_text)
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
-from cuewatch.exports.files import write_text_atomic
+from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.exports.stamp import provenance_items
+from cuewatch.provenance import provenance_items
 from cuewatch.exports.timeline_image import render_timeline
 from cuewatch.progress import Progress
 

@@ -50,7 +50,7 @@ def flag_csv_row(flag: Flag, number: int) -> list[Any]:
 
 def write_flags_csv(path: Path, flags: Sequence[Flag], provenance: dict[str, Any]) -> Path:
     """Write flags.csv and its provenance sidecar; returns the CSV's path."""
-    from cuewatch.exports.stamp import write_provenance_sidecar
+    from cuewatch.provenance import write_provenance_sidecar
 
     write_provenance_sidecar(path, provenance, description="cuewatch analyze flags.csv")
     tmp = path.with_name(path.name + ".tmp")

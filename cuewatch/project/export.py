@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from cuewatch.project.agreement import project_agreement
+from cuewatch.flags.agreement import project_agreement
 from cuewatch.errors import ConsentError, CuewatchError, ProjectError
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.progress import Progress
