@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from cuewatch.agreement import project_agreement
+from cuewatch.consent_policy import require_purpose
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.progress import Progress
@@ -127,9 +128,11 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                    **options: Any) -> list[Path]:
     """Export the chosen (default: all analysed) recordings in format ``fmt``.
 
-    Refused as a whole, with one clear line, if any chosen recording's consent does not
-    cover ``purpose`` (``None``: training or supervision).
+    Refused as a whole, with one clear line, without a ``purpose`` (where the format needs
+    one: ``cuewatch.consent_policy.require_purpose``) or if any chosen recording's consent
+    does not cover it (``None``, where allowed: training or supervision).
     """
+    require_purpose(fmt, purpose)
     progress = progress or Progress()
     out = Path(out_dir).expanduser().absolute()
     with Project.open(project_path, actor=actor) as project:

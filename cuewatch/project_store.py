@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 from cuewatch import __version__
-from cuewatch.consent import Consent, consent_from_dict, parse_consent, sidecar_path
+from cuewatch.consent import (
+    Consent, consent_from_dict, parse_consent, require_obtained, sidecar_path,
+)
 from cuewatch.consent_policy import (
     require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
 )
@@ -701,6 +703,7 @@ class Project:
 
     def _insert_consent(self, conn: sqlite3.Connection, recording_id: int, record: Consent,
                         actor: Optional[str]) -> None:
+        require_obtained(record, f"recording {recording_id}")
         conn.execute("UPDATE consents SET status = 'superseded' "
                      "WHERE recording_id = ? AND status = 'active'", (recording_id,))
         conn.execute(
