@@ -5,7 +5,8 @@
   per-frame data and flags).
 - An export must state its purpose (``require_purpose``), except in a format listed in
   ``PURPOSE_OPTIONAL_FORMATS``; such an export needs what analysis needs.
-- Expired consent counts as none; revoked consent is none.
+- Expired consent counts as none, and so does consent dated in the future; revoked
+  consent is none.
 
 The rules for one consent record live in ``cuewatch.consent``; this module applies them
 to what a project holds (where a recording may have no consent, or a revoked one).
