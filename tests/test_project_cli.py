@@ -120,7 +120,7 @@ def test_export_consent_record_and_revoke(capsys, tmp_path: Path, clips: dict[st
     assert all(f"deleted exported file {f}" in out for f in written)
     assert not any(f.exists() for f in written)
     code, _, err = _cli(capsys, "export", path, "--format", "csv", "--out", out_dir, "--quiet",
-                        "--recording", "1")
+                        "--recording", "1", "--purpose", "training")
     assert code == 2 and "consent" in _one_line_error(err)
     code, out, _ = _cli(capsys, "consent", path, "set", "1", "--consent",
                         json.dumps(dict(CONSENT, scopes=["research", "training"])))

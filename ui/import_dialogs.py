@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QDateEdit, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
-from cuewatch.consent.record import ANALYSIS_SCOPES, consent_from_dict, sidecar_path
+from cuewatch.consent.record import ANALYSIS_SCOPES, consent_from_dict, require_obtained, sidecar_path
 from cuewatch.errors import ConsentError
 from cuewatch.formats import CONSENT_SCOPES
 
@@ -162,6 +162,7 @@ class ImportDialog(QDialog):
             try:
                 consent = consent_from_dict(self.consent_dict(), "form")
                 today = _dt.date.today()
+                require_obtained(consent, "form", today)
                 if consent.is_expired(today):
                     problem = "This consent has expired: the recording cannot be analysed."
                 elif not consent.allows_analysis(today):

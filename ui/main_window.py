@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QFileD
                                QVBoxLayout, QWidget)
 
 from cuewatch import __version__
-from cuewatch.consent.policy import EXPORT_PURPOSES
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.options import SENSITIVITIES
@@ -33,6 +32,7 @@ from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch_ui.app_settings import AppSettings
 from cuewatch_ui.document import ProjectDocument, RecordingData, RecordingRow, load_recording
 from cuewatch_ui.flag_review import FlagReview
+from cuewatch_ui.export_dialog import ExportPurposeDialog
 from cuewatch_ui.import_dialogs import FacePickDialog, ImportDialog
 from cuewatch_ui.latest_worker import LatestRequestWorker
 from cuewatch_ui.player import Player
@@ -682,15 +682,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ export, about
     def export_dialog(self, fmt: str) -> None:
         self._need_project()
-        purposes = ["(not stated)"] + list(EXPORT_PURPOSES)
-        purpose, ok = QInputDialog.getItem(self, f"Export {fmt}", "Purpose (consent must cover it):",
-                                           purposes, 0, False)
-        if not ok:
+        dialog = ExportPurposeDialog(fmt, self)
+        if dialog.exec() != ExportPurposeDialog.DialogCode.Accepted:
             return
         out = QFileDialog.getExistingDirectory(self, f"Export {fmt} into folder")
         if not out:
             return
-        self.export(fmt, Path(out), None if purpose.startswith("(") else purpose)
+        self.export(fmt, Path(out), dialog.purpose)
 
     def export(self, fmt: str, out: Path, purpose: Optional[str], anonymise: bool = False) -> Task[Any]:
         from cuewatch.project.export import export_project

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--purpose", choices=EXPORT_PURPOSES,
-                   help="what the export is for; consent must cover it (research needs the "
-                        "research scope)")
+                   help="what the export is for (required); consent must cover it (research "
+                        "needs the research scope)")
     p.add_argument("--anonymise", "--anonymize", action="store_true",
                    help="no names and no faces: pseudonyms (R1, A, client) for every name, "
                         "faces blurred, notes left out, no sound in clips")

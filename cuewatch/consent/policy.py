@@ -2,8 +2,11 @@
 
 - Analysis needs consent that covers training or supervision.
 - An export for a purpose needs that purpose's scope (``research`` for research: clips,
-  per-frame data and flags); an export with no stated purpose needs what analysis needs.
-- Expired consent counts as none; revoked consent is none.
+  per-frame data and flags).
+- An export must state its purpose (``require_purpose``), except in a format listed in
+  ``PURPOSE_OPTIONAL_FORMATS``; such an export needs what analysis needs.
+- Expired consent counts as none, and so does consent dated in the future; revoked
+  consent is none.
 
 The rules for one consent record live in ``cuewatch.consent.record``; this module applies them
 to what a project holds (where a recording may have no consent, or a revoked one).
@@ -22,13 +25,29 @@ from cuewatch.formats import CONSENT_SCOPES
 #: export purposes a user can state (``--purpose``); each needs the scope of that name.
 EXPORT_PURPOSES: tuple[str, ...] = CONSENT_SCOPES
 
+#: Export formats harmless enough to go out with no stated purpose. The rule: a format
+#: qualifies only if it is an aggregate with no per-frame data, no video or images of a
+#: face, and no text (no stated words, transcript lines, notes or names). None of today's
+#: formats does: ``frames`` holds per-frame face data, ``clips`` video, ``html`` images and
+#: text, and ``csv``, ``json``, ``eaf`` and ``boris`` carry the client's words and the
+#: reviewers' notes. So every export states its purpose; a new format that meets the rule
+#: is added here, and nowhere else.
+PURPOSE_OPTIONAL_FORMATS: tuple[str, ...] = ()
+
+
+def require_purpose(fmt: str, purpose: Optional[str]) -> None:
+    """Refuse an export that leaves its purpose out (unless ``fmt`` needs none)."""
+    if purpose is None and fmt not in PURPOSE_OPTIONAL_FORMATS:
+        raise ConsentError(f"export {fmt}: state what it is for, consent must cover it: "
+                           f"--purpose {' | '.join(EXPORT_PURPOSES)}")
+
 
 @dataclass
 class ConsentStatus:
     """Where a recording's consent stands today, for ``consent show`` and the app."""
 
     recording_id: int
-    state: str  # none | active | expired | revoked
+    state: str  # none | active | expired | future | revoked
     scopes: tuple[str, ...] = ()
     obtained: Optional[str] = None
     expires: Optional[str] = None
@@ -56,7 +75,8 @@ def consent_state(recording_id: int, consent: Optional[Consent], revoked: Option
         return ConsentStatus(recording_id, "revoked" if revoked else "none", revoked=revoked,
                              allowed={s: False for s in CONSENT_SCOPES})
     return ConsentStatus(
-        recording_id, "expired" if consent.is_expired(today) else "active",
+        recording_id, "expired" if consent.is_expired(today)
+        else "future" if consent.is_future(today) else "active",
         scopes=tuple(consent.scopes), obtained=consent.obtained.isoformat(),
         expires=consent.expires.isoformat() if consent.expires else None,
         recorded_by=consent.recorded_by,

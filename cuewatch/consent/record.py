@@ -1,7 +1,9 @@
 """Consent records: who agreed to what, until when.
 
 A recording is analysed only with consent on record: a sidecar ``VIDEO.consent.json``
-next to the video, or ``--consent`` (JSON text or a file). Expired consent counts as none.
+next to the video, or ``--consent`` (JSON text or a file). Expired consent counts as none,
+and so does consent dated in the future (``obtained`` after today: a typo, or a form not yet
+signed): it is refused wherever consent comes in (``require_obtained``).
 """
 
 from __future__ import annotations
@@ -41,8 +43,12 @@ class Consent:
         today = today or _dt.date.today()
         return self.expires is not None and self.expires < today
 
+    def is_future(self, today: Optional[_dt.date] = None) -> bool:
+        """Obtained after ``today``: not consent (yet)."""
+        return self.obtained > (today or _dt.date.today())
+
     def covers(self, scope: str, today: Optional[_dt.date] = None) -> bool:
-        return not self.is_expired(today) and scope in self.scopes
+        return not self.is_expired(today) and not self.is_future(today) and scope in self.scopes
 
     def allows_analysis(self, today: Optional[_dt.date] = None) -> bool:
         return any(self.covers(s, today) for s in ANALYSIS_SCOPES)
@@ -142,8 +148,18 @@ def consent_for_video(video: os.PathLike[str] | str, given: Optional[str] = None
     return consent
 
 
+def require_obtained(consent: Consent, what: Any = "recording",
+                     today: Optional[_dt.date] = None) -> None:
+    """Refuse consent dated in the future: it cannot have been given yet."""
+    if consent.is_future(today):
+        raise ConsentError(f"{what}: consent is dated {consent.obtained}, in the future "
+                           f"(today is {today or _dt.date.today()}); enter the date it was "
+                           "actually obtained")
+
+
 def require_analysis(consent: Consent, video: Any = "recording",
                      today: Optional[_dt.date] = None) -> None:
+    require_obtained(consent, video, today)
     if consent.is_expired(today):
         raise ConsentError(f"{video}: consent expired on {consent.expires}; it cannot be analysed")
     if not consent.allows_analysis(today):
@@ -156,6 +172,7 @@ def require_scope(consent: Optional[Consent], scope: str, what: Any = "recording
     """Refuse, with one clear line, anything the consent does not cover."""
     if consent is None:
         raise ConsentError(f"{what}: no consent on record")
+    require_obtained(consent, what, today)
     if consent.is_expired(today):
         raise ConsentError(f"{what}: consent expired on {consent.expires}")
     if scope not in consent.scopes:

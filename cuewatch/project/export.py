@@ -17,8 +17,9 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from cuewatch.flags.agreement import project_agreement
+from cuewatch.consent.policy import require_purpose
 from cuewatch.errors import ConsentError, CuewatchError, ProjectError
+from cuewatch.flags.agreement import project_agreement
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
@@ -125,10 +126,13 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                    **options: Any) -> list[Path]:
     """Export the chosen (default: all analysed) recordings in format ``fmt``.
 
-    Refused as a whole, with one clear line, if any chosen recording's consent does not
-    cover ``purpose`` (``None``: training or supervision). ``include_notes`` keeps the
-    free-text notes in an anonymised export; ``keep_audio`` the sound of anonymised clips.
+    Refused as a whole, with one clear line, without a ``purpose`` (where the format needs
+    one: ``cuewatch.consent.policy.require_purpose``) or if any chosen recording's consent
+    does not cover it (``None``, where allowed: training or supervision). ``include_notes``
+    keeps the free-text notes in an anonymised export; ``keep_audio`` the sound of
+    anonymised clips.
     """
+    require_purpose(fmt, purpose)
     if keep_audio:
         if fmt != "clips":
             raise CuewatchError(f"--keep-audio is for clips only, not --format {fmt}")

@@ -12,7 +12,23 @@ Threads: a ``Project`` (one SQLite connection) is used from the thread that open
 The app opens one ``Project`` per worker thread; several processes may open one file at
 once (WAL): a writer waits up to ``timeout`` seconds for another, then gets "busy".
 
-Derived files (features) live in ``<project>.cuewatch-data/`` beside the project file.
+Derived files (features) live in the project's data folder, ``<project file name>-data/``
+beside the project file (``course.cuewatch`` -> ``course.cuewatch-data/``). Paths into it are
+stored relative to the data folder (``features/<key>``), so a project copied, moved or
+renamed together with its data folder keeps its features. Which folder is the data
+folder (``Project.data_dir``), in order:
+
+1. ``<project file name>-data`` beside the project file, if it exists;
+2. else the folder this project's data folder was called before (its name is recorded in
+   ``meta.data_folder`` at creation; older projects name it in their stored feature
+   paths), beside the project file, if it exists and no project file of that name sits
+   beside it: a project renamed without its folder finds it, while a copy left next to
+   its original never takes the original's data;
+3. else ``<project file name>-data`` (created when an analysis needs it).
+
+Feature paths stored by older cuewatch versions (relative to the project folder, or
+absolute, through some ``*-data`` folder) are read as paths inside the current data
+folder. Revoking consent deletes nothing outside the current data folder.
 """
 
 from __future__ import annotations
@@ -32,7 +48,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 from cuewatch import __version__
-from cuewatch.consent.record import Consent, consent_from_dict, parse_consent, sidecar_path
+from cuewatch.consent.record import (
+    Consent, consent_from_dict, parse_consent, require_obtained, sidecar_path,
+)
 from cuewatch.consent.policy import (
     require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
 )
@@ -48,6 +66,8 @@ from cuewatch.project.schema import (
 
 PROJECT_SUFFIX = ".cuewatch"
 DATA_SUFFIX = "-data"
+#: ``meta`` key: the data folder's name when the project was created (found again after a rename).
+META_DATA_FOLDER = "data_folder"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: seconds a writer waits for another process before "project is busy".
 DEFAULT_TIMEOUT_S = 10.0
@@ -143,6 +163,8 @@ class RevokeReport:
 
     recording_id: int
     features_dirs: list[str] = field(default_factory=list)
+    #: stored feature folders outside this project's data folder: not deleted (not ours)
+    features_outside: list[str] = field(default_factory=list)
     exported_files: list[str] = field(default_factory=list)
     missing_files: list[str] = field(default_factory=list)
     #: folders of exports that were killed before they finished (not deleted: check by hand)
@@ -160,6 +182,8 @@ class RevokeReport:
                f"annotations, {self.mood_segments} mood segments, {self.gaps} gaps, "
                f"{self.tracks} tracks, {self.analyses} analyses"]
         out += [f"deleted features {p}" for p in self.features_dirs]
+        out += [f"not deleted (outside this project's data folder): {p}"
+                for p in self.features_outside]
         out += [f"deleted exported file {p}" for p in self.exported_files]
         out += [f"already gone: {p}" for p in self.missing_files]
         out += [f"an export into {p} was interrupted; files there may hold this recording: "
@@ -334,6 +358,7 @@ class Project:
         self.actor = actor
         self.timeout = timeout
         self._conn = conn
+        self._data_dir: Optional[Path] = None
 
     # -- lifecycle
 
@@ -358,7 +383,8 @@ class Project:
             _apply(conn, MIGRATIONS[0])
             conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
                 ("application", APPLICATION_ID), ("created", _now()),
-                ("created_by", __version__), ("last_written_by", __version__)])
+                ("created_by", __version__), ("last_written_by", __version__),
+                (META_DATA_FOLDER, path.name + DATA_SUFFIX)])
             conn.execute("INSERT INTO audit(time, actor, action, recording_id, detail) "
                          "VALUES (?, ?, 'create', NULL, ?)",
                          (_now(), actor, _json({"cuewatch_version": __version__})))
@@ -425,8 +451,64 @@ class Project:
 
     @property
     def data_dir(self) -> Path:
-        """Where derived files (features) of this project live."""
-        return self.path.with_name(self.path.name + DATA_SUFFIX)
+        """Where derived files (features) of this project live: see the module docstring
+        for how it is found after a copy, move or rename. Decided once per open project."""
+        if self._data_dir is None:
+            self._data_dir = self._find_data_dir()
+        return self._data_dir
+
+    def _find_data_dir(self) -> Path:
+        default = self.path.with_name(self.path.name + DATA_SUFFIX)
+        if default.is_dir():
+            return default
+        for name in self._earlier_data_folder_names():
+            folder = self.path.with_name(name)
+            owner = self.path.with_name(name[:-len(DATA_SUFFIX)])
+            if folder.is_dir() and not owner.exists():
+                return folder
+        return default
+
+    def _earlier_data_folder_names(self) -> list[str]:
+        """Names this project's data folder had: recorded at creation, or in old feature
+        paths (relative to the project folder, or absolute)."""
+        names = [r[0] for r in self._query("SELECT value FROM meta WHERE key = ?",
+                                           (META_DATA_FOLDER,))]
+        for r in self._query("SELECT DISTINCT features_dir FROM analyses "
+                             "WHERE features_dir IS NOT NULL"):
+            split = _split_data_path(r[0])
+            if split is not None:
+                names.append(split[0])
+        return [n for n in dict.fromkeys(names)
+                if n.endswith(DATA_SUFFIX) and len(n) > len(DATA_SUFFIX) and Path(n).name == n]
+
+    def _store_data_path(self, path: Path) -> str:
+        """How a path inside the data folder is stored: relative to it (``features/<key>``).
+        A path outside it (not cuewatch's to manage) is stored as it is, absolute."""
+        path = Path(path).absolute()
+        for base in (self.data_dir.absolute(), self.data_dir.resolve()):
+            for p in (path, path.resolve()):
+                try:
+                    return p.relative_to(base).as_posix()
+                except ValueError:
+                    continue
+        return str(path)
+
+    def _data_path(self, stored: str) -> Path:
+        """A stored data path, as a path inside the current data folder (see the module
+        docstring: older projects stored it through the data folder's name then)."""
+        split = _split_data_path(stored)
+        if split is not None:
+            return self.data_dir.joinpath(*split[1])
+        p = Path(stored)
+        return p if p.is_absolute() else self.data_dir / p
+
+    def in_data_dir(self, path: Path) -> bool:
+        """Whether ``path`` lies inside this project's data folder (what revocation may delete)."""
+        try:
+            Path(path).resolve().relative_to(self.data_dir.resolve())
+        except ValueError:
+            return False
+        return Path(path).resolve() != self.data_dir.resolve()
 
     # -- transactions
 
@@ -716,6 +798,7 @@ class Project:
 
     def _insert_consent(self, conn: sqlite3.Connection, recording_id: int, record: Consent,
                         actor: Optional[str]) -> None:
+        require_obtained(record, f"recording {recording_id}")
         conn.execute("UPDATE consents SET status = 'superseded' "
                      "WHERE recording_id = ? AND status = 'active'", (recording_id,))
         conn.execute(
@@ -783,8 +866,10 @@ class Project:
                 "SELECT features_dir FROM analyses WHERE recording_id = ? AND features_dir IS NOT NULL",
                 (rid,))}
             for stored in sorted(dirs):
-                d = self._abs(stored)
-                if d.exists():
+                d = self._data_path(stored)
+                if not self.in_data_dir(d):  # never another project's (or anyone's) files
+                    report.features_outside.append(str(d))
+                elif d.exists():
                     shutil.rmtree(d, ignore_errors=False)
                     report.features_dirs.append(str(d))
             report.interrupted_exports = sorted({r[0] for r in conn.execute(
@@ -853,7 +938,7 @@ class Project:
             settings=AnalysisSettings(**params.get("analysis", {})),
             flag_settings=FlagSettings(**fs), model_sha256=r["model_sha256"],
             cuewatch_version=r["cuewatch_version"], cache_key=r["cache_key"],
-            features_dir=self._abs(r["features_dir"]) if r["features_dir"] else None,
+            features_dir=self._data_path(r["features_dir"]) if r["features_dir"] else None,
             progress=r["progress"], message=r["message"], error=r["error"], worker=r["worker"],
             attempts=r["attempts"], warnings=json.loads(r["warnings"]), queued=r["queued"],
             started=r["started"], finished=r["finished"])
@@ -944,7 +1029,7 @@ class Project:
                     "UPDATE analyses SET state = 'running', worker = ?, started = ?, "
                     "attempts = attempts + 1, model_sha256 = ?, cache_key = ?, features_dir = ?, "
                     "message = 'started', error = NULL WHERE id = ?",
-                    (worker, _now(), model_sha256, key, self._store_path(fdir), r["id"]))
+                    (worker, _now(), model_sha256, key, self._store_data_path(fdir), r["id"]))
                 self._log(conn, "start_analysis", rid, {"analysis_id": r["id"],
                                                         "attempt": r["attempts"] + 1}, actor)
             return self.analysis(int(r["id"]))
@@ -991,7 +1076,8 @@ class Project:
         self._replace_segments(conn, rid, result.segments)
         conn.execute("UPDATE recordings SET client_track = ?, chosen_speaker = ? WHERE id = ?",
                      (result.client_track, getattr(result, "client_speaker", None), rid))
-        fdir = self._store_path(Path(result.features_dir)) if result.features_dir else stored_features
+        fdir = (self._store_data_path(Path(result.features_dir)) if result.features_dir
+                else stored_features)
         stats = self._replace_flags(conn, rid, result.flags, result.gaps)
         conn.execute(
             "UPDATE analyses SET state = 'done', progress = 1, message = 'done', "
@@ -1015,7 +1101,7 @@ class Project:
         rows = self._query("SELECT features_dir FROM analyses WHERE recording_id = ? AND "
                            "state = 'done' AND features_dir IS NOT NULL ORDER BY finished DESC, "
                            "id DESC LIMIT 1", (int(recording_id),))
-        return self._abs(rows[0]["features_dir"]) if rows else None
+        return self._data_path(rows[0]["features_dir"]) if rows else None
 
     def latest_analysis(self, recording_id: int) -> Optional[Analysis]:
         rows = self._query("SELECT * FROM analyses WHERE recording_id = ? AND state = 'done' "
@@ -1457,6 +1543,18 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _split_data_path(stored: str) -> Optional[tuple[str, tuple[str, ...]]]:
+    """(data folder name, the parts inside it) of a data path as older cuewatch versions
+    stored it, through the data folder (``x.cuewatch-data/features/k``, relative to the
+    project folder, or absolute); None for a path stored relative to the data folder."""
+    parts = Path(stored).parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i].endswith(DATA_SUFFIX) and len(parts[i]) > len(DATA_SUFFIX) \
+                and (i == 0 or Path(stored).is_absolute()):
+            return parts[i], parts[i + 1:]
+    return None
 
 
 def _as_consent(consent: ConsentInput) -> Consent:
