@@ -132,11 +132,11 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
     keeps the free-text notes in an anonymised export; ``keep_audio`` the sound of
     anonymised clips.
     """
-    require_purpose(fmt, purpose)
     if keep_audio:
         if fmt != "clips":
             raise CuewatchError(f"--keep-audio is for clips only, not --format {fmt}")
         options["keep_audio"] = True
+    require_purpose(fmt, purpose)
     progress = progress or Progress()
     out = Path(out_dir).expanduser().absolute()
     with Project.open(project_path, actor=actor) as project:
