@@ -46,7 +46,8 @@ from cuewatch.project_schema import (
 
 PROJECT_SUFFIX = ".cuewatch"
 DATA_SUFFIX = "-data"
-SQLITE_MAGIC = b"SQLite format 3\x00"
+#: files SQLite keeps beside a project while it is open (or after a crash).
+SQLITE_SIDECARS: tuple[str, ...] = ("-wal", "-shm", "-journal")
 #: seconds a writer waits for another process before "project is busy".
 DEFAULT_TIMEOUT_S = 10.0
 ANALYSIS_STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
@@ -185,36 +186,62 @@ def _ro_uri(path: Path, immutable: bool) -> str:
 
 
 def _sidecars_exist(path: Path) -> bool:
-    return any(Path(str(path) + s).exists() for s in ("-wal", "-shm"))
+    return any(Path(str(path) + s).exists() for s in SQLITE_SIDECARS)
+
+
+def is_project_file(path: Path) -> bool:
+    """Whether ``path`` is a project file or one of its SQLite side files, by name (or the
+    very file of a project we know): files never to read but through SQLite.
+
+    Opening and closing such a file with plain ``open()`` drops every POSIX lock this
+    process holds on it, locks SQLite's open connections rely on; another process could
+    then checkpoint and delete the WAL under them, and their later writes would be lost.
+    """
+    name = Path(path).name.lower()
+    return any(name.endswith(PROJECT_SUFFIX + s) for s in ("",) + SQLITE_SIDECARS)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # stat only: no descriptor is opened
+    except OSError:
+        return False
 
 
 def inspect_project_file(path: Path) -> int:
     """Look at ``path`` read-only; return its schema version or refuse it.
 
-    Nothing is written: a file we refuse is left exactly as it was. When no process has
-    the file open (no -wal/-shm beside it) it is read as immutable, so that not even
-    those side files appear next to a file we refuse.
+    The file is read through SQLite only, never with ``open()``: this process may hold it
+    open (the app's window while its worker opens the project again), and closing any
+    other descriptor of it would drop the locks those connections rely on. Nothing is
+    written: a file we refuse is left exactly as it was. When no process has the file
+    open (no -wal/-shm beside it) it is read as immutable, so that not even those side
+    files appear next to a file we refuse; that is safe because a writer of a WAL project
+    must first create its -wal, and writes go there, not into the file we read. If side
+    files appear during the look, it is done again as a plain read-only reader.
     """
     if not path.exists():
         raise ProjectError(f"no project at {path} (create one with: cuewatch project new {path})")
     if not path.is_file():
         raise ProjectError(f"{path} is not a project file")
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
+        size = path.stat().st_size
     except OSError as exc:
         raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if head != SQLITE_MAGIC:
-        if len(head) == 0:
-            raise ProjectError(f"{path} is empty, not a cuewatch project")
-        raise ProjectError(f"{path} is not a cuewatch project")
+    if size == 0:
+        raise ProjectError(f"{path} is empty, not a cuewatch project")
+    if not os.access(path, os.R_OK):
+        raise ProjectError(f"cannot read {path}: permission denied")
     immutable = not _sidecars_exist(path)
     try:
-        return _inspect(path, immutable)
+        version = _inspect(path, immutable)
     except ProjectError:
         if immutable and _sidecars_exist(path):  # another process opened it meanwhile
             return _inspect(path, False)
         raise
+    if immutable and _sidecars_exist(path):
+        return _inspect(path, False)
+    return version
 
 
 def _inspect(path: Path, immutable: bool) -> int:
@@ -246,6 +273,8 @@ def _inspect(path: Path, immutable: bool) -> int:
             raise _busy(path) from None
         raise ProjectError(f"{path} is corrupt or not a cuewatch project ({exc})") from None
     except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise ProjectError(f"{path} is not a cuewatch project") from None
         raise ProjectError(f"{path} is corrupt or not a cuewatch project ({exc})") from None
     finally:
         conn.close()
@@ -468,6 +497,15 @@ class Project:
         except ValueError:  # another drive (Windows)
             return str(path)
 
+    def _is_ours(self, path: Path) -> bool:
+        """``path`` is a project file (this one under any name, or any other) or a side file."""
+        return is_project_file(path) or any(
+            _same_file(path, Path(str(self.path) + s)) for s in ("",) + SQLITE_SIDECARS)
+
+    def _refuse_project_file(self, path: Path, what: str) -> None:
+        if self._is_ours(path):
+            raise ProjectError(f"{path} is a cuewatch project file, not a {what}")
+
     def _abs(self, stored: str) -> Path:
         p = Path(stored)
         return p if p.is_absolute() else Path(os.path.normpath(self.path.parent / p))
@@ -539,6 +577,7 @@ class Project:
         video = Path(video).expanduser().absolute()
         if not video.is_file():
             raise ProjectError(f"video not found: {video}")
+        self._refuse_project_file(video, "video")
         if consent is None:
             side = sidecar_path(video)
             if not side.is_file():
@@ -558,6 +597,7 @@ class Project:
                 fp = Path(f).expanduser().absolute()
                 if not fp.is_file():
                     raise ProjectError(f"{kind} file not found: {fp}")
+                self._refuse_project_file(fp, f"{kind} file")
                 extra_files.append((kind, fp, content_hash(fp)))
         meta = {"codec": getattr(info, "codec", ""), "rotation": getattr(info, "rotation", 0),
                 "frame_count": getattr(info, "frame_count", 0), "absolute_path": str(video)}
@@ -603,6 +643,7 @@ class Project:
         fp = Path(path).expanduser().absolute()
         if not fp.is_file():
             raise ProjectError(f"{kind} file not found: {fp}")
+        self._refuse_project_file(fp, f"{kind} file")
         from cuewatch.transcript import load_mood_file, load_transcript
         (load_transcript if kind == "transcript" else load_mood_file)(fp, duration=rec.duration or None)
         latest = self.latest_analysis(recording_id)
@@ -644,7 +685,8 @@ class Project:
         if p.is_file():
             return p
         hint = json.loads(row["metadata"]).get("absolute_path")
-        if hint and Path(hint).is_file() and content_hash(Path(hint)) == row["sha256"]:
+        if hint and Path(hint).is_file() and not self._is_ours(Path(hint)) \
+                and content_hash(Path(hint)) == row["sha256"]:
             return Path(hint)
         raise ProjectError(f"recording {recording_id} ({Path(row['path']).name}) is not at {p}; "
                            f"find it with: cuewatch project relocate {self.path} FOLDER")
@@ -677,7 +719,7 @@ class Project:
                         size = fp.stat().st_size
                     except OSError:
                         continue
-                    if size not in sizes:
+                    if size not in sizes or self._is_ours(fp):  # never hash a project file
                         continue
                     sha = content_hash(fp)
                     if sha in missing and sizes[size] and sha in sizes[size]:
