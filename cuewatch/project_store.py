@@ -100,6 +100,8 @@ class Analysis:
     queued: str
     started: Optional[str]
     finished: Optional[str]
+    #: "running", but the process that ran it is gone (killed): the next run resumes it
+    interrupted: bool = False
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -883,7 +885,8 @@ class Project:
             features_dir=self._abs(r["features_dir"]) if r["features_dir"] else None,
             progress=r["progress"], message=r["message"], error=r["error"], worker=r["worker"],
             attempts=r["attempts"], warnings=json.loads(r["warnings"]), queued=r["queued"],
-            started=r["started"], finished=r["finished"])
+            started=r["started"], finished=r["finished"],
+            interrupted=r["state"] == "running" and _worker_gone(r["worker"]))
 
     def analysis(self, analysis_id: int) -> Analysis:
         rows = self._query("SELECT * FROM analyses WHERE id = ?", (int(analysis_id),))
@@ -903,14 +906,12 @@ class Project:
         return self.data_dir / "features"
 
     def requeue_interrupted(self, *, actor: Optional[str] = None) -> list[int]:
-        """Put back in the queue analyses whose process died (same host, pid gone)."""
-        host = socket.gethostname()
+        """Put back in the queue analyses whose process died (see ``_worker_gone``)."""
         back = []
         with self._write() as conn:
             for r in conn.execute("SELECT id, recording_id, worker FROM analyses "
                                   "WHERE state = 'running'").fetchall():
-                whost, _, pid = (r["worker"] or "").rpartition(":")
-                if whost == host and pid.isdigit() and _pid_alive(int(pid)):
+                if not _worker_gone(r["worker"]):
                     continue
                 conn.execute("UPDATE analyses SET state = 'queued', worker = NULL, "
                              "message = 'interrupted; queued again' WHERE id = ?", (r["id"],))
@@ -1413,6 +1414,14 @@ def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
 def _opt(kind: Any, value: Any) -> Any:
     """``kind(value)``, or None: ids may come in as numpy integers, which SQLite refuses."""
     return None if value is None else kind(value)
+
+
+def _worker_gone(worker: Optional[str]) -> bool:
+    """Whether the process that claimed an analysis (``host:pid``) is gone: it is, unless
+    it runs on this host and its pid is alive (another host's run cannot be checked; it
+    is resumed here, as before)."""
+    host, _, pid = (worker or "").rpartition(":")
+    return not (host == socket.gethostname() and pid.isdigit() and _pid_alive(int(pid)))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +18,7 @@ from cuewatch.options import SENSITIVITIES, AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.recording_outputs import write_recording_outputs
 from cuewatch.video import probe_video
+from cuewatch.worker_processes import process_pool
 
 
 def _fps(text: str) -> Optional[float]:
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
                 outcome = {"video": str(job.video), "error": str(exc)}
             failures += not _report(outcome, args.quiet)
     else:
-        with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs))) as pool, \
+        with process_pool(min(args.jobs, len(jobs))) as pool, \
                 progress_bar(f"{len(jobs)} videos", quiet=args.quiet) as progress:
             futures = [pool.submit(_run_job_quiet, job) for job in jobs]
             for done, fut in enumerate(as_completed(futures), 1):
