@@ -26,6 +26,7 @@ import shutil
 import socket
 import sqlite3
 import urllib.parse
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from cuewatch.consent_policy import (
     require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
 )
 from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Recording, Review, Track
-from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.errors import ConsentError, ProjectError, ReadOnlyProjectWarning
 from cuewatch.model import file_sha256
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.project_schema import (
@@ -296,6 +297,31 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def read_only_reason(path: Path) -> Optional[str]:
+    """Why this process cannot write the project at ``path`` (None: it can).
+
+    SQLite needs to write the file and, unless they are there already, to create its
+    -wal and -shm side files in the folder.
+    """
+    if not os.access(path, os.W_OK):
+        return "no write permission on the file"
+    sidecars_writable = all(os.access(str(path) + s, os.W_OK) for s in ("-wal", "-shm"))
+    if not sidecars_writable and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"no write permission on its folder {path.parent}"
+    return None
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that cannot write. With no -wal/-shm beside the file nobody has it
+    open, and it is read as immutable, so that no side files are left behind (owned by
+    us, they could keep the owner from writing); otherwise it shares them read-only."""
+    conn = sqlite3.connect(_ro_uri(path, not _sidecars_exist(path)), uri=True,
+                           timeout=timeout, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    return conn
+
+
 def _migrate(conn: sqlite3.Connection, path: Path, from_version: int,
              actor: Optional[str] = None) -> None:
     """Bring a project up to SCHEMA_VERSION, one transaction per step."""
@@ -344,11 +370,14 @@ def _split_sql(script: str) -> list[str]:
 class Project:
     """An open project file. Use from one thread; close it (or use ``with``)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, actor: str, timeout: float) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, actor: str, timeout: float,
+                 read_only: Optional[str] = None) -> None:
         self.path = path
         self.actor = actor
         self.timeout = timeout
         self._conn = conn
+        #: why the project is open read-only (every write is refused), or None
+        self.read_only = read_only
 
     # -- lifecycle
 
@@ -393,9 +422,17 @@ class Project:
     @classmethod
     def open(cls, path: Union[str, os.PathLike], *, actor: Optional[str] = None,
              timeout: float = DEFAULT_TIMEOUT_S) -> "Project":
-        """Open an existing project, migrating an older one (after a backup copy)."""
+        """Open an existing project, migrating an older one (after a backup copy).
+
+        A project this process cannot write is opened read-only (``read_only`` says why;
+        a ``ReadOnlyProjectWarning`` tells the user): it can be listed and exported, and
+        every write is refused with a ProjectError.
+        """
         path = Path(path).expanduser().absolute()
         version = inspect_project_file(path)
+        why = read_only_reason(path)
+        if why is not None:
+            return cls._open_read_only(path, version, why, actor, timeout)
         try:
             conn = _connect(path, timeout)
         except sqlite3.OperationalError as exc:
@@ -425,6 +462,29 @@ class Project:
             raise
         return cls(path, conn, actor or _default_actor(), timeout)
 
+    @classmethod
+    def _open_read_only(cls, path: Path, version: int, why: str, actor: Optional[str],
+                        timeout: float) -> "Project":
+        if version < SCHEMA_VERSION:
+            raise ProjectError(f"{path} is from an older cuewatch and read-only ({why}): it "
+                               "must be upgraded before it can be opened; make it writable, or "
+                               "open a copy in a folder you can write to")
+        try:
+            conn = _connect_read_only(path, timeout)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise _busy(path) from None
+            raise ProjectError(f"cannot open {path} read-only: {exc}") from None
+        missing = REQUIRED_TABLES - tables
+        if missing:
+            conn.close()
+            raise ProjectError(f"{path} is damaged: missing tables {', '.join(sorted(missing))}")
+        warnings.warn(ReadOnlyProjectWarning(
+            f"{path} is read-only ({why}): it can be listed and exported, not changed"),
+            stacklevel=3)
+        return cls(path, conn, actor or _default_actor(), timeout, read_only=why)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -448,6 +508,8 @@ class Project:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; the lock is taken up front so it cannot deadlock."""
+        if self.read_only is not None:
+            raise ProjectError(f"{self.path} is read-only ({self.read_only}); nothing was changed")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:

@@ -5,8 +5,9 @@ Real processes (``cuewatch`` subprocesses, kill -9), real media and the real mod
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 from cuewatch.project_store import Project
 
-from test_project_store import CONSENT, clips  # noqa: F401 (fixture)
+from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,3 +111,86 @@ def test_killed_parallel_analysis_leaves_no_workers_and_shows_interrupted(
     with Project.open(path) as p:  # the next run resumes exactly those
         interrupted = [a.id for a in p.analyses() if a.interrupted]
         assert p.requeue_interrupted() == interrupted
+
+
+def _as_unprivileged(*argv: object) -> subprocess.CompletedProcess:
+    """``cuewatch ARGV`` as a user whom file modes bind. The tests run as root, which
+    ignores them; ``setpriv`` drops every capability, so the owner's mode bits apply."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.fail("setpriv (util-linux) is needed to test file permissions as root")
+        prefix = [setpriv, "--bounding-set=-all", "--inh-caps=-all"]
+    return subprocess.run(prefix + [sys.executable, "-m", "cuewatch", *map(str, argv)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def _lines(text: str) -> list[str]:
+    assert "Traceback" not in text, text
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def _listing(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (hashlib.sha256(p.read_bytes()).digest(), p.stat().st_mtime_ns)
+            for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.fixture
+def archived(tmp_path: Path, clips: dict[str, Path]) -> Path:  # noqa: F811
+    """An analysed project with a verdict, in its own folder."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    path = folder / "course.cuewatch"
+    with Project.create(path) as p:
+        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        _fake_run(p, rid, tmp_path, n_flags=3)
+        p.set_verdict(int(p.flags()[0].id), "Dr S", "agree")  # type: ignore[arg-type]
+    yield path
+    folder.chmod(0o755)
+    path.chmod(0o644)
+
+
+def test_read_only_project_lists_and_exports_and_refuses_writes(
+        archived: Path, tmp_path: Path, clips: dict[str, Path]) -> None:  # noqa: F811
+    folder = archived.parent
+    archived.chmod(0o444)
+    folder.chmod(0o555)
+    before = _listing(folder)
+
+    for argv in (["review", archived], ["project", "status", archived],
+                 ["consent", archived, "show"]):
+        proc = _as_unprivileged(*argv)
+        assert proc.returncode == 0, proc.stderr
+        notes = _lines(proc.stderr)
+        assert len(notes) == 1 and "is read-only (no write permission on the file)" in notes[0], notes
+    assert "Dr S=agree" in _as_unprivileged("review", archived).stdout
+    assert "analysis done" in _as_unprivileged("project", "status", archived).stdout
+
+    out = tmp_path / "out"
+    proc = _as_unprivileged("export", archived, "--format", "csv", "--out", out,
+                            "--purpose", "supervision", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    written = [Path(f) for f in _lines(proc.stdout)]
+    assert written and all(f.is_file() for f in written)
+    assert "Dr S" in "".join(f.read_text() for f in written if f.suffix == ".csv")
+    notes = _lines(proc.stderr)
+    assert any("read-only" in n for n in notes) and any("not recorded" in n for n in notes), notes
+
+    for argv in (["review", archived, "--flag", "1", "--reviewer", "Trainee", "--verdict", "agree"],
+                 ["consent", archived, "revoke", "1"], ["project", "add", archived, clips["SAD"]]):
+        proc = _as_unprivileged(*argv)
+        assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
+        line, = _lines(proc.stderr)
+        assert "read-only" in line and "nothing was changed" in line, line
+    assert _listing(folder) == before  # not a byte changed, no side files left
+
+    folder.chmod(0o755)  # a writable folder: still nothing left beside the file
+    assert _as_unprivileged("review", archived).returncode == 0
+    assert _listing(folder) == before
+
+    archived.chmod(0o644)  # the file writable but not its folder (no WAL can be made)
+    folder.chmod(0o555)
+    proc = _as_unprivileged("project", "status", archived)
+    assert proc.returncode == 0 and "no write permission on its folder" in proc.stderr, proc.stderr
+    assert _listing(folder) == before
