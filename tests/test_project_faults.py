@@ -144,7 +144,8 @@ def archived(tmp_path: Path, clips: dict[str, Path]) -> Path:  # noqa: F811
     path = folder / "course.cuewatch"
     with Project.create(path) as p:
         rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
-        _fake_run(p, rid, tmp_path, n_flags=3)
+        done = _fake_run(p, rid, tmp_path, n_flags=3)
+        (done.features_dir / "meta.json").unlink()  # no face lanes: flags and verdicts only
         p.set_verdict(int(p.flags()[0].id), "Dr S", "agree")  # type: ignore[arg-type]
     yield path
     folder.chmod(0o755)
@@ -194,3 +195,37 @@ def test_read_only_project_lists_and_exports_and_refuses_writes(
     proc = _as_unprivileged("project", "status", archived)
     assert proc.returncode == 0 and "no write permission on its folder" in proc.stderr, proc.stderr
     assert _listing(folder) == before
+
+
+@pytest.fixture
+def immutable(archived: Path) -> Path:
+    """The archived project made immutable (``chattr +i``): read-only even for root."""
+    if subprocess.run(["chattr", "+i", str(archived)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    yield archived
+    subprocess.run(["chattr", "-i", str(archived)], check=True)
+
+
+def test_the_app_opens_a_read_only_project_and_says_so(qtbot, tmp_path: Path,
+                                                       immutable: Path) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from cuewatch.errors import ProjectError, ReadOnlyProjectWarning
+    from cuewatch_ui.main_window import MainWindow, make_settings
+
+    before = _listing(immutable.parent)
+    settings = make_settings(tmp_path / "settings.ini")
+    settings.reviewer = "Trainee"
+    window = MainWindow(settings, auto_analyse=True)
+    qtbot.addWidget(window)
+    with pytest.warns(ReadOnlyProjectWarning, match="read-only"):
+        window.open_project(immutable)
+    try:
+        assert "(read-only)" in window.windowTitle()
+        qtbot.waitUntil(lambda: window.data is not None, timeout=15000)
+        assert len(window.review.flags) == 3 and window.analysis_task is None
+        window.review.step(1)
+        with pytest.raises(ProjectError, match="read-only .*nothing was changed"):
+            window.review.set_verdict("agree")
+    finally:
+        window.close()
+    assert _listing(immutable.parent) == before
