@@ -193,8 +193,8 @@ def _sidecars_exist(path: Path) -> bool:
 
 
 def is_project_file(path: Path) -> bool:
-    """Whether ``path`` is a project file or one of its SQLite side files, by name (or the
-    very file of a project we know): files never to read but through SQLite.
+    """Whether ``path`` is named as a project file or one of its SQLite side files: files
+    never to read but through SQLite (``Project`` also knows its own file by identity).
 
     Opening and closing such a file with plain ``open()`` drops every POSIX lock this
     process holds on it, locks SQLite's open connections rely on; another process could
@@ -469,10 +469,13 @@ class Project:
             raise ProjectError(f"{path} is from an older cuewatch and read-only ({why}): it "
                                "must be upgraded before it can be opened; make it writable, or "
                                "open a copy in a folder you can write to")
+        conn = None
         try:
             conn = _connect_read_only(path, timeout)
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
             if _is_busy(exc):
                 raise _busy(path) from None
             raise ProjectError(f"cannot open {path} read-only: {exc}") from None

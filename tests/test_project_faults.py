@@ -229,3 +229,25 @@ def test_the_app_opens_a_read_only_project_and_says_so(qtbot, tmp_path: Path,
     finally:
         window.close()
     assert _listing(immutable.parent) == before
+
+
+def test_read_only_project_of_an_older_cuewatch_is_refused_untouched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cuewatch.project_store as store
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    path = folder / "old.cuewatch"
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)  # written by a cuewatch of schema 2
+    Project.create(path).close()
+    monkeypatch.undo()
+    path.chmod(0o444)
+    before = _listing(folder)
+    try:
+        proc = _as_unprivileged("review", path)
+    finally:
+        path.chmod(0o644)
+    assert proc.returncode == 2
+    line, = _lines(proc.stderr)
+    assert "older cuewatch and read-only" in line, line
+    assert _listing(folder) == before  # no backup, no migration, no side files
