@@ -114,7 +114,17 @@ def _add_wal_as_transcript(held: Project) -> None:
         held.attach_transcript(1, Path(str(held.path) + "-wal"))
 
 
-@pytest.mark.parametrize("touch", [_look_again, _add_as_video, _add_wal_as_transcript])
+def _relocate_in_its_folder(held: Project) -> None:
+    """Look for a moved recording in the project's own folder, where the project file has
+    the very size the recording had."""
+    rec = held.recordings()[0]
+    Path(rec.path).unlink()
+    held._conn.execute("UPDATE recordings SET size_bytes = ?", (held.path.stat().st_size,))
+    assert held.relocate([held.path.parent]) == {}
+
+
+@pytest.mark.parametrize("touch", [_look_again, _add_as_video, _add_wal_as_transcript,
+                                   _relocate_in_its_folder])
 def test_the_project_file_is_read_only_through_sqlite(tmp_path: Path, touch: Any,
                                                        clips: dict[str, Path]) -> None:  # noqa: F811
     """While this process holds the project open, nothing may open the file otherwise:
