@@ -36,3 +36,12 @@ class TranscriptError(CuewatchError):
 
 class ProjectError(CuewatchError):
     """A project file is missing, corrupt, from a newer cuewatch, or busy."""
+
+
+class CuewatchWarning(UserWarning):
+    """Something the user should know although the command goes on; the command line
+    prints it as one line (``cuewatch: note: ...``), the app in its status bar."""
+
+
+class ReadOnlyProjectWarning(CuewatchWarning):
+    """A project was opened read-only: it can be listed and exported, not changed."""

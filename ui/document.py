@@ -49,7 +49,7 @@ class RecordingRow:
             return "not analysed"
         a = self.analysis
         if a.state == "running":
-            return f"running {a.progress:.0%}"
+            return f"interrupted at {a.progress:.0%}" if a.interrupted else f"running {a.progress:.0%}"
         if a.state == "failed":
             return "failed"
         return a.state

@@ -288,9 +288,12 @@ class MainWindow(QMainWindow):
         self.document = document
         self.review.document = document
         self.settings.add_recent(document.path)
-        self.setWindowTitle(f"{document.path.name} \u2013 cuewatch")
+        read_only = document.project.read_only
+        self.setWindowTitle(f"{document.path.name}{' (read-only)' if read_only else ''} \u2013 cuewatch")
+        if read_only:
+            self.status_label.setText(f"Read-only project ({read_only}): verdicts cannot be saved")
         self.refresh_recordings()
-        if self.auto_analyse and document.project.analyses(state="queued"):
+        if self.auto_analyse and not read_only and document.project.analyses(state="queued"):
             self.start_analysis()
         self._select_first_analysed()
         return document

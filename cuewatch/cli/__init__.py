@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 # MediaPipe and TensorFlow Lite log to stderr through glog/absl; a user gets our own lines.
 for _var, _value in (("GLOG_minloglevel", "2"), ("TF_CPP_MIN_LOG_LEVEL", "3"),
@@ -20,7 +21,7 @@ for _var, _value in (("GLOG_minloglevel", "2"), ("TF_CPP_MIN_LOG_LEVEL", "3"),
 from typing import NoReturn, Optional, Sequence
 
 from cuewatch import __version__
-from cuewatch.errors import CuewatchError
+from cuewatch.errors import CuewatchError, CuewatchWarning
 from cuewatch.progress import Cancelled
 
 #: sub-command modules, in the order ``cuewatch --help`` lists them.
@@ -87,17 +88,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if argv is None:  # a real command line, not a call from tests or the app
         quiet_native_logs()
-    try:
-        return int(args.func(args) or 0)
-    except CuewatchError as exc:
-        print(f"cuewatch: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except Cancelled:
-        print("cuewatch: cancelled", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("cuewatch: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", CuewatchWarning)
+        try:
+            code = int(args.func(args) or 0)
+        except CuewatchError as exc:  # the one line says it all (notes are left out)
+            print(f"cuewatch: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except Cancelled:
+            print("cuewatch: cancelled", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print("cuewatch: interrupted", file=sys.stderr)
+            return 130
+    _print_notes(notes)
+    return code
+
+
+def _print_notes(notes: Sequence[warnings.WarningMessage]) -> None:
+    """The core's notices (``CuewatchWarning``) as one line each; other warnings as usual."""
+    seen = set()
+    for note in notes:
+        if not issubclass(note.category, CuewatchWarning):
+            warnings.showwarning(note.message, note.category, note.filename, note.lineno)
+        elif str(note.message) not in seen:
+            seen.add(str(note.message))
+            print(f"cuewatch: note: {note.message}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

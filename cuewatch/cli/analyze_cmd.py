@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,6 +22,7 @@ from cuewatch.options import (
 from cuewatch.progress import Progress
 from cuewatch.outputs.recording import write_recording_outputs
 from cuewatch.media.video import probe_video
+from cuewatch.worker_processes import process_pool
 
 
 def _number(valid: ValidRange, text: str) -> float:
@@ -247,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
                 outcome = {"video": str(job.video), "error": str(exc)}
             failures += not _report(outcome, args.quiet)
     else:
-        with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs))) as pool, \
+        with process_pool(min(args.jobs, len(jobs))) as pool, \
                 progress_bar(f"{len(jobs)} videos", quiet=args.quiet) as progress:
             futures = [pool.submit(_run_job_quiet, job) for job in jobs]
             for done, fut in enumerate(as_completed(futures), 1):

@@ -60,9 +60,13 @@ def _status(args: argparse.Namespace) -> int:
             latest = project.analyses(rid)
             state = latest[-1] if latest else None
             consent = project.consent_status(rid)
-            what = (f"{state.state}" + (f" {100 * state.progress:.0f}%" if state.state == "running" else "")
-                    + (f" ({state.error})" if state.state == "failed" and state.error else "")
-                    if state else "not analysed")
+            if state is not None and state.interrupted:  # its process was killed
+                what = (f"interrupted at {100 * state.progress:.0f}% (resume: cuewatch project "
+                        f"analyze {args.project})")
+            else:
+                what = (f"{state.state}" + (f" {100 * state.progress:.0f}%" if state.state == "running" else "")
+                        + (f" ({state.error})" if state.state == "failed" and state.error else "")
+                        if state else "not analysed")
             print(f"{rid:>4}  {Path(rec.path).name}  consent {consent.state}"
                   f"{' (' + ', '.join(consent.scopes) + ')' if consent.scopes else ''}  "
                   f"analysis {what}  flags {len(project.flags(rid))}")

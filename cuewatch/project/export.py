@@ -12,13 +12,14 @@ Threads: call from a worker thread (clips and html take seconds to minutes).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from cuewatch.consent.policy import require_purpose
-from cuewatch.errors import ConsentError, CuewatchError, ProjectError
+from cuewatch.errors import ConsentError, CuewatchError, CuewatchWarning, ProjectError
 from cuewatch.flags.agreement import project_agreement
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.progress import Progress
@@ -159,6 +160,11 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                                "--recording, or another --purpose")
         with_expression = fmt in ("eaf", "boris", "html", "json")
         bundles = [gather_bundle(project, rid, with_expression=with_expression) for rid in ids]
+        if project.read_only is not None:  # nothing can be recorded: say what that means
+            warnings.warn(CuewatchWarning(
+                f"this export is not recorded in the read-only project {project.path.name}: "
+                f"revoking consent there will not find the files in {out}"), stacklevel=2)
+            return run_export(fmt, bundles, out, anonymise=anonymise, progress=progress, **options)
         pending = project.begin_export(out, format=fmt, purpose=purpose or "unstated",
                                        recording_ids=ids)
         files = run_export(fmt, bundles, out, anonymise=anonymise, include_notes=include_notes,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import queue as _queue
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -201,12 +201,12 @@ def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Pr
 
 def _run_pool(project: Project, location: Any, throttle: _Throttle, progress: Progress,
               summary: RunSummary, jobs: int) -> None:
-    import multiprocessing
+    from cuewatch.worker_processes import process_manager, process_pool
 
-    manager = multiprocessing.Manager()
+    manager = process_manager()
     progress_queue = manager.Queue()
     running: dict[Future, tuple[int, str]] = {}
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    pool = process_pool(jobs)
     try:
         more = True
         while True:

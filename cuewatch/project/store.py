@@ -42,6 +42,7 @@ import shutil
 import socket
 import sqlite3
 import urllib.parse
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ from cuewatch.consent.policy import (
     require_analysis_consent, require_export_consent, consent_state, ConsentStatus,
 )
 from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Recording, Review, Track
-from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.errors import ConsentError, ProjectError, ReadOnlyProjectWarning
 from cuewatch.faces.model import file_sha256
 from cuewatch.features.keys import features_key
 from cuewatch.flags.matching import Moment, StoredMoment, match_flags
@@ -68,7 +69,8 @@ PROJECT_SUFFIX = ".cuewatch"
 DATA_SUFFIX = "-data"
 #: ``meta`` key: the data folder's name when the project was created (found again after a rename).
 META_DATA_FOLDER = "data_folder"
-SQLITE_MAGIC = b"SQLite format 3\x00"
+#: files SQLite keeps beside a project while it is open (or after a crash).
+SQLITE_SIDECARS: tuple[str, ...] = ("-wal", "-shm", "-journal")
 #: seconds a writer waits for another process before "project is busy".
 DEFAULT_TIMEOUT_S = 10.0
 ANALYSIS_STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
@@ -121,6 +123,8 @@ class Analysis:
     queued: str
     started: Optional[str]
     finished: Optional[str]
+    #: "running", but the process that ran it is gone (killed): the next run resumes it
+    interrupted: bool = False
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -211,36 +215,62 @@ def _ro_uri(path: Path, immutable: bool) -> str:
 
 
 def _sidecars_exist(path: Path) -> bool:
-    return any(Path(str(path) + s).exists() for s in ("-wal", "-shm"))
+    return any(Path(str(path) + s).exists() for s in SQLITE_SIDECARS)
+
+
+def is_project_file(path: Path) -> bool:
+    """Whether ``path`` is named as a project file or one of its SQLite side files: files
+    never to read but through SQLite (``Project`` also knows its own file by identity).
+
+    Opening and closing such a file with plain ``open()`` drops every POSIX lock this
+    process holds on it, locks SQLite's open connections rely on; another process could
+    then checkpoint and delete the WAL under them, and their later writes would be lost.
+    """
+    name = Path(path).name.lower()
+    return any(name.endswith(PROJECT_SUFFIX + s) for s in ("",) + SQLITE_SIDECARS)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # stat only: no descriptor is opened
+    except OSError:
+        return False
 
 
 def inspect_project_file(path: Path) -> int:
     """Look at ``path`` read-only; return its schema version or refuse it.
 
-    Nothing is written: a file we refuse is left exactly as it was. When no process has
-    the file open (no -wal/-shm beside it) it is read as immutable, so that not even
-    those side files appear next to a file we refuse.
+    The file is read through SQLite only, never with ``open()``: this process may hold it
+    open (the app's window while its worker opens the project again), and closing any
+    other descriptor of it would drop the locks those connections rely on. Nothing is
+    written: a file we refuse is left exactly as it was. When no process has the file
+    open (no -wal/-shm beside it) it is read as immutable, so that not even those side
+    files appear next to a file we refuse; that is safe because a writer of a WAL project
+    must first create its -wal, and writes go there, not into the file we read. If side
+    files appear during the look, it is done again as a plain read-only reader.
     """
     if not path.exists():
         raise ProjectError(f"no project at {path} (create one with: cuewatch project new {path})")
     if not path.is_file():
         raise ProjectError(f"{path} is not a project file")
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
+        size = path.stat().st_size
     except OSError as exc:
         raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if head != SQLITE_MAGIC:
-        if len(head) == 0:
-            raise ProjectError(f"{path} is empty, not a cuewatch project")
-        raise ProjectError(f"{path} is not a cuewatch project")
+    if size == 0:
+        raise ProjectError(f"{path} is empty, not a cuewatch project")
+    if not os.access(path, os.R_OK):
+        raise ProjectError(f"cannot read {path}: permission denied")
     immutable = not _sidecars_exist(path)
     try:
-        return _inspect(path, immutable)
+        version = _inspect(path, immutable)
     except ProjectError:
         if immutable and _sidecars_exist(path):  # another process opened it meanwhile
             return _inspect(path, False)
         raise
+    if immutable and _sidecars_exist(path):
+        return _inspect(path, False)
+    return version
 
 
 def _inspect(path: Path, immutable: bool) -> int:
@@ -272,6 +302,8 @@ def _inspect(path: Path, immutable: bool) -> int:
             raise _busy(path) from None
         raise ProjectError(f"{path} is corrupt or not a cuewatch project ({exc})") from None
     except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise ProjectError(f"{path} is not a cuewatch project") from None
         raise ProjectError(f"{path} is corrupt or not a cuewatch project ({exc})") from None
     finally:
         conn.close()
@@ -288,6 +320,31 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
                            "is it on a network drive?")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def read_only_reason(path: Path) -> Optional[str]:
+    """Why this process cannot write the project at ``path`` (None: it can).
+
+    SQLite needs to write the file and, unless they are there already, to create its
+    -wal and -shm side files in the folder.
+    """
+    if not os.access(path, os.W_OK):
+        return "no write permission on the file"
+    sidecars_writable = all(os.access(str(path) + s, os.W_OK) for s in ("-wal", "-shm"))
+    if not sidecars_writable and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"no write permission on its folder {path.parent}"
+    return None
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that cannot write. With no -wal/-shm beside the file nobody has it
+    open, and it is read as immutable, so that no side files are left behind (owned by
+    us, they could keep the owner from writing); otherwise it shares them read-only."""
+    conn = sqlite3.connect(_ro_uri(path, not _sidecars_exist(path)), uri=True,
+                           timeout=timeout, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     return conn
 
 
@@ -353,12 +410,15 @@ def _checked_mood_input(kind: str, path: Union[str, os.PathLike], duration: Opti
 class Project:
     """An open project file. Use from one thread; close it (or use ``with``)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, actor: str, timeout: float) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, actor: str, timeout: float,
+                 read_only: Optional[str] = None) -> None:
         self.path = path
         self.actor = actor
         self.timeout = timeout
         self._conn = conn
         self._data_dir: Optional[Path] = None
+        #: why the project is open read-only (every write is refused), or None
+        self.read_only = read_only
 
     # -- lifecycle
 
@@ -404,9 +464,17 @@ class Project:
     @classmethod
     def open(cls, path: Union[str, os.PathLike], *, actor: Optional[str] = None,
              timeout: float = DEFAULT_TIMEOUT_S) -> "Project":
-        """Open an existing project, migrating an older one (after a backup copy)."""
+        """Open an existing project, migrating an older one (after a backup copy).
+
+        A project this process cannot write is opened read-only (``read_only`` says why;
+        a ``ReadOnlyProjectWarning`` tells the user): it can be listed and exported, and
+        every write is refused with a ProjectError.
+        """
         path = Path(path).expanduser().absolute()
         version = inspect_project_file(path)
+        why = read_only_reason(path)
+        if why is not None:
+            return cls._open_read_only(path, version, why, actor, timeout)
         try:
             conn = _connect(path, timeout)
         except sqlite3.OperationalError as exc:
@@ -435,6 +503,32 @@ class Project:
             conn.close()
             raise
         return cls(path, conn, actor or _default_actor(), timeout)
+
+    @classmethod
+    def _open_read_only(cls, path: Path, version: int, why: str, actor: Optional[str],
+                        timeout: float) -> "Project":
+        if version < SCHEMA_VERSION:
+            raise ProjectError(f"{path} is from an older cuewatch and read-only ({why}): it "
+                               "must be upgraded before it can be opened; make it writable, or "
+                               "open a copy in a folder you can write to")
+        conn = None
+        try:
+            conn = _connect_read_only(path, timeout)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            if _is_busy(exc):
+                raise _busy(path) from None
+            raise ProjectError(f"cannot open {path} read-only: {exc}") from None
+        missing = REQUIRED_TABLES - tables
+        if missing:
+            conn.close()
+            raise ProjectError(f"{path} is damaged: missing tables {', '.join(sorted(missing))}")
+        warnings.warn(ReadOnlyProjectWarning(
+            f"{path} is read-only ({why}): it can be listed and exported, not changed"),
+            stacklevel=3)
+        return cls(path, conn, actor or _default_actor(), timeout, read_only=why)
 
     def close(self) -> None:
         self._conn.close()
@@ -515,6 +609,8 @@ class Project:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; the lock is taken up front so it cannot deadlock."""
+        if self.read_only is not None:
+            raise ProjectError(f"{self.path} is read-only ({self.read_only}); nothing was changed")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -565,6 +661,15 @@ class Project:
             return os.path.relpath(path, self.path.parent)
         except ValueError:  # another drive (Windows)
             return str(path)
+
+    def _is_ours(self, path: Path) -> bool:
+        """``path`` is a project file (this one under any name, or any other) or a side file."""
+        return is_project_file(path) or any(
+            _same_file(path, Path(str(self.path) + s)) for s in ("",) + SQLITE_SIDECARS)
+
+    def _refuse_project_file(self, path: Path, what: str) -> None:
+        if self._is_ours(path):
+            raise ProjectError(f"{path} is a cuewatch project file, not a {what}")
 
     def _abs(self, stored: str) -> Path:
         p = Path(stored)
@@ -637,6 +742,7 @@ class Project:
         video = Path(video).expanduser().absolute()
         if not video.is_file():
             raise ProjectError(f"video not found: {video}")
+        self._refuse_project_file(video, "video")
         if consent is None:
             side = sidecar_path(video)
             if not side.is_file():
@@ -653,6 +759,7 @@ class Project:
         extra_files = []
         for kind, f in (("transcript", transcript), ("mood", mood)):
             if f is not None:
+                self._refuse_project_file(Path(f).expanduser().absolute(), f"{kind} file")
                 fp = _checked_mood_input(kind, f, float(info.duration) or None)
                 extra_files.append((kind, fp, content_hash(fp)))
         meta = {"codec": getattr(info, "codec", ""), "rotation": getattr(info, "rotation", 0),
@@ -696,6 +803,7 @@ class Project:
         if kind not in ("transcript", "mood"):
             raise ProjectError(f"attach a transcript or a mood file, not {kind!r}")
         rec = self.recording(recording_id)
+        self._refuse_project_file(Path(path).expanduser().absolute(), f"{kind} file")
         fp = _checked_mood_input(kind, path, rec.duration or None)
         latest = self.latest_analysis(recording_id)
         settings = latest.settings if latest is not None else AnalysisSettings()
@@ -741,7 +849,8 @@ class Project:
         if p.is_file():
             return p
         hint = json.loads(row["metadata"]).get("absolute_path")
-        if hint and Path(hint).is_file() and content_hash(Path(hint)) == row["sha256"]:
+        if hint and Path(hint).is_file() and not self._is_ours(Path(hint)) \
+                and content_hash(Path(hint)) == row["sha256"]:
             return Path(hint)
         raise ProjectError(f"recording {recording_id} ({Path(row['path']).name}) is not at {p}; "
                            f"find it with: cuewatch project relocate {self.path} FOLDER")
@@ -774,7 +883,7 @@ class Project:
                         size = fp.stat().st_size
                     except OSError:
                         continue
-                    if size not in sizes:
+                    if size not in sizes or self._is_ours(fp):  # never hash a project file
                         continue
                     sha = content_hash(fp)
                     if sha in missing and sizes[size] and sha in sizes[size]:
@@ -941,7 +1050,8 @@ class Project:
             features_dir=self._data_path(r["features_dir"]) if r["features_dir"] else None,
             progress=r["progress"], message=r["message"], error=r["error"], worker=r["worker"],
             attempts=r["attempts"], warnings=json.loads(r["warnings"]), queued=r["queued"],
-            started=r["started"], finished=r["finished"])
+            started=r["started"], finished=r["finished"],
+            interrupted=r["state"] == "running" and _worker_gone(r["worker"]))
 
     def analysis(self, analysis_id: int) -> Analysis:
         rows = self._query("SELECT * FROM analyses WHERE id = ?", (int(analysis_id),))
@@ -961,14 +1071,12 @@ class Project:
         return self.data_dir / "features"
 
     def requeue_interrupted(self, *, actor: Optional[str] = None) -> list[int]:
-        """Put back in the queue analyses whose process died (same host, pid gone)."""
-        host = socket.gethostname()
+        """Put back in the queue analyses whose process died (see ``_worker_gone``)."""
         back = []
         with self._write() as conn:
             for r in conn.execute("SELECT id, recording_id, worker FROM analyses "
                                   "WHERE state = 'running'").fetchall():
-                whost, _, pid = (r["worker"] or "").rpartition(":")
-                if whost == host and pid.isdigit() and _pid_alive(int(pid)):
+                if not _worker_gone(r["worker"]):
                     continue
                 conn.execute("UPDATE analyses SET state = 'queued', worker = NULL, "
                              "message = 'interrupted; queued again' WHERE id = ?", (r["id"],))
@@ -1533,6 +1641,14 @@ def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
 def _opt(kind: Any, value: Any) -> Any:
     """``kind(value)``, or None: ids may come in as numpy integers, which SQLite refuses."""
     return None if value is None else kind(value)
+
+
+def _worker_gone(worker: Optional[str]) -> bool:
+    """Whether the process that claimed an analysis (``host:pid``) is gone: it is, unless
+    it runs on this host and its pid is alive (another host's run cannot be checked; it
+    is resumed here, as before)."""
+    host, _, pid = (worker or "").rpartition(":")
+    return not (host == socket.gethostname() and pid.isdigit() and _pid_alive(int(pid)))
 
 
 def _pid_alive(pid: int) -> bool:
