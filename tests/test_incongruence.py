@@ -165,6 +165,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+@pytest.mark.tuned
 def test_pexels_fine_while_crying_is_flagged_happy_while_smiling_is_not(analyse, eval_dir) -> None:
     r = analyse("pexels_distress_to_joy")
     flags = [f for f in r.flags if f.type == "incongruence"]
@@ -182,11 +183,13 @@ def test_pexels_fine_while_crying_is_flagged_happy_while_smiling_is_not(analyse,
     assert any(_overlap(g.start, g.end, 3.5, 9.0) > 1.0 for g in r.gaps)
 
 
+@pytest.mark.tuned
 def test_congruent_roleplay_gives_no_flags(analyse) -> None:
     r = analyse("crema_congruent")
     assert r.flags == [], [(f.start, f.end, f.stated["words"], f.expressed) for f in r.flags]
 
 
+@pytest.mark.tuned
 def test_auto_client_face_is_the_speaker_on_the_left(analyse) -> None:
     r = analyse("crema_wide")
     assert len(r.tracks) == 2
