@@ -5,7 +5,6 @@ The landmarker runs once per clip per module (module-scoped fixtures) at 15 fps.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,7 @@ from cuewatch.expression.action_units import face_frame_points, geometry_measure
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import estimate_expression, smooth_over_time
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from eval_expression import Track, landmark_video  # noqa: E402
+from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_video
 
 AU = {name: i for i, name in enumerate(AU_NAMES)}
 CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -25,20 +22,20 @@ CODES = ("ANG", "FEA", "HAP", "NEU", "SAD")
 
 
 @pytest.fixture(scope="module")
-def crema(media_dir: Path, model_path: Path) -> dict[str, Track]:
+def crema(media_dir: Path, model_path: Path) -> dict[str, LandmarkedFace]:
     return {code: landmark_video(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv", model_path)
             for code in CODES}
 
 
 @pytest.fixture(scope="module")
-def actor(crema: dict[str, Track]):
+def actor(crema: dict[str, LandmarkedFace]):
     """The four clips as one track of actor 1001, with each clip's span."""
-    track, spans = Track.concat([crema[c] for c in CODES])
+    track, spans = LandmarkedFace.concat([crema[c] for c in CODES])
     return track, dict(zip(CODES, spans))
 
 
 @pytest.fixture(scope="module")
-def pexels(media_dir: Path, model_path: Path) -> Track:
+def pexels(media_dir: Path, model_path: Path) -> LandmarkedFace:
     return landmark_video(media_dir / "pexels" / "WolfgangLanger_Pexels.mp4", model_path)
 
 
