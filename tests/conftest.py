@@ -101,6 +101,27 @@ def feature_cache() -> Path:
     return Path(os.environ["CUEWATCH_CACHE"])
 
 
+@pytest.fixture(scope="session")
+def analysed_features(feature_cache: Path, model_path: Path) -> Callable[..., Path]:
+    """``analysed_features(video, settings)``: the features folder of a clip, from the real
+    face pass, once per session: into the session cache, keyed by content and settings
+    (``compute_features``), so every module asking for the same clip and settings shares it."""
+    from cuewatch.faces.model import MODEL_SHA256
+    from cuewatch.options import AnalysisSettings
+    from cuewatch.recording.analyse import compute_features
+
+    done: dict[tuple[str, str], Path] = {}
+
+    def get(video: Path, settings: AnalysisSettings = AnalysisSettings()) -> Path:
+        key = (str(Path(video).resolve()), repr(settings))
+        if key not in done:
+            done[key] = compute_features(Path(video), settings, model_path, MODEL_SHA256,
+                                         cache_dir=feature_cache)
+        return done[key]
+
+    return get
+
+
 # ---------------------------------------------------------------- synthetic video
 
 

@@ -144,11 +144,10 @@ def test_sensitivity_presets_are_ordered_and_explicit_values_win() -> None:
 
 
 @pytest.fixture(scope="module")
-def analyse(tmp_path_factory, eval_dir: Path, model_path: Path):
-    """Runs the real pipeline once per case (features cached for the module)."""
+def analyse(eval_dir: Path, model_path: Path, feature_cache: Path):
+    """Runs the real pipeline once per case (features from the session's feature cache)."""
     from cuewatch.recording.analyse import run_pipeline
 
-    cache = tmp_path_factory.mktemp("features")
     done = {}
 
     def run(case: str, **kw):
@@ -156,7 +155,7 @@ def analyse(tmp_path_factory, eval_dir: Path, model_path: Path):
         if key not in done:
             done[key] = run_pipeline(eval_dir / f"{case}.mp4", settings=AnalysisSettings(),
                                      model_path=model_path, model_sha256=MODEL_SHA256,
-                                     transcript=eval_dir / f"{case}.vtt", cache_dir=cache, **kw)
+                                     transcript=eval_dir / f"{case}.vtt", cache_dir=feature_cache, **kw)
         return done[key]
     return run
 
