@@ -64,8 +64,8 @@ def test_one_feature_cache_for_the_session_shared_with_subprocesses(feature_cach
 
 
 def test_synthetic_videos_are_real_distinct_videos(synthetic_video) -> None:
-    from cuewatch.media.video import probe_video
     from cuewatch.features.keys import content_sha256
+    from cuewatch.media.video import probe_video
 
     infos = [probe_video(synthetic_video(k)) for k in range(3)]
     assert all((i.width, i.height) == (480, 360) and 1.8 <= i.duration <= 1.95 for i in infos)

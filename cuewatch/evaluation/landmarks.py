@@ -95,7 +95,8 @@ def landmark_video(path: Path, model: Path, fps: Optional[float] = 15.0) -> Land
         raise VideoError(f"cannot open {path}")
     native = cap.get(cv2.CAP_PROP_FPS) or 30.0
     step = max(1, int(round(native / fps))) if fps else 1
-    rows, index = [], 0
+    rows: list[tuple] = []
+    index = 0
     with _landmarker(model, vision.RunningMode.VIDEO) as lmk:
         while True:
             ok, frame = cap.read()
@@ -124,7 +125,8 @@ def landmark_images(paths: list[Path], model: Path, spacing_s: float = 10.0) -> 
     import mediapipe as mp
     from mediapipe.tasks.python import vision
 
-    rows, found = [], []
+    rows: list[tuple] = []
+    found: list[Path] = []
     with _landmarker(model, vision.RunningMode.IMAGE) as lmk:
         for path in paths:
             frame = cv2.imread(str(path))
