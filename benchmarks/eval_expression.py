@@ -25,20 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import cv2
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
 
-from cuewatch.expression.series import ExpressionSeries, ExpressionSettings, estimate_expression
-from cuewatch.formats import BLENDSHAPE_NAMES
+from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_images, landmark_video
+from cuewatch.expression.series import ExpressionSettings, estimate_expression
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -48,122 +43,6 @@ VALENCE_OF = {"happy": "pos", "surprised": "neu", "neutral": "neu", "sad": "neg"
 CREMA_PERCEIVED = {"ANG": "angry", "DIS": "angry", "FEA": "disgusted", "HAP": "happy",
                    "NEU": "neutral", "SAD": "neutral"}
 PYFEAT_CODES = {"su": "surprised", "hao": "happy", "anc": "angry", "di": "disgusted"}
-
-
-@dataclass
-class Track:
-    """Per-frame landmarker output for one face, in the arrays estimate_expression takes."""
-
-    timestamps: np.ndarray
-    landmarks: np.ndarray
-    blendshapes: np.ndarray
-    pose: np.ndarray
-    bbox: np.ndarray
-    confidence: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.timestamps.shape[0])
-
-    @staticmethod
-    def concat(tracks: list["Track"], gap_s: float = 10.0) -> tuple["Track", list[tuple[float, float]]]:
-        """One track from several, each shifted to start ``gap_s`` after the last ends."""
-        parts, spans, offset = [], [], 0.0
-        for tr in tracks:
-            t = tr.timestamps - tr.timestamps[0] + offset
-            spans.append((float(t[0]), float(t[-1])))
-            parts.append(Track(t, tr.landmarks, tr.blendshapes, tr.pose, tr.bbox, tr.confidence))
-            offset = float(t[-1]) + gap_s
-        cat = Track(*(np.concatenate([getattr(p, f) for p in parts])
-                      for f in ("timestamps", "landmarks", "blendshapes", "pose", "bbox", "confidence")))
-        return cat, spans
-
-    def expression(self, **kw) -> ExpressionSeries:
-        return estimate_expression(self.timestamps, self.landmarks, self.blendshapes, self.pose,
-                                   self.bbox, self.confidence, **kw)
-
-
-def pose_from_matrix(m: np.ndarray) -> np.ndarray:
-    """Pitch (Rx), yaw (Ry), roll (Rz) in degrees from a facial transformation matrix."""
-    r = np.asarray(m, dtype=np.float64)[:3, :3]
-    r = r / np.linalg.norm(r[:, 0])
-    pitch = math.degrees(math.atan2(r[2, 1], r[2, 2]))
-    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -r[2, 0]))))
-    roll = math.degrees(math.atan2(r[1, 0], r[0, 0]))
-    return np.array([pitch, yaw, roll], dtype=np.float32)
-
-
-def _landmarker(model: Path, mode: "vision.RunningMode") -> "vision.FaceLandmarker":
-    return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(model)), running_mode=mode, num_faces=1,
-        output_face_blendshapes=True, output_facial_transformation_matrixes=True))
-
-
-def _observation(result, width: int, height: int):
-    if not result.face_landmarks:
-        return None
-    lm = np.array([[p.x * width, p.y * height, p.z * width] for p in result.face_landmarks[0]],
-                  dtype=np.float32)
-    bs = np.array([c.score for c in result.face_blendshapes[0]], dtype=np.float32)
-    if bs.shape[0] != len(BLENDSHAPE_NAMES):
-        raise RuntimeError(f"model gave {bs.shape[0]} blendshapes, expected {len(BLENDSHAPE_NAMES)}")
-    pose = pose_from_matrix(result.facial_transformation_matrixes[0])
-    box = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], np.float32)
-    return lm, bs, pose, box
-
-
-def _track(rows: list) -> Track:
-    t, lm, bs, pose, box = zip(*rows)
-    n = len(t)
-    # The tasks API reports no per-face score: a returned face counts as detected (1.0).
-    return Track(np.asarray(t, np.float64), np.stack(lm), np.stack(bs), np.stack(pose),
-                 np.stack(box), np.ones(n, np.float32))
-
-
-def landmark_video(path: Path, model: Path, fps: Optional[float] = 15.0) -> Track:
-    """The one large face of a clip, per sampled frame (VIDEO mode, decoder timestamps)."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise RuntimeError(f"cannot open {path}")
-    native = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    step = max(1, int(round(native / fps))) if fps else 1
-    rows, index = [], 0
-    with _landmarker(model, vision.RunningMode.VIDEO) as lmk:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            t = index / native
-            index += 1
-            if (index - 1) % step:
-                continue
-            h, w = frame.shape[:2]
-            image = mp.Image(image_format=mp.ImageFormat.SRGB,
-                             data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            obs = _observation(lmk.detect_for_video(image, int(round(t * 1000))), w, h)
-            if obs is not None:
-                rows.append((t, *obs))
-    cap.release()
-    if not rows:
-        raise RuntimeError(f"no face found in {path}")
-    return _track(rows)
-
-
-def landmark_images(paths: list[Path], model: Path, spacing_s: float = 10.0) -> tuple[Track, list[Path]]:
-    """Photos as one cohort track (IMAGE mode), ``spacing_s`` apart so nothing smooths across."""
-    rows, found = [], []
-    with _landmarker(model, vision.RunningMode.IMAGE) as lmk:
-        for path in paths:
-            frame = cv2.imread(str(path))
-            if frame is None:
-                continue
-            h, w = frame.shape[:2]
-            image = mp.Image(image_format=mp.ImageFormat.SRGB,
-                             data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            obs = _observation(lmk.detect(image), w, h)
-            if obs is not None:
-                rows.append((len(rows) * spacing_s, *obs))
-                found.append(path)
-    return _track(rows), found
 
 
 def sign(valence: float, threshold: float) -> str:
@@ -213,7 +92,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     crema_paths = sorted((args.media / "crema_d").glob("*.flv"))
     crema = {p.stem.split("_")[2]: landmark_video(p, args.model, fps) for p in crema_paths}
     codes = list(crema)
-    actor, spans = Track.concat([crema[c] for c in codes])
+    actor, spans = LandmarkedFace.concat([crema[c] for c in codes])
     neutral_span = spans[codes.index("NEU")]
     rav_paths = sorted((args.media / "ravdess").glob("*.mp4"))
     pexels_path = args.media / "pexels" / "WolfgangLanger_Pexels.mp4"
@@ -264,7 +143,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                        "neutral over each actor's two takes", thr)
         for first, second in (("m_calm", "m_disgust"), ("f_calm", "f_fear")):
             takes = [landmark_video(args.pyfame / PYFAME[k][0], args.model, fps) for k in (first, second)]
-            both, take_spans = Track.concat(takes)
+            both, take_spans = LandmarkedFace.concat(takes)
             series = both.expression(settings=settings)
             for key, (a, b) in zip((first, second), take_spans):
                 others.add(f"pyfame {PYFAME[key][0]}", PYFAME[key][1], series.summary(a, b))
@@ -283,7 +162,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-def speed_benchmark(real: Track, n: int = 54_000, fps: float = 15.0) -> None:
+def speed_benchmark(real: LandmarkedFace, n: int = 54_000, fps: float = 15.0) -> None:
     """An hour at 15 fps built from real frames (tiled, with landmark noise), memmapped."""
     import tempfile
     rng = np.random.default_rng(0)
@@ -307,10 +186,10 @@ def speed_benchmark(real: Track, n: int = 54_000, fps: float = 15.0) -> None:
           f"({series.au.shape[1]} AUs, {series.scores.shape[1]} matches)")
 
 
-_CACHE: dict[tuple, Track] = {}
+_CACHE: dict[tuple, LandmarkedFace] = {}
 
 
-def landmark_cached(path: Path, model: Path, fps: Optional[float]) -> Track:
+def landmark_cached(path: Path, model: Path, fps: Optional[float]) -> LandmarkedFace:
     """landmark_video once per run (both tallies reuse it)."""
     key = (str(path), str(model), fps)
     if key not in _CACHE:

@@ -68,9 +68,9 @@ def test_pairs_use_only_flags_both_judged_and_include_the_tool() -> None:
     assert any("sup / tra" in line for line in report.lines())
 
 
-def test_agreement_on_a_project_file(tmp_path: Path, media_dir: Path) -> None:
-    video = tmp_path / "hap.flv"
-    video.symlink_to(media_dir / "crema_d" / "1001_DFA_HAP_XX.flv")
+def test_agreement_on_a_project_file(tmp_path: Path, synthetic_video) -> None:
+    video = tmp_path / "hap.mp4"
+    video.symlink_to(synthetic_video(0))
     consent = {"participants": [{"name": "A", "role": "client"}], "scopes": ["supervision"],
                "obtained": "2026-01-01"}
     with Project.create(tmp_path / "p.cuewatch") as p:

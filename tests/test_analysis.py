@@ -39,7 +39,9 @@ def _cut_time(path: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory, media_dir: Path, eval_dir: Path, model_path: Path):
+def analysed(tmp_path_factory, media_dir: Path, eval_dir: Path, model_path: Path, analysed_features):
+    """Features of a clip: from the session's feature cache, or, with face-pass options the
+    cache key leaves out (``workers``), from a face pass of this module's own."""
     out = tmp_path_factory.mktemp("features")
     cache: dict[str, Path] = {}
 
@@ -47,7 +49,8 @@ def analysed(tmp_path_factory, media_dir: Path, eval_dir: Path, model_path: Path
         key = f"{name}-{settings.fps}-{sorted(kw.items())}"
         if key not in cache:
             src = (media_dir / name) if (media_dir / name).exists() else eval_dir / name
-            cache[key] = analyze_video(src, settings, model_path, out / str(len(cache)), **kw)
+            cache[key] = (analyze_video(src, settings, model_path, out / str(len(cache)), **kw) if kw
+                          else analysed_features(src, settings))
         return load_features(cache[key])
 
     return get

@@ -15,10 +15,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton  # noqa: E402
 
-from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_TRANSCRIPT, SAMPLE_VIDEO, ensure_demo_project  # noqa: E402
-from cuewatch.project.store import DATA_SUFFIX, Project  # noqa: E402
+from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_TRANSCRIPT, SAMPLE_VIDEO  # noqa: E402
+from cuewatch.project.store import Project  # noqa: E402
 from cuewatch_ui.main_window import DISCLAIMER, MainWindow, make_settings  # noqa: E402
 from cuewatch_ui.qt_flag_review import COLUMNS  # noqa: E402
+
+from conftest import copy_project  # noqa: E402
 
 REVIEWER = "tester"
 
@@ -32,23 +34,10 @@ def sample_media() -> Path:
     return SAMPLE_MEDIA
 
 
-@pytest.fixture(scope="session")
-def analysed_sample(tmp_path_factory, model_path, sample_media) -> Path:
-    """The sample project, built and analysed once per session, as ``cuewatch demo`` does."""
-    project = tmp_path_factory.mktemp("demo") / "demo.cuewatch"
-    return ensure_demo_project(project, sample_media, model=str(model_path), quiet=True)
-
-
 @pytest.fixture
-def sample_project(analysed_sample, tmp_path) -> Path:
+def sample_project(analysed_demo, tmp_path) -> Path:
     """A private copy of the analysed sample project (tests write verdicts to it)."""
-    target = tmp_path / analysed_sample.name
-    for suffix in ("", "-wal", "-shm"):
-        src = Path(str(analysed_sample) + suffix)
-        if src.exists():
-            shutil.copy2(src, str(target) + suffix)
-    shutil.copytree(str(analysed_sample) + DATA_SUFFIX, str(target) + DATA_SUFFIX)
-    return target
+    return copy_project(analysed_demo, tmp_path)
 
 
 @pytest.fixture

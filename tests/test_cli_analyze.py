@@ -28,9 +28,9 @@ def cli(*args: str, cache: Path, model: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def sample_run(tmp_path_factory, model_path: Path):
+def sample_run(tmp_path_factory, model_path: Path, feature_cache: Path):
     base = tmp_path_factory.mktemp("analyze")
-    cache = base / "cache"
+    cache = feature_cache
     proc = cli("analyze", str(SAMPLE), "--transcript", str(SAMPLE.with_suffix(".vtt")),
                "--out", str(base / "out"), "--quiet", cache=cache, model=model_path)
     assert proc.returncode == 0, proc.stderr

@@ -67,8 +67,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
-def test_cli_without_consent_exits_2(tmp_path: Path, media_dir: Path) -> None:
-    clip = media_dir / "crema_d" / "1001_DFA_NEU_XX.flv"
+def test_cli_without_consent_exits_2(tmp_path: Path, synthetic_video) -> None:
+    clip = synthetic_video(0)
     proc = _cli("analyze", str(clip), "--out", str(tmp_path), "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -20,7 +20,7 @@ from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.project.export import export_project
 from cuewatch.project.store import Project
 
-from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
+from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 FUTURE = dict(CONSENT, obtained="2099-01-01")
@@ -108,7 +108,7 @@ def test_project_add_refuses_future_consent(capsys, tmp_path: Path, clips: dict[
     future.write_text(json.dumps(FUTURE))
     code, _, err = _cli(capsys, "project", "add", path, clips["HAP"], "--consent", future)
     assert code == 2 and "2099-01-01" in _one_line(err) and "future" in err
-    clips["SAD"].with_name("sad.flv.consent.json").write_text(json.dumps(FUTURE))  # the sidecar
+    clips["SAD"].with_name(clips["SAD"].name + ".consent.json").write_text(json.dumps(FUTURE))  # the sidecar
     code, _, err = _cli(capsys, "project", "add", path, clips["SAD"])
     assert code == 2 and "future" in _one_line(err)
     with Project.open(path) as p:

@@ -28,20 +28,28 @@ CLIP = "1001_DFA_HAP_XX.flv"  # 1.87 s, 480x360, 29.97 fps, mp3 sound
 
 
 @pytest.fixture(scope="module")
-def media(media_dir: Path) -> Path:
+def media(synthetic_video) -> Path:
+    """A real video file with sound and no face, shaped like CLIP (480x360, 29.97 fps,
+    1.87 s): for the exports that read the file but no face."""
+    return synthetic_video(0)
+
+
+@pytest.fixture(scope="module")
+def face_media(media_dir: Path) -> Path:
+    """The real clip with a face: for the exports that blur or list the face."""
     path = media_dir / "crema_d" / CLIP
     assert path.is_file(), path
     return path
 
 
 @pytest.fixture(scope="module")
-def face_tracks(media: Path) -> dict:
+def face_tracks(face_media: Path) -> dict:
     """The actor's face boxes, found with OpenCV's bundled detector on every 3rd frame.
 
     Stands in for the analysis's tracks (the exports only read boxes); a real detector
     on the real clip, so the blur test checks a real face region."""
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    cap = cv2.VideoCapture(str(media))
+    cap = cv2.VideoCapture(str(face_media))
     ts, boxes, frames = [], [], []
     i = 0
     while True:
@@ -271,8 +279,8 @@ def test_json_flags_document(media: Path, tmp_path: Path) -> None:
 
 
 # ---- frames ------------------------------------------------------------------------
-def test_frames_openface_columns_and_provenance(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    (path, side) = run_export("frames", [make_bundle(media, tracks=face_tracks)], tmp_path)
+def test_frames_openface_columns_and_provenance(face_media: Path, face_tracks: dict, tmp_path: Path) -> None:
+    (path, side) = run_export("frames", [make_bundle(face_media, tracks=face_tracks)], tmp_path)
     cols, rows, comments = read_table(path.read_text(encoding="utf-8"))
     assert tuple(cols) == FRAMES_CSV_BASE_COLUMNS + BLENDSHAPE_NAMES + ("AU12_r", "valence")
     sidecar = json.loads(side.read_text(encoding="utf-8"))
@@ -282,7 +290,7 @@ def test_frames_openface_columns_and_provenance(media: Path, face_tracks: dict, 
     assert float(rows[-1]["valence"]) == pytest.approx(0.5, abs=1e-3)
     assert float(rows[0]["timestamp"]) == pytest.approx(face_tracks[1]["timestamp"][0], abs=1e-3)
     with pytest.raises(CuewatchError, match="analyse"):
-        run_export("frames", [make_bundle(media)], tmp_path / "none")
+        run_export("frames", [make_bundle(face_media)], tmp_path / "none")
 
 
 # ---- ELAN ---------------------------------------------------------------------------
@@ -341,7 +349,7 @@ def test_boris_aggregated_events_tsv_and_csv(media: Path, tmp_path: Path) -> Non
         assert text.split("\n", 1)[0].split(delim) == list(BORIS_COLUMNS)  # header first, no comments
         cols, rows, comments = read_table(text, delimiter=delim)
         assert not comments
-        assert {r["Observation id"] for r in rows} == {"1001_DFA_HAP_XX", "1001_DFA_HAP_XX-2"}
+        assert {r["Observation id"] for r in rows} == {media.stem, f"{media.stem}-2"}
         flags = [r for r in rows if r["Behavior"] == "incongruence"]
         assert len(flags) == 2
         f = flags[0]
@@ -413,8 +421,8 @@ def _sharpness(image: np.ndarray, box) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def test_anonymised_clip_blurs_the_face(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    bundle = make_bundle(media, tracks=face_tracks)
+def test_anonymised_clip_blurs_the_face(face_media: Path, face_tracks: dict, tmp_path: Path) -> None:
+    bundle = make_bundle(face_media, tracks=face_tracks)
     bundle.flags = bundle.flags[:1]
     plain_dir, anon_dir = tmp_path / "plain", tmp_path / "anon"
     (plain, _) = run_export("clips", [bundle], plain_dir, context_s=0.3)
@@ -477,8 +485,8 @@ def test_html_report_is_self_contained_and_complete(media: Path, tmp_path: Path)
     assert thumb.shape[1] == 320 and thumb.std() > 10  # a real frame, not blank
 
 
-def test_html_anonymised_blurs_thumbnails(media: Path, face_tracks: dict, tmp_path: Path) -> None:
-    bundle = make_bundle(media, tracks=face_tracks)
+def test_html_anonymised_blurs_thumbnails(face_media: Path, face_tracks: dict, tmp_path: Path) -> None:
+    bundle = make_bundle(face_media, tracks=face_tracks)
     (plain,) = run_export("html", [bundle], tmp_path / "p")
     (anon,) = run_export("html", [bundle], tmp_path / "a", anonymise=True)
     text = anon.read_text(encoding="utf-8")
@@ -504,10 +512,10 @@ def _real_features(face_tracks: dict, frame_time: np.ndarray, directory: Path):
                     tracks={1: track})
 
 
-def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_path: Path) -> None:
+def test_exports_take_the_analysis_features(face_media: Path, face_tracks: dict, tmp_path: Path) -> None:
     # the frames export computes the expression from them, cached in their folder
     features = _real_features(face_tracks, np.arange(56) / 29.97, tmp_path / "features")
-    bundle = make_bundle(media, tracks=features)
+    bundle = make_bundle(face_media, tracks=features)
     (frames, _) = run_export("frames", [bundle], tmp_path)
     _, rows, _ = read_table(frames.read_text(encoding="utf-8"))
     assert len(rows) == 56  # every analysed frame, success 0 where the face was not seen
@@ -516,7 +524,7 @@ def test_exports_take_the_analysis_features(media: Path, face_tracks: dict, tmp_
     clip, _ = run_export("clips", [bundle], tmp_path / "c", context_s=0.2, anonymise=True)
     assert clip.stat().st_size > 0
     # a clip beyond what the face pass looked at cannot be anonymised
-    short = make_bundle(media, tracks=_real_features(face_tracks, np.arange(10) / 29.97,
+    short = make_bundle(face_media, tracks=_real_features(face_tracks, np.arange(10) / 29.97,
                                                            tmp_path / "features"))
     with pytest.raises(CuewatchError, match="analysed only"):
         run_export("clips", [short], tmp_path / "d", context_s=0.2, anonymise=True)

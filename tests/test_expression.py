@@ -5,7 +5,6 @@ The landmarker runs once per clip per module (module-scoped fixtures) at 15 fps.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,7 @@ from cuewatch.expression.action_units import face_frame_points, geometry_measure
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import estimate_expression, smooth_over_time
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from eval_expression import Track, landmark_video  # noqa: E402
+from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_video
 
 AU = {name: i for i, name in enumerate(AU_NAMES)}
 CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -25,20 +22,20 @@ CODES = ("ANG", "FEA", "HAP", "NEU", "SAD")
 
 
 @pytest.fixture(scope="module")
-def crema(media_dir: Path, model_path: Path) -> dict[str, Track]:
+def crema(media_dir: Path, model_path: Path) -> dict[str, LandmarkedFace]:
     return {code: landmark_video(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv", model_path)
             for code in CODES}
 
 
 @pytest.fixture(scope="module")
-def actor(crema: dict[str, Track]):
+def actor(crema: dict[str, LandmarkedFace]):
     """The four clips as one track of actor 1001, with each clip's span."""
-    track, spans = Track.concat([crema[c] for c in CODES])
+    track, spans = LandmarkedFace.concat([crema[c] for c in CODES])
     return track, dict(zip(CODES, spans))
 
 
 @pytest.fixture(scope="module")
-def pexels(media_dir: Path, model_path: Path) -> Track:
+def pexels(media_dir: Path, model_path: Path) -> LandmarkedFace:
     return landmark_video(media_dir / "pexels" / "WolfgangLanger_Pexels.mp4", model_path)
 
 
@@ -47,6 +44,7 @@ def _mean(series, values, span):
     return values[rows].mean(axis=0)
 
 
+@pytest.mark.tuned
 def test_happy_scores_happy_and_positive_over_neutral(actor):
     track, spans = actor
     series = track.expression()
@@ -61,6 +59,7 @@ def test_happy_scores_happy_and_positive_over_neutral(actor):
     assert "AU12" in series.summary(*spans["HAP"])["aus"]
 
 
+@pytest.mark.tuned
 def test_au12_higher_when_happy(actor):
     track, spans = actor
     series = track.expression()
@@ -68,6 +67,7 @@ def test_au12_higher_when_happy(actor):
     assert _mean(series, au12, spans["HAP"]) > _mean(series, au12, spans["NEU"]) + 1.0
 
 
+@pytest.mark.tuned
 def test_angry_negative_and_brows_lowered_against_marked_neutral(actor):
     track, spans = actor
     series = track.expression(neutral_span=spans["NEU"])
@@ -77,6 +77,7 @@ def test_angry_negative_and_brows_lowered_against_marked_neutral(actor):
     assert _mean(series, au04, spans["ANG"]) > _mean(series, au04, spans["NEU"]) + 0.5
 
 
+@pytest.mark.tuned
 def test_sad_lip_corners_drop_against_marked_neutral(actor):
     track, spans = actor
     series = track.expression(neutral_span=spans["NEU"])
@@ -88,6 +89,7 @@ def test_sad_lip_corners_drop_against_marked_neutral(actor):
     assert _mean(series, au12, spans["SAD"]) < _mean(series, au12, spans["HAP"]) - 1.0
 
 
+@pytest.mark.tuned
 def test_fear_grimace_is_not_a_smile(actor):
     """FEA (seen as disgusted): stretched lips under widened eyes, no cheek raise."""
     track, spans = actor
@@ -99,6 +101,7 @@ def test_fear_grimace_is_not_a_smile(actor):
     assert _mean(series, series.au[:, AU["AU20"]], spans["FEA"]) > 1.5
 
 
+@pytest.mark.tuned
 def test_angry_negative_and_sad_clip_near_neutral_with_automatic_neutral(actor):
     """Per-region neutral: the brow rest comes from the quietest brows, not quiet mouths."""
     track, spans = actor
@@ -116,6 +119,7 @@ def test_angry_negative_and_sad_clip_near_neutral_with_automatic_neutral(actor):
     assert series.summary(*spans["SAD"])["valence"] > series.summary(*spans["ANG"])["valence"]
 
 
+@pytest.mark.tuned
 def test_crying_with_eyes_shut_reads_negative_and_smile_positive(pexels):
     """Eyes squeezed shut for seconds with the lips closed is crying, not a smile."""
     series = pexels.expression()
@@ -144,6 +148,7 @@ def test_sustained_closure_is_time_aware():
     assert sustained_closure(tg, np.full(tg.size, 5.0), s).max() == 0.0
 
 
+@pytest.mark.tuned
 def test_confidence_drops_where_a_hand_covers_the_face(pexels):
     series = pexels.expression()
     covered = _mean(series, series.confidence, (3.0, 9.0))
@@ -212,6 +217,7 @@ def test_flicker_counts_jitter_not_movement():
     assert _neighbour_flicker(t, sweep).max() == 0.0
 
 
+@pytest.mark.tuned
 def test_a_talking_mouth_does_not_read_as_a_covered_face(crema):
     """Every CREMA-D clip is a frontal, unoccluded face speaking a sentence: the lips and
     jaw move fast, and that is speech, not a hand. The face stays reliably seen."""
@@ -221,6 +227,7 @@ def test_a_talking_mouth_does_not_read_as_a_covered_face(crema):
         assert np.quantile(series.confidence, 0.1) > 0.5, code
 
 
+@pytest.mark.tuned
 def test_automatic_neutral_survives_a_held_smile(crema):
     """80% of frames smiling (real HAP frames), 20% neutral (real NEU frames)."""
     hap, neu = crema["HAP"], crema["NEU"]

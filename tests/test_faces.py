@@ -56,6 +56,7 @@ def test_observation_fields(crema_runs):
     assert np.all(np.abs(obs.pose) < 25), obs.pose
 
 
+@pytest.mark.tuned
 def test_happy_clip_smiles_more_than_neutral(crema_runs):
     idx = [BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")]
 

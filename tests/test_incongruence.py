@@ -144,11 +144,10 @@ def test_sensitivity_presets_are_ordered_and_explicit_values_win() -> None:
 
 
 @pytest.fixture(scope="module")
-def analyse(tmp_path_factory, eval_dir: Path, model_path: Path):
-    """Runs the real pipeline once per case (features cached for the module)."""
+def analyse(eval_dir: Path, model_path: Path, feature_cache: Path):
+    """Runs the real pipeline once per case (features from the session's feature cache)."""
     from cuewatch.recording.analyse import run_pipeline
 
-    cache = tmp_path_factory.mktemp("features")
     done = {}
 
     def run(case: str, **kw):
@@ -156,7 +155,7 @@ def analyse(tmp_path_factory, eval_dir: Path, model_path: Path):
         if key not in done:
             done[key] = run_pipeline(eval_dir / f"{case}.mp4", settings=AnalysisSettings(),
                                      model_path=model_path, model_sha256=MODEL_SHA256,
-                                     transcript=eval_dir / f"{case}.vtt", cache_dir=cache, **kw)
+                                     transcript=eval_dir / f"{case}.vtt", cache_dir=feature_cache, **kw)
         return done[key]
     return run
 
@@ -165,6 +164,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+@pytest.mark.tuned
 def test_pexels_fine_while_crying_is_flagged_happy_while_smiling_is_not(analyse, eval_dir) -> None:
     r = analyse("pexels_distress_to_joy")
     flags = [f for f in r.flags if f.type == "incongruence"]
@@ -182,11 +182,13 @@ def test_pexels_fine_while_crying_is_flagged_happy_while_smiling_is_not(analyse,
     assert any(_overlap(g.start, g.end, 3.5, 9.0) > 1.0 for g in r.gaps)
 
 
+@pytest.mark.tuned
 def test_congruent_roleplay_gives_no_flags(analyse) -> None:
     r = analyse("crema_congruent")
     assert r.flags == [], [(f.start, f.end, f.stated["words"], f.expressed) for f in r.flags]
 
 
+@pytest.mark.tuned
 def test_auto_client_face_is_the_speaker_on_the_left(analyse) -> None:
     r = analyse("crema_wide")
     assert len(r.tracks) == 2

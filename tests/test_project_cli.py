@@ -16,7 +16,8 @@ import pytest
 from cuewatch.cli import main
 from cuewatch.project.store import Project
 
-from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
+from conftest import copy_project
+from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +49,7 @@ def test_new_add_status_and_consent_show(capsys, tmp_path: Path, clips: dict[str
     code, _, err = _cli(capsys, "project", "add", p, bare, "--consent", research)
     assert code == 2 and "training or supervision" in _one_line_error(err)
     code, out, _ = _cli(capsys, "project", "status", p)
-    assert "hap.flv" in out and "queued" in out and "bare" not in out
+    assert "hap.mp4" in out and "queued" in out and "bare" not in out
     code, out, _ = _cli(capsys, "consent", p, "show")
     assert code == 0 and "training, supervision" in out and "Ana (client)" in out
     code, _, err = _cli(capsys, "project", "new", p)
@@ -115,7 +116,7 @@ def test_export_consent_record_and_revoke(capsys, tmp_path: Path, clips: dict[st
     assert written and all(f.is_file() for f in written)
     with Project.open(path) as p:
         assert {f.path for f in p.exported_files(1)} == set(written)
-    code, out, _ = _cli(capsys, "consent", path, "revoke", "hap.flv")
+    code, out, _ = _cli(capsys, "consent", path, "revoke", "hap.mp4")
     assert code == 0 and "deleted 4 flags" in out and "interrupted" not in out
     assert all(f"deleted exported file {f}" in out for f in written)
     assert not any(f.exists() for f in written)
@@ -143,7 +144,7 @@ VTT = """WEBVTT
 """
 
 
-def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Path],
+def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, crema_clips: dict[str, Path],
                                     model_path: Path, media_dir: Path) -> None:
     """Real analysis; killed mid-run; the next run finishes only what was left."""
     path = tmp_path / "study.cuewatch"
@@ -152,9 +153,9 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Pa
     transcript = tmp_path / "angry.vtt"
     transcript.write_text(VTT)
     assert _cli(capsys, "project", "new", path)[0] == 0
-    for v in (clips["HAP"], clips["SAD"]):  # consent from the sidecar
+    for v in (crema_clips["HAP"], crema_clips["SAD"]):  # consent from the sidecar
         assert _cli(capsys, "project", "add", path, v)[0] == 0
-    assert _cli(capsys, "project", "add", path, clips["NEU"], "--consent", json.dumps(CONSENT))[0] == 0
+    assert _cli(capsys, "project", "add", path, crema_clips["NEU"], "--consent", json.dumps(CONSENT))[0] == 0
     assert _cli(capsys, "project", "add", path, role_play, "--consent", json.dumps(CONSENT),
                 "--transcript", transcript)[0] == 0
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
@@ -226,7 +227,7 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, clips: dict[str, Pa
     assert any(eaf.get_annotation_data_for_tier(t) for t in tiers if "expression" in t.lower())
 
 
-def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, clips: dict[str, Path],
+def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, crema_clips: dict[str, Path],
                                                    model_path: Path) -> None:
     """The app's cancel: the running analysis is queued again, not failed, and runs later."""
     import threading
@@ -236,7 +237,7 @@ def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, clips: dict[s
 
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.add_recording(crema_clips["HAP"]).id)  # type: ignore[arg-type]
     stop = threading.Event()
 
     def report(fraction: float, message: str) -> None:
@@ -252,13 +253,13 @@ def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, clips: dict[s
     assert summary.done == [a.id] and summary.requeued == []
 
 
-def test_two_analyze_processes_share_the_queue(tmp_path: Path, clips: dict[str, Path],
+def test_two_analyze_processes_share_the_queue(tmp_path: Path, crema_clips: dict[str, Path],
                                                model_path: Path) -> None:
     """Two `project analyze` at once: each analysis runs exactly once, none is lost."""
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:
         for code in ("HAP", "SAD", "NEU"):
-            p.add_recording(clips[code], consent=CONSENT)
+            p.add_recording(crema_clips[code], consent=CONSENT)
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     procs = [subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path),
                                "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -268,30 +269,6 @@ def test_two_analyze_processes_share_the_queue(tmp_path: Path, clips: dict[str, 
     assert sum(int(o[0].split()[0]) for o in outs) == 3  # "N analysed, 0 failed"
     states = _states(path)
     assert len(states) == 3 and all(s[0] == "done" and s[1] == 1 for s in states.values()), states
-
-
-@pytest.fixture(scope="module")
-def analysed_demo(tmp_path_factory, model_path) -> Path:
-    """The sample role-play analysed once with the real model (as ``cuewatch demo`` does)."""
-    from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_VIDEO, ensure_demo_project
-
-    if not (SAMPLE_MEDIA / SAMPLE_VIDEO).is_file():
-        pytest.fail(f"sample media missing at {SAMPLE_MEDIA}")
-    path = tmp_path_factory.mktemp("demo") / "demo.cuewatch"
-    return ensure_demo_project(path, model=str(model_path), quiet=True)
-
-
-def _copy_project(src: Path, dst_dir: Path) -> Path:
-    import shutil
-
-    from cuewatch.project.store import DATA_SUFFIX
-
-    dst = dst_dir / src.name
-    for suffix in ("", "-wal", "-shm"):
-        if Path(str(src) + suffix).exists():
-            shutil.copy2(str(src) + suffix, str(dst) + suffix)
-    shutil.copytree(str(src) + DATA_SUFFIX, str(dst) + DATA_SUFFIX)
-    return dst
 
 
 def _flags_cli(path: Path, *options: str) -> subprocess.CompletedProcess:
@@ -305,7 +282,7 @@ def test_project_flags_recompute_keeps_every_verdict_and_note(capsys, tmp_path: 
     from cuewatch.exports.tables import read_table
     from cuewatch.flags.matching import ORPHANED_STATUS
 
-    path = _copy_project(analysed_demo, tmp_path)
+    path = copy_project(analysed_demo, tmp_path)
     with Project.open(path) as p:
         medium = {f.id: (f.start, f.end, f.type, f.track) for f in p.flags(1)}
     assert len(medium) >= 2

@@ -20,7 +20,7 @@ import pytest
 from cuewatch.errors import ProjectError
 from cuewatch.project.store import Project, inspect_project_file
 
-from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
+from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = 3

@@ -19,7 +19,7 @@ import pytest
 
 from cuewatch.project.store import Project
 
-from test_project_store import CONSENT, _fake_run, clips  # noqa: F401 (fixture)
+from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,11 +59,11 @@ def _running(path: Path) -> int:
 
 
 def test_killed_parallel_analysis_leaves_no_workers_and_shows_interrupted(
-        tmp_path: Path, clips: dict[str, Path], model_path: Path) -> None:  # noqa: F811
+        tmp_path: Path, crema_clips: dict[str, Path], model_path: Path) -> None:
     path = tmp_path / "study.cuewatch"
     with Project.create(path) as p:
         for code in ("HAP", "SAD", "NEU"):
-            p.add_recording(clips[code], consent=CONSENT)
+            p.add_recording(crema_clips[code], consent=CONSENT)
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     log = (tmp_path / "analyze.log").open("wb")  # not a pipe: orphaned workers would hold it
     proc = subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path),

@@ -22,26 +22,14 @@ from cuewatch.errors import ConsentError, CuewatchError, ProjectError
 from cuewatch.project.schema import MIGRATIONS, SCHEMA_VERSION
 from cuewatch.project.store import Project
 
-CONSENT = {"participants": [{"name": "Ana", "role": "client"}, {"name": "Ben", "role": "therapist"}],
-           "scopes": ["training", "supervision"], "obtained": "2026-01-10", "recorded_by": "Dr C"}
+from conftest import STORE_CONSENT
+
+CONSENT = STORE_CONSENT  # the sidecar of the ``clips`` fixture's HAP and SAD
 RESEARCH = dict(CONSENT, scopes=["training", "supervision", "research"])
 
 
 def _file_state(path: Path) -> tuple[bytes, int]:
     return hashlib.sha256(path.read_bytes()).digest(), path.stat().st_mtime_ns
-
-
-@pytest.fixture
-def clips(media_dir: Path, tmp_path: Path) -> dict[str, Path]:
-    """Links to real CREMA-D clips in tmp_path, with a consent sidecar for HAP and SAD."""
-    out = {}
-    for code in ("HAP", "SAD", "NEU"):
-        link = tmp_path / f"{code.lower()}.flv"
-        link.symlink_to(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv")
-        out[code] = link
-    for code in ("HAP", "SAD"):
-        (tmp_path / f"{code.lower()}.flv.consent.json").write_text(json.dumps(CONSENT))
-    return out
 
 
 @pytest.fixture
@@ -77,7 +65,7 @@ def test_add_recording_with_sidecar_and_relative_path(project: Project, clips: d
     assert rec.id == 1 and rec.duration > 1.5 and rec.width == 480
     assert Path(rec.path) == clips["HAP"]
     stored = project._conn.execute("SELECT path FROM recordings").fetchone()[0]
-    assert stored == "hap.flv"  # relative to the project folder
+    assert stored == "hap.mp4"  # relative to the project folder
     assert project.consent_status(1).state == "active"
     assert [a.state for a in project.analyses(1)] == ["queued"]
     with pytest.raises(ProjectError, match="already in the project"):
@@ -452,11 +440,11 @@ def test_revoke_deletes_derived_data_and_says_what(project: Project, clips: dict
         project.require_export(rid, "training")
 
 
-def test_relocate_by_content_hash(project: Project, media_dir: Path, tmp_path: Path) -> None:
-    video = tmp_path / "session.flv"
-    shutil.copy(media_dir / "crema_d" / "1001_DFA_HAP_XX.flv", video)
+def test_relocate_by_content_hash(project: Project, synthetic_video, tmp_path: Path) -> None:
+    video = tmp_path / "session.mp4"
+    shutil.copy(synthetic_video(0), video)
     rid = int(project.add_recording(video, consent=CONSENT).id)  # type: ignore[arg-type]
-    moved = tmp_path / "archive" / "2026" / "renamed.flv"
+    moved = tmp_path / "archive" / "2026" / "renamed.mp4"
     moved.parent.mkdir(parents=True)
     video.rename(moved)
     with pytest.raises(ProjectError, match="relocate"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cuewatch.project.store import Project
 
-from test_project_store import CONSENT, clips  # noqa: F401 (fixture)
+from test_project_store import CONSENT
 
 BROKEN = "WEBVTT\n\n00:00:01.000 --> 00:00:00.500\n<v Client>I'm fine\n"  # ends before it starts
 GOOD = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Client>I feel awful today\n"
@@ -57,10 +57,10 @@ def test_transcript_command_checks_then_replaces_and_audits(tmp_path: Path,
     assert cuewatch("project", "new", p).returncode == 0
     added = cuewatch("project", "add", p, clips["HAP"], "--transcript", good)
     assert added.returncode == 0, added.stderr
-    assert "bad.vtt" in _one_line(cuewatch("project", "transcript", p, "hap.flv", bad))
+    assert "bad.vtt" in _one_line(cuewatch("project", "transcript", p, clips["HAP"].name, bad))
     with Project.open(p) as project:
         assert project.transcripts(1) == {"transcript": good}
-    proc = cuewatch("project", "transcript", p, "hap.flv", better)
+    proc = cuewatch("project", "transcript", p, clips["HAP"].name, better)
     assert proc.returncode == 0, proc.stderr
     assert "replaced" in proc.stdout and "queued" in proc.stdout
     mood = tmp_path / "mood.json"

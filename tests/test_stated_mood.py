@@ -24,6 +24,7 @@ def sign(text: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- eval set
+@pytest.mark.tuned
 def test_eval_client_lines_match_truth(eval_dir: Path) -> None:
     checked = 0
     for vtt in sorted(eval_dir.glob("*.vtt")):

@@ -1,0 +1,1 @@
+"""Measuring the stages against labelled faces: shared by benchmarks/ and the tests."""
