@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from test_anonymised_exports import NOTE_1, NOTE_2, REVIEWER_1, cuewatch, named_project  # noqa: F401
-from test_exports import PROV, face_tracks, make_bundle, media  # noqa: F401 (fixtures)
+from test_exports import PROV, face_media, face_tracks, make_bundle, media  # noqa: F401 (fixtures)
 
 from cuewatch import formats
 from cuewatch.formats import (
