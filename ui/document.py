@@ -310,9 +310,12 @@ class ProjectDocument(QObject):
             return found
 
         def done(found: dict[int, bool]) -> None:
-            if self._present:  # not cleared meanwhile by a change of the recordings
-                self._present.update((rid, ok) for rid, ok in found.items()
-                                     if self._present.get(rid, ok) is None)
+            self._presence_task = None
+            known = [rid for rid, ok in self._present.items() if ok is None and rid in found]
+            self._present.update((rid, found[rid]) for rid in known)
+            if any(ok is None for ok in self._present.values()):
+                self._check_presence()   # recordings added while this one ran
+            if known:
                 self.recordingsChanged.emit()
 
         self._presence_task = Task(op).success(done).run_in_background()

@@ -51,7 +51,6 @@ class MainWindow(QMainWindow):
         self.model = model
         self.auto_analyse = auto_analyse
         self.document: Optional[ProjectDocument] = None
-        self._pending_pick: Optional[int] = None
         self.setWindowTitle("cuewatch")
         self.setAcceptDrops(True)
 
@@ -69,7 +68,7 @@ class MainWindow(QMainWindow):
         self.controller = ReviewController(self.player, self.qt_player, self.timeline,
                                            self.qt_timeline, self.review, self.flag_detail,
                                            self.sensitivity, self.worker, self)
-        self.controller.safely = self._safely
+        self.controller.safely, self.controller.ask_reviewer = self._safely, self.ask_reviewer
         self.ops = Operations(self)
         self._build_layout()
         self._build_menus()
@@ -153,7 +152,7 @@ class MainWindow(QMainWindow):
 
         review_menu = bar.addMenu("&Review")
         self._action(review_menu, "Reviewer &name\u2026", self.ask_reviewer)
-        self._action(review_menu, "&Undo last verdict", self.undo_verdict, QKeySequence.StandardKey.Undo)
+        self._action(review_menu, "&Undo last verdict", self.controller.undo_verdict, QKeySequence.StandardKey.Undo)
 
         view_menu = bar.addMenu("&View")
         for dock in self.docks.values():
@@ -179,9 +178,9 @@ class MainWindow(QMainWindow):
             ("Right", lambda: self.player.step(1)),
             ("N", lambda: self.review.step(1)),
             ("P", lambda: self.review.step(-1)),
-            ("A", lambda: self.set_verdict("agree")),
-            ("D", lambda: self.set_verdict("disagree")),
-            ("U", lambda: self.set_verdict("unsure")),
+            ("A", lambda: self.controller.set_verdict("agree")),
+            ("D", lambda: self.controller.set_verdict("disagree")),
+            ("U", lambda: self.controller.set_verdict("unsure")),
         ]
         self.shortcuts = {}
         for key, slot in keys:
@@ -192,8 +191,10 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.controller.status.connect(self.show_status)
-        self.recordings_table.recordingPicked.connect(self._recording_picked)
-        self.recordings.refreshed.connect(self._recordings_refreshed)
+        self.recordings_table.recordingPicked.connect(self.ops.open_recording)
+        self.recordings.refreshed.connect(
+            lambda: self.recordings_table.show_selected(self.controller.recording_id))
+        self.recordings.refreshed.connect(self.ops.open_pending)
         self.sensitivity.currentTextChanged.connect(self.ops.recompute_flags)
 
     # ------------------------------------------------------------------ helpers
@@ -263,40 +264,8 @@ class MainWindow(QMainWindow):
     def data(self) -> Optional[RecordingData]:
         return self.controller.data
 
-    @property
-    def recording_id(self) -> Optional[int]:
-        return self.controller.recording_id
-
     def selected_recording(self) -> Optional[int]:
         return self.recordings_table.selected_recording()
-
-    def select_recording(self, rid: int) -> None:
-        """Show this recording (load it again if it is the one selected)."""
-        row = self.recordings.row_of(rid)
-        if row < 0:
-            return
-        if self.selected_recording() == rid:
-            self.controller.load(rid, self)
-        else:
-            self.recordings_table.selectRow(row)
-
-    def _recording_picked(self, rid: int) -> None:
-        row = next((r for r in self.rows if r.recording.id == rid), None)
-        if row is None:
-            return
-        if row.present is None:     # its content is being checked: open it when known
-            self._pending_pick = rid
-            self.show_status(f"Looking for {row.name}\u2026")
-        elif not row.present:
-            self._safely(lambda: self.ops.locate_recording(row))
-        else:
-            self.controller.load(rid, self)
-
-    def _recordings_refreshed(self) -> None:
-        self.recordings_table.show_selected(self.controller.recording_id)
-        pending, self._pending_pick = self._pending_pick, None
-        if pending is not None and self.selected_recording() == pending:
-            self._recording_picked(pending)
 
     # ------------------------------------------------------------------ the flows (operations)
     def show_status(self, text: str) -> None:
@@ -328,19 +297,6 @@ class MainWindow(QMainWindow):
                 self.document.reviewer = self.settings.reviewer
                 self.review.reload_reviews()
         return self.settings.reviewer
-
-    def set_verdict(self, verdict: str) -> None:
-        if self.review.current_flag is None:
-            self.show_status("Select a flag first (N / P)")
-            return
-        if not self.settings.reviewer:
-            self.ask_reviewer()
-        self.review.set_verdict(verdict)
-
-    def undo_verdict(self) -> None:
-        review = self.review.undo()
-        self.show_status(f"Undid {review.verdict} on flag {review.flag_id}" if review
-                         else "No verdict to undo")
 
     def about(self) -> None:
         from cuewatch.faces.model import MODEL_SHA256

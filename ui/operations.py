@@ -16,6 +16,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from cuewatch.errors import CuewatchError
+from cuewatch.faces.client_face import MIN_FACE_COVERAGE
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from cuewatch_ui.main_window import MainWindow
 
 T = TypeVar("T")
-#: a second face counts as a person (not a poster or a false find) above this coverage.
-MIN_FACE_COVERAGE = 0.2
 #: how often the recordings list re-reads the analyses' stored progress while they run
 ANALYSIS_POLL_MS = 1500
 #: transcript files (the rest attached are mood files)
@@ -218,6 +217,8 @@ class Operations:
     def __init__(self, window: "MainWindow") -> None:
         self.window = window
         self.analysis_task: Optional[Task[Any]] = None
+        #: a recording picked while its video's content is still being checked
+        self.pending: Optional[int] = None
         self.recompute_task: Optional[Task[Any]] = None
         # while analyses run, the recordings list shows the progress they store
         self.poll_timer = QTimer(window)
@@ -232,6 +233,26 @@ class Operations:
     def _poll(self) -> None:
         if self.window.document is not None:
             self.window.document.analyses_changed()
+
+    # -- opening a recording ----------------------------------------------------
+    def open_recording(self, rid: int) -> None:
+        """The user picked a recording: load it, or offer to find its moved video."""
+        row = next((r for r in self.window.rows if r.recording.id == rid), None)
+        if row is None:
+            return
+        if row.present is None:     # its content is being checked: open it when known
+            self.pending = rid
+            self.window.show_status(f"Looking for {row.name}\u2026")
+        elif not row.present:
+            self.window._safely(lambda: self.locate_recording(row))
+        else:
+            self.window.controller.load(rid, self.window)
+
+    def open_pending(self) -> None:
+        """The recordings list was refreshed: open the recording that waited for its check."""
+        pending, self.pending = self.pending, None
+        if pending is not None and self.window.selected_recording() == pending:
+            self.open_recording(pending)
 
     # -- adding ------------------------------------------------------------------------
     def add_recording_dialog(self) -> None:
@@ -312,7 +333,17 @@ class Operations:
             target = (review.recording_id if review.recording_id in done_recordings
                       else min(done_recordings, default=None))
             if target is not None:
-                self.window.select_recording(target)
+                self.select_recording(target)
+
+    def select_recording(self, rid: int) -> None:
+        """Show this recording (load it again if it is the one selected)."""
+        row = self.window.recordings.row_of(rid)
+        if row < 0:
+            return
+        if self.window.selected_recording() == rid:
+            self.window.controller.load(rid, self.window)
+        else:
+            self.window.recordings_table.selectRow(row)
 
     def pick_client_face(self, rid: int) -> bool:
         """Ask whose face is the client's if several people are in view; True if asked."""

@@ -62,6 +62,8 @@ class ReviewController(QObject):
         self.load_task: Optional[Task[RecordingData]] = None
         #: a UI action that turns an error into a dialog (the window's ``_safely``)
         self.safely: Callable[[Callable[[], Any]], Any] = lambda fn: fn()
+        #: asks for the reviewer's name when none is set (the window's ``ask_reviewer``)
+        self.ask_reviewer: Callable[[], str] = lambda: ""
         player.positionChanged.connect(self._position_changed)
         player.errorOccurred.connect(lambda text: self.status.emit(f"Video: {text}"))
         qt_player.overlayToggled.connect(lambda _on: self._position_changed(player.position))
@@ -120,6 +122,20 @@ class ReviewController(QObject):
         if self.recording_id is None:
             raise CuewatchError("select a recording first")
         self.document.add_annotation(self.recording_id, start, end, label)
+
+    def set_verdict(self, verdict: str) -> None:
+        """My verdict on the current flag (asks my name first if it is not known)."""
+        if self.review.current_flag is None:
+            self.status.emit("Select a flag first (N / P)")
+            return
+        if self.document is not None and not self.document.reviewer:
+            self.ask_reviewer()
+        self.review.set_verdict(verdict)
+
+    def undo_verdict(self) -> None:
+        review = self.review.undo()
+        self.status.emit(f"Undid {review.verdict} on flag {review.flag_id}" if review
+                         else "No verdict to undo")
 
     # -- loading -----------------------------------------------------------------------
     def load(self, recording_id: int, parent: Any = None) -> Task[RecordingData]:
