@@ -167,3 +167,20 @@ def test_the_recordings_list_hashes_no_video_on_the_ui_thread(qtbot, tmp_path, s
     assert hashed_on == []
     model.set_document(None)
     doc.close()
+
+
+def test_client_face_operations(qtbot, sample_project):  # noqa: F811
+    doc = ProjectDocument.open(sample_project, REVIEWER)
+    asked: list[int] = []
+    # one person in view: nothing to ask
+    assert operations.ask_client_face(None, doc, 1, asked.append) is None
+    track = doc.project.client_track(1)
+    before = len(doc.project.analyses(1))
+    task = operations.set_client_face(doc, 1, int(track))
+    with qtbot.waitSignal(doc.recordingsChanged, timeout=15000):
+        task.run_in_background()
+    assert doc.project.recording_metadata(1)["client_face"] == str(track)
+    analyses = doc.project.analyses(1)
+    assert len(analyses) == before + 1 and max(analyses, key=lambda a: a.id).state == "queued"
+    assert asked == []
+    doc.close()

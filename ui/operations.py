@@ -99,11 +99,14 @@ def ask_client_face(parent: QWidget, doc: ProjectDocument, rid: int,
     start = max(t.start for t in tracks)
     end = min(t.end for t in tracks)
     t_frame = (start + end) / 2 if end > start else tracks[0].start
-    video = doc.project.locate(rid)
     boxes = {t.track_id: tuple(t.mean_bbox) for t in tracks}
+    path = doc.path
 
     def op(progress: Progress) -> Any:
         from cuewatch.media.video import read_frame_at
+
+        with Project.open(path) as project:
+            video = project.locate(rid)     # may hash the video: not on the main thread
         return read_frame_at(video, t_frame).image
 
     def show(image: Any) -> None:
