@@ -37,7 +37,7 @@ class RecordingRow:
     recording: Recording
     consent: ConsentStatus
     analysis: Optional[Analysis]
-    present: bool
+    present: Optional[bool]     # None: being checked (by content) in the background
 
     @property
     def name(self) -> str:
@@ -225,9 +225,12 @@ def _with_holes(t: np.ndarray, v: np.ndarray, max_gap: float) -> tuple[np.ndarra
 
 
 class ProjectDocument(QObject):
-    """The open project on the main thread. Views listen to its signals."""
+    """The open project on the main thread, and the one source of change notifications:
+    operations (``cuewatch_ui.operations``) and edits through it emit these signals, and
+    the views and models listen to them rather than being refreshed by hand."""
 
-    recordingsChanged = Signal()
+    recordingsChanged = Signal()        # added, moved, relocated, consent or client changed
+    analysesChanged = Signal()          # queued, running (progress), done, failed
     reviewsChanged = Signal(int)        # recording id
     flagsChanged = Signal(int)          # recording id
     annotationsChanged = Signal(int)    # recording id
@@ -236,6 +239,10 @@ class ProjectDocument(QObject):
         super().__init__(parent)
         self.project = project
         self.reviewer = reviewer
+        #: recording id -> is its video there (None: only its content hash can tell, which
+        #: a background task checks). Cleared when the recordings change.
+        self._present: dict[int, Optional[bool]] = {}
+        self._presence_task: Optional[Any] = None
 
     @classmethod
     def open(cls, path: Path | str, reviewer: str) -> "ProjectDocument":
@@ -250,24 +257,77 @@ class ProjectDocument(QObject):
         return self.project.path
 
     def close(self) -> None:
+        if self._presence_task is not None:
+            self._presence_task.cancel()
         self.project.close()
 
     # -- recordings -------------------------------------------------------------------
     def rows(self) -> list[RecordingRow]:
+        """The recordings list from cheap reads only (no video is hashed here: this runs
+        on the main thread, every 1.5 s while analyses run)."""
         out = []
         for rec in self.project.recordings():
             assert rec.id is not None
-            try:
-                present = self.project.locate(rec.id).exists()
-            except ProjectError:
-                present = False
             analyses = self.project.analyses(rec.id)
             latest = max(analyses, key=lambda a: a.id) if analyses else None
-            out.append(RecordingRow(rec, self.project.consent_status(rec.id), latest, present))
+            out.append(RecordingRow(rec, self.project.consent_status(rec.id), latest,
+                                    self.present(rec.id)))
         return out
 
-    def changed(self) -> None:
+    def present(self, recording_id: int) -> Optional[bool]:
+        """Whether the recording's video is where the project finds it; None while a
+        background task checks the content of a file at its old absolute path."""
+        if recording_id not in self._present:
+            try:
+                _path, certain = self.project.locate_unverified(recording_id)
+            except ProjectError:
+                self._present[recording_id] = False
+            else:
+                self._present[recording_id] = True if certain else None
+                if not certain:
+                    self._check_presence()
+        return self._present[recording_id]
+
+    def _check_presence(self) -> None:
+        """Hash the uncertain videos on a worker thread; tell the views when it is known."""
+        from cuewatch_ui.tasks import Task
+
+        if self._presence_task is not None and not self._presence_task.done:
+            return
+        path = self.path
+
+        def op(progress: Progress) -> dict[int, bool]:
+            found: dict[int, bool] = {}
+            with Project.open(path) as project:
+                for rec in project.recordings():
+                    progress.check()
+                    try:
+                        project.locate(int(rec.id))  # type: ignore[arg-type]
+                    except ProjectError:
+                        found[int(rec.id)] = False  # type: ignore[arg-type]
+                    else:
+                        found[int(rec.id)] = True  # type: ignore[arg-type]
+            return found
+
+        def done(found: dict[int, bool]) -> None:
+            self._presence_task = None
+            known = [rid for rid, ok in self._present.items() if ok is None and rid in found]
+            self._present.update((rid, found[rid]) for rid in known)
+            if any(ok is None for ok in self._present.values()):
+                self._check_presence()   # recordings added while this one ran
+            if known:
+                self.recordingsChanged.emit()
+
+        self._presence_task = Task(op).success(done).run_in_background()
+
+    def recordings_changed(self) -> None:
+        """The recordings changed (added, relocated, consent, client): check again, tell."""
+        self._present.clear()
         self.recordingsChanged.emit()
+
+    def analyses_changed(self) -> None:
+        """The analyses' states changed (queued, progress, done): cheap reads only."""
+        self.analysesChanged.emit()
 
     # -- reviews ----------------------------------------------------------------------
     def verdicts(self, recording_id: int, reviewer: Optional[str] = None) -> dict[int, str]:
@@ -300,9 +360,11 @@ class ProjectDocument(QObject):
     def annotations(self, recording_id: int) -> list[Annotation]:
         return self.project.annotations(recording_id)
 
-    def flags_recomputed(self, recording_id: int) -> tuple[list[Flag], list[Flag], list[Gap]]:
-        """After a worker recomputed the recording's flags (``recompute_recording``): the
-        raised flags, the orphaned verdicts' flags and the gaps, as stored now."""
+    def flags_recomputed(self, recording_id: int) -> None:
+        """A worker recomputed the recording's flags (``recompute_recording``): tell the views."""
         self.flagsChanged.emit(recording_id)
+
+    def stored_flags(self, recording_id: int) -> tuple[list[Flag], list[Flag], list[Gap]]:
+        """The raised flags, the orphaned verdicts' flags and the gaps, as stored now."""
         return (self.project.flags(recording_id), self.project.orphaned_flags(recording_id),
                 self.project.gaps(recording_id))

@@ -844,16 +844,30 @@ class Project:
 
     def locate(self, recording_id: int) -> Path:
         """The video file now, or a ProjectError that says how to find it again."""
+        path, certain = self.locate_unverified(recording_id)
+        if certain or content_hash(path) == self._recording_row(recording_id)["sha256"]:
+            return path
+        raise self._not_located(recording_id)
+
+    def locate_unverified(self, recording_id: int) -> tuple[Path, bool]:
+        """Where the video is, without reading it (cheap enough for a UI thread): the path,
+        and whether that is certain; an uncertain path (the file at the absolute path it was
+        added from) needs its content hash checked, which ``locate`` does. ProjectError when
+        no file is there at all."""
         row = self._recording_row(recording_id)
         p = self._abs(row["path"])
         if p.is_file():
-            return p
+            return p, True
         hint = json.loads(row["metadata"]).get("absolute_path")
-        if hint and Path(hint).is_file() and not self._is_ours(Path(hint)) \
-                and content_hash(Path(hint)) == row["sha256"]:
-            return Path(hint)
-        raise ProjectError(f"recording {recording_id} ({Path(row['path']).name}) is not at {p}; "
-                           f"find it with: cuewatch project relocate {self.path} FOLDER")
+        if hint and Path(hint).is_file() and not self._is_ours(Path(hint)):
+            return Path(hint), False
+        raise self._not_located(recording_id)
+
+    def _not_located(self, recording_id: int) -> ProjectError:
+        row = self._recording_row(recording_id)
+        return ProjectError(f"recording {recording_id} ({Path(row['path']).name}) is not at "
+                            f"{self._abs(row['path'])}; "
+                            f"find it with: cuewatch project relocate {self.path} FOLDER")
 
     def missing_recordings(self) -> list[Recording]:
         out = []
