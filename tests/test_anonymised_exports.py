@@ -203,6 +203,30 @@ def test_anonymised_exports_hold_no_name(named_project: Path, tmp_path: Path,
     assert "audio is removed" in _ffprobe(clips[0])  # the clip's own metadata says so
 
 
+def test_orphaned_verdicts_are_anonymised_too(named_project: Path, tmp_path: Path,
+                                               model_path: Path) -> None:
+    """A verdict whose flag a recompute no longer raises is still exported (orphaned), and
+    anonymised like any other: its flag's words, speaker and reviewer carry no name."""
+    import shutil
+
+    project = tmp_path / named_project.name
+    shutil.copy2(named_project, project)
+    data = named_project.parent / (named_project.name + "-data")
+    if data.is_dir():
+        shutil.copytree(data, tmp_path / data.name)
+    names = names_the_project_knows(project)
+    cuewatch("project", "flags", project, "--min-duration", "600", model_path=model_path)
+    out = tmp_path / "anon"
+    for fmt in ("json", "csv"):
+        cuewatch("export", project, "--format", fmt, "--out", out / fmt, "--purpose", "research",
+                 "--anonymise", "--quiet", model_path=model_path)
+    doc = json.loads((out / "json" / "R1.flags.json").read_text(encoding="utf-8"))
+    assert doc["flags"] == [] and doc["orphaned_verdicts"], "every verdict orphaned, none lost"
+    leaks = {str(p.relative_to(out)): _found(p.read_bytes(), names)
+             for p in out.rglob("*") if p.is_file()}
+    assert {k: v for k, v in leaks.items() if v} == {}
+
+
 def test_html_states_what_anonymising_did(named_project: Path, tmp_path: Path,
                                           model_path: Path) -> None:
     from cuewatch.exports.anonymise import (

@@ -21,7 +21,7 @@ from cuewatch_ui.document import ProjectDocument  # noqa: E402
 from cuewatch_ui.main_window import MainWindow, make_settings  # noqa: E402
 from cuewatch_ui.recordings_model import MOVED_MARK, RecordingsModel  # noqa: E402
 
-from test_app_main import analysed_sample, sample_media, sample_project  # noqa: E402,F401
+from test_app_main import sample_media, sample_project  # noqa: E402,F401
 
 REVIEWER = "tester"
 

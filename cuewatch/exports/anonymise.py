@@ -24,6 +24,7 @@ import string
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from cuewatch.domain import Flag
 from cuewatch.errors import CuewatchError
 
 #: The provenance key that records what anonymising did (a dict of statements).
@@ -181,13 +182,16 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
         segments = [dataclasses.replace(s, speaker=speakers.get(s.speaker, s.speaker))
                     for s in b.segments]
         people = {**stems, **speakers}  # flags say who spoke ("stated": {"speaker": ...})
-        flags = [dataclasses.replace(f, stated=_replace_text(f.stated, people),
-                                     expressed=_replace_text(f.expressed, people),
-                                     evidence=_replace_text(f.evidence, people))
-                 for f in b.flags]
+        def anonymous(flags: Sequence[Flag]) -> list[Flag]:
+            return [dataclasses.replace(f, stated=_replace_text(f.stated, people),
+                                        expressed=_replace_text(f.expressed, people),
+                                        evidence=_replace_text(f.evidence, people))
+                    for f in flags]
+
         copy = dataclasses.replace(
             b, recording=dataclasses.replace(rec, path=pseudonym + suffix),
-            provenance=provenance, segments=segments, flags=flags,
+            provenance=provenance, segments=segments, flags=anonymous(b.flags),
+            orphaned=anonymous(b.orphaned),
             client_speaker="client" if b.client_speaker is not None else None,
             agreement=_agreement(b.agreement, aliases), **work)
         copy._loaded, copy._arrays = b._loaded, b._arrays  # features already loaded stay so
