@@ -38,9 +38,9 @@ def main(project: Path, stop_file: Path, settings_ini: Path) -> int:
             window.close()
             app.quit()
             return
-        rid = window.recording_id
+        rid = window.controller.recording_id
         if rid is not None:
-            window.load(rid)  # a worker thread opens the project meanwhile
+            window.controller.load(rid)  # a worker thread opens the project meanwhile
         if window.review.current_flag is None or window.data is None:
             window.review.step(1)
         if window.review.current_flag is not None:

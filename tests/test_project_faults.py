@@ -222,7 +222,7 @@ def test_the_app_opens_a_read_only_project_and_says_so(qtbot, tmp_path: Path,
     try:
         assert "(read-only)" in window.windowTitle()
         qtbot.waitUntil(lambda: window.data is not None, timeout=15000)
-        assert len(window.review.flags) == 3 and window.analysis_task is None
+        assert len(window.review.flags) == 3 and window.ops.analysis_task is None
         window.review.step(1)
         with pytest.raises(ProjectError, match="read-only .*nothing was changed"):
             window.review.set_verdict("agree")
