@@ -160,3 +160,53 @@ def test_the_golden_input_raises_a_flag() -> None:
     s = estimate_expression(*_golden_input())
     flags = flags_for_series(s, GOLDEN_SEGMENTS, "Client", 0, thresholds(FlagSettings()))
     assert [f.type for f in flags] == ["incongruence"]
+
+
+def test_unknown_sensitivity_is_an_error_not_medium() -> None:
+    from cuewatch.errors import CuewatchError
+    from cuewatch.options import SENSITIVITIES
+
+    assert tuple(incongruence.PRESETS) == SENSITIVITIES  # one preset per offered name
+    with pytest.raises(CuewatchError, match="unknown sensitivity 'extreme'"):
+        FlagSettings(sensitivity="extreme")
+    with pytest.raises(CuewatchError, match="unknown sensitivity"):
+        thresholds(dataclasses.replace(FlagSettings(), sensitivity="Medium"))
+
+
+def test_unknown_threshold_key_is_an_error_not_ignored() -> None:
+    from cuewatch.errors import CuewatchError
+
+    assert thresholds(FlagSettings(extra={"smile_margin": 0.2})).smile_margin == 0.2
+    with pytest.raises(CuewatchError, match="unknown threshold 'smile_margn'") as err:
+        thresholds(FlagSettings(extra={"smile_margn": 0.2}))
+    assert "\n" not in str(err.value)
+
+
+def test_an_old_projects_renamed_settings_fields_are_read_with_a_warning(tmp_path, caplog) -> None:
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    from cuewatch.project.store import Project
+
+    sample = Path(__file__).resolve().parents[1] / "sample_media"
+    for name in ("demo_roleplay.mp4", "demo_roleplay.mp4.consent.json"):
+        shutil.copy(sample / name, tmp_path / name)
+    path = tmp_path / "old.cuewatch"
+    project = Project.create(path, actor="supervisor")
+    rid = project.add_recording(tmp_path / "demo_roleplay.mp4").id
+    project.close()
+    old = {"analysis": dict(AnalysisSettings().to_dict(), search_every_s=2.0),
+           "flags": dict(FlagSettings(sensitivity="high").to_dict(), min_length_s=0.8)}
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE analyses SET parameters = ?", (json.dumps(old),))
+    conn.close()
+    project = Project.open(path)
+    try:
+        with caplog.at_level("WARNING", logger="cuewatch.options"):
+            analysis = project.analyses(rid)[-1]
+        assert analysis.flag_settings.sensitivity == "high"
+        assert analysis.settings == AnalysisSettings()
+        assert "min_length_s" in caplog.text and "search_every_s" in caplog.text
+    finally:
+        project.close()
