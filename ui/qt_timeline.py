@@ -165,7 +165,7 @@ class QtTimeline(QWidget):
             y += h + 2
 
         for name in data.speakers or ["Transcript"]:
-            label = f"{name} (client)" if name == data.client_speaker else name
+            label = f"{name} (client)" if data.is_client_lane(name) else name
             add(f"speaker:{name}", label, self.LANE)
         add("valence", "Face valence", 40)
         add("expression", "Expression", 14)

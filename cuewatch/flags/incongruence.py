@@ -260,7 +260,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
     negative_match = series.scores[:, [_CAT[c] for c in _NEGATIVE_CATS]].max(axis=1)
     flags: list[Flag] = []
     for seg in segments:
-        if client_speaker is not None and seg.speaker is not None and seg.speaker != client_speaker:
+        if not seg.is_clients(client_speaker):
             continue
         sign = _stated_sign(seg, th)
         if sign == 0:

@@ -1,0 +1,58 @@
+"""One rule, one place: rules that had drifted apart now have one home each."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cuewatch.domain import MoodSegment, Recording, is_client_speaker
+from cuewatch.exports import ExportBundle
+from cuewatch.faces.client_face import client_segments
+from cuewatch.flags.incongruence import PRESETS, flags_for_series
+from cuewatch.expression.series import ExpressionSeries, ExpressionSettings
+from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
+
+PROV = {"cuewatch_version": "0", "model_sha256": None, "parameters": {},
+        "rules": {}, "created": "2024-05-01T10:00:00+00:00"}
+
+
+def _lines() -> list[MoodSegment]:
+    return [MoodSegment(0.0, 2.0, "CLIENT", "I'm great", 0.8, "happy", 0.9),
+            MoodSegment(2.0, 4.0, None, "I'm great", 0.8, "happy", 0.9),
+            MoodSegment(4.0, 6.0, "Therapist", "I'm great", 0.8, "happy", 0.9),
+            MoodSegment(6.0, 8.0, "client ", "I'm great", 0.8, "happy", 0.9)]
+
+
+def _frowning(seconds: float, fps: float = 15.0) -> ExpressionSeries:
+    n = int(seconds * fps)
+    scores = np.zeros((n, len(EXPRESSION_CATEGORIES)), np.float32)
+    scores[:, EXPRESSION_CATEGORIES.index("angry")] = 0.8
+    au = np.zeros((n, len(AU_NAMES)), np.float32)
+    return ExpressionSeries(
+        timestamps=np.arange(n) / fps, au=au, scores=scores, valence=np.full(n, -0.8, np.float32),
+        arousal=np.full(n, 0.5, np.float32), confidence=np.full(n, 0.9, np.float32),
+        dominant=scores.argmax(1).astype(np.int8), drivers=np.full((n, 3), -1, np.int16),
+        driver_weights=np.zeros((n, 3), np.float32), au_raw=au, neutral=None,  # type: ignore[arg-type]
+        settings=ExpressionSettings())
+
+
+def test_whose_lines_are_the_clients_is_one_rule_in_flags_faces_and_exports() -> None:
+    lines = _lines()
+    expected = [0.0, 6.0]  # case and spacing ignored; unlabelled and therapist lines are not
+    assert [s.start for s in lines if is_client_speaker(s.speaker, "Client")] == expected
+    assert [s.start for s in client_segments(lines, "Client")] == expected
+    flags = flags_for_series(_frowning(8.0), lines, "Client", 0, PRESETS["medium"])
+    assert sorted({f.evidence["utterance_start"] for f in flags}) == expected
+    bundle = ExportBundle(recording=Recording(path="r.mp4", sha256="0" * 64, duration=8.0),
+                          media_path="r.mp4", provenance=PROV, segments=lines,
+                          client_speaker="Client")
+    assert [s.start for s in bundle.client_segments()] == expected
+    assert bundle.speaker_label("client ", anonymise=True) == "client"
+
+
+def test_without_speaker_labels_every_line_is_the_clients() -> None:
+    lines = [MoodSegment(0.0, 2.0, None, "I'm great", 0.8, "happy", 0.9)]
+    assert client_segments(lines, None) == lines
+    assert flags_for_series(_frowning(2.0), lines, None, 0, PRESETS["medium"])
+    bundle = ExportBundle(recording=Recording(path="r.mp4", sha256="0" * 64, duration=2.0),
+                          media_path="r.mp4", provenance=PROV, segments=lines)
+    assert bundle.client_segments() == lines
