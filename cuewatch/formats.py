@@ -61,6 +61,19 @@ FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",
     "evidence_aus",
 )
+#: what a transcript or mood file's name says it holds: suffix -> format read. The core
+#: reads by these and the app's file dialogs and "transcript or mood file?" use them too.
+TRANSCRIPT_FORMAT_BY_SUFFIX: dict[str, str] = {".vtt": "vtt", ".webvtt": "vtt", ".srt": "srt"}
+MOOD_FORMAT_BY_SUFFIX: dict[str, str] = {".csv": "csv", ".tsv": "csv", ".json": "json"}
+TRANSCRIPT_EXTENSIONS: tuple[str, ...] = tuple(TRANSCRIPT_FORMAT_BY_SUFFIX)
+MOOD_EXTENSIONS: tuple[str, ...] = tuple(MOOD_FORMAT_BY_SUFFIX)
+
+
+def file_dialog_filter(label: str, suffixes: tuple[str, ...]) -> str:
+    """A file dialog's name filter: "Transcripts (*.vtt *.webvtt *.srt)"."""
+    return f"{label} ({' '.join('*' + s for s in suffixes)})"
+
+
 CONSENT_SCOPES: tuple[str, ...] = ("training", "supervision", "research")
 
 #: CSV files are plain (a header row, then data: pandas, csv.DictReader and spreadsheets

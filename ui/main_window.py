@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDockWidget, QFileD
 from cuewatch import __version__
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import EXPORT_FORMATS
+from cuewatch.formats import MOOD_EXTENSIONS, TRANSCRIPT_EXTENSIONS, file_dialog_filter
 from cuewatch.options import SENSITIVITIES
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
@@ -565,14 +566,14 @@ class MainWindow(QMainWindow):
             raise CuewatchError("select a recording first, then attach its transcript")
         path, _ = QFileDialog.getOpenFileName(
             self, "Attach a transcript or mood file", "",
-            "Transcripts and mood files (*.vtt *.srt *.csv *.json)")
+            file_dialog_filter("Transcripts and mood files", TRANSCRIPT_EXTENSIONS + MOOD_EXTENSIONS))
         if path:
             self.attach_transcript(rid, Path(path))
 
     def attach_transcript(self, rid: int, path: Path) -> Task[Any]:
         """Store the file with the recording (checked first), then re-analyse in the background."""
         doc = self._need_project()
-        kind = "transcript" if path.suffix.lower() in (".vtt", ".srt") else "mood"
+        kind = "transcript" if path.suffix.lower() in TRANSCRIPT_EXTENSIONS else "mood"
         project_path, actor = doc.path, doc.reviewer or None
 
         def op(progress: Progress) -> int:
