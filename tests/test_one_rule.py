@@ -56,3 +56,23 @@ def test_without_speaker_labels_every_line_is_the_clients() -> None:
     bundle = ExportBundle(recording=Recording(path="r.mp4", sha256="0" * 64, duration=2.0),
                           media_path="r.mp4", provenance=PROV, segments=lines)
     assert bundle.client_segments() == lines
+
+
+def test_one_file_hash_for_recordings_the_model_and_the_store(tmp_path) -> None:
+    import hashlib
+
+    from cuewatch.faces import model
+    from cuewatch.features.keys import content_sha256
+    from cuewatch.progress import Progress
+    from cuewatch.project import store
+
+    f = tmp_path / "clip.bin"
+    f.write_bytes(b"cuewatch" * 1000)
+    want = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert content_sha256(f) == store.content_hash(f) == want
+    assert not hasattr(model, "file_sha256") and model.content_sha256 is content_sha256
+    seen: list[float] = []
+    assert content_sha256(f, Progress(lambda x, _m: seen.append(x))) == want
+    assert seen == [1.0]  # remembered, and the caller still sees it finish
+    f.write_bytes(b"changed, and longer than before")
+    assert content_sha256(f) == hashlib.sha256(f.read_bytes()).hexdigest()

@@ -20,6 +20,7 @@ from typing import Optional
 from platformdirs import user_cache_dir
 
 from cuewatch.errors import ModelError
+from cuewatch.features.keys import content_sha256
 from cuewatch.progress import Progress
 
 MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/"
@@ -28,8 +29,6 @@ MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 MODEL_FILENAME = "face_landmarker.task"
 MODEL_ENV = "CUEWATCH_MODEL"
 DOWNLOAD_TIMEOUT_S = 30.0
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
 
 
 @dataclass(frozen=True)
@@ -43,24 +42,11 @@ def cache_path() -> Path:
     return Path(user_cache_dir("cuewatch", appauthor=False)) / "models" / MODEL_FILENAME
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, remembered per (path, size, mtime) within the process."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _hash_cache[key] = h.hexdigest()
-    return _hash_cache[key]
-
-
 def check_model(path: Path, source: str) -> ModelLocation:
     """Accept ``path`` only if it is the pinned model."""
     if not path.is_file():
         raise ModelError(f"face model not found at {path} (from {source})")
-    digest = file_sha256(path)
+    digest = content_sha256(path)
     if digest != MODEL_SHA256:
         raise ModelError(f"{path} (from {source}) is not the pinned face model: SHA-256 {digest[:16]}…, "
                          f"expected {MODEL_SHA256[:16]}…; refusing to use it")

@@ -56,7 +56,7 @@ from cuewatch.consent.policy import (
 )
 from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Recording, Review, Track
 from cuewatch.errors import ConsentError, ProjectError
-from cuewatch.faces.model import file_sha256
+from cuewatch.features.keys import content_sha256
 from cuewatch.features.keys import features_key
 from cuewatch.flags.matching import Moment, StoredMoment, match_flags
 from cuewatch.options import AnalysisSettings, FlagSettings, stored_settings
@@ -94,7 +94,7 @@ def _json(value: Any) -> str:
 def content_hash(path: Path) -> str:
     """SHA-256 of a file's content: how a recording is recognised wherever it moves."""
     try:
-        return file_sha256(Path(path))
+        return content_sha256(Path(path))
     except OSError as exc:
         raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
 
