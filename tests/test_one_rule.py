@@ -76,3 +76,32 @@ def test_one_file_hash_for_recordings_the_model_and_the_store(tmp_path) -> None:
     assert seen == [1.0]  # remembered, and the caller still sees it finish
     f.write_bytes(b"changed, and longer than before")
     assert content_sha256(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path) -> None:
+    import pytest
+
+    from cuewatch.domain import Flag
+    from cuewatch.outputs.flags_files import write_flags_csv
+
+    target = tmp_path / "flags.csv"
+    target.write_text("old\n")
+    broken = Flag(start=0.0, end=1.0, type="incongruence", track=0, stated={}, expressed={},
+                  severity=0.5, confidence=0.5, evidence={"peak_time": "not a number"})
+    with pytest.raises(ValueError):
+        write_flags_csv(target, [broken], PROV)
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flags.csv", "flags.csv.provenance.json"]
+
+
+def test_files_are_replaced_only_through_cuewatch_files() -> None:
+    """Atomic writes have one home (cuewatch.files); no stage rolls its own."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    own = re.compile(r"os\.replace\(|\.replace\((tmp|path|target)|\.tmp[\"']|mkstemp\(")
+    offenders = [f"{py.relative_to(root)}:{n}" for folder in ("cuewatch", "ui")
+                 for py in sorted((root / folder).rglob("*.py")) if py.name != "files.py"
+                 for n, line in enumerate(py.read_text().splitlines(), 1) if own.search(line)]
+    assert offenders == ["cuewatch/cli/demo_cmd.py:93"]  # rotating a log file, not writing one

@@ -16,7 +16,9 @@ import numpy as np
 
 from cuewatch.expression.series import (EXPRESSION_REVISION, ExpressionSeries, ExpressionSettings,
                                  estimate_expression)
+from cuewatch.errors import CuewatchError
 from cuewatch.features.folder import Features, TrackFeatures
+from cuewatch.files import atomic_path
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES, FACE_PASS_REVISION
 
 CACHE_DIR = "expression"
@@ -75,10 +77,9 @@ def track_expression(features: Features, track_id: int,
                                  neutral_span=span, settings=settings)
     try:
         cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
-        tmp.replace(cache)
-    except OSError:
+        with atomic_path(cache) as tmp:
+            np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
+    except (OSError, CuewatchError):
         pass  # a read-only features folder still works, just slower next time
     return series
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from platformdirs import user_cache_dir
 
 from cuewatch.errors import ModelError
 from cuewatch.features.keys import content_sha256
+from cuewatch.files import atomic_path
 from cuewatch.progress import Progress
 
 MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/"
@@ -75,12 +75,10 @@ def fetch_model(url: str = MODEL_URL, dest: Optional[Path] = None,
     dest = dest or cache_path()
     progress = progress or Progress()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest) as tmp:  # a failed download leaves no file behind
         h = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
                 total = int(resp.headers.get("Content-Length") or 0)
                 done = 0
                 while True:
@@ -100,10 +98,6 @@ def fetch_model(url: str = MODEL_URL, dest: Optional[Path] = None,
         if h.hexdigest() != MODEL_SHA256:
             raise ModelError(f"the downloaded model from {url} has SHA-256 {h.hexdigest()[:16]}…, "
                              f"expected {MODEL_SHA256[:16]}…; not installed")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return check_model(dest, "cache")
 
 
