@@ -105,3 +105,14 @@ def test_files_are_replaced_only_through_cuewatch_files() -> None:
                  for py in sorted((root / folder).rglob("*.py")) if py.name != "files.py"
                  for n, line in enumerate(py.read_text().splitlines(), 1) if own.search(line)]
     assert offenders == ["cuewatch/cli/demo_cmd.py:93"]  # rotating a log file, not writing one
+
+
+def test_one_box_inside_box_rule_for_finding_and_tracking() -> None:
+    from cuewatch.faces import finding, tracking
+
+    big, small, apart = (np.array(b, float) for b in ([0, 0, 100, 100], [40, 40, 60, 60],
+                                                       [90, 90, 200, 200]))
+    assert finding.centre_inside(small, big) and not finding.centre_inside(big, small)
+    assert not finding.centre_inside(apart, big)
+    assert tracking.centre_inside is finding.centre_inside
+    assert not hasattr(tracking, "_center_in") and not hasattr(finding, "_inside")
