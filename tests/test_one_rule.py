@@ -112,7 +112,7 @@ def test_one_box_inside_box_rule_for_finding_and_tracking() -> None:
 
     big, small, apart = (np.array(b, float) for b in ([0, 0, 100, 100], [40, 40, 60, 60],
                                                        [90, 90, 200, 200]))
-    assert finding.centre_inside(small, big) and not finding.centre_inside(big, small)
+    assert finding.centre_inside(small, big) and not finding.centre_inside(big, [0, 0, 40, 40])
     assert not finding.centre_inside(apart, big)
     assert tracking.centre_inside is finding.centre_inside
     assert not hasattr(tracking, "_center_in") and not hasattr(finding, "_inside")
