@@ -116,3 +116,35 @@ def test_one_box_inside_box_rule_for_finding_and_tracking() -> None:
     assert not finding.centre_inside(apart, big)
     assert tracking.centre_inside is finding.centre_inside
     assert not hasattr(tracking, "_center_in") and not hasattr(finding, "_inside")
+
+
+def test_category_polarity_and_the_neutral_band_have_one_home() -> None:
+    from cuewatch.exports import timeline_image
+    from cuewatch.expression.series import ExpressionSettings
+    from cuewatch.flags import incongruence
+    from cuewatch.formats import CATEGORY_POLARITY, NEGATIVE_CATEGORIES, NEUTRAL_BAND
+    from cuewatch.words import stated_mood
+
+    assert incongruence._NEGATIVE_CATS == NEGATIVE_CATEGORIES
+    assert all(stated_mood._category_sign(c) == p for c, p in CATEGORY_POLARITY.items())
+    assert ExpressionSettings().neutral_valence == NEUTRAL_BAND
+    # the exported picture reads a mild "I guess I'm okay" as the words do: no side stated
+    mild = NEUTRAL_BAND * 0.8
+    assert stated_mood.polarity(mild) == "neu"
+    assert timeline_image._mood_colour(mild) == timeline_image._NEU
+    assert timeline_image._mood_colour(NEUTRAL_BAND) == timeline_image._POS
+
+
+def test_the_app_and_the_exports_read_one_colour_table() -> None:
+    from cuewatch.exports import html, timeline_image
+    from cuewatch.formats import COLOURS, colour_rgb
+    from cuewatch_ui import qt_timeline
+
+    for kind in ("incongruence", "leak"):
+        assert qt_timeline.FLAG_COLOURS[kind].name() == COLOURS[kind]
+        assert timeline_image._FLAG[kind] == colour_rgb(kind)[::-1]  # OpenCV is BGR
+        assert COLOURS[kind] in html._legend()
+    assert qt_timeline.POSITIVE.name() == COLOURS["stated_positive"]
+    assert timeline_image._POS == colour_rgb("stated_positive")[::-1]
+    assert qt_timeline.VALENCE_CURVE.name() == COLOURS["expressed_valence"]
+    assert timeline_image._CURVE == colour_rgb("expressed_valence")[::-1]

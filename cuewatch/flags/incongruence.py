@@ -28,12 +28,12 @@ from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import Features
 from cuewatch.formats import (
     AU_NAMES, EXPRESSION_CATEGORIES, GAP_FACE_NOT_VISIBLE, GAP_NO_CLIENT_FACE, GAP_NO_FACE,
-    GAP_NOT_DECODED,
+    GAP_NOT_DECODED, NEGATIVE_CATEGORIES, POSITIVE_CATEGORIES,
 )
 from cuewatch.options import FlagSettings
 
 _CAT = {c: i for i, c in enumerate(EXPRESSION_CATEGORIES)}
-_NEGATIVE_CATS = ("sad", "angry", "fearful", "disgusted", "contempt")
+_NEGATIVE_CATS = NEGATIVE_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         need = th.valence if sign > 0 else th.valence + th.smile_margin
         if sign > 0:
             strength = -v
-            if seg.category in ("calm", "happy", "neutral", None):
+            if seg.category in POSITIVE_CATEGORIES + ("neutral", None):
                 strength = np.maximum(strength, negative_match[rows] - th.category_score + th.valence)
         else:
             strength = v
