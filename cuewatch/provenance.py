@@ -65,11 +65,6 @@ def provenance_items(provenance: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(str(k), _one_line(provenance[k])) for k in keys if k in provenance]
 
 
-def provenance_comment_lines(provenance: Mapping[str, Any], prefix: str = "# ") -> list[str]:
-    """Header comment lines for text tables ("# cuewatch_version: 0.1.0", ...)."""
-    return [f"{prefix}{k}: {v}" for k, v in provenance_items(provenance)]
-
-
 def provenance_summary(provenance: Mapping[str, Any]) -> str:
     """One line for a single cell (BORIS's observation description)."""
     return "; ".join(f"{k}={v}" for k, v in provenance_items(provenance))

@@ -148,3 +148,33 @@ def test_the_app_and_the_exports_read_one_colour_table() -> None:
     assert timeline_image._POS == colour_rgb("stated_positive")[::-1]
     assert qt_timeline.VALENCE_CURVE.name() == COLOURS["expressed_valence"]
     assert timeline_image._CURVE == colour_rgb("expressed_valence")[::-1]
+
+
+def test_no_dead_top_level_code() -> None:
+    """Every top-level function, class and constant of the core and the app is used
+    somewhere (the code, the tests or the benchmarks), besides its own definition."""
+    import ast
+    import re
+    from collections import Counter
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    texts = {p: p.read_text() for folder in ("cuewatch", "ui", "tests", "benchmarks")
+             for p in (root / folder).rglob("*.py")}
+    words = Counter(w for t in texts.values() for w in re.findall(r"\w+", t))
+    public_api = {"write_bytes_atomic"}  # cuewatch.files' helper for binary files
+    unused = []
+    for path, text in texts.items():
+        if path.parts[len(root.parts)] not in ("cuewatch", "ui"):
+            continue
+        for node in ast.parse(text).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in names:
+                if words[name] <= 1 and name not in public_api:
+                    unused.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert unused == []

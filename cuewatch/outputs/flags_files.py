@@ -53,10 +53,3 @@ def write_flags_csv(path: Path, flags: Sequence[Flag], provenance: dict[str, Any
         for n, flag in enumerate(flags, 1):
             w.writerow(flag_csv_row(flag, n))
     return path
-
-
-def read_flags_json(path: Path) -> tuple[list[Flag], list[Gap], dict[str, Any]]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    flags = [Flag.from_dict(d) for d in data.get("flags", [])]
-    gaps = [Gap(**g) for g in data.get("gaps", [])]
-    return flags, gaps, data.get("provenance", {})
