@@ -65,6 +65,27 @@ class MoodSegment:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def is_clients(self, client_speaker: Optional[str]) -> bool:
+        """Whether the client said this (see ``is_client_speaker``)."""
+        return is_client_speaker(self.speaker, client_speaker)
+
+
+def speaker_key(name: str) -> str:
+    """A speaker label as compared: case and spacing do not matter ("client " is "Client")."""
+    return " ".join(name.split()).casefold()
+
+
+def is_client_speaker(speaker: Optional[str], client_speaker: Optional[str]) -> bool:
+    """The one rule for whose words a transcript line is.
+
+    With no client speaker (a transcript or mood file without speaker labels) every line
+    is the client's; otherwise a line is the client's when its label matches, ignoring case
+    and spacing, and an unlabelled line is nobody's (it is not counted as the client's).
+    """
+    if client_speaker is None:
+        return True
+    return speaker is not None and speaker_key(speaker) == speaker_key(client_speaker)
+
 
 @dataclass
 class Gap:

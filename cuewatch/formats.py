@@ -41,6 +41,38 @@ EXPRESSION_CATEGORIES: tuple[str, ...] = (
 )
 EXPRESSION_COLUMNS: tuple[str, ...] = EXPRESSION_CATEGORIES + ("valence", "arousal")
 
+#: which side of zero each mood category (expressed, or stated: "calm" too) sits on:
+#: +1 positive, -1 negative, 0 neither. The stages and the exports read it from here.
+CATEGORY_POLARITY: dict[str, int] = {
+    "neutral": 0, "happy": 1, "sad": -1, "angry": -1, "fearful": -1, "surprised": 0,
+    "disgusted": -1, "contempt": -1, "calm": 1,
+}
+NEGATIVE_CATEGORIES: tuple[str, ...] = tuple(c for c in EXPRESSION_CATEGORIES
+                                             if CATEGORY_POLARITY[c] < 0)
+POSITIVE_CATEGORIES: tuple[str, ...] = tuple(c for c, p in CATEGORY_POLARITY.items() if p > 0)
+#: |valence| below this is neutral: no side of zero is stated (or shown).
+NEUTRAL_BAND = 0.15
+
+#: colours of the timeline (the app's and the exported picture and HTML report's), as
+#: "#rrggbb": one table, so a supervisor sees the same colour for the same thing anywhere.
+COLOURS: dict[str, str] = {
+    "stated_positive": "#40aa60", "stated_negative": "#d65248", "stated_neutral": "#a8a8a8",
+    "no_mood": "#d7d7d7", "expressed_valence": "#285aa0",
+    "incongruence": "#e87814", "leak": "#963cbe", "face_not_seen": "#787878",
+    "annotation": "#4682c8",
+    "verdict_agree": "#32a050", "verdict_disagree": "#cd3737", "verdict_unsure": "#e1b428",
+    "expression_neutral": "#bebebe", "expression_happy": "#58ba64", "expression_sad": "#5078d2",
+    "expression_angry": "#dc463c", "expression_fearful": "#a064c8",
+    "expression_surprised": "#f0be3c", "expression_disgusted": "#8c9632",
+    "expression_contempt": "#c8783c",
+}
+
+
+def colour_rgb(name: str) -> tuple[int, int, int]:
+    """A ``COLOURS`` entry as (red, green, blue) 0..255."""
+    value = COLOURS[name]
+    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+
 FRAMES_CSV_VERSION = 1
 SUMMARY_JSON_VERSION = 1
 FLAGS_JSON_VERSION = 1
@@ -61,6 +93,19 @@ FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",
     "evidence_aus",
 )
+#: what a transcript or mood file's name says it holds: suffix -> format read. The core
+#: reads by these and the app's file dialogs and "transcript or mood file?" use them too.
+TRANSCRIPT_FORMAT_BY_SUFFIX: dict[str, str] = {".vtt": "vtt", ".webvtt": "vtt", ".srt": "srt"}
+MOOD_FORMAT_BY_SUFFIX: dict[str, str] = {".csv": "csv", ".tsv": "csv", ".json": "json"}
+TRANSCRIPT_EXTENSIONS: tuple[str, ...] = tuple(TRANSCRIPT_FORMAT_BY_SUFFIX)
+MOOD_EXTENSIONS: tuple[str, ...] = tuple(MOOD_FORMAT_BY_SUFFIX)
+
+
+def file_dialog_filter(label: str, suffixes: tuple[str, ...]) -> str:
+    """A file dialog's name filter: "Transcripts (*.vtt *.webvtt *.srt)"."""
+    return f"{label} ({' '.join('*' + s for s in suffixes)})"
+
+
 CONSENT_SCOPES: tuple[str, ...] = ("training", "supervision", "research")
 
 #: CSV files are plain (a header row, then data: pandas, csv.DictReader and spreadsheets

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, TypeVar
+
+from cuewatch.errors import CuewatchError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,40 @@ class FlagSettings:
     valence_threshold: Optional[float] = _ranged(None, ValidRange(0.0, 1.0))
     #: below this per-frame confidence (0..1) the face counts as not reliably seen.
     min_confidence: Optional[float] = _ranged(None, ValidRange(0.0, 1.0))
+    #: further thresholds by name (fields of ``cuewatch.flags.incongruence.Thresholds``);
+    #: an unknown name is an error when the thresholds are made, never ignored.
     extra: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sensitivity not in SENSITIVITIES:
+            raise CuewatchError(f"unknown sensitivity {self.sensitivity!r} "
+                                f"(choose {', '.join(SENSITIVITIES)})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+_Settings = TypeVar("_Settings", AnalysisSettings, FlagSettings)
+
+
+def stored_settings(settings_class: type[_Settings], stored: Optional[Mapping[str, Any]],
+                    where: str = "stored settings") -> _Settings:
+    """Settings saved by an earlier cuewatch (a project's analysis row) read back.
+
+    A field that was renamed or removed since is left out, with a warning, so an old
+    project stays readable instead of failing with a TypeError; a stored sensitivity this
+    version does not know is read as the default, with a warning.
+    """
+    known = {f.name for f in dataclasses.fields(settings_class)}
+    data = dict(stored or {})
+    dropped = sorted(set(data) - known)
+    if dropped:
+        log.warning("%s: %s no longer %s %s; ignored", where, ", ".join(dropped),
+                    "is a field of" if len(dropped) == 1 else "are fields of",
+                    settings_class.__name__)
+    data = {k: v for k, v in data.items() if k in known}
+    if settings_class is FlagSettings and data.get("sensitivity", "medium") not in SENSITIVITIES:
+        log.warning("%s: unknown sensitivity %r read as %r", where, data["sensitivity"],
+                    FlagSettings.sensitivity)
+        data["sensitivity"] = FlagSettings.sensitivity
+    return settings_class(**data)

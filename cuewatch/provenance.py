@@ -3,7 +3,8 @@
 Provenance as every export carries it: checked once, rendered per format.
 
 The caller passes the dict made by ``provenance`` (cuewatch version,
-model SHA-256, parameters, created). An export without it could not be traced back to
+model SHA-256, parameters, the rules: face-pass and expression revisions, rules hash and
+neutral span, see ``cuewatch.rules``; created). An export without it could not be traced back to
 the model and settings that produced its flags, so a missing key is refused.
 
 CSV files carry theirs in a sidecar, ``<file><PROVENANCE_SIDECAR_SUFFIX>``
@@ -21,18 +22,22 @@ from cuewatch import __version__
 from cuewatch.errors import CuewatchError
 from cuewatch.formats import (PROVENANCE_SIDECAR_FORMAT, PROVENANCE_SIDECAR_SUFFIX,
                               PROVENANCE_SIDECAR_VERSION)
+from cuewatch.rules import rules_provenance
 
-PROVENANCE_KEYS: tuple[str, ...] = ("cuewatch_version", "model_sha256", "parameters", "created")
+PROVENANCE_KEYS: tuple[str, ...] = ("cuewatch_version", "model_sha256", "parameters", "rules",
+                                    "created")
 
 
 def provenance(model_sha256: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Provenance of a result made with ``parameters`` (their ``neutral_span``, if any, is
+    the neutral span used) under the current rules."""
     return {
         "cuewatch_version": __version__,
         "model_sha256": model_sha256,
         "parameters": parameters,
+        "rules": rules_provenance(parameters.get("neutral_span")),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-
 
 
 def check_provenance(provenance: Any, what: str = "export") -> dict[str, Any]:
@@ -55,14 +60,9 @@ def _one_line(value: Any) -> str:
 
 
 def provenance_items(provenance: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(key, one-line value) pairs, the four known keys first, then any extra ones."""
+    """(key, one-line value) pairs, the known keys first, then any extra ones."""
     keys = list(PROVENANCE_KEYS) + sorted(k for k in provenance if k not in PROVENANCE_KEYS)
     return [(str(k), _one_line(provenance[k])) for k in keys if k in provenance]
-
-
-def provenance_comment_lines(provenance: Mapping[str, Any], prefix: str = "# ") -> list[str]:
-    """Header comment lines for text tables ("# cuewatch_version: 0.1.0", ...)."""
-    return [f"{prefix}{k}: {v}" for k, v in provenance_items(provenance)]
 
 
 def provenance_summary(provenance: Mapping[str, Any]) -> str:

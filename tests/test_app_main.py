@@ -451,6 +451,26 @@ def test_attach_a_transcript_to_a_recording_later(qtbot, window, tmp_path, sampl
         assert [a.state for a in p.analyses(1)] == ["queued"]
 
 
+def test_a_webvtt_file_attaches_as_a_transcript_not_a_mood_file(qtbot, window, tmp_path,
+                                                                sample_media):
+    """The app and the core read file extensions from one table (formats)."""
+    import shutil
+
+    project = tmp_path / "webvtt.cuewatch"
+    with Project.create(project) as p:
+        p.add_recording(sample_media / SAMPLE_VIDEO, queue=False)
+    webvtt = tmp_path / "roleplay.webvtt"
+    shutil.copy(sample_media / SAMPLE_TRANSCRIPT, webvtt)
+    window.auto_analyse = False
+    window.open_project(project)
+    qtbot.waitUntil(lambda: len(window.rows) == 1, timeout=10000)
+    window.start_analysis = lambda: None
+    task = window.attach_transcript(1, webvtt)
+    qtbot.waitUntil(lambda: task.done, timeout=15000)
+    with Project.open(project) as p:
+        assert set(p.transcripts(1)) == {"transcript"}
+
+
 def test_face_pick_dialog_returns_the_clicked_face(qtbot, sample_media):
     from cuewatch.media.video import read_frame_at
     from cuewatch_ui.import_dialogs import FacePickDialog

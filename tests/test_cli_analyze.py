@@ -65,6 +65,8 @@ def test_summary_json(sample_run) -> None:
     prov = s["provenance"]
     assert prov["model_sha256"] == MODEL_SHA256 and prov["cuewatch_version"]
     assert prov["parameters"]["analysis"]["fps"] == 15.0
+    from cuewatch.rules import rules_provenance
+    assert prov["rules"] == rules_provenance(None)  # revisions, rules hash, automatic neutral
 
 
 def test_flags_json(sample_run) -> None:

@@ -23,7 +23,10 @@ from cuewatch.formats import BLENDSHAPE_NAMES, FRAMES_CSV_BASE_COLUMNS, N_BLENDS
 from cuewatch.progress import Cancelled, Progress
 
 PROV = {"cuewatch_version": "0.1.0", "model_sha256": "ab" * 32,
-        "parameters": {"fps": 15.0, "sensitivity": "medium"}, "created": "2024-05-01T10:00:00+00:00"}
+        "parameters": {"fps": 15.0, "sensitivity": "medium"},
+        "rules": {"face_pass_revision": 4, "expression_revision": 7, "rules_hash": "0" * 16,
+                  "neutral_span": None},
+        "created": "2024-05-01T10:00:00+00:00"}
 CLIP = "1001_DFA_HAP_XX.flv"  # 1.87 s, 480x360, 29.97 fps, mp3 sound
 
 

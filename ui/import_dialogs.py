@@ -23,14 +23,12 @@ from PySide6.QtWidgets import (QCheckBox, QDateEdit, QDialog, QDialogButtonBox, 
 
 from cuewatch.consent.record import ANALYSIS_SCOPES, consent_from_dict, require_obtained, sidecar_path
 from cuewatch.errors import ConsentError
-from cuewatch.formats import CONSENT_SCOPES
-
-TRANSCRIPT_SUFFIXES = (".vtt", ".srt", ".txt", ".json", ".csv")
+from cuewatch.formats import CONSENT_SCOPES, TRANSCRIPT_EXTENSIONS, file_dialog_filter
 
 
 def guess_transcript(video: Path) -> Optional[Path]:
     """A transcript beside the video with the same stem, if there is one."""
-    for suffix in TRANSCRIPT_SUFFIXES[:2]:
+    for suffix in TRANSCRIPT_EXTENSIONS:
         p = video.with_suffix(suffix)
         if p.is_file():
             return p
@@ -136,7 +134,8 @@ class ImportDialog(QDialog):
 
     def _browse_transcript(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Transcript", str(self.video.parent),
-                                              "Transcripts (*.vtt *.srt);;All files (*)")
+                                              file_dialog_filter("Transcripts", TRANSCRIPT_EXTENSIONS)
+                                              + ";;All files (*)")
         if path:
             self.transcript.setText(path)
 

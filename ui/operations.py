@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.client_face import MIN_FACE_COVERAGE
+from cuewatch.formats import MOOD_EXTENSIONS, TRANSCRIPT_EXTENSIONS, file_dialog_filter
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
@@ -33,7 +34,6 @@ T = TypeVar("T")
 #: how often the recordings list re-reads the analyses' stored progress while they run
 ANALYSIS_POLL_MS = 1500
 #: transcript files (the rest attached are mood files)
-TRANSCRIPT_SUFFIXES = (".vtt", ".srt")
 VIDEO_FILTER = "Videos (" + " ".join(f"*{e}" for e in VIDEO_EXTENSIONS) + ")"
 
 
@@ -62,7 +62,8 @@ def ask_consent(parent: QWidget, video: Path, recorded_by: str) -> Optional[dict
 
 def ask_transcript(parent: QWidget) -> Optional[Path]:
     path, _ = QFileDialog.getOpenFileName(parent, "Attach a transcript or mood file", "",
-                                          "Transcripts and mood files (*.vtt *.srt *.csv *.json)")
+                                          file_dialog_filter("Transcripts and mood files",
+                                                             TRANSCRIPT_EXTENSIONS + MOOD_EXTENSIONS))
     return Path(path) if path else None
 
 
@@ -136,7 +137,7 @@ def attach_transcript(doc: ProjectDocument, rid: int, path: Path,
                       then: Optional[Callable[[int], None]] = None) -> Task[int]:
     """Store the file with the recording (checked first) and queue a re-analysis;
     analysesChanged."""
-    kind = "transcript" if path.suffix.lower() in TRANSCRIPT_SUFFIXES else "mood"
+    kind = "transcript" if path.suffix.lower() in TRANSCRIPT_EXTENSIONS else "mood"
     project_path, actor = doc.path, doc.reviewer or None
 
     def op(progress: Progress) -> int:

@@ -22,26 +22,25 @@ from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QImage, QMouseEvent, QPai
 from PySide6.QtWidgets import QInputDialog, QScrollBar, QToolTip, QVBoxLayout, QWidget
 
 from cuewatch.domain import Flag
+from cuewatch.formats import COLOURS, EXPRESSION_CATEGORIES, FLAG_TYPES
 from cuewatch_ui.timeline import Timeline
 
 LABEL_WIDTH = 92
 
-#: stated/expressed mood colours (valence -1 .. +1): a diverging red-grey-green.
-NEGATIVE = QColor(214, 82, 72)
-NEUTRAL = QColor(168, 168, 168)
-POSITIVE = QColor(64, 170, 96)
-NO_MOOD = QColor(215, 215, 215)
+#: stated/expressed mood colours (valence -1 .. +1): a diverging red-grey-green. Every
+#: colour comes from the core's one table (``cuewatch.formats.COLOURS``), which the
+#: exported timeline picture and HTML report read too.
+NEGATIVE = QColor(COLOURS["stated_negative"])
+NEUTRAL = QColor(COLOURS["stated_neutral"])
+POSITIVE = QColor(COLOURS["stated_positive"])
+NO_MOOD = QColor(COLOURS["no_mood"])
+VALENCE_CURVE = QColor(COLOURS["expressed_valence"])
 
-EXPRESSION_COLOURS = {
-    "neutral": QColor(190, 190, 190), "happy": QColor(88, 186, 100), "sad": QColor(80, 120, 210),
-    "angry": QColor(220, 70, 60), "fearful": QColor(160, 100, 200), "surprised": QColor(240, 190, 60),
-    "disgusted": QColor(140, 150, 50), "contempt": QColor(200, 120, 60),
-}
-FLAG_COLOURS = {"incongruence": QColor(232, 120, 20), "leak": QColor(150, 60, 190)}
-VERDICT_COLOURS = {"agree": QColor(50, 160, 80), "disagree": QColor(205, 55, 55),
-                   "unsure": QColor(225, 180, 40)}
-ANNOTATION_COLOUR = QColor(70, 130, 200)
-GAP_COLOUR = QColor(120, 120, 120)
+EXPRESSION_COLOURS = {c: QColor(COLOURS[f"expression_{c}"]) for c in EXPRESSION_CATEGORIES}
+FLAG_COLOURS = {kind: QColor(COLOURS[kind]) for kind in FLAG_TYPES}
+VERDICT_COLOURS = {v: QColor(COLOURS[f"verdict_{v}"]) for v in ("agree", "disagree", "unsure")}
+ANNOTATION_COLOUR = QColor(COLOURS["annotation"])
+GAP_COLOUR = QColor(COLOURS["face_not_seen"])
 
 
 def valence_colour(valence: Optional[float]) -> QColor:
@@ -165,7 +164,7 @@ class QtTimeline(QWidget):
             y += h + 2
 
         for name in data.speakers or ["Transcript"]:
-            label = f"{name} (client)" if name == data.client_speaker else name
+            label = f"{name} (client)" if data.is_client_lane(name) else name
             add(f"speaker:{name}", label, self.LANE)
         add("valence", "Face valence", 40)
         add("expression", "Expression", 14)
@@ -387,7 +386,7 @@ class QtTimeline(QWidget):
                 else:
                     path.moveTo(x, y)
                     pen_down = True
-            p.setPen(QPen(QColor(40, 90, 160), 1.5))
+            p.setPen(QPen(VALENCE_CURVE, 1.5))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawPath(path)
             return

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from cuewatch.domain import Annotation, Flag, Gap, MoodSegment
+from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, is_client_speaker
 
 #: the closest zoom: seconds across the whole view.
 MIN_SPAN_S = 0.5
@@ -223,10 +223,15 @@ class TimelineData:
             name = s.speaker or "Speaker"
             if name not in seen:
                 seen.append(name)
-        if self.client_speaker in seen:  # the client first: that is whose face we read
-            seen.remove(self.client_speaker)
-            seen.insert(0, self.client_speaker)  # type: ignore[arg-type]
+        client = [name for name in seen if self.is_client_lane(name)]
+        if client:  # the client first: that is whose face we read
+            seen.remove(client[0])
+            seen.insert(0, client[0])
         return seen
+
+    def is_client_lane(self, name: str) -> bool:
+        """Whether the speaker lane ``name`` is the client's (once a client is known)."""
+        return self.client_speaker is not None and is_client_speaker(name, self.client_speaker)
 
 
 class Timeline(QObject):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from concurrent.futures import as_completed
@@ -255,7 +254,3 @@ def run(args: argparse.Namespace) -> int:
                 failures += not _report(fut.result(), args.quiet)
                 progress.report(done / len(jobs), f"{done}/{len(jobs)} done")
     return 2 if failures else 0
-
-
-def summary_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())

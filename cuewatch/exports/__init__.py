@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
+from cuewatch.domain import (Annotation, Flag, Gap, MoodSegment, Recording, Review,
+                             is_client_speaker)
 from cuewatch.errors import CuewatchError
 from cuewatch.files import remove_stale_partials
 from cuewatch.exports.naming import NameAllocator
@@ -96,7 +97,7 @@ class ExportBundle:
 
     # ---- people and names -------------------------------------------------------
     def is_client(self, segment: MoodSegment) -> bool:
-        return self.client_speaker is not None and segment.speaker == self.client_speaker
+        return segment.is_clients(self.client_speaker)
 
     def client_segments(self) -> list[MoodSegment]:
         return sorted((s for s in self.segments if self.is_client(s)), key=lambda s: s.start)
@@ -111,7 +112,7 @@ class ExportBundle:
 
     def speaker_label(self, speaker: Optional[str], anonymise: bool) -> str:
         """The name to show for a speaker; with ``anonymise``, a role instead of a name."""
-        if self.client_speaker is not None and speaker == self.client_speaker:
+        if is_client_speaker(speaker, self.client_speaker):
             return "client" if anonymise else (speaker or "client")
         if anonymise or not speaker:
             others = self.other_speakers()

@@ -20,7 +20,6 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, per_recording
-from cuewatch.files import atomic_path
 from cuewatch.exports.naming import path_in
 from cuewatch.provenance import write_provenance_sidecar
 from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays
@@ -96,17 +95,10 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
     def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
         features = _features_for(bundle)
         target = path_in(out_dir, f"{label}.frames.csv")
-        with atomic_path(target) as tmp:
-            try:
-                if bundle.frame_columns is None and _is_analysis(features):
-                    write_analysis_frames_csv(features, tmp,
-                                              bundle.provenance.get("parameters") or {})
-                else:
-                    write_frames_csv(features, tmp, _expression_for(bundle, features))
-            finally:
-                leftover = tmp.with_suffix(".csv.tmp")
-                if leftover.exists():
-                    leftover.unlink()
+        if bundle.frame_columns is None and _is_analysis(features):
+            write_analysis_frames_csv(features, target, bundle.provenance.get("parameters") or {})
+        else:
+            write_frames_csv(features, target, _expression_for(bundle, features))
         sidecar = write_provenance_sidecar(
             target, bundle.provenance,
             description=f"cuewatch frames export (frames.csv v{FRAMES_CSV_VERSION}): {label}",

@@ -30,6 +30,7 @@ from cuewatch.exports.anonymise import ANONYMISATION_KEY
 from cuewatch.exports.describe import (clock, evidence_aus, evidence_items, expressed_text,
                                        peak_time, segment_mood_text, stated_text)
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
+from cuewatch.formats import COLOURS
 from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
 from cuewatch.provenance import provenance_items
@@ -200,6 +201,18 @@ def _anonymisation_html(bundles: list[ExportBundle]) -> str:
 
 
 
+
+#: the timeline picture's legend: (colour of ``cuewatch.formats.COLOURS``, what it means).
+_LEGEND = (("stated_positive", "stated positive"), ("stated_negative", "stated negative"),
+           ("stated_neutral", "neutral / none"), ("expressed_valence", "expressed valence"),
+           ("incongruence", "incongruence"), ("leak", "leak"), ("face_not_seen", "face not seen"))
+
+
+def _legend() -> str:
+    return "\n".join(f'<span><i class="sw" style="background:{COLOURS[key]}"></i>{esc(text)}</span>'
+                     for key, text in _LEGEND)
+
+
 def _recording_html(bundle: ExportBundle, label: str, anonymise: bool, with_thumbnails: bool) -> str:
     tracks = require_tracks(bundle, "the report's thumbnails") if (anonymise and with_thumbnails and bundle.flags) else None
     keys = [bundle.flag_key(i) for i in range(len(bundle.flags))]
@@ -224,13 +237,7 @@ def _recording_html(bundle: ExportBundle, label: str, anonymise: bool, with_thum
 <p>{esc(clock(rec.duration))} long; {len(bundle.flags)} flag(s), {len(bundle.gaps)} gap(s) where the
 client's face was not seen; reviewers: {esc(', '.join(reviewers) or 'none yet')}.</p>
 <figure><img src="{png_data_uri(timeline)}" alt="timeline of {esc(label)}" width="{timeline.shape[1]}">
-<figcaption class="legend"><span><i class="sw" style="background:#3caa60"></i>stated positive</span>
-<span><i class="sw" style="background:#c83c3c"></i>stated negative</span>
-<span><i class="sw" style="background:#aaaaaa"></i>neutral / none</span>
-<span><i class="sw" style="background:#14468c"></i>expressed valence</span>
-<span><i class="sw" style="background:#f08c28"></i>incongruence</span>
-<span><i class="sw" style="background:#a05ac8"></i>leak</span>
-<span><i class="sw" style="background:#bebebe"></i>face not seen</span></figcaption></figure>
+<figcaption class="legend">{_legend()}</figcaption></figure>
 <h3>Flags</h3>
 {flags_html}
 {f'<h3>Manual annotations</h3><table><tr><th>when</th><th>label</th><th>note</th><th>by</th></tr>{ann_rows}</table>' if ann_rows else ''}

@@ -13,16 +13,26 @@ import cv2
 import numpy as np
 
 from cuewatch.domain import Flag, Gap, MoodSegment
+from cuewatch.formats import FLAG_TYPES, colour_rgb
+from cuewatch.words.stated_mood import polarity
 
 WIDTH, HEIGHT = 1000, 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 60, 16, 8, 28
 _MOOD_H = 34
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
-# BGR
-_POS, _NEG, _NEU = (96, 170, 60), (60, 60, 200), (170, 170, 170)
-_FLAG = {"incongruence": (40, 140, 240), "leak": (200, 90, 160)}
-_CURVE, _GRID, _TEXT = (140, 70, 20), (220, 220, 220), (40, 40, 40)
+
+
+def _bgr(name: str) -> tuple[int, int, int]:
+    """A colour of the one table (``cuewatch.formats.COLOURS``) in OpenCV's BGR order."""
+    r, g, b = colour_rgb(name)
+    return b, g, r
+
+
+_POS, _NEG, _NEU = _bgr("stated_positive"), _bgr("stated_negative"), _bgr("stated_neutral")
+_FLAG = {kind: _bgr(kind) for kind in FLAG_TYPES}
+_CURVE, _HATCH = _bgr("expressed_valence"), _bgr("face_not_seen")
+_GRID, _TEXT = (220, 220, 220), (40, 40, 40)
 
 
 def _ascii(text: str) -> str:
@@ -31,9 +41,8 @@ def _ascii(text: str) -> str:
 
 
 def _mood_colour(valence: Optional[float]) -> tuple[int, int, int]:
-    if valence is None or abs(valence) < 0.1:
-        return _NEU
-    return _POS if valence > 0 else _NEG
+    side = polarity(valence)
+    return _POS if side == "pos" else _NEG if side == "neg" else _NEU
 
 
 def render_timeline(duration: float, *, client_segments: Sequence[MoodSegment] = (),
@@ -61,7 +70,7 @@ def render_timeline(duration: float, *, client_segments: Sequence[MoodSegment] =
     overlay = img.copy()
     for f in flags:
         cv2.rectangle(overlay, (x_of(f.start), _TOP), (max(x_of(f.end), x_of(f.start) + 2), curve_bot),
-                      _FLAG.get(f.type, (40, 140, 240)), -1)
+                      _FLAG.get(f.type, _FLAG["incongruence"]), -1)
     img = cv2.addWeighted(overlay, 0.28, img, 0.72, 0)
     for g in gaps:
         a, b = x_of(g.start), max(x_of(g.end), x_of(g.start) + 1)
@@ -69,7 +78,7 @@ def render_timeline(duration: float, *, client_segments: Sequence[MoodSegment] =
         roi[:] = (235, 235, 235)
         h = curve_bot - curve_top
         for x in range(-h, b - a, 8):
-            cv2.line(roi, (x, h), (x + h, 0), (190, 190, 190), 1)
+            cv2.line(roi, (x, h), (x + h, 0), _HATCH, 1)
 
     # stated mood band
     cv2.rectangle(img, (x0, mood_top), (x1, mood_bot), (245, 245, 245), -1)
@@ -108,7 +117,7 @@ def render_timeline(duration: float, *, client_segments: Sequence[MoodSegment] =
     # flag numbers and borders
     for f, label in zip(flags, list(flag_labels) + [""] * len(flags)):
         a, b = x_of(f.start), x_of(f.end)
-        colour = _FLAG.get(f.type, (40, 140, 240))
+        colour = _FLAG.get(f.type, _FLAG["incongruence"])
         cv2.rectangle(img, (a, _TOP), (max(b, a + 2), curve_bot), colour, 1)
         if label:
             cv2.putText(img, _ascii(label), (a + 2, curve_top + 12), _FONT, 0.4, colour, 1, cv2.LINE_AA)

@@ -16,8 +16,10 @@ import numpy as np
 
 from cuewatch.expression.series import (EXPRESSION_REVISION, ExpressionSeries, ExpressionSettings,
                                  estimate_expression)
+from cuewatch.errors import CuewatchError
 from cuewatch.features.folder import Features, TrackFeatures
-from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES
+from cuewatch.files import atomic_path
+from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES, FACE_PASS_REVISION
 
 CACHE_DIR = "expression"
 _ARRAYS = ("timestamps", "au", "scores", "valence", "arousal", "confidence", "dominant",
@@ -45,7 +47,9 @@ class TrackLandmarks:
 
 
 def _key(settings: ExpressionSettings, neutral_span: Optional[Sequence[float]]) -> str:
-    token = json.dumps({"revision": EXPRESSION_REVISION, "settings": settings.to_dict(),
+    """The cache key: both stage revisions, the expression settings and the neutral span."""
+    token = json.dumps({"revision": EXPRESSION_REVISION, "face_pass": FACE_PASS_REVISION,
+                        "settings": settings.to_dict(),
                         "neutral": list(neutral_span) if neutral_span else None},
                        sort_keys=True, default=str)
     return hashlib.sha256(token.encode()).hexdigest()[:16]
@@ -73,10 +77,9 @@ def track_expression(features: Features, track_id: int,
                                  neutral_span=span, settings=settings)
     try:
         cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
-        tmp.replace(cache)
-    except OSError:
+        with atomic_path(cache) as tmp:
+            np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
+    except (OSError, CuewatchError):
         pass  # a read-only features folder still works, just slower next time
     return series
 

@@ -25,7 +25,7 @@ from cuewatch.expression.action_units import (
     geometry_measures, neutral_reference, GEOMETRY_NAMES, STEADY_BLENDSHAPE_IDX, UPPER_FACE_COLS,
 )
 from cuewatch.errors import CuewatchError
-from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
+from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
 EXPRESSION_REVISION = 7
@@ -70,7 +70,7 @@ class ExpressionSettings:
     #: valence = gain * (positive pull - negative pull), clipped to [-1, 1].
     valence_gain: float = 1.5
     #: |valence| below this reads as neutral (the flags stage has its own thresholds).
-    neutral_valence: float = 0.15
+    neutral_valence: float = NEUTRAL_BAND
     #: the strongest non-neutral match at which the neutral match reaches 0.
     neutral_level: float = 0.35
     #: AU -> weight for arousal; arousal = 1 - exp(-sum(weight * AU/5)).

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from cuewatch.domain import MoodSegment
+from cuewatch.domain import MoodSegment, speaker_key
 from cuewatch.errors import TranscriptError
 from cuewatch.formats import BLENDSHAPE_NAMES
 
@@ -28,10 +28,6 @@ CLIENT_ROLE_NAMES = (DEFAULT_CLIENT_NAME.casefold(), "patient")
 CLINICIAN_ROLE_NAMES = ("therapist", "counsellor", "counselor", "trainee", "clinician",
                         "interviewer", "psychologist", "psychotherapist", "doctor", "dr",
                         "supervisor", "practitioner")
-
-
-def _key(name: str) -> str:
-    return " ".join(name.split()).casefold()
 
 
 def speakers(segments: Sequence[MoodSegment]) -> list[str]:
@@ -57,9 +53,9 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
     names = speakers(segments)
     listed = ", ".join(names) if names else "none"
     if requested is not None and requested.strip():
-        want = _key(requested)
+        want = speaker_key(requested)
         for name in names:
-            if _key(name) == want:
+            if speaker_key(name) == want:
                 return name
         if not names:
             raise TranscriptError(
@@ -71,15 +67,15 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
     if not names:
         return None
     for role in CLIENT_ROLE_NAMES:
-        exact = [n for n in names if _key(n) == role]
+        exact = [n for n in names if speaker_key(n) == role]
         if exact:
             return exact[0]
-        prefixed = [n for n in names if _key(n).split(" ")[0] == role]
+        prefixed = [n for n in names if speaker_key(n).split(" ")[0] == role]
         if len(prefixed) == 1:
             return prefixed[0]
     if len(names) == 1:
         return names[0]
-    others = [n for n in names if _key(n).split(" ")[0].rstrip(".") not in CLINICIAN_ROLE_NAMES]
+    others = [n for n in names if speaker_key(n).split(" ")[0].rstrip(".") not in CLINICIAN_ROLE_NAMES]
     if len(others) == 1:
         return others[0]
     raise TranscriptError(
@@ -90,10 +86,7 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
 
 def client_segments(segments: Sequence[MoodSegment], speaker: Optional[str]) -> list[MoodSegment]:
     """The segments spoken by the client (all of them when ``speaker`` is None)."""
-    if speaker is None:
-        return list(segments)
-    want = _key(speaker)
-    return [s for s in segments if s.speaker is not None and _key(s.speaker) == want]
+    return [s for s in segments if s.is_clients(speaker)]
 
 
 # --- whose face ----------------------------------------------------------------------

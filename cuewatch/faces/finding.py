@@ -97,13 +97,14 @@ def suppress(candidates: list[FaceCandidate], threshold: float = NMS_IOU) -> lis
     """Keep the best-scoring box of each group of overlapping boxes."""
     kept: list[FaceCandidate] = []
     for c in sorted(candidates, key=lambda c: -c.score):
-        if all(iou(c.bbox, k.bbox) <= threshold and not _inside(c.bbox, k.bbox) for k in kept):
+        if all(iou(c.bbox, k.bbox) <= threshold and not centre_inside(c.bbox, k.bbox) for k in kept):
             kept.append(c)
     return kept
 
 
-def _inside(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether the centre of ``a`` lies inside ``b`` (a face box inside a bigger one)."""
+def centre_inside(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the centre of box ``a`` lies inside box ``b`` (a face box inside a bigger
+    one); boxes are x0, y0, x1, y1. The one box-inside-box rule of the face stages."""
     cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
     return bool(b[0] <= cx <= b[2] and b[1] <= cy <= b[3])
 

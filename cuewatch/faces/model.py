@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from typing import Optional
 from platformdirs import user_cache_dir
 
 from cuewatch.errors import ModelError
+from cuewatch.features.keys import content_sha256
+from cuewatch.files import atomic_path
 from cuewatch.progress import Progress
 
 MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/"
@@ -28,8 +29,6 @@ MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 MODEL_FILENAME = "face_landmarker.task"
 MODEL_ENV = "CUEWATCH_MODEL"
 DOWNLOAD_TIMEOUT_S = 30.0
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
 
 
 @dataclass(frozen=True)
@@ -43,24 +42,11 @@ def cache_path() -> Path:
     return Path(user_cache_dir("cuewatch", appauthor=False)) / "models" / MODEL_FILENAME
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, remembered per (path, size, mtime) within the process."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _hash_cache[key] = h.hexdigest()
-    return _hash_cache[key]
-
-
 def check_model(path: Path, source: str) -> ModelLocation:
     """Accept ``path`` only if it is the pinned model."""
     if not path.is_file():
         raise ModelError(f"face model not found at {path} (from {source})")
-    digest = file_sha256(path)
+    digest = content_sha256(path)
     if digest != MODEL_SHA256:
         raise ModelError(f"{path} (from {source}) is not the pinned face model: SHA-256 {digest[:16]}…, "
                          f"expected {MODEL_SHA256[:16]}…; refusing to use it")
@@ -89,12 +75,10 @@ def fetch_model(url: str = MODEL_URL, dest: Optional[Path] = None,
     dest = dest or cache_path()
     progress = progress or Progress()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest) as tmp:  # a failed download leaves no file behind
         h = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
                 total = int(resp.headers.get("Content-Length") or 0)
                 done = 0
                 while True:
@@ -114,10 +98,6 @@ def fetch_model(url: str = MODEL_URL, dest: Optional[Path] = None,
         if h.hexdigest() != MODEL_SHA256:
             raise ModelError(f"the downloaded model from {url} has SHA-256 {h.hexdigest()[:16]}…, "
                              f"expected {MODEL_SHA256[:16]}…; not installed")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return check_model(dest, "cache")
 
 

@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from cuewatch.faces.finding import FaceCandidate, FaceFinder, iou
+from cuewatch.faces.finding import FaceCandidate, FaceFinder, centre_inside, iou
 from cuewatch.formats import N_BLENDSHAPES, N_LANDMARKS
 from cuewatch.faces.head_pose import pose_from_matrix
 from cuewatch.options import AnalysisSettings
@@ -462,8 +462,8 @@ class FacePipeline:
 
     def _matching_track(self, bbox: np.ndarray) -> Optional[_Track]:
         for track in self.tracks:
-            if track.bbox is not None and (iou(bbox, track.bbox) > 0.2 or _center_in(bbox, track.bbox)
-                                           or _center_in(track.bbox, bbox)):
+            if track.bbox is not None and (iou(bbox, track.bbox) > 0.2 or centre_inside(bbox, track.bbox)
+                                           or centre_inside(track.bbox, bbox)):
                 return track
         return None
 
@@ -477,7 +477,7 @@ class FacePipeline:
                        summary=TrackletSummary(self._next_id, timestamp, timestamp),
                        last_seen=timestamp)
         obs = self._observe(track, image, timestamp)
-        if obs is None or not _center_in(obs.bbox, _grow(cand.bbox, 0.5)) or \
+        if obs is None or not centre_inside(obs.bbox, _grow(cand.bbox, 0.5)) or \
                 self._matching_track(obs.bbox) is not None:
             self._idle.append(landmarker)
             return None
@@ -509,11 +509,6 @@ def _place(start: float, side: int, length: int) -> int:
     if side >= length:
         return 0
     return int(min(max(0, round(start)), length - side))
-
-
-def _center_in(a: np.ndarray, b: np.ndarray) -> bool:
-    cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-    return bool(b[0] <= cx <= b[2] and b[1] <= cy <= b[3])
 
 
 def _grow(bbox: np.ndarray, fraction: float) -> np.ndarray:

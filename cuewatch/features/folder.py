@@ -11,7 +11,6 @@ hour of one face at 15 fps, on disk, never all in memory.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from cuewatch.files import write_text_atomic
 from cuewatch.formats import FEATURES_FORMAT_VERSION, N_BLENDSHAPES, N_LANDMARKS
 
 META_FILE = "meta.json"
@@ -172,9 +172,7 @@ def write_meta(directory: Path, meta: dict[str, Any], track_ids: Sequence[int]) 
     full = dict(meta)
     full["format_version"] = FEATURES_FORMAT_VERSION
     full["track_ids"] = [int(t) for t in track_ids]
-    tmp = directory / (META_FILE + ".tmp")
-    tmp.write_text(json.dumps(full, indent=1, sort_keys=True))
-    os.replace(tmp, directory / META_FILE)
+    write_text_atomic(directory / META_FILE, json.dumps(full, indent=1, sort_keys=True))
     return directory
 
 

@@ -28,10 +28,24 @@ def cache_root() -> Path:
     return Path(env) if env else Path(user_cache_dir("cuewatch", appauthor=False)) / "features"
 
 
+#: digests already computed in this process, by (resolved path, size, mtime).
+_known_digests: dict[tuple[str, int, int], str] = {}
+
+
 def content_sha256(path: Path, progress: Optional[Progress] = None) -> str:
-    """SHA-256 of a file's bytes: the recording's identity, wherever it is moved."""
+    """SHA-256 of a file's bytes: a recording's identity wherever it is moved, and the face
+    model's pin. The one file hash of cuewatch; remembered per (path, size, mtime) within
+    the process, so hashing the same unchanged file again is free."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _known_digests:
+        if progress is not None:
+            progress.check()
+            progress.report(1.0, "hashing")
+        return _known_digests[key]
     h = hashlib.sha256()
-    size = max(1, path.stat().st_size)
+    size = max(1, st.st_size)
     done = 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -39,8 +53,9 @@ def content_sha256(path: Path, progress: Optional[Progress] = None) -> str:
             done += len(block)
             if progress is not None:
                 progress.check()
-                progress.report(done / size, "hashing video")
-    return h.hexdigest()
+                progress.report(done / size, "hashing")
+    _known_digests[key] = h.hexdigest()
+    return _known_digests[key]
 
 
 def features_key(video_sha256: str, model_sha256: str, settings: AnalysisSettings) -> str:

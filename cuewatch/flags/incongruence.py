@@ -17,22 +17,23 @@ give new flags in well under a second, even for an hour of recording. Any thread
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional, Sequence
 
 import numpy as np
 
 from cuewatch.domain import Flag, Gap, MoodSegment
+from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import Features
 from cuewatch.formats import (
     AU_NAMES, EXPRESSION_CATEGORIES, GAP_FACE_NOT_VISIBLE, GAP_NO_CLIENT_FACE, GAP_NO_FACE,
-    GAP_NOT_DECODED,
+    GAP_NOT_DECODED, NEGATIVE_CATEGORIES, POSITIVE_CATEGORIES,
 )
 from cuewatch.options import FlagSettings
 
 _CAT = {c: i for i, c in enumerate(EXPRESSION_CATEGORIES)}
-_NEGATIVE_CATS = ("sad", "angry", "fearful", "disgusted", "contempt")
+_NEGATIVE_CATS = NEGATIVE_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,26 @@ PRESETS: dict[str, Thresholds] = {
 }
 
 
+#: the names ``FlagSettings.extra`` may set.
+THRESHOLD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Thresholds))
+
+
 def thresholds(settings: FlagSettings) -> Thresholds:
-    """The preset for ``settings.sensitivity``, with any explicit values put over it."""
-    base = PRESETS.get(settings.sensitivity, PRESETS["medium"])
+    """The preset for ``settings.sensitivity``, with any explicit values put over it.
+
+    An unknown sensitivity or threshold name is an error: ignoring it would give flags at
+    settings nobody asked for."""
+    if settings.sensitivity not in PRESETS:
+        raise CuewatchError(f"unknown sensitivity {settings.sensitivity!r} "
+                            f"(choose {', '.join(PRESETS)})")
+    base = PRESETS[settings.sensitivity]
+    unknown = sorted(k for k in settings.extra if k not in THRESHOLD_NAMES)
+    if unknown:
+        raise CuewatchError(f"unknown threshold {', '.join(map(repr, unknown))} "
+                            f"(known: {', '.join(THRESHOLD_NAMES)})")
     over = {"valence": settings.valence_threshold, "min_duration": settings.min_duration_s,
             "merge_gap": settings.merge_gap_s, "min_confidence": settings.min_confidence}
-    over.update({k: v for k, v in settings.extra.items() if hasattr(base, k)})
+    over.update(settings.extra)
     fields = base.__dict__ | {k: float(v) for k, v in over.items() if v is not None}
     return Thresholds(**fields)
 
@@ -245,7 +260,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
     negative_match = series.scores[:, [_CAT[c] for c in _NEGATIVE_CATS]].max(axis=1)
     flags: list[Flag] = []
     for seg in segments:
-        if client_speaker is not None and seg.speaker is not None and seg.speaker != client_speaker:
+        if not seg.is_clients(client_speaker):
             continue
         sign = _stated_sign(seg, th)
         if sign == 0:
@@ -262,7 +277,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         need = th.valence if sign > 0 else th.valence + th.smile_margin
         if sign > 0:
             strength = -v
-            if seg.category in ("calm", "happy", "neutral", None):
+            if seg.category in POSITIVE_CATEGORIES + ("neutral", None):
                 strength = np.maximum(strength, negative_match[rows] - th.category_score + th.valence)
         else:
             strength = v

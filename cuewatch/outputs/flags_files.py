@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from cuewatch.domain import Flag, Gap
+from cuewatch.files import atomic_path, write_text_atomic
 from cuewatch.formats import FLAGS_CSV_COLUMNS, FLAGS_JSON_VERSION
 
 
@@ -21,15 +21,9 @@ def flags_document(video: str, provenance: dict[str, Any], flags: Sequence[Flag]
             "flags": [f.to_dict() for f in flags], "gaps": [g.to_dict() for g in gaps]}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_flags_json(path: Path, video: str, provenance: dict[str, Any], flags: Sequence[Flag],
                      gaps: Sequence[Gap]) -> Path:
-    _atomic_write(path, json.dumps(flags_document(video, provenance, flags, gaps), indent=1))
+    write_text_atomic(path, json.dumps(flags_document(video, provenance, flags, gaps), indent=1))
     return path
 
 
@@ -53,18 +47,9 @@ def write_flags_csv(path: Path, flags: Sequence[Flag], provenance: dict[str, Any
     from cuewatch.provenance import write_provenance_sidecar
 
     write_provenance_sidecar(path, provenance, description="cuewatch analyze flags.csv")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(FLAGS_CSV_COLUMNS)
         for n, flag in enumerate(flags, 1):
             w.writerow(flag_csv_row(flag, n))
-    os.replace(tmp, path)
     return path
-
-
-def read_flags_json(path: Path) -> tuple[list[Flag], list[Gap], dict[str, Any]]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    flags = [Flag.from_dict(d) for d in data.get("flags", [])]
-    gaps = [Gap(**g) for g in data.get("gaps", [])]
-    return flags, gaps, data.get("provenance", {})

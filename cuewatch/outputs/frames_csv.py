@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from cuewatch.features.folder import Features
+from cuewatch.files import atomic_path
 from cuewatch.formats import BLENDSHAPE_NAMES, FRAMES_CSV_BASE_COLUMNS
 
 ExpressionColumns = Mapping[str, np.ndarray]
@@ -37,11 +38,10 @@ def write_frames_csv(features: Features, path: Path,
         names = tuple(cols.keys())
         break
     header = frames_columns(names)
-    tmp = path.with_suffix(".csv.tmp")
     frame_index = np.asarray(features.frame_index)
     frame_time = np.asarray(features.frame_time)
     blank = [""] * (len(header) - 5)
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         order = np.argsort(frame_index, kind="stable")
@@ -66,7 +66,6 @@ def write_frames_csv(features: Features, path: Path,
                 if names:
                     row += [f"{c[i]:.4f}" for c in cols] if cols is not None else [""] * len(names)
                 w.writerow(row)
-    tmp.replace(path)
     return path
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 from cuewatch.consent.record import Consent
 from cuewatch.features.folder import Features, load_features
+from cuewatch.files import write_text_atomic
 from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.formats import SUMMARY_JSON_VERSION
 from cuewatch.outputs.frames_csv import write_analysis_frames_csv
@@ -44,9 +44,8 @@ def write_recording_outputs(result: PipelineResult, out: Path, consent: Optional
     features = load_features(result.features_dir)
     written = [write_analysis_frames_csv(features, out / "frames.csv", result.parameters)]
     summary = out / "summary.json"
-    tmp = summary.with_name("summary.json.tmp")
-    tmp.write_text(json.dumps(summary_document(result, consent, prov, features), indent=1, default=str))
-    os.replace(tmp, summary)
+    write_text_atomic(summary, json.dumps(summary_document(result, consent, prov, features),
+                                          indent=1, default=str))
     written.append(summary)
     if result.has_mood:
         written.append(write_flags_json(out / "flags.json", result.video.name, prov,

@@ -57,10 +57,10 @@ from cuewatch.consent.policy import (
 )
 from cuewatch.domain import VERDICTS, Annotation, Flag, Gap, MoodSegment, Recording, Review, Track
 from cuewatch.errors import ConsentError, ProjectError, ReadOnlyProjectWarning
-from cuewatch.faces.model import file_sha256
+from cuewatch.features.keys import content_sha256
 from cuewatch.features.keys import features_key
 from cuewatch.flags.matching import Moment, StoredMoment, match_flags
-from cuewatch.options import AnalysisSettings, FlagSettings
+from cuewatch.options import AnalysisSettings, FlagSettings, stored_settings
 from cuewatch.project.schema import (
     APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION, Migration,
 )
@@ -96,7 +96,7 @@ def _json(value: Any) -> str:
 def content_hash(path: Path) -> str:
     """SHA-256 of a file's content: how a recording is recognised wherever it moves."""
     try:
-        return file_sha256(Path(path))
+        return content_sha256(Path(path))
     except OSError as exc:
         raise ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -1058,8 +1058,8 @@ class Project:
         fs = dict(params.get("flags", {}))
         return Analysis(
             id=r["id"], recording_id=r["recording_id"], state=r["state"],
-            settings=AnalysisSettings(**params.get("analysis", {})),
-            flag_settings=FlagSettings(**fs), model_sha256=r["model_sha256"],
+            settings=stored_settings(AnalysisSettings, params.get("analysis"), self.path.name),
+            flag_settings=stored_settings(FlagSettings, fs, self.path.name), model_sha256=r["model_sha256"],
             cuewatch_version=r["cuewatch_version"], cache_key=r["cache_key"],
             features_dir=self._data_path(r["features_dir"]) if r["features_dir"] else None,
             progress=r["progress"], message=r["message"], error=r["error"], worker=r["worker"],
@@ -1145,7 +1145,7 @@ class Project:
                 params = json.loads(r["parameters"])
                 key = features_key(
                     conn.execute("SELECT sha256 FROM recordings WHERE id = ?", (rid,)).fetchone()[0],
-                    model_sha256, AnalysisSettings(**params.get("analysis", {})))
+                    model_sha256, stored_settings(AnalysisSettings, params.get("analysis"), self.path.name))
                 fdir = self.features_cache / key
                 conn.execute(
                     "UPDATE analyses SET state = 'running', worker = ?, started = ?, "

@@ -23,14 +23,11 @@ from typing import Iterable, Optional, Sequence
 from vaderSentiment import vaderSentiment as _vader
 
 from cuewatch.domain import MoodSegment
-from cuewatch.formats import EXPRESSION_CATEGORIES
+from cuewatch.formats import CATEGORY_POLARITY, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 #: Categories a stated mood can take: the expression prototypes plus "calm", which people
 #: say ("I'm fine", "relaxed") and which the face can contradict (fear).
 STATED_CATEGORIES: tuple[str, ...] = EXPRESSION_CATEGORIES + ("calm",)
-
-#: |valence| below this counts as neutral (no side of zero is stated).
-NEUTRAL_BAND = 0.15
 
 
 def polarity(valence: Optional[float]) -> Optional[str]:
@@ -569,11 +566,7 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
 
 
 def _category_sign(category: str) -> int:
-    if category in ("happy", "calm"):
-        return 1
-    if category in ("neutral", "surprised"):
-        return 0
-    return -1
+    return CATEGORY_POLARITY.get(category, -1)
 
 
 # --------------------------------------------------------------------------- labels

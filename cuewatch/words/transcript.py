@@ -27,6 +27,7 @@ from webvtt.models import Timestamp
 
 from cuewatch.domain import MoodSegment
 from cuewatch.errors import TranscriptError
+from cuewatch.formats import MOOD_FORMAT_BY_SUFFIX, TRANSCRIPT_FORMAT_BY_SUFFIX
 from cuewatch.words.stated_mood import mood_from_label
 
 #: A cue that starts this close after the video's end is dropped (rounding, a trailing
@@ -35,8 +36,6 @@ END_TOLERANCE_S = 0.5
 #: At most this many warnings of one kind are listed; the rest are counted.
 _MAX_WARNINGS_PER_KIND = 5
 
-TRANSCRIPT_EXTENSIONS = (".vtt", ".webvtt", ".srt")
-MOOD_EXTENSIONS = (".csv", ".tsv", ".json")
 
 
 class _Source:
@@ -493,7 +492,8 @@ def _sniff(src: _Source) -> Optional[str]:
         return "srt"
     timing = next((l for l in src.lines if "-->" in l), None)
     if timing is not None:
-        return "srt" if "," in timing and src.path.suffix.lower() not in (".vtt", ".webvtt") else "vtt"
+        named_vtt = TRANSCRIPT_FORMAT_BY_SUFFIX.get(src.path.suffix.lower()) == "vtt"
+        return "srt" if "," in timing and not named_vtt else "vtt"
     if head[:1] in "[{":
         try:
             json.loads(src.text)
@@ -508,8 +508,7 @@ def _sniff(src: _Source) -> Optional[str]:
 
 def _kind_for(src: _Source, allowed: Sequence[str]) -> str:
     ext = src.path.suffix.lower()
-    by_ext = {".vtt": "vtt", ".webvtt": "vtt", ".srt": "srt", ".csv": "csv", ".tsv": "csv",
-              ".json": "json"}.get(ext)
+    by_ext = {**TRANSCRIPT_FORMAT_BY_SUFFIX, **MOOD_FORMAT_BY_SUFFIX}.get(ext)
     sniffed = _sniff(src)
     kind = by_ext
     if by_ext in ("vtt", "srt") and sniffed in ("vtt", "srt") and sniffed != by_ext:

@@ -1,0 +1,52 @@
+"""The rules behind every result, as one fingerprint that provenance carries.
+
+A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
+(``EXPRESSION_REVISION`` and the defaults of ``ExpressionSettings``/``AUSettings``) and
+the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets). Two
+results made under different rules must not carry the same provenance, so all of these
+are hashed here, once.
+
+When a rule's number changes, ``rules_hash`` changes and the golden-output test in
+tests/test_rules.py fails until its pin is updated; when a stage's code changes what it
+computes without a rule number moving, bump that stage's revision (and ``__version__``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, Optional, Sequence
+
+from cuewatch import formats
+from cuewatch.expression import series
+from cuewatch.flags import incongruence
+from cuewatch.options import FlagSettings
+
+# The constants are read from their modules at call time: they are defined there, once.
+
+
+def rules_document() -> dict[str, Any]:
+    """Every rule number and revision a result depends on, as plain data."""
+    return {
+        "face_pass_revision": formats.FACE_PASS_REVISION,
+        "expression_revision": series.EXPRESSION_REVISION,
+        "expression": series.ExpressionSettings().to_dict(),
+        "flags": FlagSettings().to_dict(),
+        "presets": {name: dataclasses.asdict(th)
+                    for name, th in sorted(incongruence.PRESETS.items())},
+    }
+
+
+def rules_hash() -> str:
+    """A stable SHA-256 (first 16 hex digits) of ``rules_document``."""
+    token = json.dumps(rules_document(), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def rules_provenance(neutral_span: Optional[Sequence[float]] = None) -> dict[str, Any]:
+    """What provenance says about the rules: both revisions, the rules hash and the
+    neutral span used (None: found automatically)."""
+    return {"face_pass_revision": formats.FACE_PASS_REVISION,
+            "expression_revision": series.EXPRESSION_REVISION, "rules_hash": rules_hash(),
+            "neutral_span": [float(x) for x in neutral_span] if neutral_span else None}
