@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Mapping, Optional, TypeVar
+
+from cuewatch.errors import StoredSettingsWarning
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,17 @@ class AnalysisSettings:
             return "all frames"
         return f"{self.fps:g} fps"
 
+    #: stored field names of earlier cuewatch versions -> today's (``from_stored``).
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> AnalysisSettings:
+        """Settings as a project stored them (``to_dict``), by any cuewatch version: stored
+        data stays readable, unlike user input (see ``_from_stored``)."""
+        return _from_stored(cls, stored)
 
     def cache_token(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -107,5 +119,40 @@ class FlagSettings:
     min_confidence: Optional[float] = _ranged(None, ValidRange(0.0, 1.0))
     extra: dict[str, float] = field(default_factory=dict)
 
+    #: stored field names of earlier cuewatch versions -> today's (``from_stored``).
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> FlagSettings:
+        """Settings as a project stored them (``to_dict``), by any cuewatch version: stored
+        data stays readable, unlike user input (see ``_from_stored``)."""
+        return _from_stored(cls, stored)
+
+
+_Stored = TypeVar("_Stored", AnalysisSettings, FlagSettings)
+
+
+def _from_stored(cls: type[_Stored], stored: Mapping[str, Any]) -> _Stored:
+    """A settings dataclass from a stored dict: a field renamed since is read under its
+    new name (``cls.RENAMED``; the new name wins if both are stored); a field this
+    cuewatch does not know is dropped with a ``StoredSettingsWarning``, never a TypeError.
+    Values are taken as stored (they were checked when the user gave them)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    kept: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in stored.items():
+        new = cls.RENAMED.get(key)
+        if new is not None and new in names:
+            kept.setdefault(new, value)
+        elif key in names:
+            kept[key] = value
+        else:
+            unknown.append(str(key))
+    if unknown:
+        warnings.warn(StoredSettingsWarning(
+            f"stored {cls.__name__} has fields this cuewatch does not know, ignored: "
+            f"{', '.join(sorted(unknown))}"), stacklevel=3)
+    return cls(**kept)
