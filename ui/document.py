@@ -25,7 +25,8 @@ from cuewatch.formats import EXPRESSION_CATEGORIES
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project.flag_recompute import RecomputeSummary, recompute_recording_flags
-from cuewatch.project.store import Analysis, Project
+from cuewatch.project.analyses import Analysis
+from cuewatch.project.store import Project
 from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
 
@@ -145,21 +146,21 @@ def load_recording(project_path: Path, recording_id: int,
     """Read one recording's review data. Worker thread: opens its own Project."""
     progress = progress or Progress()
     with Project.open(project_path) as project:
-        rec = project.recording(recording_id)
+        rec = project.recordings.get(recording_id)
         try:
-            video: Optional[Path] = project.locate(recording_id)
+            video: Optional[Path] = project.recordings.locate(recording_id)
         except ProjectError:
             video = None
-        segments = project.mood_segments(recording_id)
-        client_speaker = project.client_speaker(recording_id)
-        client_track = project.client_track(recording_id)
-        flags = project.flags(recording_id)
-        orphaned = project.orphaned_flags(recording_id)
-        gaps = project.gaps(recording_id)
-        features_dir = project.features_dir(recording_id)
-        latest = project.latest_analysis(recording_id)
+        segments = project.analyses.mood_segments(recording_id)
+        client_speaker = project.recordings.client_speaker(recording_id)
+        client_track = project.recordings.client_track(recording_id)
+        flags = project.flags.all(recording_id)
+        orphaned = project.flags.orphaned(recording_id)
+        gaps = project.flags.gaps(recording_id)
+        features_dir = project.analyses.features_dir(recording_id)
+        latest = project.analyses.latest(recording_id)
         flag_settings = latest.flag_settings if latest is not None else FlagSettings()
-        annotations = project.annotations(recording_id)
+        annotations = project.annotations.all(recording_id)
     progress.report(0.2, "recording")
     info = probe_video(video) if video is not None else None
     duration = (info.duration if info else 0.0) or rec.duration
@@ -255,15 +256,15 @@ class ProjectDocument(QObject):
     # -- recordings -------------------------------------------------------------------
     def rows(self) -> list[RecordingRow]:
         out = []
-        for rec in self.project.recordings():
+        for rec in self.project.recordings.all():
             assert rec.id is not None
             try:
-                present = self.project.locate(rec.id).exists()
+                present = self.project.recordings.locate(rec.id).exists()
             except ProjectError:
                 present = False
-            analyses = self.project.analyses(rec.id)
+            analyses = self.project.analyses.all(rec.id)
             latest = max(analyses, key=lambda a: a.id) if analyses else None
-            out.append(RecordingRow(rec, self.project.consent_status(rec.id), latest, present))
+            out.append(RecordingRow(rec, self.project.consents.status(rec.id), latest, present))
         return out
 
     def changed(self) -> None:
@@ -274,35 +275,35 @@ class ProjectDocument(QObject):
         """flag id -> current verdict of ``reviewer`` (default: me)."""
         who = reviewer or self.reviewer
         return {r.flag_id: r.verdict
-                for r in self.project.reviews(recording_id=recording_id, reviewer=who)}
+                for r in self.project.reviews.all(recording_id=recording_id, reviewer=who)}
 
     def reviews(self, recording_id: int) -> list[Review]:
         """Every reviewer's current verdicts on this recording's flags."""
-        return self.project.reviews(recording_id=recording_id)
+        return self.project.reviews.all(recording_id=recording_id)
 
     def set_verdict(self, recording_id: int, flag_id: int, verdict: str, note: str = "") -> Review:
         if not self.reviewer:
             raise CuewatchError("set your reviewer name first (Review > Reviewer name)")
-        review = self.project.set_verdict(flag_id, self.reviewer, verdict, note)
+        review = self.project.reviews.set_verdict(flag_id, self.reviewer, verdict, note)
         self.reviewsChanged.emit(recording_id)
         return review
 
     def undo_verdict(self, recording_id: int) -> Optional[Review]:
-        review = self.project.undo_last_verdict(self.reviewer)
+        review = self.project.reviews.undo_last(self.reviewer)
         self.reviewsChanged.emit(recording_id)
         return review
 
     def add_annotation(self, recording_id: int, start: float, end: float, label: str) -> Annotation:
-        a = self.project.add_annotation(recording_id, start, end, label, reviewer=self.reviewer or None)
+        a = self.project.annotations.add(recording_id, start, end, label, reviewer=self.reviewer or None)
         self.annotationsChanged.emit(recording_id)
         return a
 
     def annotations(self, recording_id: int) -> list[Annotation]:
-        return self.project.annotations(recording_id)
+        return self.project.annotations.all(recording_id)
 
     def flags_recomputed(self, recording_id: int) -> tuple[list[Flag], list[Flag], list[Gap]]:
         """After a worker recomputed the recording's flags (``recompute_recording``): the
         raised flags, the orphaned verdicts' flags and the gaps, as stored now."""
         self.flagsChanged.emit(recording_id)
-        return (self.project.flags(recording_id), self.project.orphaned_flags(recording_id),
-                self.project.gaps(recording_id))
+        return (self.project.flags.all(recording_id), self.project.flags.orphaned(recording_id),
+                self.project.flags.gaps(recording_id))

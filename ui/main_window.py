@@ -27,6 +27,7 @@ from cuewatch.errors import CuewatchError
 from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.options import SENSITIVITIES
 from cuewatch.progress import Progress
+from cuewatch.project.relocation import relocate
 from cuewatch.project.store import Project
 from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch_ui.app_settings import AppSettings
@@ -293,7 +294,7 @@ class MainWindow(QMainWindow):
         if read_only:
             self.status_label.setText(f"Read-only project ({read_only}): verdicts cannot be saved")
         self.refresh_recordings()
-        if self.auto_analyse and not read_only and document.project.analyses(state="queued"):
+        if self.auto_analyse and not read_only and document.project.analyses.all(state="queued"):
             self.start_analysis()
         self._select_first_analysed()
         return document
@@ -375,7 +376,7 @@ class MainWindow(QMainWindow):
 
         def op(progress: Progress) -> dict[int, Path]:
             with Project.open(doc.path, actor=doc.reviewer or None) as project:
-                return project.relocate([str(Path(path).parent)])
+                return relocate(project, [str(Path(path).parent)])
 
         def done(found: dict[int, Path]) -> None:
             if rid not in found:
@@ -547,7 +548,7 @@ class MainWindow(QMainWindow):
         def op(progress: Progress) -> Any:
             progress.report(0.1, "checking the video")
             with Project.open(path, actor=actor) as project:
-                return project.add_recording(video, **values)
+                return project.recordings.add(video, **values)
 
         def done(_rec: Any) -> None:
             self.refresh_recordings()
@@ -580,7 +581,7 @@ class MainWindow(QMainWindow):
 
         def op(progress: Progress) -> int:
             with Project.open(project_path, actor=actor) as project:
-                return project.attach_transcript(rid, path, kind=kind)
+                return project.recordings.attach_transcript(rid, path, kind=kind)
 
         def done(_analysis_id: int) -> None:
             self.refresh_recordings()
@@ -625,7 +626,7 @@ class MainWindow(QMainWindow):
         self.refresh_recordings()
         if summary.failed:
             QMessageBox.warning(self, "Analysis", "\n".join(f"analysis {aid}: {msg}" for aid, msg in summary.failed))
-        done_recordings = {self.document.project.analysis(aid).recording_id for aid in summary.done}
+        done_recordings = {self.document.project.analyses.get(aid).recording_id for aid in summary.done}
         self.status_label.setText(f"Analysed {len(summary.done)} recording(s)")
         for rid in sorted(done_recordings):
             if self._maybe_pick_face(rid):
@@ -647,16 +648,16 @@ class MainWindow(QMainWindow):
     def _maybe_pick_face(self, rid: int) -> bool:
         """Several people in view and nobody chose: ask which face is the client's."""
         doc = self._need_project()
-        meta = doc.project.recording_metadata(rid)
+        meta = doc.project.recordings.metadata(rid)
         if (meta.get("client_face") or "auto") != "auto":
             return False
-        tracks = [t for t in doc.project.tracks(rid) if t.coverage >= MIN_FACE_COVERAGE]
+        tracks = [t for t in doc.project.analyses.tracks(rid) if t.coverage >= MIN_FACE_COVERAGE]
         if len(tracks) < 2:
             return False
         start = max(t.start for t in tracks)
         end = min(t.end for t in tracks)
         t_frame = (start + end) / 2 if end > start else tracks[0].start
-        video = doc.project.locate(rid)
+        video = doc.project.recordings.locate(rid)
         boxes = {t.track_id: tuple(t.mean_bbox) for t in tracks}
 
         def op(progress: Progress) -> Any:
@@ -675,10 +676,10 @@ class MainWindow(QMainWindow):
     def set_client_face(self, rid: int, track_id: int) -> None:
         """Store the chosen face and re-run the analysis (the face pass comes from the cache)."""
         doc = self._need_project()
-        doc.project.set_client(rid, face=str(track_id))
-        latest = doc.project.latest_analysis(rid)
+        doc.project.recordings.set_client(rid, face=str(track_id))
+        latest = doc.project.analyses.latest(rid)
         if latest is not None:
-            doc.project.queue_analysis(rid, settings=latest.settings, flag_settings=latest.flag_settings)
+            doc.project.analyses.queue(rid, settings=latest.settings, flag_settings=latest.flag_settings)
         self.refresh_recordings()
         self.start_analysis()
 
