@@ -11,20 +11,39 @@ import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 from cuewatch import __version__
-from cuewatch.domain import MoodSegment, Track
+from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.features.keys import features_key
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.project.sql import Manager, now, optional, to_json, where_clause
 
-if TYPE_CHECKING:
-    from cuewatch.recording.analyse import PipelineResult
-
 ANALYSIS_STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
 
+
+class AnalysisResult(Protocol):
+    """What ``finish`` stores of a finished analysis: the fields of
+    ``cuewatch.recording.analyse.PipelineResult`` (the store never imports the pipeline)."""
+
+    # read-only properties, so that a dataclass with narrower field types matches
+    @property
+    def features_dir(self) -> Optional[Path]: ...
+    @property
+    def tracks(self) -> Sequence[Track]: ...
+    @property
+    def segments(self) -> Sequence[MoodSegment]: ...
+    @property
+    def client_speaker(self) -> Optional[str]: ...
+    @property
+    def client_track(self) -> Optional[int]: ...
+    @property
+    def flags(self) -> Sequence[Flag]: ...
+    @property
+    def gaps(self) -> Sequence[Gap]: ...
+    @property
+    def warnings(self) -> Sequence[str]: ...
 
 @dataclass
 class Analysis:
@@ -190,7 +209,7 @@ class Analyses(Manager):
             conn.execute("UPDATE analyses SET progress = ?, message = ? WHERE id = ? "
                          "AND state = 'running'", (float(fraction), message[:200], int(analysis_id)))
 
-    def finish(self, analysis_id: int, result: PipelineResult, *,
+    def finish(self, analysis_id: int, result: AnalysisResult, *,
                         actor: Optional[str] = None) -> Analysis:
         """Store a ``PipelineResult``: tracks, mood segments, client track, flags, gaps.
 
@@ -208,14 +227,15 @@ class Analyses(Manager):
                 self.db.consents.require_analysis(rid)
                 self._store_result(conn, int(analysis_id), rid, row["features_dir"], result, actor)
         except ConsentError:
-            fdir = Path(result.features_dir) if getattr(result, "features_dir", None) else None
+            given = getattr(result, "features_dir", None)
+            fdir = Path(given) if given else None
             if fdir is not None and fdir.is_dir() and self.features_cache in fdir.parents:
                 shutil.rmtree(fdir, ignore_errors=True)
             raise
         return self.get(analysis_id)
 
     def _store_result(self, conn: sqlite3.Connection, analysis_id: int, rid: int,
-                      stored_features: Optional[str], result: PipelineResult, actor: Optional[str]) -> None:
+                      stored_features: Optional[str], result: AnalysisResult, actor: Optional[str]) -> None:
         """The rows of a finished analysis, inside the caller's transaction."""
         conn.execute("DELETE FROM tracks WHERE recording_id = ?", (rid,))
         conn.executemany(
