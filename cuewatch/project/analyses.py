@@ -79,7 +79,7 @@ class Analyses(Manager):
     """``project.analyses``: the analysis queue and results (same thread as the project)."""
 
     def queue_in(self, conn: sqlite3.Connection, recording_id: int, settings: AnalysisSettings,
-               flag_settings: FlagSettings, actor: Optional[str]) -> int:
+                 flag_settings: FlagSettings, actor: Optional[str]) -> int:
         params = to_json({"analysis": settings.to_dict(), "flags": flag_settings.to_dict()})
         same = conn.execute("SELECT id FROM analyses WHERE recording_id = ? AND parameters = ? "
                             "AND state IN ('queued', 'running')", (recording_id, params)).fetchone()
@@ -92,8 +92,8 @@ class Analyses(Manager):
         return int(cur.lastrowid)
 
     def queue(self, recording_id: int, *, settings: AnalysisSettings = AnalysisSettings(),
-                       flag_settings: FlagSettings = FlagSettings(),
-                       actor: Optional[str] = None) -> Analysis:
+              flag_settings: FlagSettings = FlagSettings(),
+              actor: Optional[str] = None) -> Analysis:
         """Queue an analysis; refused without consent covering training or supervision."""
         self.db.consents.require_analysis(recording_id)
         with self.db._write() as conn:
@@ -121,7 +121,7 @@ class Analyses(Manager):
         return self._analysis(rows[0])
 
     def all(self, recording_id: Optional[int] = None,
-                 state: Optional[str] = None) -> list[Analysis]:
+            state: Optional[str] = None) -> list[Analysis]:
         where, params = where_clause(("recording_id = ?", optional(int, recording_id)), ("state = ?", state))
         return [self._analysis(r) for r in self.db._query(
             f"SELECT * FROM analyses WHERE 1=1{where} ORDER BY id", params)]
@@ -142,7 +142,7 @@ class Analyses(Manager):
                 conn.execute("UPDATE analyses SET state = 'queued', worker = NULL, "
                              "message = 'interrupted; queued again' WHERE id = ?", (r["id"],))
                 self.db._log(conn, "requeue_analysis", r["recording_id"],
-                          {"analysis_id": r["id"], "was": r["worker"]}, actor)
+                             {"analysis_id": r["id"], "was": r["worker"]}, actor)
                 back.append(int(r["id"]))
         return back
 
@@ -157,7 +157,7 @@ class Analyses(Manager):
                     rid = conn.execute("SELECT recording_id FROM analyses WHERE id = ?",
                                        (int(aid),)).fetchone()[0]
                     self.db._log(conn, "requeue_analysis", rid, {"analysis_id": int(aid),
-                                                              "why": "cancelled"}, actor)
+                                                                 "why": "cancelled"}, actor)
 
     def requeue_failed(self, *, actor: Optional[str] = None) -> list[int]:
         with self.db._write() as conn:
@@ -187,7 +187,7 @@ class Analyses(Manager):
                     conn.execute("UPDATE analyses SET state = 'failed', error = ?, finished = ? "
                                  "WHERE id = ?", (str(exc), now(), r["id"]))
                     self.db._log(conn, "analysis_refused", rid, {"analysis_id": r["id"],
-                                                              "reason": str(exc)}, actor)
+                                                                 "reason": str(exc)}, actor)
                     continue
                 params = json.loads(r["parameters"])
                 key = features_key(
@@ -200,7 +200,7 @@ class Analyses(Manager):
                     "message = 'started', error = NULL WHERE id = ?",
                     (worker, now(), model_sha256, key, self.db._store_data_path(fdir), r["id"]))
                 self.db._log(conn, "start_analysis", rid, {"analysis_id": r["id"],
-                                                        "attempt": r["attempts"] + 1}, actor)
+                                                           "attempt": r["attempts"] + 1}, actor)
             return self.get(int(r["id"]))
 
     def set_progress(self, analysis_id: int, fraction: float, message: str = "") -> None:
@@ -210,7 +210,7 @@ class Analyses(Manager):
                          "AND state = 'running'", (float(fraction), message[:200], int(analysis_id)))
 
     def finish(self, analysis_id: int, result: AnalysisResult, *,
-                        actor: Optional[str] = None) -> Analysis:
+               actor: Optional[str] = None) -> Analysis:
         """Store a ``PipelineResult``: tracks, mood segments, client track, flags, gaps.
 
         Refused, with its features deleted, if consent was revoked meanwhile (checked
@@ -254,7 +254,7 @@ class Analyses(Manager):
             "finished = ?, features_dir = ?, warnings = ?, worker = NULL WHERE id = ?",
             (now(), fdir, to_json(list(result.warnings)), analysis_id))
         self.db._log(conn, "finish_analysis", rid, {"analysis_id": analysis_id, **stats,
-                                                 "client_track": result.client_track}, actor)
+                                                    "client_track": result.client_track}, actor)
 
     def fail(self, analysis_id: int, error: str, *, actor: Optional[str] = None) -> None:
         """Mark an analysis failed (if revoking consent removed it meanwhile, only log)."""
@@ -264,18 +264,18 @@ class Analyses(Manager):
             conn.execute("UPDATE analyses SET state = 'failed', error = ?, finished = ?, "
                          "worker = NULL WHERE id = ?", (error[:1000], now(), int(analysis_id)))
             self.db._log(conn, "fail_analysis", row[0] if row else None,
-                      {"analysis_id": int(analysis_id), "error": error[:300]}, actor)
+                         {"analysis_id": int(analysis_id), "error": error[:300]}, actor)
 
     def features_dir(self, recording_id: int) -> Optional[Path]:
         """Features of the latest finished analysis, or None."""
         rows = self.db._query("SELECT features_dir FROM analyses WHERE recording_id = ? AND "
-                           "state = 'done' AND features_dir IS NOT NULL ORDER BY finished DESC, "
-                           "id DESC LIMIT 1", (int(recording_id),))
+                              "state = 'done' AND features_dir IS NOT NULL ORDER BY finished DESC, "
+                              "id DESC LIMIT 1", (int(recording_id),))
         return self.db._data_path(rows[0]["features_dir"]) if rows else None
 
     def latest(self, recording_id: int) -> Optional[Analysis]:
         rows = self.db._query("SELECT * FROM analyses WHERE recording_id = ? AND state = 'done' "
-                           "ORDER BY finished DESC, id DESC LIMIT 1", (int(recording_id),))
+                              "ORDER BY finished DESC, id DESC LIMIT 1", (int(recording_id),))
         return self._analysis(rows[0]) if rows else None
 
     def tracks(self, recording_id: int) -> list[Track]:
@@ -283,7 +283,7 @@ class Analyses(Manager):
                       n_frames=r["n_frames"], coverage=r["coverage"],
                       mean_bbox=tuple(json.loads(r["mean_bbox"])))  # type: ignore[arg-type]
                 for r in self.db._query("SELECT * FROM tracks WHERE recording_id = ? "
-                                     "ORDER BY track_id", (int(recording_id),))]
+                                        "ORDER BY track_id", (int(recording_id),))]
 
     def _replace_segments(self, conn: sqlite3.Connection, rid: int,
                           segments: Sequence[MoodSegment]) -> None:

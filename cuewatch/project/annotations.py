@@ -13,7 +13,7 @@ class Annotations(Manager):
     """``project.annotations`` (same thread as the project)."""
 
     def add(self, recording_id: int, start: float, end: float, label: str,
-                       note: str = "", *, reviewer: Optional[str] = None) -> Annotation:
+            note: str = "", *, reviewer: Optional[str] = None) -> Annotation:
         reviewer = (reviewer or self.db.actor).strip()
         label = (label or "").strip()
         if not label:
@@ -28,18 +28,18 @@ class Annotations(Manager):
                 "VALUES (?,?,?,?,?,?,?)",
                 (int(recording_id), float(start), float(end), label, note or "", reviewer, when)).lastrowid
             self.db._log(conn, "add_annotation", int(recording_id),
-                      {"annotation_id": aid, "start": start, "end": end, "label": label}, reviewer)
+                         {"annotation_id": aid, "start": start, "end": end, "label": label}, reviewer)
         return Annotation(int(recording_id), float(start), float(end), label, note or "",
                           reviewer, when, int(aid))
 
     def all(self, recording_id: Optional[int] = None,
-                    reviewer: Optional[str] = None) -> list[Annotation]:
+            reviewer: Optional[str] = None) -> list[Annotation]:
         where, params = where_clause(("recording_id = ?", optional(int, recording_id)),
-                               ("reviewer = ?", reviewer))
+                                     ("reviewer = ?", reviewer))
         return [Annotation(r["recording_id"], r["start"], r["end"], r["label"], r["note"],
                            r["reviewer"], r["created"], r["id"])
                 for r in self.db._query(f"SELECT * FROM annotations WHERE 1=1{where} "
-                                     "ORDER BY recording_id, start, id", params)]
+                                        "ORDER BY recording_id, start, id", params)]
 
     def delete(self, annotation_id: int, *, actor: Optional[str] = None) -> None:
         with self.db._write() as conn:

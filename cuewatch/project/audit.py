@@ -30,10 +30,10 @@ class AuditLog(Manager):
             self.db._log(conn, action, recording_id, detail, actor)
 
     def all(self, recording_id: Optional[int] = None, *, action: Optional[str] = None,
-              limit: Optional[int] = None) -> list[AuditEntry]:
+            limit: Optional[int] = None) -> list[AuditEntry]:
         """The audit log, oldest first (``limit``: the latest N)."""
         where, params = where_clause(("recording_id = ?", optional(int, recording_id)), ("action = ?", action))
         rows = self.db._query(f"SELECT * FROM audit WHERE 1=1{where} ORDER BY id DESC LIMIT ?",
-                           params + [-1 if limit is None else int(limit)])[::-1]
+                              params + [-1 if limit is None else int(limit)])[::-1]
         return [AuditEntry(r["id"], r["time"], r["actor"], r["action"], r["recording_id"],
                            json.loads(r["detail"])) for r in rows]

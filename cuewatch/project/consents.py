@@ -67,7 +67,7 @@ class Consents(Manager):
 
 
     def insert_in(self, conn: sqlite3.Connection, recording_id: int, record: Consent,
-                        actor: Optional[str]) -> None:
+                  actor: Optional[str]) -> None:
         require_obtained(record, f"recording {recording_id}")
         conn.execute("UPDATE consents SET status = 'superseded' "
                      "WHERE recording_id = ? AND status = 'active'", (recording_id,))
@@ -83,7 +83,7 @@ class Consents(Manager):
             "recorded_by": record.recorded_by, "source": record.source}, actor)
 
     def set(self, recording_id: int, consent: ConsentInput, *,
-                    actor: Optional[str] = None) -> Consent:
+            actor: Optional[str] = None) -> Consent:
         """Record (or replace) the consent for a recording; the old one is kept as history."""
         record = as_consent(consent)
         self.db.recordings.row(recording_id)
@@ -94,7 +94,7 @@ class Consents(Manager):
     def get(self, recording_id: int) -> Optional[Consent]:
         """The consent in force (possibly expired), or None (never given, or revoked)."""
         rows = self.db._query("SELECT document, source FROM consents "
-                           "WHERE recording_id = ? AND status = 'active'", (int(recording_id),))
+                              "WHERE recording_id = ? AND status = 'active'", (int(recording_id),))
         if not rows:
             return None
         return consent_from_dict(json.loads(rows[0]["document"]), rows[0]["source"] or "project")
@@ -102,7 +102,7 @@ class Consents(Manager):
     def status(self, recording_id: int, today: Optional[_dt.date] = None) -> ConsentStatus:
         self.db.recordings.row(recording_id)
         revoked = self.db._query("SELECT revoked, revoked_by FROM consents WHERE recording_id = ? "
-                              "AND status = 'revoked' ORDER BY id DESC LIMIT 1", (int(recording_id),))
+                                 "AND status = 'revoked' ORDER BY id DESC LIMIT 1", (int(recording_id),))
         return consent_state(int(recording_id), self.get(recording_id),
                              revoked[0]["revoked"] if revoked else None, today)
 

@@ -27,7 +27,7 @@ class ExportsLog(Manager):
     """``project.exports``: what was exported where (same thread as the project)."""
 
     def begin(self, out_dir: Union[str, os.PathLike], *, format: str, purpose: str,
-                     recording_ids: Sequence[int], actor: Optional[str] = None) -> list[int]:
+              recording_ids: Sequence[int], actor: Optional[str] = None) -> list[int]:
         """Note an export about to write into ``out_dir``: if it is killed before
         ``record``, revoking consent can at least say where to look."""
         when = now()
@@ -40,8 +40,8 @@ class ExportsLog(Manager):
         return ids
 
     def record(self, paths: Sequence[Union[str, os.PathLike]], *, format: str,
-                      purpose: str, recording_id: Optional[int] = None,
-                      actor: Optional[str] = None, pending: Sequence[int] = ()) -> None:
+               purpose: str, recording_id: Optional[int] = None,
+               actor: Optional[str] = None, pending: Sequence[int] = ()) -> None:
         """Remember files written out of the project, so revoking consent can delete them;
         ``pending``: the ``begin`` notes this completes."""
         when = now()
@@ -54,14 +54,14 @@ class ExportsLog(Manager):
                 [(recording_id, str(Path(p).absolute()), format, purpose, when, actor or self.db.actor)
                  for p in paths])
             self.db._log(conn, "export", recording_id, {"format": format, "purpose": purpose,
-                                                     "files": len(paths)}, actor)
+                                                        "files": len(paths)}, actor)
 
     def files(self, recording_id: Optional[int] = None,
-                       include_deleted: bool = False) -> list[ExportedFile]:
+              include_deleted: bool = False) -> list[ExportedFile]:
         where, params = where_clause(("recording_id = ?", optional(int, recording_id)))
         if not include_deleted:
             where += " AND deleted IS NULL AND pending = 0"
         return [ExportedFile(r["id"], r["recording_id"], Path(r["path"]), r["format"],
                              r["purpose"], r["created"], r["actor"], r["deleted"])
                 for r in self.db._query(f"SELECT * FROM exported_files WHERE 1=1{where} ORDER BY id",
-                                     params)]
+                                        params)]

@@ -37,10 +37,10 @@ class Flags(Manager):
                 for i, r in enumerate(rows)]
 
     def all(self, recording_id: Optional[int] = None, *, types: Optional[Sequence[str]] = None,
-              min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
-              start: Optional[float] = None, end: Optional[float] = None,
-              reviewer: Optional[str] = None, verdict: Optional[str] = None,
-              unreviewed_by: Optional[str] = None, orphaned: bool = False) -> list[Flag]:
+            min_severity: Optional[float] = None, min_confidence: Optional[float] = None,
+            start: Optional[float] = None, end: Optional[float] = None,
+            reviewer: Optional[str] = None, verdict: Optional[str] = None,
+            unreviewed_by: Optional[str] = None, orphaned: bool = False) -> list[Flag]:
         """Raised flags (all recordings when ``recording_id`` is None), in time order.
 
         ``start``/``end`` keep flags overlapping that span; ``reviewer`` + ``verdict`` keep
@@ -87,12 +87,12 @@ class Flags(Manager):
             params += list(types)
         raised = f"(f.raised = 1 OR {self._ORPHANED})" if orphaned else "f.raised = 1"
         rows = self.db._query(f"SELECT {self._FLAG_COLUMNS} FROM flags f WHERE {raised}{where} "
-                           "ORDER BY f.recording_id, f.start, f.id", params, plain=True)
+                              "ORDER BY f.recording_id, f.start, f.id", params, plain=True)
         return list(zip((r[1] for r in rows), self._flag_list(rows)))
 
     def get(self, flag_id: int) -> Flag:
         rows = self.db._query(f"SELECT {self._FLAG_COLUMNS} FROM flags WHERE id = ?", (int(flag_id),),
-                           plain=True)
+                              plain=True)
         if not rows:
             raise ProjectError(f"{self.db.path.name}: no flag {flag_id}")
         return self._flag_list(rows)[0]
@@ -106,10 +106,10 @@ class Flags(Manager):
     def gaps(self, recording_id: int) -> list[Gap]:
         return [Gap(start=r["start"], end=r["end"], track=r["track"], reason=r["reason"])
                 for r in self.db._query("SELECT * FROM gaps WHERE recording_id = ? ORDER BY start, id",
-                                     (int(recording_id),))]
+                                        (int(recording_id),))]
 
     def replace_in(self, conn: sqlite3.Connection, rid: int, flags: Sequence[Flag],
-                       gaps: Sequence[Gap]) -> dict[str, int]:
+                   gaps: Sequence[Gap]) -> dict[str, int]:
         """Store recomputed flags without losing a verdict (``cuewatch.flags.matching``).
 
         A new flag takes over the stored flag covering the same moment (its id, verdicts
@@ -177,8 +177,8 @@ class Flags(Manager):
             f"({','.join('?' * len(flag_ids))})", list(flag_ids)).fetchone()[0])
 
     def replace(self, recording_id: int, flags: Sequence[Flag], gaps: Sequence[Gap], *,
-                      flag_settings: Optional[FlagSettings] = None,
-                      actor: Optional[str] = None) -> dict[str, int]:
+                flag_settings: Optional[FlagSettings] = None,
+                actor: Optional[str] = None) -> dict[str, int]:
         """Store recomputed flags; every verdict and note is kept. A flag covering the same
         moment as a stored one keeps its id and verdicts; verdicts on a moment no longer
         flagged stay as orphaned verdicts (``orphaned``) and re-attach when a later

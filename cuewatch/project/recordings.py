@@ -105,14 +105,14 @@ class Recordings(Manager):
         return meta
 
     def add(self, video: Union[str, os.PathLike], *,
-                      consent: Optional[ConsentInput] = None,
-                      transcript: Optional[Union[str, os.PathLike]] = None,
-                      mood: Optional[Union[str, os.PathLike]] = None,
-                      client_speaker: Optional[str] = None, client_face: str = "auto",
-                      settings: AnalysisSettings = AnalysisSettings(),
-                      flag_settings: FlagSettings = FlagSettings(),
-                      info: Optional[VideoInfo] = None, queue: bool = True,
-                      actor: Optional[str] = None) -> Recording:
+            consent: Optional[ConsentInput] = None,
+            transcript: Optional[Union[str, os.PathLike]] = None,
+            mood: Optional[Union[str, os.PathLike]] = None,
+            client_speaker: Optional[str] = None, client_face: str = "auto",
+            settings: AnalysisSettings = AnalysisSettings(),
+            flag_settings: FlagSettings = FlagSettings(),
+            info: Optional[VideoInfo] = None, queue: bool = True,
+            actor: Optional[str] = None) -> Recording:
         """Register a consented video and queue its analysis, in one transaction.
 
         Consent: ``consent`` if given, else the ``VIDEO.consent.json`` sidecar; it must
@@ -219,7 +219,7 @@ class Recordings(Manager):
                 conn.execute("UPDATE recordings SET client_face = ? WHERE id = ?",
                              (face, recording_id))
             self.db._log(conn, "set_client", recording_id,
-                      {"speaker": speaker, "face": face, "track": track}, actor)
+                         {"speaker": speaker, "face": face, "track": track}, actor)
 
     def locate(self, recording_id: int) -> Path:
         """The video file now, or a ProjectError that says how to find it again."""

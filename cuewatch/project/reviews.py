@@ -68,12 +68,12 @@ class Reviews(Manager):
             rid = conn.execute("SELECT recording_id FROM flags WHERE id = ?",
                                (last["flag_id"],)).fetchone()
             self.db._log(conn, "undo_verdict", rid[0] if rid else None,
-                      {"flag_id": last["flag_id"], "review_id": last["id"]}, reviewer)
+                         {"flag_id": last["flag_id"], "review_id": last["id"]}, reviewer)
         return self._review(last)
 
     def all(self, flag_id: Optional[int] = None, *, recording_id: Optional[int] = None,
-                reviewer: Optional[str] = None, superseded: bool = False,
-                orphaned: Optional[bool] = None) -> list[Review]:
+            reviewer: Optional[str] = None, superseded: bool = False,
+            orphaned: Optional[bool] = None) -> list[Review]:
         """Current verdicts (one per reviewer per flag); with ``superseded``, also the
         earlier verdicts they replaced (never the undone ones), oldest first.
 
@@ -83,9 +83,9 @@ class Reviews(Manager):
         sql = ("SELECT r.* FROM reviews r JOIN flags f ON f.id = r.flag_id WHERE "
                + ("r.undone = 0" if superseded else "r.current = 1"))
         where, params = where_clause(("r.flag_id = ?", optional(int, flag_id)),
-                               ("f.recording_id = ?", optional(int, recording_id)),
-                               ("r.reviewer = ?", reviewer),
-                               ("f.raised = ?", None if orphaned is None else int(not orphaned)))
+                                     ("f.recording_id = ?", optional(int, recording_id)),
+                                     ("r.reviewer = ?", reviewer),
+                                     ("f.raised = ?", None if orphaned is None else int(not orphaned)))
         return [self._review(r) for r in self.db._query(
             sql + where + " ORDER BY r.flag_id, r.reviewer, r.id", params)]
 
