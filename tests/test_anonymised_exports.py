@@ -80,7 +80,7 @@ def build_named_project(root: Path, media_dir: Path, model_path: Path) -> Path:
         assert flags, "the analysis should raise a flag on 'happy' said with an angry face"
         rid = int(p.recordings.all()[0].id)  # type: ignore[arg-type]
         p.annotations.add(rid, 0.2, 0.9, "gaze away", f"{CLIENT} looks at {REVIEWER_2}",
-                         reviewer=REVIEWER_1)
+                          reviewer=REVIEWER_1)
     fid = flags[0].id
     cuewatch("review", project, "--flag", fid, "--reviewer", REVIEWER_1, "--verdict", "disagree",
              "--note", "first look", model_path=model_path)

@@ -514,7 +514,7 @@ def test_a_moved_recording_offers_to_locate_it(qtbot, window, tmp_path, sample_m
     project = tmp_path / "moved.cuewatch"
     with Project.create(project) as p:
         p.recordings.add(video, consent=str(sample_media / (SAMPLE_VIDEO + ".consent.json")),
-                        queue=False)
+                         queue=False)
     elsewhere = tmp_path / "archive"
     elsewhere.mkdir()
     video.rename(elsewhere / "renamed.mp4")

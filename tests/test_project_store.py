@@ -19,8 +19,8 @@ import pytest
 
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import ConsentError, CuewatchError, ProjectError
-from cuewatch.project.revocation import revoke_consent
 from cuewatch.project.relocation import relocate
+from cuewatch.project.revocation import revoke_consent
 from cuewatch.project.schema import MIGRATIONS, SCHEMA_VERSION
 from cuewatch.project.store import Project
 
@@ -207,7 +207,7 @@ def test_one_current_verdict_history_and_undo(project: Project, clips: dict[str,
                        (f2, "supervisor"): "unsure"}
     hist = project.reviews.history(f1, "supervisor")
     assert [(h.review.verdict, h.status) for h in hist] == [("agree", "superseded"),
-                                                          ("disagree", "current")]
+                                                            ("disagree", "current")]
     assert hist[1].review.note == "the smile is social"
     # a second current row for the same reviewer and flag is impossible
     raw = sqlite3.connect(project.path)

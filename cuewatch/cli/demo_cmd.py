@@ -59,7 +59,7 @@ def ensure_demo_project(project: Path, media: Path = SAMPLE_MEDIA, *, model: Opt
         with Project.create(project) as p:
             transcript = media / SAMPLE_TRANSCRIPT
             p.recordings.add(video, transcript=transcript if transcript.is_file() else None,
-                            client_speaker="Client")
+                             client_speaker="Client")
         if not quiet:
             print(f"created the sample project {project}", file=sys.stderr)
     with Project.open(project) as p:

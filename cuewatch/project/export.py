@@ -166,7 +166,7 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                 f"revoking consent there will not find the files in {out}"), stacklevel=2)
             return run_export(fmt, bundles, out, anonymise=anonymise, progress=progress, **options)
         pending = project.exports.begin(out, format=fmt, purpose=purpose or "unstated",
-                                       recording_ids=ids)
+                                        recording_ids=ids)
         files = run_export(fmt, bundles, out, anonymise=anonymise, include_notes=include_notes,
                            progress=progress, **options)
         labels = unique_labels(bundles, anonymise)
@@ -176,9 +176,9 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                 by_recording.setdefault(rid, []).append(path)
         for rid, note in zip(ids, pending):
             project.exports.record(by_recording.get(rid, []), format=fmt,
-                                  purpose=purpose or "unstated", recording_id=rid, pending=[note])
+                                   purpose=purpose or "unstated", recording_id=rid, pending=[note])
         project.audit.log("export_done", {"format": fmt, "purpose": purpose, "anonymise": anonymise,
-                                    "include_notes": include_notes, "keep_audio": keep_audio,
-                                    "recordings": ids, "files": len(files), "out": str(out)})
+                                          "include_notes": include_notes, "keep_audio": keep_audio,
+                                          "recordings": ids, "files": len(files), "out": str(out)})
         return files
 
