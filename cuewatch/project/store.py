@@ -1,11 +1,17 @@
 """A review project: one SQLite file (``*.cuewatch``) that survives crashes.
 
-Everything a supervisor, trainee or researcher does to a set of recordings lives here:
+Everything a supervisor, trainee or researcher does to a set of recordings lives in it:
 recordings (found again by content hash when moved), consent, analyses and their state,
 mood segments, flags, reviewers' verdicts with their history, manual annotations and an
-append-only audit log. Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``)
-that also appends its audit entry, so a killed process leaves the file with everything
-committed before it. A file from a newer cuewatch, a corrupt file or a file that is not a
+append-only audit log. ``Project`` is the database object: opening, creating and migrating
+the file, the write transaction and audit primitives (``_write()``, ``_log()``,
+``_query()``), the data folder and read-only state. Each concern is a manager on it, in its
+own module: ``project.recordings``, ``.consents``, ``.analyses`` (the job queue and
+results), ``.flags``, ``.reviews``, ``.annotations``, ``.exports``, ``.audit``. File-system
+work is done by services outside the store (``cuewatch.project.revocation``,
+``cuewatch.project.relocation``). Every write is one transaction (``BEGIN IMMEDIATE`` ...
+``COMMIT``) that also appends its audit entry, so a killed process leaves the file with
+everything committed before it. A file from a newer cuewatch, a corrupt file or a file that is not a
 project is refused after a read-only look, and left untouched.
 
 Threads: a ``Project`` (one SQLite connection) is used from the thread that opened it.
