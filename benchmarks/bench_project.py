@@ -73,10 +73,10 @@ def build(path: Path, n_recordings: int, media_dir: Path) -> None:
             video.write_bytes(f"placeholder video {r}".encode() * 64)  # distinct content hash
             info = SimpleNamespace(duration=HOUR, fps=30.0, width=1280, height=720, codec="h264",
                                    rotation=0, frame_count=int(HOUR * 30))
-            rid = int(p.add_recording(video, consent=CONSENT, info=info, queue=False).id)  # type: ignore[arg-type]
+            rid = int(p.recordings.add(video, consent=CONSENT, info=info, queue=False).id)  # type: ignore[arg-type]
             segments, flags, gaps = _hour(rng)
-            p.set_mood_segments(rid, segments)
-            p.replace_flags(rid, flags, gaps)
+            p.analyses.set_mood_segments(rid, segments)
+            p.flags.replace(rid, flags, gaps)
             now = "2026-11-26T12:00:00.000+00:00"
             conn = p._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -127,7 +127,7 @@ def main() -> int:
         for _ in range(5):
             t0, c0 = time.perf_counter(), time.process_time()
             with Project.open(path, actor="bench") as p:
-                flags = p.flags()
+                flags = p.flags.all()
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         print(f"open + list all flags ({len(flags)} flags): median {statistics.median(times) * 1000:.0f} ms "
@@ -135,14 +135,14 @@ def main() -> int:
               f"(target < 1000 ms)")
 
         with Project.open(path, actor="bench") as p:
-            ids = [f.id for f in p.flags(1)]
+            ids = [f.id for f in p.flags.all(1)]
             vt = []
             for i in range(60):
                 t0 = time.perf_counter()
-                p.set_verdict(ids[i % len(ids)], "bench-reviewer", ("agree", "disagree", "unsure")[i % 3])
+                p.reviews.set_verdict(ids[i % len(ids)], "bench-reviewer", ("agree", "disagree", "unsure")[i % 3])
                 vt.append(time.perf_counter() - t0)
             undo_t0 = time.perf_counter()
-            p.undo_last_verdict("bench-reviewer")
+            p.reviews.undo_last("bench-reviewer")
             undo = time.perf_counter() - undo_t0
         vt.sort()
         print(f"machine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

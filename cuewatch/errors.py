@@ -45,3 +45,8 @@ class CuewatchWarning(UserWarning):
 
 class ReadOnlyProjectWarning(CuewatchWarning):
     """A project was opened read-only: it can be listed and exported, not changed."""
+
+
+class StoredSettingsWarning(CuewatchWarning):
+    """Settings stored by another cuewatch have fields this one does not know: they are
+    ignored, and the stored project stays readable."""

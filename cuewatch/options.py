@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, TypeVar
+from typing import Any, ClassVar, Mapping, Optional, TypeVar
 
-from cuewatch.errors import CuewatchError
-
-log = logging.getLogger(__name__)
+from cuewatch.errors import CuewatchError, StoredSettingsWarning
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,17 @@ class AnalysisSettings:
             return "all frames"
         return f"{self.fps:g} fps"
 
+    #: stored field names of earlier cuewatch versions -> today's (``from_stored``).
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> AnalysisSettings:
+        """Settings as a project stored them (``to_dict``), by any cuewatch version: stored
+        data stays readable, unlike user input (see ``_from_stored``)."""
+        return _from_stored(cls, stored)
 
     def cache_token(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -114,6 +121,9 @@ class FlagSettings:
     #: an unknown name is an error when the thresholds are made, never ignored.
     extra: dict[str, float] = field(default_factory=dict)
 
+    #: stored field names of earlier cuewatch versions -> today's (``from_stored``).
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+
     def __post_init__(self) -> None:
         if self.sensitivity not in SENSITIVITIES:
             raise CuewatchError(f"unknown sensitivity {self.sensitivity!r} "
@@ -122,28 +132,39 @@ class FlagSettings:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> FlagSettings:
+        """Settings as a project stored them (``to_dict``), by any cuewatch version: stored
+        data stays readable, unlike user input (see ``_from_stored``)."""
+        return _from_stored(cls, stored)
 
-_Settings = TypeVar("_Settings", AnalysisSettings, FlagSettings)
+
+_Stored = TypeVar("_Stored", AnalysisSettings, FlagSettings)
 
 
-def stored_settings(settings_class: type[_Settings], stored: Optional[Mapping[str, Any]],
-                    where: str = "stored settings") -> _Settings:
-    """Settings saved by an earlier cuewatch (a project's analysis row) read back.
-
-    A field that was renamed or removed since is left out, with a warning, so an old
-    project stays readable instead of failing with a TypeError; a stored sensitivity this
-    version does not know is read as the default, with a warning.
-    """
-    known = {f.name for f in dataclasses.fields(settings_class)}
-    data = dict(stored or {})
-    dropped = sorted(set(data) - known)
-    if dropped:
-        log.warning("%s: %s no longer %s %s; ignored", where, ", ".join(dropped),
-                    "is a field of" if len(dropped) == 1 else "are fields of",
-                    settings_class.__name__)
-    data = {k: v for k, v in data.items() if k in known}
-    if settings_class is FlagSettings and data.get("sensitivity", "medium") not in SENSITIVITIES:
-        log.warning("%s: unknown sensitivity %r read as %r", where, data["sensitivity"],
-                    FlagSettings.sensitivity)
-        data["sensitivity"] = FlagSettings.sensitivity
-    return settings_class(**data)
+def _from_stored(cls: type[_Stored], stored: Mapping[str, Any]) -> _Stored:
+    """A settings dataclass from a stored dict: a field renamed since is read under its
+    new name (``cls.RENAMED``; the new name wins if both are stored); a field this
+    cuewatch does not know is dropped with a ``StoredSettingsWarning``, never a TypeError.
+    Values are taken as stored (they were checked when the user gave them)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    kept: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in stored.items():
+        new = cls.RENAMED.get(key)
+        if new is not None and new in names:
+            kept.setdefault(new, value)
+        elif key in names:
+            kept[key] = value
+        else:
+            unknown.append(str(key))
+    if unknown:
+        warnings.warn(StoredSettingsWarning(
+            f"stored {cls.__name__} has fields this cuewatch does not know, ignored: "
+            f"{', '.join(sorted(unknown))}"), stacklevel=3)
+    if cls is FlagSettings and kept.get("sensitivity", FlagSettings.sensitivity) not in SENSITIVITIES:
+        warnings.warn(StoredSettingsWarning(
+            f"stored sensitivity {kept['sensitivity']!r} is unknown to this cuewatch; read as "
+            f"{FlagSettings.sensitivity!r}"), stacklevel=3)
+        kept["sensitivity"] = FlagSettings.sensitivity
+    return cls(**kept)

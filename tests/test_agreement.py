@@ -74,15 +74,15 @@ def test_agreement_on_a_project_file(tmp_path: Path, synthetic_video) -> None:
     consent = {"participants": [{"name": "A", "role": "client"}], "scopes": ["supervision"],
                "obtained": "2026-01-01"}
     with Project.create(tmp_path / "p.cuewatch") as p:
-        rid = p.add_recording(video, consent=json.dumps(consent)).id
+        rid = p.recordings.add(video, consent=json.dumps(consent)).id
         flags = [Flag(i, i + 1, "incongruence", 0, {}, {}, 0.5, 0.5) for i in range(6)]
-        p.replace_flags(rid, flags, [])
+        p.flags.replace(rid, flags, [])
         sup = ["agree", "agree", "disagree", "disagree", "agree", "unsure"]
         tra = ["agree", "disagree", "disagree", "disagree", "agree", "agree"]
         for f, s, t in zip(flags, sup, tra):
-            p.set_verdict(f.id, "sup", "unsure")  # replaced below: only current verdicts count
-            p.set_verdict(f.id, "sup", s)
-            p.set_verdict(f.id, "tra", t)
+            p.reviews.set_verdict(f.id, "sup", "unsure")  # replaced below: only current verdicts count
+            p.reviews.set_verdict(f.id, "sup", s)
+            p.reviews.set_verdict(f.id, "tra", t)
         report = project_agreement(p)
     pair = next(x for x in report.pairs if (x.a, x.b) == ("sup", "tra"))
     assert pair.n == 6 and pair.kappa == pytest.approx(3 / 7)

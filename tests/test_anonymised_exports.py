@@ -76,11 +76,11 @@ def build_named_project(root: Path, media_dir: Path, model_path: Path) -> Path:
              "--client-speaker", CLIENT, model_path=model_path)
     cuewatch("project", "analyze", project, "--quiet", model_path=model_path)
     with Project.open(project) as p:
-        flags = p.flags()
+        flags = p.flags.all()
         assert flags, "the analysis should raise a flag on 'happy' said with an angry face"
-        rid = int(p.recordings()[0].id)  # type: ignore[arg-type]
-        p.add_annotation(rid, 0.2, 0.9, "gaze away", f"{CLIENT} looks at {REVIEWER_2}",
-                         reviewer=REVIEWER_1)
+        rid = int(p.recordings.all()[0].id)  # type: ignore[arg-type]
+        p.annotations.add(rid, 0.2, 0.9, "gaze away", f"{CLIENT} looks at {REVIEWER_2}",
+                          reviewer=REVIEWER_1)
     fid = flags[0].id
     cuewatch("review", project, "--flag", fid, "--reviewer", REVIEWER_1, "--verdict", "disagree",
              "--note", "first look", model_path=model_path)
@@ -101,16 +101,16 @@ def names_the_project_knows(project: Path) -> set[str]:
     """Every name of a person or a file the project holds, read from the project itself."""
     names = {project.name, project.stem}
     with Project.open(project) as p:
-        for rec in p.recordings():
+        for rec in p.recordings.all():
             names |= {Path(rec.path).name, Path(rec.path).stem, str(rec.path)}
             rid = int(rec.id)  # type: ignore[arg-type]
-            names |= {s.speaker for s in p.mood_segments(rid) if s.speaker}
-            status = p.consent_status(rid)
+            names |= {s.speaker for s in p.analyses.mood_segments(rid) if s.speaker}
+            status = p.consents.status(rid)
             names |= {pp["name"] for pp in status.participants}
             names.add(status.recorded_by or "")
-            names |= {a.reviewer for a in p.annotations(rid)}
-            names |= {a.note for a in p.annotations(rid) if a.note}
-        for r in p.reviews(superseded=True):
+            names |= {a.reviewer for a in p.annotations.all(rid)}
+            names |= {a.note for a in p.annotations.all(rid) if a.note}
+        for r in p.reviews.all(superseded=True):
             names.add(r.reviewer)
             if r.note:
                 names.add(r.note)

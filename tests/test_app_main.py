@@ -62,14 +62,14 @@ def open_sample(qtbot, window: MainWindow, project: Path) -> None:
 
 def stored_verdicts(project: Path) -> dict[int, str]:
     with Project.open(project) as p:
-        return {r.flag_id: r.verdict for r in p.reviews(reviewer=REVIEWER)}
+        return {r.flag_id: r.verdict for r in p.reviews.all(reviewer=REVIEWER)}
 
 
 def test_opens_the_sample_and_lists_its_flags(qtbot, window, sample_project):
     open_sample(qtbot, window, sample_project)
     with Project.open(sample_project) as p:
-        flags = p.flags()
-        segments = p.mood_segments(1)
+        flags = p.flags.all()
+        segments = p.analyses.mood_segments(1)
     assert flags, "the sample is built to have incongruent moments"
     assert [r.name for r in window.rows] == [SAMPLE_VIDEO]
     row = window.rows[0]
@@ -151,9 +151,9 @@ def test_verdict_column_shows_the_chosen_reviewers_verdicts(qtbot, window, sampl
     flags = window.review.flags
     assert len(flags) >= 2
     with Project.open(sample_project) as p:
-        p.set_verdict(int(flags[0].id), "Dr. Supervisor", "agree", "")
-        p.set_verdict(int(flags[0].id), REVIEWER, "disagree", "")
-        p.set_verdict(int(flags[1].id), "Dr. Supervisor", "unsure", "")
+        p.reviews.set_verdict(int(flags[0].id), "Dr. Supervisor", "agree", "")
+        p.reviews.set_verdict(int(flags[0].id), REVIEWER, "disagree", "")
+        p.reviews.set_verdict(int(flags[1].id), "Dr. Supervisor", "unsure", "")
     window.review.reload_reviews()
     model, combo = window.flag_list.model, window.flag_list.reviewer_combo
     verdict_col = COLUMNS.index("Verdict")
@@ -245,7 +245,7 @@ def test_verdict_keys_store_reviews_at_once_and_undo(qtbot, window, sample_proje
     window.flag_detail.note.setText("smile looks polite")
     window.flag_detail.note.editingFinished.emit()
     with Project.open(sample_project) as p:
-        assert [r.note for r in p.reviews(second.id, reviewer=REVIEWER)] == ["smile looks polite"]
+        assert [r.note for r in p.reviews.all(second.id, reviewer=REVIEWER)] == ["smile looks polite"]
     # filters read the stored verdicts
     combo = window.flag_list.verdict_combo
     combo.setCurrentIndex(combo.findData("agree"))
@@ -295,7 +295,7 @@ def test_sensitivity_recomputes_flags_from_stored_features(qtbot, window, sample
         qtbot.waitUntil(lambda: window.recompute_task is not None and window.recompute_task.done,
                         timeout=5000)
         with Project.open(sample_project) as p:
-            stored = p.flags(1)
+            stored = p.flags.all(1)
         counts[level] = len(stored)
         assert [f.id for f in window.timeline.data.flags] == [f.id for f in stored]
         assert window.flag_list.table.model().rowCount() == len(stored)
@@ -314,12 +314,12 @@ def test_sensitivity_change_keeps_every_verdict_and_lists_orphans(qtbot, window,
         review.set_current(index)
         review.set_verdict("agree", f"note on {flag.id}")
     with Project.open(sample_project) as p:
-        p.set_verdict(min(medium), "supervisor", "disagree", "not congruent")
+        p.reviews.set_verdict(min(medium), "supervisor", "disagree", "not congruent")
 
     def saved() -> dict:
         with Project.open(sample_project) as p:
-            return {(r.flag_id, r.reviewer): (r.verdict, r.note, p.flag(r.flag_id).start)
-                    for r in p.reviews()}
+            return {(r.flag_id, r.reviewer): (r.verdict, r.note, p.flags.get(r.flag_id).start)
+                    for r in p.reviews.all()}
 
     before = saved()
     assert len(before) == len(medium) + 1
@@ -332,8 +332,8 @@ def test_sensitivity_change_keeps_every_verdict_and_lists_orphans(qtbot, window,
     recompute("low")
     assert saved() == before
     with Project.open(sample_project) as p:
-        raised = [f.id for f in p.flags(1)]
-        orphans = [f.id for f in p.orphaned_flags(1)]
+        raised = [f.id for f in p.flags.all(1)]
+        orphans = [f.id for f in p.flags.orphaned(1)]
     assert orphans and set(raised) | set(orphans) == set(medium)
     assert [f.id for f in window.timeline.data.flags] == raised  # the timeline: raised only
     model = window.flag_list.table.model()
@@ -354,8 +354,8 @@ def test_sensitivity_change_keeps_every_verdict_and_lists_orphans(qtbot, window,
     assert {f.id: (f.start, f.end) for f in review.flags} == medium
     assert all(f.raised for f in review.flags)
     with Project.open(sample_project) as p:
-        assert p.orphaned_flags(1) == [] and p.latest_analysis(1).flag_settings.sensitivity == "medium"
-        assert all(a.detail["reviews_removed"] == 0 for a in p.audit(action="replace_flags"))
+        assert p.flags.orphaned(1) == [] and p.analyses.latest(1).flag_settings.sensitivity == "medium"
+        assert all(a.detail["reviews_removed"] == 0 for a in p.audit.all(action="replace_flags"))
 
 
 def test_drag_on_annotation_lane_stores_a_labelled_span(qtbot, window, sample_project):
@@ -368,7 +368,7 @@ def test_drag_on_annotation_lane_stores_a_labelled_span(qtbot, window, sample_pr
     qtbot.mouseMove(view.canvas, QPoint(int(view.x_of(4.0)), y))
     qtbot.mouseRelease(view.canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(view.x_of(5.0)), y))
     with Project.open(sample_project) as p:
-        (a,) = p.annotations(1)
+        (a,) = p.annotations.all(1)
     assert a.label == "missed eye roll" and a.reviewer == REVIEWER
     assert a.start == pytest.approx(3.0, abs=0.1) and a.end == pytest.approx(5.0, abs=0.1)
     assert [x.label for x in window.timeline.data.annotations] == ["missed eye roll"]
@@ -377,7 +377,7 @@ def test_drag_on_annotation_lane_stores_a_labelled_span(qtbot, window, sample_pr
 def test_background_analysis_reports_progress_and_cancels(qtbot, window, tmp_path, sample_media):
     project = tmp_path / "fresh.cuewatch"
     with Project.create(project) as p:
-        p.add_recording(sample_media / SAMPLE_VIDEO, transcript=sample_media / SAMPLE_TRANSCRIPT)
+        p.recordings.add(sample_media / SAMPLE_VIDEO, transcript=sample_media / SAMPLE_TRANSCRIPT)
     window.open_project(project)
     seen: list[float] = []
     task = window.start_analysis()
@@ -388,8 +388,8 @@ def test_background_analysis_reports_progress_and_cancels(qtbot, window, tmp_pat
     qtbot.waitUntil(lambda: task.done, timeout=60000)
     assert "cancelled" in window.status_label.text()
     with Project.open(project) as p:
-        assert [a.state for a in p.analyses()] != ["done"]
-        assert p.flags() == []
+        assert [a.state for a in p.analyses.all()] != ["done"]
+        assert p.flags.all() == []
 
 
 def test_errors_are_dialogs(qtbot, window, tmp_path):
@@ -427,17 +427,17 @@ def test_import_needs_consent_then_adds_the_recording(qtbot, window, tmp_path, s
     qtbot.waitUntil(lambda: task.done, timeout=15000)
     assert [r.name for r in window.rows] == [SAMPLE_VIDEO]
     with Project.open(project) as p:
-        consent = p.consent(1)
+        consent = p.consents.get(1)
         assert consent.scopes == ("training", "research")
         assert consent.participants[0].name == "CREMA-D actor 1001"
-        assert set(p.transcripts(1)) == {"transcript"}
-        assert [a.state for a in p.analyses(1)] == ["queued"]
+        assert set(p.recordings.transcripts(1)) == {"transcript"}
+        assert [a.state for a in p.analyses.all(1)] == ["queued"]
 
 
 def test_attach_a_transcript_to_a_recording_later(qtbot, window, tmp_path, sample_media):
     project = tmp_path / "later.cuewatch"
     with Project.create(project) as p:
-        p.add_recording(sample_media / SAMPLE_VIDEO, queue=False)
+        p.recordings.add(sample_media / SAMPLE_VIDEO, queue=False)
     window.auto_analyse = False
     window.open_project(project)
     qtbot.waitUntil(lambda: len(window.rows) == 1, timeout=10000)
@@ -447,8 +447,8 @@ def test_attach_a_transcript_to_a_recording_later(qtbot, window, tmp_path, sampl
     task = window.attach_transcript(1, sample_media / SAMPLE_TRANSCRIPT)
     qtbot.waitUntil(lambda: task.done, timeout=15000)
     with Project.open(project) as p:
-        assert set(p.transcripts(1)) == {"transcript"}
-        assert [a.state for a in p.analyses(1)] == ["queued"]
+        assert set(p.recordings.transcripts(1)) == {"transcript"}
+        assert [a.state for a in p.analyses.all(1)] == ["queued"]
 
 
 def test_a_webvtt_file_attaches_as_a_transcript_not_a_mood_file(qtbot, window, tmp_path,
@@ -458,7 +458,7 @@ def test_a_webvtt_file_attaches_as_a_transcript_not_a_mood_file(qtbot, window, t
 
     project = tmp_path / "webvtt.cuewatch"
     with Project.create(project) as p:
-        p.add_recording(sample_media / SAMPLE_VIDEO, queue=False)
+        p.recordings.add(sample_media / SAMPLE_VIDEO, queue=False)
     webvtt = tmp_path / "roleplay.webvtt"
     shutil.copy(sample_media / SAMPLE_TRANSCRIPT, webvtt)
     window.auto_analyse = False
@@ -468,7 +468,7 @@ def test_a_webvtt_file_attaches_as_a_transcript_not_a_mood_file(qtbot, window, t
     task = window.attach_transcript(1, webvtt)
     qtbot.waitUntil(lambda: task.done, timeout=15000)
     with Project.open(project) as p:
-        assert set(p.transcripts(1)) == {"transcript"}
+        assert set(p.recordings.transcripts(1)) == {"transcript"}
 
 
 def test_face_pick_dialog_returns_the_clicked_face(qtbot, sample_media):
@@ -533,8 +533,8 @@ def test_a_moved_recording_offers_to_locate_it(qtbot, window, tmp_path, sample_m
     shutil.copy2(sample_media / SAMPLE_VIDEO, video)
     project = tmp_path / "moved.cuewatch"
     with Project.create(project) as p:
-        p.add_recording(video, consent=str(sample_media / (SAMPLE_VIDEO + ".consent.json")),
-                        queue=False)
+        p.recordings.add(video, consent=str(sample_media / (SAMPLE_VIDEO + ".consent.json")),
+                         queue=False)
     elsewhere = tmp_path / "archive"
     elsewhere.mkdir()
     video.rename(elsewhere / "renamed.mp4")
@@ -548,7 +548,7 @@ def test_a_moved_recording_offers_to_locate_it(qtbot, window, tmp_path, sample_m
     qtbot.waitUntil(lambda: window.data is not None, timeout=15000)
     assert window.rows[0].present
     with Project.open(project) as p:
-        assert p.locate(1) == elsewhere / "renamed.mp4"
+        assert p.recordings.locate(1) == elsewhere / "renamed.mp4"
     assert window.player.path == str(elsewhere / "renamed.mp4")
 
 
@@ -556,12 +556,12 @@ def test_demo_command_reuses_the_analysed_sample(sample_project, sample_media, m
     from cuewatch.cli import main
 
     with Project.open(sample_project) as p:
-        before = len(p.analyses())
+        before = len(p.analyses.all())
     assert main(["demo", "--project", str(sample_project), "--media", str(sample_media),
                  "--model", str(model_path), "--no-app", "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(sample_project)
     with Project.open(sample_project) as p:
-        assert len(p.analyses()) == before            # analysed already: nothing redone
+        assert len(p.analyses.all()) == before            # analysed already: nothing redone
     assert main(["demo", "--project", str(tmp_path / "x.cuewatch"), "--media", str(tmp_path),
                  "--no-app"]) == 2
     err = capsys.readouterr().err

@@ -69,14 +69,14 @@ def test_add_recording_operation_reaches_the_recordings_model(qtbot, tmp_path, s
         task.run_in_background()
     assert model.item(0, 2).text() == "queued"
     with Project.open(doc.path) as p:
-        assert set(p.transcripts(1)) == {"transcript"}
+        assert set(p.recordings.transcripts(1)) == {"transcript"}
     model.set_document(None)
     doc.close()
 
 
 def test_recompute_operation_emits_flags_changed_and_keeps_verdicts(qtbot, sample_project):  # noqa: F811
     doc = ProjectDocument.open(sample_project, REVIEWER)
-    flags = doc.project.flags(1)
+    flags = doc.project.flags.all(1)
     assert flags
     doc.set_verdict(1, int(flags[0].id), "agree", "kept")
     task = operations.recompute_flags(doc, 1, FlagSettings(sensitivity="high"))
@@ -84,8 +84,8 @@ def test_recompute_operation_emits_flags_changed_and_keeps_verdicts(qtbot, sampl
         task.run_in_background()
     assert signal.args == [1]
     qtbot.waitUntil(lambda: task.done, timeout=5000)
-    assert doc.project.latest_analysis(1).flag_settings.sensitivity == "high"
-    assert [(r.verdict, r.note) for r in doc.project.reviews(reviewer=REVIEWER)] == [("agree", "kept")]
+    assert doc.project.analyses.latest(1).flag_settings.sensitivity == "high"
+    assert [(r.verdict, r.note) for r in doc.project.reviews.all(reviewer=REVIEWER)] == [("agree", "kept")]
     doc.close()
 
 
@@ -108,7 +108,7 @@ def test_analysis_operation_runs_and_the_window_opens_the_result(qtbot, tmp_path
                                                                  model_path):
     project = tmp_path / "fresh.cuewatch"
     with Project.create(project) as p:
-        p.add_recording(sample_media / SAMPLE_VIDEO, transcript=sample_media / SAMPLE_TRANSCRIPT)
+        p.recordings.add(sample_media / SAMPLE_VIDEO, transcript=sample_media / SAMPLE_TRANSCRIPT)
     settings = make_settings(tmp_path / "s.ini")
     settings.reviewer = REVIEWER
     window = MainWindow(settings, model=str(model_path), auto_analyse=False)
@@ -122,7 +122,7 @@ def test_analysis_operation_runs_and_the_window_opens_the_result(qtbot, tmp_path
     assert window.recordings_table.item(0, 2).text() == "done"   # via analysesChanged
     qtbot.waitUntil(lambda: window.data is not None and bool(window.data.flags), timeout=15000)
     with Project.open(project) as p:
-        assert window.data.flags and [f.id for f in window.data.flags] == [f.id for f in p.flags(1)]
+        assert window.data.flags and [f.id for f in window.data.flags] == [f.id for f in p.flags.all(1)]
     window.close()
 
 
@@ -137,7 +137,7 @@ def test_the_recordings_list_hashes_no_video_on_the_ui_thread(qtbot, tmp_path, s
     video = here / "session.mp4"
     shutil.copy2(sample_media / SAMPLE_VIDEO, video)
     with Project.create(here / "p.cuewatch") as p:
-        p.add_recording(video, consent=_sample_consent(sample_media), queue=False)
+        p.recordings.add(video, consent=_sample_consent(sample_media), queue=False)
     moved = tmp_path / "moved" / "p.cuewatch"
     moved.parent.mkdir()
     shutil.copy2(here / "p.cuewatch", moved)
@@ -174,13 +174,13 @@ def test_client_face_operations(qtbot, sample_project):  # noqa: F811
     asked: list[int] = []
     # one person in view: nothing to ask
     assert operations.ask_client_face(None, doc, 1, asked.append) is None
-    track = doc.project.client_track(1)
-    before = len(doc.project.analyses(1))
+    track = doc.project.recordings.client_track(1)
+    before = len(doc.project.analyses.all(1))
     task = operations.set_client_face(doc, 1, int(track))
     with qtbot.waitSignal(doc.recordingsChanged, timeout=15000):
         task.run_in_background()
-    assert doc.project.recording_metadata(1)["client_face"] == str(track)
-    analyses = doc.project.analyses(1)
+    assert doc.project.recordings.metadata(1)["client_face"] == str(track)
+    analyses = doc.project.analyses.all(1)
     assert len(analyses) == before + 1 and max(analyses, key=lambda a: a.id).state == "queued"
     assert asked == []
     doc.close()

@@ -225,8 +225,8 @@ def test_project_stores_the_no_face_gap(tmp_path: Path, model_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     assert "no face" in proc.stderr
     with Project.open(project) as p:
-        rid = int(p.recordings()[0].id)
-        assert [g.reason for g in p.gaps(rid)] == ["no face"]
+        rid = int(p.recordings.all()[0].id)
+        assert [g.reason for g in p.flags.gaps(rid)] == ["no face"]
 
 
 def test_stretch_without_any_face_is_a_no_face_gap(tmp_path: Path, media_dir: Path,

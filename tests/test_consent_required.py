@@ -42,7 +42,7 @@ def _one_line(err: str) -> str:
 def _analysed(tmp_path: Path, clips: dict[str, Path]) -> Path:
     path = tmp_path / "study.cuewatch"
     with Project.create(path) as p:  # training and supervision only
-        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.recordings.add(clips["HAP"]).id)  # type: ignore[arg-type]
         _fake_run(p, rid, tmp_path, n_flags=2)
     return path
 
@@ -60,8 +60,8 @@ def test_cli_export_without_purpose_is_refused(capsys, tmp_path: Path, clips: di
     assert "--purpose" in line and all(p in line for p in EXPORT_PURPOSES)
     assert not out_dir.exists()
     with Project.open(path) as p:
-        assert p.exported_files(include_deleted=True) == []
-        assert p.audit(action="export_done") == []
+        assert p.exports.files(include_deleted=True) == []
+        assert p.audit.all(action="export_done") == []
 
 
 def test_every_format_that_carries_personal_data_needs_a_purpose(tmp_path: Path,
@@ -112,20 +112,20 @@ def test_project_add_refuses_future_consent(capsys, tmp_path: Path, clips: dict[
     code, _, err = _cli(capsys, "project", "add", path, clips["SAD"])
     assert code == 2 and "future" in _one_line(err)
     with Project.open(path) as p:
-        assert p.recordings() == [] and p.analyses() == []
+        assert p.recordings.all() == [] and p.analyses.all() == []
 
 
 def test_consent_set_refuses_future_consent_and_keeps_the_old(capsys, tmp_path: Path,
                                                                clips: dict[str, Path]) -> None:
     path = tmp_path / "study.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.recordings.add(clips["HAP"]).id)  # type: ignore[arg-type]
         with pytest.raises(ConsentError, match="in the future"):
-            p.set_consent(rid, FUTURE)
+            p.consents.set(rid, FUTURE)
     code, _, err = _cli(capsys, "consent", path, "set", "1", "--consent", json.dumps(FUTURE))
     assert code == 2 and "in the future" in _one_line(err)
     with Project.open(path) as p:
-        assert [h["status"] for h in p.consent_history(1)] == ["active"]
-        assert p.consent(1).obtained == dt.date(2026, 1, 10)
-        status = p.consent_status(1, today=dt.date(2026, 1, 9))  # before it was obtained
+        assert [h["status"] for h in p.consents.history(1)] == ["active"]
+        assert p.consents.get(1).obtained == dt.date(2026, 1, 10)
+        status = p.consents.status(1, today=dt.date(2026, 1, 9))  # before it was obtained
         assert status.state == "future" and not any(status.allowed.values())

@@ -69,7 +69,7 @@ def test_refused_files_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
 def _analysed_project(tmp_path: Path, clips: dict[str, Path]) -> Path:
     path = tmp_path / "study.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.recordings.add(clips["HAP"]).id)  # type: ignore[arg-type]
         _fake_run(p, rid, tmp_path, n_flags=4)
     return path
 
@@ -77,7 +77,7 @@ def _analysed_project(tmp_path: Path, clips: dict[str, Path]) -> Path:
 def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, clips: dict[str, Path]) -> None:
     path = _analysed_project(tmp_path, clips)
     with Project.open(path) as p:
-        ids = [f.id for f in p.flags()]
+        ids = [f.id for f in p.flags.all()]
     for fid, sup, tra in zip(ids, ["agree", "agree", "disagree", "unsure"],
                              ["agree", "disagree", "disagree", "unsure"]):
         assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "sup", "--verdict", sup)[0] == 0
@@ -95,7 +95,7 @@ def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, clips: dict[
     code, out, _ = _cli(capsys, "review", path, "--undo", "--reviewer", "tra")
     assert code == 0 and "took back" in out
     with Project.open(path) as p:
-        assert {r.reviewer for r in p.reviews(ids[-1])} == {"sup"}
+        assert {r.reviewer for r in p.reviews.all(ids[-1])} == {"sup"}
     code, _, err = _cli(capsys, "review", path, "--flag", ids[0], "--reviewer", "sup")
     assert code == 2 and "--verdict" in _one_line_error(err)
     code, _, err = _cli(capsys, "review", path, "--flag", 9999, "--reviewer", "sup", "--verdict", "agree")
@@ -115,7 +115,7 @@ def test_export_consent_record_and_revoke(capsys, tmp_path: Path, clips: dict[st
     written = [Path(line) for line in out.split()]
     assert written and all(f.is_file() for f in written)
     with Project.open(path) as p:
-        assert {f.path for f in p.exported_files(1)} == set(written)
+        assert {f.path for f in p.exports.files(1)} == set(written)
     code, out, _ = _cli(capsys, "consent", path, "revoke", "hap.mp4")
     assert code == 0 and "deleted 4 flags" in out and "interrupted" not in out
     assert all(f"deleted exported file {f}" in out for f in written)
@@ -178,7 +178,7 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, crema_clips: dict[s
 
     with Project.open(path) as p:  # readable, with everything committed before the kill
         assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert len(p.recordings()) == 4
+        assert len(p.recordings.all()) == 4
 
     os.environ["CUEWATCH_MODEL"] = str(model_path)
     try:
@@ -192,16 +192,16 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, crema_clips: dict[s
     for aid, state in done_before.items():
         assert after[aid] == state  # finished work was not redone
     with Project.open(path) as p:
-        rp = p.find_recording("angry.flv")
+        rp = p.recordings.find("angry.flv")
         rid = int(rp.id)  # type: ignore[arg-type]
-        assert p.mood_segments(rid) and p.client_speaker(rid)
-        assert p.tracks(rid) and p.client_track(rid) is not None
-        features = p.features_dir(rid)
+        assert p.analyses.mood_segments(rid) and p.recordings.client_speaker(rid)
+        assert p.analyses.tracks(rid) and p.recordings.client_track(rid) is not None
+        features = p.analyses.features_dir(rid)
         assert features is not None and (features / "meta.json").is_file()
         meta_mtime = (features / "meta.json").stat().st_mtime_ns
         # new flag settings reuse the stored face pass (features cache)
         from cuewatch.options import FlagSettings
-        p.queue_analysis(rid, flag_settings=FlagSettings(sensitivity="high"))
+        p.analyses.queue(rid, flag_settings=FlagSettings(sensitivity="high"))
     os.environ["CUEWATCH_MODEL"] = str(model_path)
     try:
         t0 = time.monotonic()
@@ -210,9 +210,9 @@ def test_analyze_sigkill_then_resume(capsys, tmp_path: Path, crema_clips: dict[s
     finally:
         del os.environ["CUEWATCH_MODEL"]
     with Project.open(path) as p:
-        assert p.features_dir(rid) == features
+        assert p.analyses.features_dir(rid) == features
         assert (features / "meta.json").stat().st_mtime_ns == meta_mtime
-        assert p.latest_analysis(rid).flag_settings.sensitivity == "high"
+        assert p.analyses.latest(rid).flag_settings.sensitivity == "high"
     assert elapsed < 30
     # the ELAN export of the analysed recording, opened as an ELAN user's script would
     import pympi
@@ -237,7 +237,7 @@ def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, crema_clips: 
 
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(crema_clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.recordings.add(crema_clips["HAP"]).id)  # type: ignore[arg-type]
     stop = threading.Event()
 
     def report(fraction: float, message: str) -> None:
@@ -247,7 +247,7 @@ def test_cancelled_analysis_goes_back_to_the_queue(tmp_path: Path, crema_clips: 
     with pytest.raises(Cancelled):
         run_queued(path, model=str(model_path), progress=Progress(report, stop))
     with Project.open(path) as p:
-        a = p.analyses(rid)[0]
+        a = p.analyses.all(rid)[0]
         assert a.state == "queued" and "cancelled" in a.message
     summary = run_queued(path, model=str(model_path))
     assert summary.done == [a.id] and summary.requeued == []
@@ -259,7 +259,7 @@ def test_two_analyze_processes_share_the_queue(tmp_path: Path, crema_clips: dict
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:
         for code in ("HAP", "SAD", "NEU"):
-            p.add_recording(crema_clips[code], consent=CONSENT)
+            p.recordings.add(crema_clips[code], consent=CONSENT)
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     procs = [subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path),
                                "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -284,7 +284,7 @@ def test_project_flags_recompute_keeps_every_verdict_and_note(capsys, tmp_path: 
 
     path = copy_project(analysed_demo, tmp_path)
     with Project.open(path) as p:
-        medium = {f.id: (f.start, f.end, f.type, f.track) for f in p.flags(1)}
+        medium = {f.id: (f.start, f.end, f.type, f.track) for f in p.flags.all(1)}
     assert len(medium) >= 2
     for fid in medium:
         assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "sup", "--verdict", "agree",
@@ -298,12 +298,12 @@ def test_project_flags_recompute_keeps_every_verdict_and_note(capsys, tmp_path: 
     def verdicts() -> dict[tuple[int, str], tuple[str, str, tuple]]:
         with Project.open(path) as p:
             return {(r.flag_id, r.reviewer): (r.verdict, r.note,
-                                              (lambda f: (f.start, f.end, f.type, f.track))(p.flag(r.flag_id)))
-                    for r in p.reviews()}
+                                              (lambda f: (f.start, f.end, f.type, f.track))(p.flags.get(r.flag_id)))
+                    for r in p.reviews.all()}
 
     def history() -> list[tuple[int, str, str, str]]:
         with Project.open(path) as p:
-            return [(r.flag_id, r.reviewer, r.verdict, r.note) for r in p.reviews(superseded=True)]
+            return [(r.flag_id, r.reviewer, r.verdict, r.note) for r in p.reviews.all(superseded=True)]
 
     before, before_history = verdicts(), history()
     assert len(before) == 2 * len(medium) and len(before_history) == len(before) + 1
@@ -311,10 +311,10 @@ def test_project_flags_recompute_keeps_every_verdict_and_note(capsys, tmp_path: 
     low = _flags_cli(path, "--sensitivity", "low")
     assert low.returncode == 0, low.stderr
     with Project.open(path) as p:
-        raised = {f.id for f in p.flags(1)}
-        orphans = p.orphaned_flags(1)
-        assert p.latest_analysis(1).flag_settings.sensitivity == "low"
-        assert p.audit(action="replace_flags")[-1].detail["reviews_removed"] == 0
+        raised = {f.id for f in p.flags.all(1)}
+        orphans = p.flags.orphaned(1)
+        assert p.analyses.latest(1).flag_settings.sensitivity == "low"
+        assert p.audit.all(action="replace_flags")[-1].detail["reviews_removed"] == 0
     assert raised < set(medium) and orphans  # the sample's low setting drops flags
     assert {f.id: (f.start, f.end, f.type, f.track) for f in orphans} == \
         {fid: m for fid, m in medium.items() if fid not in raised}
@@ -352,8 +352,8 @@ def test_project_flags_recompute_keeps_every_verdict_and_note(capsys, tmp_path: 
     assert f"{len(orphans)} raised again" in back.stdout
     assert f"{2 * len(orphans)} re-attached, 0 orphaned in all" in back.stdout
     with Project.open(path) as p:
-        assert {f.id: (f.start, f.end, f.type, f.track) for f in p.flags(1)} == medium
-        assert p.orphaned_flags(1) == []
+        assert {f.id: (f.start, f.end, f.type, f.track) for f in p.flags.all(1)} == medium
+        assert p.flags.orphaned(1) == []
     assert verdicts() == before and history() == before_history
 
     # an explicit threshold no flag passes: everything orphaned, nothing lost

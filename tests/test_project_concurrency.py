@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from cuewatch.errors import ProjectError
+from cuewatch.project.relocation import relocate
 from cuewatch.project.store import Project, inspect_project_file
 
 from test_project_store import CONSENT, _fake_run
@@ -37,10 +38,10 @@ def test_app_open_while_cli_writers_store_verdicts_loses_nothing(
         tmp_path: Path, clips: dict[str, Path]) -> None:  # noqa: F811
     path = tmp_path / "course.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.recordings.add(clips["HAP"]).id)  # type: ignore[arg-type]
         done = _fake_run(p, rid, tmp_path, n_flags=24)
         (done.features_dir / "meta.json").unlink()  # no face lanes: the app loads flags only
-        flag_ids = [int(f.id) for f in p.flags()]  # type: ignore[arg-type]
+        flag_ids = [int(f.id) for f in p.flags.all()]  # type: ignore[arg-type]
     stop = tmp_path / "stop"
     app = subprocess.Popen([sys.executable, str(ROOT / "tests" / "app_session.py"), str(path),
                             str(stop), str(tmp_path / "settings.ini")],
@@ -106,21 +107,21 @@ def _look_again(held: Project) -> None:
 
 def _add_as_video(held: Project) -> None:
     with pytest.raises(ProjectError, match="is a cuewatch project file, not a video"):
-        held.add_recording(held.path, consent=CONSENT)
+        held.recordings.add(held.path, consent=CONSENT)
 
 
 def _add_wal_as_transcript(held: Project) -> None:
     with pytest.raises(ProjectError, match="project file, not a transcript"):
-        held.attach_transcript(1, Path(str(held.path) + "-wal"))
+        held.recordings.attach_transcript(1, Path(str(held.path) + "-wal"))
 
 
 def _relocate_in_its_folder(held: Project) -> None:
     """Look for a moved recording in the project's own folder, where the project file has
     the very size the recording had."""
-    rec = held.recordings()[0]
+    rec = held.recordings.all()[0]
     Path(rec.path).unlink()
     held._conn.execute("UPDATE recordings SET size_bytes = ?", (held.path.stat().st_size,))
-    assert held.relocate([held.path.parent]) == {}
+    assert relocate(held, [held.path.parent]) == {}
 
 
 @pytest.mark.parametrize("touch", [_look_again, _add_as_video, _add_wal_as_transcript,
@@ -133,7 +134,7 @@ def test_the_project_file_is_read_only_through_sqlite(tmp_path: Path, touch: Any
     path = tmp_path / "p.cuewatch"
     held = Project.create(path)
     try:
-        held.add_recording(clips["HAP"])
+        held.recordings.add(clips["HAP"])
         touch(held)
         # another process opens, writes and closes: with our locks intact it cannot
         # checkpoint and delete the WAL we still use
@@ -142,7 +143,7 @@ def test_the_project_file_is_read_only_through_sqlite(tmp_path: Path, touch: Any
                 "c.commit(); c.close()")
         subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=30)
         assert Path(str(path) + "-wal").exists(), "the WAL was deleted under an open connection"
-        held.log("still here", {})
+        held.audit.log("still here", {})
         assert held._conn.execute("SELECT value FROM meta WHERE key = 'other'").fetchone()[0] == "x"
     finally:
         held.close()

@@ -12,6 +12,7 @@ import pytest
 
 from cuewatch.features.folder import is_complete
 from cuewatch.project.export import export_project
+from cuewatch.project.revocation import revoke_consent
 from cuewatch.project.store import DATA_SUFFIX, Project
 
 from test_project_cli import VTT
@@ -33,11 +34,11 @@ def analysed(tmp_path_factory, media_dir: Path, model_path: Path) -> Path:
     transcript.write_text(VTT)
     path = folder / NAME
     with Project.create(path) as p:
-        p.add_recording(clip, transcript=transcript)
+        p.recordings.add(clip, transcript=transcript)
     summary = run_queued(path, model=str(model_path))
     assert summary.done and not summary.failed, summary.failed
     with Project.open(path) as p:
-        assert p.client_track(1) is not None
+        assert p.recordings.client_track(1) is not None
     return path
 
 
@@ -52,7 +53,7 @@ def _copy_project(src: Path, dest: Path, data_name: str | None = None) -> Path:
 
 def _features(path: Path) -> Path:
     with Project.open(path) as p:
-        fdir = p.features_dir(1)
+        fdir = p.analyses.features_dir(1)
     assert fdir is not None
     return fdir
 
@@ -76,7 +77,7 @@ def test_feature_paths_are_stored_relative_to_the_data_folder(analysed: Path) ->
     with Project.open(analysed) as p:
         stored = p._conn.execute("SELECT features_dir FROM analyses").fetchone()[0]
         assert stored.startswith("features/") and NAME not in stored
-        assert p.features_dir(1) == p.data_dir / stored
+        assert p.analyses.features_dir(1) == p.data_dir / stored
 
 
 def test_copied_elsewhere_and_renamed_loads_and_exports(analysed: Path, tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_a_copy_beside_its_original_never_takes_the_originals_data(analysed: Pat
     with Project.open(bare) as p:
         assert p.data_dir == folder / ("bare.cuewatch" + DATA_SUFFIX)
         assert not p.in_data_dir(_features(orig))
-        report = p.revoke_consent(1)
+        report = revoke_consent(p, 1)
     assert report.features_dirs == [] and is_complete(_features(orig))
 
 
@@ -116,7 +117,7 @@ def test_revoke_in_a_copy_deletes_the_copys_features_only(analysed: Path, tmp_pa
     orig_features, copy_features = _features(orig), _features(copy)
     assert orig_features != copy_features and is_complete(copy_features)
     with Project.open(copy) as p:
-        report = p.revoke_consent(1)
+        report = revoke_consent(p, 1)
     assert report.features_dirs == [str(copy_features)] and not copy_features.exists()
     assert is_complete(orig_features)
     _assert_loads(orig, tmp_path)
@@ -142,13 +143,13 @@ def test_old_stored_paths_are_read_inside_the_current_data_folder(analysed: Path
                                  data_name=data_name)
             _assert_loads(copy, tmp_path)
             with Project.open(copy) as p:
-                copy_features = p.features_dir(1)
+                copy_features = p.analyses.features_dir(1)
                 assert copy_features == p.data_dir / "features" / key
                 assert copy_features.is_relative_to(copy.parent)
                 p._conn.execute("INSERT INTO analyses(recording_id, state, parameters, "
                                 "cuewatch_version, queued, features_dir) VALUES "
                                 "(1, 'failed', '{}', 'x', 'x', ?)", (str(foreign),))
-                report = p.revoke_consent(1)
+                report = revoke_consent(p, 1)
             assert report.features_dirs == [str(copy_features)] and not copy_features.exists()
             assert report.features_outside == [str(foreign)] and foreign.is_dir()
             assert any("outside this project's data folder" in line for line in report.lines())

@@ -63,7 +63,7 @@ def test_killed_parallel_analysis_leaves_no_workers_and_shows_interrupted(
     path = tmp_path / "study.cuewatch"
     with Project.create(path) as p:
         for code in ("HAP", "SAD", "NEU"):
-            p.add_recording(crema_clips[code], consent=CONSENT)
+            p.recordings.add(crema_clips[code], consent=CONSENT)
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     log = (tmp_path / "analyze.log").open("wb")  # not a pipe: orphaned workers would hold it
     proc = subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path),
@@ -109,8 +109,8 @@ def test_killed_parallel_analysis_leaves_no_workers_and_shows_interrupted(
     finally:
         doc.close()
     with Project.open(path) as p:  # the next run resumes exactly those
-        interrupted = [a.id for a in p.analyses() if a.interrupted]
-        assert p.requeue_interrupted() == interrupted
+        interrupted = [a.id for a in p.analyses.all() if a.interrupted]
+        assert p.analyses.requeue_interrupted() == interrupted
 
 
 def _as_unprivileged(*argv: object) -> subprocess.CompletedProcess:
@@ -143,10 +143,10 @@ def archived(tmp_path: Path, clips: dict[str, Path]) -> Path:  # noqa: F811
     folder.mkdir()
     path = folder / "course.cuewatch"
     with Project.create(path) as p:
-        rid = int(p.add_recording(clips["HAP"]).id)  # type: ignore[arg-type]
+        rid = int(p.recordings.add(clips["HAP"]).id)  # type: ignore[arg-type]
         done = _fake_run(p, rid, tmp_path, n_flags=3)
         (done.features_dir / "meta.json").unlink()  # no face lanes: flags and verdicts only
-        p.set_verdict(int(p.flags()[0].id), "Dr S", "agree")  # type: ignore[arg-type]
+        p.reviews.set_verdict(int(p.flags.all()[0].id), "Dr S", "agree")  # type: ignore[arg-type]
     yield path
     folder.chmod(0o755)
     path.chmod(0o644)

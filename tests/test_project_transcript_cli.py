@@ -11,7 +11,6 @@ from pathlib import Path
 
 from cuewatch.project.store import Project
 
-from test_project_store import CONSENT
 
 BROKEN = "WEBVTT\n\n00:00:01.000 --> 00:00:00.500\n<v Client>I'm fine\n"  # ends before it starts
 GOOD = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Client>I feel awful today\n"
@@ -44,7 +43,7 @@ def test_add_refuses_a_broken_transcript_and_stores_nothing(tmp_path: Path,
     assert "after the video ends" in _one_line(cuewatch("project", "add", p, clips["HAP"],
                                                         "--transcript", late))
     with Project.open(p) as project:
-        assert project.recordings() == [] and project.analyses() == []
+        assert project.recordings.all() == [] and project.analyses.all() == []
 
 
 def test_transcript_command_checks_then_replaces_and_audits(tmp_path: Path,
@@ -59,7 +58,7 @@ def test_transcript_command_checks_then_replaces_and_audits(tmp_path: Path,
     assert added.returncode == 0, added.stderr
     assert "bad.vtt" in _one_line(cuewatch("project", "transcript", p, clips["HAP"].name, bad))
     with Project.open(p) as project:
-        assert project.transcripts(1) == {"transcript": good}
+        assert project.recordings.transcripts(1) == {"transcript": good}
     proc = cuewatch("project", "transcript", p, clips["HAP"].name, better)
     assert proc.returncode == 0, proc.stderr
     assert "replaced" in proc.stdout and "queued" in proc.stdout
@@ -67,10 +66,10 @@ def test_transcript_command_checks_then_replaces_and_audits(tmp_path: Path,
     mood.write_text(json.dumps([{"start": 0.0, "end": 1.0, "speaker": "Client", "category": "calm"}]))
     assert cuewatch("project", "transcript", p, "1", mood, "--mood").returncode == 0
     with Project.open(p) as project:
-        assert project.transcripts(1) == {"transcript": better, "mood": mood}
-        entries = project.audit(1, action="attach_transcript")
+        assert project.recordings.transcripts(1) == {"transcript": better, "mood": mood}
+        entries = project.audit.all(1, action="attach_transcript")
         assert len(entries) == 1
         assert entries[0].detail["replaced"]["path"].endswith("good.vtt")
         assert entries[0].detail["path"].endswith("better.vtt")
-        assert [a.state for a in project.analyses(1)][-1] == "queued"
+        assert [a.state for a in project.analyses.all(1)][-1] == "queued"
     assert "no recording" in _one_line(cuewatch("project", "transcript", p, "9", better))

@@ -182,7 +182,7 @@ def test_unknown_threshold_key_is_an_error_not_ignored() -> None:
     assert "\n" not in str(err.value)
 
 
-def test_an_old_projects_renamed_settings_fields_are_read_with_a_warning(tmp_path, caplog) -> None:
+def test_an_old_projects_renamed_settings_fields_are_read_with_a_warning(tmp_path) -> None:
     import shutil
     import sqlite3
     from pathlib import Path
@@ -194,7 +194,7 @@ def test_an_old_projects_renamed_settings_fields_are_read_with_a_warning(tmp_pat
         shutil.copy(sample / name, tmp_path / name)
     path = tmp_path / "old.cuewatch"
     project = Project.create(path, actor="supervisor")
-    rid = project.add_recording(tmp_path / "demo_roleplay.mp4").id
+    rid = project.recordings.add(tmp_path / "demo_roleplay.mp4").id
     project.close()
     old = {"analysis": dict(AnalysisSettings().to_dict(), search_every_s=2.0),
            "flags": dict(FlagSettings(sensitivity="high").to_dict(), min_length_s=0.8)}
@@ -203,10 +203,13 @@ def test_an_old_projects_renamed_settings_fields_are_read_with_a_warning(tmp_pat
     conn.close()
     project = Project.open(path)
     try:
-        with caplog.at_level("WARNING", logger="cuewatch.options"):
-            analysis = project.analyses(rid)[-1]
+        from cuewatch.errors import StoredSettingsWarning
+
+        with pytest.warns(StoredSettingsWarning) as caught:
+            analysis = project.analyses.all(rid)[-1]
         assert analysis.flag_settings.sensitivity == "high"
         assert analysis.settings == AnalysisSettings()
-        assert "min_length_s" in caplog.text and "search_every_s" in caplog.text
+        text = " ".join(str(w.message) for w in caught)
+        assert "min_length_s" in text and "search_every_s" in text
     finally:
         project.close()

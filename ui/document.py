@@ -25,7 +25,8 @@ from cuewatch.formats import EXPRESSION_CATEGORIES
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project.flag_recompute import RecomputeSummary, recompute_recording_flags
-from cuewatch.project.store import Analysis, Project
+from cuewatch.project.analyses import Analysis
+from cuewatch.project.store import Project
 from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
 
@@ -145,21 +146,21 @@ def load_recording(project_path: Path, recording_id: int,
     """Read one recording's review data. Worker thread: opens its own Project."""
     progress = progress or Progress()
     with Project.open(project_path) as project:
-        rec = project.recording(recording_id)
+        rec = project.recordings.get(recording_id)
         try:
-            video: Optional[Path] = project.locate(recording_id)
+            video: Optional[Path] = project.recordings.locate(recording_id)
         except ProjectError:
             video = None
-        segments = project.mood_segments(recording_id)
-        client_speaker = project.client_speaker(recording_id)
-        client_track = project.client_track(recording_id)
-        flags = project.flags(recording_id)
-        orphaned = project.orphaned_flags(recording_id)
-        gaps = project.gaps(recording_id)
-        features_dir = project.features_dir(recording_id)
-        latest = project.latest_analysis(recording_id)
+        segments = project.analyses.mood_segments(recording_id)
+        client_speaker = project.recordings.client_speaker(recording_id)
+        client_track = project.recordings.client_track(recording_id)
+        flags = project.flags.all(recording_id)
+        orphaned = project.flags.orphaned(recording_id)
+        gaps = project.flags.gaps(recording_id)
+        features_dir = project.analyses.features_dir(recording_id)
+        latest = project.analyses.latest(recording_id)
         flag_settings = latest.flag_settings if latest is not None else FlagSettings()
-        annotations = project.annotations(recording_id)
+        annotations = project.annotations.all(recording_id)
     progress.report(0.2, "recording")
     info = probe_video(video) if video is not None else None
     duration = (info.duration if info else 0.0) or rec.duration
@@ -266,11 +267,11 @@ class ProjectDocument(QObject):
         """The recordings list from cheap reads only (no video is hashed here: this runs
         on the main thread, every 1.5 s while analyses run)."""
         out = []
-        for rec in self.project.recordings():
+        for rec in self.project.recordings.all():
             assert rec.id is not None
-            analyses = self.project.analyses(rec.id)
+            analyses = self.project.analyses.all(rec.id)
             latest = max(analyses, key=lambda a: a.id) if analyses else None
-            out.append(RecordingRow(rec, self.project.consent_status(rec.id), latest,
+            out.append(RecordingRow(rec, self.project.consents.status(rec.id), latest,
                                     self.present(rec.id)))
         return out
 
@@ -279,7 +280,7 @@ class ProjectDocument(QObject):
         background task checks the content of a file at its old absolute path."""
         if recording_id not in self._present:
             try:
-                _path, certain = self.project.locate_unverified(recording_id)
+                _path, certain = self.project.recordings.locate_unverified(recording_id)
             except ProjectError:
                 self._present[recording_id] = False
             else:
@@ -299,10 +300,10 @@ class ProjectDocument(QObject):
         def op(progress: Progress) -> dict[int, bool]:
             found: dict[int, bool] = {}
             with Project.open(path) as project:
-                for rec in project.recordings():
+                for rec in project.recordings.all():
                     progress.check()
                     try:
-                        project.locate(int(rec.id))  # type: ignore[arg-type]
+                        project.recordings.locate(int(rec.id))  # type: ignore[arg-type]
                     except ProjectError:
                         found[int(rec.id)] = False  # type: ignore[arg-type]
                     else:
@@ -334,31 +335,31 @@ class ProjectDocument(QObject):
         """flag id -> current verdict of ``reviewer`` (default: me)."""
         who = reviewer or self.reviewer
         return {r.flag_id: r.verdict
-                for r in self.project.reviews(recording_id=recording_id, reviewer=who)}
+                for r in self.project.reviews.all(recording_id=recording_id, reviewer=who)}
 
     def reviews(self, recording_id: int) -> list[Review]:
         """Every reviewer's current verdicts on this recording's flags."""
-        return self.project.reviews(recording_id=recording_id)
+        return self.project.reviews.all(recording_id=recording_id)
 
     def set_verdict(self, recording_id: int, flag_id: int, verdict: str, note: str = "") -> Review:
         if not self.reviewer:
             raise CuewatchError("set your reviewer name first (Review > Reviewer name)")
-        review = self.project.set_verdict(flag_id, self.reviewer, verdict, note)
+        review = self.project.reviews.set_verdict(flag_id, self.reviewer, verdict, note)
         self.reviewsChanged.emit(recording_id)
         return review
 
     def undo_verdict(self, recording_id: int) -> Optional[Review]:
-        review = self.project.undo_last_verdict(self.reviewer)
+        review = self.project.reviews.undo_last(self.reviewer)
         self.reviewsChanged.emit(recording_id)
         return review
 
     def add_annotation(self, recording_id: int, start: float, end: float, label: str) -> Annotation:
-        a = self.project.add_annotation(recording_id, start, end, label, reviewer=self.reviewer or None)
+        a = self.project.annotations.add(recording_id, start, end, label, reviewer=self.reviewer or None)
         self.annotationsChanged.emit(recording_id)
         return a
 
     def annotations(self, recording_id: int) -> list[Annotation]:
-        return self.project.annotations(recording_id)
+        return self.project.annotations.all(recording_id)
 
     def flags_recomputed(self, recording_id: int) -> None:
         """A worker recomputed the recording's flags (``recompute_recording``): tell the views."""
@@ -366,5 +367,5 @@ class ProjectDocument(QObject):
 
     def stored_flags(self, recording_id: int) -> tuple[list[Flag], list[Flag], list[Gap]]:
         """The raised flags, the orphaned verdicts' flags and the gaps, as stored now."""
-        return (self.project.flags(recording_id), self.project.orphaned_flags(recording_id),
-                self.project.gaps(recording_id))
+        return (self.project.flags.all(recording_id), self.project.flags.orphaned(recording_id),
+                self.project.flags.gaps(recording_id))

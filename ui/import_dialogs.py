@@ -1,6 +1,6 @@
 """Bringing a recording in: the consent form, and picking the client's face on a frame.
 
-``ImportDialog`` asks for what ``Project.add_recording`` needs: the consent record (a
+``ImportDialog`` asks for what ``project.recordings.add`` needs: the consent record (a
 form; prefilled from a ``VIDEO.consent.json`` sidecar when there is one), a transcript,
 and the client's speaker name. Without consent covering training or supervision the OK
 button stays disabled: such a recording cannot be analysed. ``FacePickDialog`` shows a
@@ -174,7 +174,7 @@ class ImportDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
 
     def values(self) -> dict[str, Any]:
-        """Keyword arguments for ``Project.add_recording``."""
+        """Keyword arguments for ``project.recordings.add``."""
         transcript = self.transcript.text().strip()
         return {"consent": self.consent_dict(),
                 "transcript": Path(transcript) if transcript else None,

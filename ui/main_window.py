@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{document.path.name}{' (read-only)' if read_only else ''} \u2013 cuewatch")
         if read_only:
             self.status_label.setText(f"Read-only project ({read_only}): verdicts cannot be saved")
-        if self.auto_analyse and not read_only and document.project.analyses(state="queued"):
+        if self.auto_analyse and not read_only and document.project.analyses.all(state="queued"):
             self.start_analysis()
         row = self.recordings.first_analysed()
         if row >= 0:

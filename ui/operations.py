@@ -20,6 +20,7 @@ from cuewatch.faces.client_face import MIN_FACE_COVERAGE
 from cuewatch.formats import MOOD_EXTENSIONS, TRANSCRIPT_EXTENSIONS, file_dialog_filter
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
+from cuewatch.project.relocation import relocate
 from cuewatch.project.store import Project
 from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch_ui.document import ProjectDocument, RecordingRow
@@ -91,10 +92,10 @@ def ask_client_face(parent: QWidget, doc: ProjectDocument, rid: int,
                     chosen: Callable[[int], None]) -> Optional[Task[Any]]:
     """Several people in view and nobody chose: show a frame (read on a worker) and ask
     which face is the client's; ``chosen(track_id)`` gets the answer. None: nothing to ask."""
-    meta = doc.project.recording_metadata(rid)
+    meta = doc.project.recordings.metadata(rid)
     if (meta.get("client_face") or "auto") != "auto":
         return None
-    tracks = [t for t in doc.project.tracks(rid) if t.coverage >= MIN_FACE_COVERAGE]
+    tracks = [t for t in doc.project.analyses.tracks(rid) if t.coverage >= MIN_FACE_COVERAGE]
     if len(tracks) < 2:
         return None
     start = max(t.start for t in tracks)
@@ -107,7 +108,7 @@ def ask_client_face(parent: QWidget, doc: ProjectDocument, rid: int,
         from cuewatch.media.video import read_frame_at
 
         with Project.open(path) as project:
-            video = project.locate(rid)     # may hash the video: not on the main thread
+            video = project.recordings.locate(rid)     # may hash the video: not on the main thread
         return read_frame_at(video, t_frame).image
 
     def show(image: Any) -> None:
@@ -127,7 +128,7 @@ def add_recording(doc: ProjectDocument, video: Path, values: dict[str, Any],
     def op(progress: Progress) -> Any:
         progress.report(0.1, "checking the video")
         with Project.open(path, actor=actor) as project:
-            return project.add_recording(video, **values)
+            return project.recordings.add(video, **values)
 
     return Task(op).with_progress(f"Adding {video.name}").success(
         _then(doc.recordings_changed, then))
@@ -142,7 +143,7 @@ def attach_transcript(doc: ProjectDocument, rid: int, path: Path,
 
     def op(progress: Progress) -> int:
         with Project.open(project_path, actor=actor) as project:
-            return project.attach_transcript(rid, path, kind=kind)
+            return project.recordings.attach_transcript(rid, path, kind=kind)
 
     return Task(op).with_progress(f"Attaching {path.name}").success(
         _then(doc.analyses_changed, then))
@@ -176,10 +177,10 @@ def set_client_face(doc: ProjectDocument, rid: int, track_id: int,
 
     def op(progress: Progress) -> None:
         with Project.open(path, actor=actor) as project:
-            project.set_client(rid, face=str(track_id))
-            latest = project.latest_analysis(rid)
+            project.recordings.set_client(rid, face=str(track_id))
+            latest = project.analyses.latest(rid)
             if latest is not None:
-                project.queue_analysis(rid, settings=latest.settings,
+                project.analyses.queue(rid, settings=latest.settings,
                                        flag_settings=latest.flag_settings)
 
     return Task(op).success(_then(doc.recordings_changed, then))
@@ -193,7 +194,7 @@ def relocate(doc: ProjectDocument, row: RecordingRow, video: Path,
 
     def op(progress: Progress) -> dict[int, Path]:
         with Project.open(path, actor=actor) as project:
-            found = project.relocate([str(video.parent)])
+            found = relocate(project, [str(video.parent)])
         if rid not in found:
             raise CuewatchError(f"{video.name} is not {row.name}: its content differs")
         return found
@@ -327,7 +328,7 @@ class Operations:
         if summary.failed:
             QMessageBox.warning(self.window, "Analysis",
                                 "\n".join(f"analysis {aid}: {msg}" for aid, msg in summary.failed))
-        done_recordings = {doc.project.analysis(aid).recording_id for aid in summary.done}
+        done_recordings = {doc.project.analyses.get(aid).recording_id for aid in summary.done}
         self.window.show_status(f"Analysed {len(summary.done)} recording(s)")
         for rid in sorted(done_recordings):
             if self.pick_client_face(rid):

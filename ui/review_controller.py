@@ -100,7 +100,7 @@ class ReviewController(QObject):
         if doc is None or data is None or data.recording.id != recording_id:
             return
         data.flags, data.orphaned, data.gaps = doc.stored_flags(recording_id)
-        latest = doc.project.latest_analysis(recording_id)
+        latest = doc.project.analyses.latest(recording_id)
         if latest is not None:
             data.flag_settings = latest.flag_settings
         self.timeline.set_flags(data.flags, data.gaps)

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from cuewatch.errors import CuewatchError
+from cuewatch.project.revocation import revoke_consent
 from cuewatch.project.store import Project
 
 
 def _show(project: Project, recording: str | None) -> None:
-    recs = [project.find_recording(recording)] if recording else project.recordings()
+    recs = [project.recordings.find(recording)] if recording else project.recordings.all()
     for rec in recs:
-        s = project.consent_status(int(rec.id))  # type: ignore[arg-type]
+        s = project.consents.status(int(rec.id))  # type: ignore[arg-type]
         print(f"recording {rec.id}: {Path(rec.path).name}")
         print(f"  consent: {s.state}" + (f" on {s.revoked}" if s.revoked else ""))
         if s.scopes:
@@ -32,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if not args.recording:
             raise CuewatchError(f"consent {args.action} needs the RECORDING (id or file name)")
-        rec = project.find_recording(args.recording)
+        rec = project.recordings.find(args.recording)
         if args.action == "set":
             if not args.consent:
                 raise CuewatchError("consent set needs --consent TEXT|FILE")
-            project.set_consent(int(rec.id), args.consent)  # type: ignore[arg-type]
+            project.consents.set(int(rec.id), args.consent)  # type: ignore[arg-type]
             _show(project, str(rec.id))
             return 0
-        report = project.revoke_consent(int(rec.id))  # type: ignore[arg-type]
+        report = revoke_consent(project, int(rec.id))  # type: ignore[arg-type]
     print(f"consent revoked for recording {rec.id} ({Path(rec.path).name})")
     for line in report.lines():
         print(f"  {line}")

@@ -58,13 +58,13 @@ def ensure_demo_project(project: Path, media: Path = SAMPLE_MEDIA, *, model: Opt
     if not project.exists():
         with Project.create(project) as p:
             transcript = media / SAMPLE_TRANSCRIPT
-            p.add_recording(video, transcript=transcript if transcript.is_file() else None,
-                            client_speaker="Client")
+            p.recordings.add(video, transcript=transcript if transcript.is_file() else None,
+                             client_speaker="Client")
         if not quiet:
             print(f"created the sample project {project}", file=sys.stderr)
     with Project.open(project) as p:
-        todo = [a for a in p.analyses() if a.state in ("queued", "running", "failed")]
-        latest = [p.latest_analysis(int(r.id)) for r in p.recordings()]  # type: ignore[arg-type]
+        todo = [a for a in p.analyses.all() if a.state in ("queued", "running", "failed")]
+        latest = [p.analyses.latest(int(r.id)) for r in p.recordings.all()]  # type: ignore[arg-type]
     if todo or any(a is None or a.state != "done" for a in latest):
         from cuewatch.project.queue import run_queued
 

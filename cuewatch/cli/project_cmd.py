@@ -13,6 +13,7 @@ from cuewatch.cli.analyze_cmd import (
 )
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.errors import ProjectError
+from cuewatch.project.relocation import relocate
 from cuewatch.project.store import Project
 
 
@@ -25,11 +26,11 @@ def _new(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
-        rec = project.add_recording(
+        rec = project.recordings.add(
             args.video, consent=args.consent, transcript=args.transcript, mood=args.mood,
             client_speaker=args.client_speaker, client_face=args.client_face,
             settings=analysis_settings(args), flag_settings=flag_settings(args))
-        status = project.consent_status(int(rec.id))  # type: ignore[arg-type]
+        status = project.consents.status(int(rec.id))  # type: ignore[arg-type]
     print(f"added recording {rec.id}: {Path(rec.path).name} ({rec.duration:.1f} s), "
           f"consent: {', '.join(status.scopes)}; analysis queued "
           f"(run: cuewatch project analyze {args.project})")
@@ -55,11 +56,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
-        for rec in project.recordings():
+        for rec in project.recordings.all():
             rid = int(rec.id)  # type: ignore[arg-type]
-            latest = project.analyses(rid)
+            latest = project.analyses.all(rid)
             state = latest[-1] if latest else None
-            consent = project.consent_status(rid)
+            consent = project.consents.status(rid)
             if state is not None and state.interrupted:  # its process was killed
                 what = (f"interrupted at {100 * state.progress:.0f}% (resume: cuewatch project "
                         f"analyze {args.project})")
@@ -69,7 +70,7 @@ def _status(args: argparse.Namespace) -> int:
                         if state else "not analysed")
             print(f"{rid:>4}  {Path(rec.path).name}  consent {consent.state}"
                   f"{' (' + ', '.join(consent.scopes) + ')' if consent.scopes else ''}  "
-                  f"analysis {what}  flags {len(project.flags(rid))}")
+                  f"analysis {what}  flags {len(project.flags.all(rid))}")
     return 0
 
 
@@ -79,10 +80,10 @@ def _flags(args: argparse.Namespace) -> int:
     settings = flag_settings(args)
     with Project.open(args.project) as project:
         if args.recording:
-            ids = [int(project.find_recording(args.recording).id)]  # type: ignore[arg-type]
+            ids = [int(project.recordings.find(args.recording).id)]  # type: ignore[arg-type]
         else:
-            ids = [int(r.id) for r in project.recordings()  # type: ignore[arg-type]
-                   if project.latest_analysis(int(r.id)) is not None]  # type: ignore[arg-type]
+            ids = [int(r.id) for r in project.recordings.all()  # type: ignore[arg-type]
+                   if project.analyses.latest(int(r.id)) is not None]  # type: ignore[arg-type]
             if not ids:
                 raise ProjectError(f"{project.path.name}: nothing analysed yet "
                                    f"(run: cuewatch project analyze {args.project})")
@@ -91,9 +92,9 @@ def _flags(args: argparse.Namespace) -> int:
 def _transcript(args: argparse.Namespace) -> int:
     kind = "mood" if args.mood else "transcript"
     with Project.open(args.project) as project:
-        rec = project.find_recording(args.recording)
-        replaced = kind in project.transcripts(int(rec.id))  # type: ignore[arg-type]
-        project.attach_transcript(int(rec.id), args.file, kind=kind)  # type: ignore[arg-type]
+        rec = project.recordings.find(args.recording)
+        replaced = kind in project.recordings.transcripts(int(rec.id))  # type: ignore[arg-type]
+        project.recordings.attach_transcript(int(rec.id), args.file, kind=kind)  # type: ignore[arg-type]
     print(f"recording {rec.id} ({Path(rec.path).name}): {kind} {'replaced by' if replaced else 'set to'} "
           f"{args.file.name}; analysis queued (run: cuewatch project analyze {args.project})")
     return 0
@@ -101,10 +102,10 @@ def _transcript(args: argparse.Namespace) -> int:
 
 def _relocate(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
-        found = project.relocate(args.folders)
+        found = relocate(project, args.folders)
         for rid, path in sorted(found.items()):
             print(f"recording {rid}: found at {path}")
-        still = project.missing_recordings()
+        still = project.recordings.missing()
     for rec in still:
         print(f"recording {rec.id}: still missing ({Path(rec.path).name})", file=sys.stderr)
     return 0 if not still else 1

@@ -14,15 +14,15 @@ from cuewatch.project.store import Project
 
 
 def _list(project: Project, args: argparse.Namespace) -> None:
-    names = {int(r.id): Path(r.path).name for r in project.recordings()}  # type: ignore[arg-type]
-    rid = int(project.find_recording(args.recording).id) if args.recording else None  # type: ignore[arg-type]
+    names = {int(r.id): Path(r.path).name for r in project.recordings.all()}  # type: ignore[arg-type]
+    rid = int(project.recordings.find(args.recording).id) if args.recording else None  # type: ignore[arg-type]
     by_flag: dict[int, list[str]] = {}
     notes: dict[int, list[str]] = {}
-    for r in project.reviews(recording_id=rid):
+    for r in project.reviews.all(recording_id=rid):
         by_flag.setdefault(r.flag_id, []).append(f"{r.reviewer}={r.verdict}")
         if r.note and r.note.strip():
             notes.setdefault(r.flag_id, []).append(f"{r.reviewer}: {' '.join(r.note.split())}")
-    for rec_id, flags in project.flags_by_recording(orphaned=True).items():
+    for rec_id, flags in project.flags.by_recording(orphaned=True).items():
         if rid is not None and rec_id != rid:
             continue
         for f in flags:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         if args.undo:
             if not args.reviewer:
                 raise CuewatchError("--undo needs --reviewer NAME")
-            undone = project.undo_last_verdict(args.reviewer)
+            undone = project.reviews.undo_last(args.reviewer)
             print(f"took back {args.reviewer}'s verdict {undone.verdict!r} on flag {undone.flag_id}"
                   if undone else f"{args.reviewer} has no verdict to take back")
             return 0
@@ -48,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
             if args.flag is None or not args.reviewer or args.verdict is None:
                 raise CuewatchError("a verdict needs --flag ID, --reviewer NAME and --verdict "
                                     + "|".join(VERDICTS))
-            review = project.set_verdict(args.flag, args.reviewer, args.verdict, args.note or "")
+            review = project.reviews.set_verdict(args.flag, args.reviewer, args.verdict, args.note or "")
             print(f"flag {review.flag_id}: {review.reviewer} {review.verdict}")
             return 0
         if args.agreement:
-            rid = int(project.find_recording(args.recording).id) if args.recording else None  # type: ignore[arg-type]
+            rid = int(project.recordings.find(args.recording).id) if args.recording else None  # type: ignore[arg-type]
             report = project_agreement(project, rid)
             if args.json:
                 print(json.dumps(report.to_dict(), indent=1))

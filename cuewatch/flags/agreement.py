@@ -131,7 +131,7 @@ def agreement_from_reviews(reviews: Sequence[Review], flag_ids: Sequence[int],
 def project_agreement(project: Any, recording_id: Optional[int] = None,
                       include_tool: bool = True) -> AgreementReport:
     """Agreement over a project's flags (one recording, or all)."""
-    flags = project.flags(recording_id)
-    reviews = project.reviews(recording_id=recording_id)
+    flags = project.flags.all(recording_id)
+    reviews = project.reviews.all(recording_id=recording_id)
     return agreement_from_reviews(reviews, [f.id for f in flags], include_tool,
                                   tool_verdicts(flags))

@@ -72,32 +72,32 @@ def _client_expression(features_dir: Path, client_track: Optional[int]) -> tuple
 
 def gather_bundle(project: Project, recording_id: int, *, with_expression: bool = True) -> ExportBundle:
     """Everything the exporters need about one recording, from the store."""
-    rec = project.recording(recording_id)
-    analysis = project.latest_analysis(recording_id)
+    rec = project.recordings.get(recording_id)
+    analysis = project.analyses.latest(recording_id)
     if analysis is None:
         raise ProjectError(f"recording {recording_id} ({Path(rec.path).name}) has not been "
                            f"analysed yet (run: cuewatch project analyze {project.path})")
     try:
-        media = project.locate(recording_id)
+        media = project.recordings.locate(recording_id)
     except ProjectError:
         media = Path(rec.path)  # tables still export; clips will say the video is missing
     prov = provenance(analysis.model_sha256, analysis.parameters)
     prov.update(recording_sha256=rec.sha256, analysis_id=analysis.id,
                 analysed_by=analysis.cuewatch_version, project=project.path.name)
     features_dir = analysis.features_dir if analysis.features_dir and analysis.features_dir.is_dir() else None
-    client_track = project.client_track(recording_id)
+    client_track = project.recordings.client_track(recording_id)
     spans = curve = None
     if with_expression and features_dir is not None:
         spans, curve = _client_expression(features_dir, client_track)
     return ExportBundle(
         recording=rec, media_path=media, provenance=prov,
-        segments=project.mood_segments(recording_id),
-        client_speaker=project.client_speaker(recording_id),
-        flags=project.flags(recording_id), orphaned=project.orphaned_flags(recording_id),
-        gaps=project.gaps(recording_id),
-        reviews=project.reviews(recording_id=recording_id, superseded=True),
+        segments=project.analyses.mood_segments(recording_id),
+        client_speaker=project.recordings.client_speaker(recording_id),
+        flags=project.flags.all(recording_id), orphaned=project.flags.orphaned(recording_id),
+        gaps=project.flags.gaps(recording_id),
+        reviews=project.reviews.all(recording_id=recording_id, superseded=True),
         annotations=[{k: v for k, v in a.to_dict().items() if k not in ("recording_id", "created")}
-                     for a in project.annotations(recording_id)],
+                     for a in project.annotations.all(recording_id)],
         expression_spans=spans, valence_curve=curve, features_dir=features_dir,
         client_track=client_track,
         agreement=project_agreement(project, recording_id).to_dict())
@@ -142,16 +142,16 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
     out = Path(out_dir).expanduser().absolute()
     with Project.open(project_path, actor=actor) as project:
         if recordings:
-            ids = [int(project.find_recording(r).id) for r in recordings]  # type: ignore[arg-type]
+            ids = [int(project.recordings.find(r).id) for r in recordings]  # type: ignore[arg-type]
         else:
-            ids = [int(r.id) for r in project.recordings()  # type: ignore[arg-type]
-                   if project.latest_analysis(int(r.id)) is not None]  # type: ignore[arg-type]
+            ids = [int(r.id) for r in project.recordings.all()  # type: ignore[arg-type]
+                   if project.analyses.latest(int(r.id)) is not None]  # type: ignore[arg-type]
             if not ids:
                 raise ProjectError(f"{project.path.name}: nothing analysed to export yet")
         refused = []
         for rid in ids:
             try:
-                project.require_export(rid, purpose)
+                project.consents.require_export(rid, purpose)
             except ConsentError as exc:
                 refused.append(str(exc))
         if refused:
@@ -165,8 +165,8 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                 f"this export is not recorded in the read-only project {project.path.name}: "
                 f"revoking consent there will not find the files in {out}"), stacklevel=2)
             return run_export(fmt, bundles, out, anonymise=anonymise, progress=progress, **options)
-        pending = project.begin_export(out, format=fmt, purpose=purpose or "unstated",
-                                       recording_ids=ids)
+        pending = project.exports.begin(out, format=fmt, purpose=purpose or "unstated",
+                                        recording_ids=ids)
         files = run_export(fmt, bundles, out, anonymise=anonymise, include_notes=include_notes,
                            progress=progress, **options)
         labels = unique_labels(bundles, anonymise)
@@ -175,10 +175,10 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
             for rid in owners:
                 by_recording.setdefault(rid, []).append(path)
         for rid, note in zip(ids, pending):
-            project.record_export(by_recording.get(rid, []), format=fmt,
-                                  purpose=purpose or "unstated", recording_id=rid, pending=[note])
-        project.log("export_done", {"format": fmt, "purpose": purpose, "anonymise": anonymise,
-                                    "include_notes": include_notes, "keep_audio": keep_audio,
-                                    "recordings": ids, "files": len(files), "out": str(out)})
+            project.exports.record(by_recording.get(rid, []), format=fmt,
+                                   purpose=purpose or "unstated", recording_id=rid, pending=[note])
+        project.audit.log("export_done", {"format": fmt, "purpose": purpose, "anonymise": anonymise,
+                                          "include_notes": include_notes, "keep_audio": keep_audio,
+                                          "recordings": ids, "files": len(files), "out": str(out)})
         return files
 

@@ -2,7 +2,7 @@
 
 One path for ``cuewatch project flags`` and the app's Sensitivity control: the flags are
 cut again from the stored features (no face pass, ``cuewatch.recording.analyse.recompute_flags``)
-and stored with ``Project.replace_flags``, which keeps every verdict and note with its
+and stored with ``project.flags.replace``, which keeps every verdict and note with its
 moment (``cuewatch.flags.matching``). The settings become the recording's flag settings
 (what the app shows and exports state as provenance).
 
@@ -58,20 +58,20 @@ def recompute_recording_flags(project: Project, recording_id: int, flag_settings
     from cuewatch.recording.analyse import recompute_flags
 
     rid = int(recording_id)
-    rec = project.recording(rid)
+    rec = project.recordings.get(rid)
     name = Path(rec.path).name
-    project.require_analysis(rid)
-    features_dir = project.features_dir(rid)
-    if project.latest_analysis(rid) is None or features_dir is None:
+    project.consents.require_analysis(rid)
+    features_dir = project.analyses.features_dir(rid)
+    if project.analyses.latest(rid) is None or features_dir is None:
         raise ProjectError(f"recording {rid} ({name}) has not been analysed yet "
                            f"(run: cuewatch project analyze {project.path})")
-    flags, gaps = recompute_flags(features_dir, project.mood_segments(rid),
-                                  project.client_speaker(rid), project.client_track(rid),
+    flags, gaps = recompute_flags(features_dir, project.analyses.mood_segments(rid),
+                                  project.recordings.client_speaker(rid), project.recordings.client_track(rid),
                                   flag_settings)
-    stats = project.replace_flags(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
+    stats = project.flags.replace(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
     return RecomputeSummary(
         recording_id=rid, name=name, settings=flag_settings, flags=stats["flags"],
         kept=stats["flags_kept"], new=stats["flags_new"], reattached=stats["flags_reattached"],
         verdicts_reattached=stats["verdicts_reattached"], retired=stats["flags_retired"],
         verdicts_orphaned=stats["verdicts_orphaned"], removed=stats["flags_removed"],
-        orphaned_total=len(project.reviews(recording_id=rid, orphaned=True)))
+        orphaned_total=len(project.reviews.all(recording_id=rid, orphaned=True)))

@@ -25,7 +25,8 @@ from typing import Any, Optional, Union
 
 from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.progress import Cancelled, Progress
-from cuewatch.project.store import Analysis, Project
+from cuewatch.project.analyses import Analysis
+from cuewatch.project.store import Project
 
 #: write progress to the project at most this often per analysis (seconds).
 PROGRESS_INTERVAL_S = 1.0
@@ -52,15 +53,15 @@ class _Job:
 
 def _job(project: Project, a: Analysis, model_path: Path, model_sha256: str) -> _Job:
     rid = a.recording_id
-    video = project.locate(rid)
-    files = project.transcripts(rid)
-    meta = project.recording_metadata(rid)
+    video = project.recordings.locate(rid)
+    files = project.recordings.transcripts(rid)
+    meta = project.recordings.metadata(rid)
     return _Job(a.id, rid, video.name, dict(
         video=video, settings=a.settings, model_path=model_path, model_sha256=model_sha256,
         transcript=files.get("transcript"), mood=files.get("mood"),
         client_speaker=meta.get("client_speaker"), client_face=meta.get("client_face") or "auto",
-        flag_settings=a.flag_settings, consent=project.consent(rid),
-        cache_dir=project.features_cache, video_sha256=project.recording(rid).sha256))
+        flag_settings=a.flag_settings, consent=project.consents.get(rid),
+        cache_dir=project.analyses.features_cache, video_sha256=project.recordings.get(rid).sha256))
 
 
 def _run_job(job: _Job, progress_queue: Any = None, progress: Optional[Progress] = None) -> Any:
@@ -103,7 +104,7 @@ class _Throttle:
         if now - self.last_write.get(analysis_id, 0.0) >= PROGRESS_INTERVAL_S:
             self.last_write[analysis_id] = now
             try:
-                self.project.set_analysis_progress(analysis_id, fraction, message)
+                self.project.analyses.set_progress(analysis_id, fraction, message)
             except ProjectError:
                 pass  # progress is best effort: a busy project must not fail the analysis
 
@@ -119,18 +120,18 @@ def _store(project: Project, summary: RunSummary, a_id: int, name: str, fn: Any)
     except (Cancelled, KeyboardInterrupt):
         raise
     except CuewatchError as exc:
-        project.fail_analysis(a_id, str(exc))
+        project.analyses.fail(a_id, str(exc))
         summary.failed.append((a_id, str(exc)))
         return
     except Exception as exc:  # a bug in one analysis must not stop the batch
         message = f"internal error in {name}: {type(exc).__name__}: {exc}"
-        project.fail_analysis(a_id, message)
+        project.analyses.fail(a_id, message)
         summary.failed.append((a_id, message))
         return
     try:
-        project.finish_analysis(a_id, result)
+        project.analyses.finish(a_id, result)
     except CuewatchError as exc:  # consent revoked meanwhile
-        project.fail_analysis(a_id, str(exc))
+        project.analyses.fail(a_id, str(exc))
         summary.failed.append((a_id, str(exc)))
         return
     summary.done.append(a_id)
@@ -146,10 +147,10 @@ def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = 
     progress = progress or Progress()
     location = resolve_model(model, progress=progress.scaled(0.0, 0.0))
     with Project.open(project_path, actor=actor) as project:
-        summary = RunSummary(requeued=project.requeue_interrupted())
+        summary = RunSummary(requeued=project.analyses.requeue_interrupted())
         if retry_failed:
-            summary.retried = project.requeue_failed()
-        total = len(project.analyses(state="queued"))
+            summary.retried = project.analyses.requeue_failed()
+        total = len(project.analyses.all(state="queued"))
         throttle = _Throttle(project, progress, total)
         if jobs <= 1:
             _run_here(project, location, throttle, progress, summary)
@@ -160,13 +161,13 @@ def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = 
 
 def _claim(project: Project, location: Any, summary: RunSummary) -> Optional[tuple[Analysis, _Job]]:
     while True:
-        a = project.claim_analysis(location.sha256)
+        a = project.analyses.claim(location.sha256)
         if a is None:
             return None
         try:
             return a, _job(project, a, location.path, location.sha256)
         except CuewatchError as exc:  # the video moved, its consent went, ...
-            project.fail_analysis(a.id, str(exc))
+            project.analyses.fail(a.id, str(exc))
             summary.failed.append((a.id, str(exc)))
 
 
@@ -176,7 +177,7 @@ def _give_back(project: Project, analysis_ids: list[int]) -> None:
     if not analysis_ids:
         return
     try:
-        project.requeue_running(analysis_ids)
+        project.analyses.requeue_running(analysis_ids)
     except CuewatchError:
         pass  # the project is unwritable now; the next run requeues them by their dead pid
 
