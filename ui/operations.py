@@ -20,7 +20,7 @@ from cuewatch.faces.client_face import MIN_FACE_COVERAGE
 from cuewatch.formats import MOOD_EXTENSIONS, TRANSCRIPT_EXTENSIONS, file_dialog_filter
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
-from cuewatch.project.relocation import relocate
+from cuewatch.project import relocation
 from cuewatch.project.store import Project
 from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch_ui.document import ProjectDocument, RecordingRow
@@ -194,7 +194,7 @@ def relocate(doc: ProjectDocument, row: RecordingRow, video: Path,
 
     def op(progress: Progress) -> dict[int, Path]:
         with Project.open(path, actor=actor) as project:
-            found = relocate(project, [str(video.parent)])
+            found = relocation.relocate(project, [str(video.parent)])
         if rid not in found:
             raise CuewatchError(f"{video.name} is not {row.name}: its content differs")
         return found
