@@ -42,8 +42,8 @@ def _ffmpeg() -> str:
 
 def _clips(pattern: str) -> list[np.ndarray]:
     """Decoded frames (RGB) of every matching clip, resampled to 25 fps, in order."""
-    from cuewatch.options import AnalysisSettings
     from cuewatch.media.video import FrameReader, probe_video
+    from cuewatch.options import AnalysisSettings
 
     out = []
     for path in sorted(glob.glob(str(SHARED / "media" / pattern))):
@@ -123,8 +123,8 @@ def loop_to(base: Path, seconds: float, out: Path) -> None:
 
 
 def decode_fps(path: Path, limit_s: float = 60.0) -> float:
-    from cuewatch.options import AnalysisSettings
     from cuewatch.media.video import FrameReader, probe_video
+    from cuewatch.options import AnalysisSettings
 
     start = time.perf_counter()
     n = sum(1 for _ in FrameReader(probe_video(path), AnalysisSettings(fps=None), 0.0, limit_s))
@@ -184,8 +184,8 @@ def plain_loop(path: Path, seconds: float = 30.0) -> float:
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
-    from cuewatch.options import AnalysisSettings
     from cuewatch.media.video import FrameReader, probe_video
+    from cuewatch.options import AnalysisSettings
 
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(MODEL)), running_mode=vision.RunningMode.VIDEO,

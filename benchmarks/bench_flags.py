@@ -22,8 +22,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cuewatch.features.folder import FeaturesWriter, load_features
 from cuewatch.faces.model import resolve_model
+from cuewatch.features.folder import FeaturesWriter, load_features
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.recording.analyse import compute_features, load_mood_input, recompute_flags
 

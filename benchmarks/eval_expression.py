@@ -137,7 +137,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     others = None
     if args.pyfame is not None:
-        from build_cases import PYFAME   # the same clips and labels as the built cases
+        from build_cases import PYFAME  # the same clips and labels as the built cases
 
         others = Tally("other people: pyfame's RAVDESS takes (faces labelled by eye), automatic "
                        "neutral over each actor's two takes", thr)

@@ -7,8 +7,9 @@ own modules. Times are seconds from the start of the recording.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Flag:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Flag":
+    def from_dict(cls, d: dict[str, Any]) -> Flag:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -162,7 +163,7 @@ class Annotation:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_any(cls, value: Union["Annotation", Mapping[str, Any]]) -> "Annotation":
+    def from_any(cls, value: Union[Annotation, Mapping[str, Any]]) -> Annotation:
         """An Annotation from itself or a mapping with at least start, end and label."""
         from cuewatch.errors import CuewatchError
 

@@ -10,8 +10,9 @@ import dataclasses
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Optional, TypeVar
+from typing import Any, ClassVar, Optional, TypeVar
 
 from cuewatch.errors import CuewatchError, StoredSettingsWarning
 

@@ -7,7 +7,8 @@ to cancel. Core code calls ``report`` and ``check`` at natural checkpoints.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Optional, Protocol
 
 ProgressCallback = Callable[[float, str], None]
 """Called with a fraction in [0, 1] and a short message."""
@@ -42,7 +43,7 @@ class Progress:
         if self.cancelled():
             raise Cancelled()
 
-    def scaled(self, start: float, end: float) -> "Progress":
+    def scaled(self, start: float, end: float) -> Progress:
         """A child that maps its own 0..1 onto [start, end] of this one."""
         parent = self
 

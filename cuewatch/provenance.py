@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from cuewatch import __version__
 from cuewatch.errors import CuewatchError
-from cuewatch.formats import (PROVENANCE_SIDECAR_FORMAT, PROVENANCE_SIDECAR_SUFFIX,
-                              PROVENANCE_SIDECAR_VERSION)
+from cuewatch.formats import PROVENANCE_SIDECAR_FORMAT, PROVENANCE_SIDECAR_SUFFIX, PROVENANCE_SIDECAR_VERSION
 from cuewatch.rules import rules_provenance
 
 PROVENANCE_KEYS: tuple[str, ...] = ("cuewatch_version", "model_sha256", "parameters", "rules",

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.flags.agreement import (TOOL, agreement_from_reviews, cohen_kappa, project_agreement,
-                                tool_verdicts)
 from cuewatch.domain import Flag, Review
+from cuewatch.flags.agreement import (
+    TOOL,
+    agreement_from_reviews,
+    cohen_kappa,
+    project_agreement,
+    tool_verdicts,
+)
 from cuewatch.project.store import Project
 
 

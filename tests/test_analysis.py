@@ -10,9 +10,9 @@ import pytest
 import cuewatch.faces.face_pass as analysis
 from cuewatch.faces.face_pass import analyze_video, plan_chunks
 from cuewatch.features.folder import load_features
+from cuewatch.media.video import FrameReader, probe_video
 from cuewatch.options import AnalysisSettings
 from cuewatch.progress import Cancelled, Progress
-from cuewatch.media.video import FrameReader, probe_video
 
 #: the two-person eval shots are long for a test: analyse them at 5 fps.
 WIDE = AnalysisSettings(fps=5.0)

@@ -12,6 +12,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from conftest import copy_project  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton  # noqa: E402
 
@@ -19,8 +20,6 @@ from cuewatch.cli.demo_cmd import SAMPLE_MEDIA, SAMPLE_TRANSCRIPT, SAMPLE_VIDEO 
 from cuewatch.project.store import Project  # noqa: E402
 from cuewatch_ui.main_window import DISCLAIMER, MainWindow, make_settings  # noqa: E402
 from cuewatch_ui.qt_flag_review import COLUMNS  # noqa: E402
-
-from conftest import copy_project  # noqa: E402
 
 REVIEWER = "tester"
 

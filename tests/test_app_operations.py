@@ -13,6 +13,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from test_app_main import sample_media, sample_project  # noqa: E402,F401
+
 from cuewatch.cli.demo_cmd import SAMPLE_TRANSCRIPT, SAMPLE_VIDEO  # noqa: E402
 from cuewatch.options import FlagSettings  # noqa: E402
 from cuewatch.project.store import Project  # noqa: E402
@@ -20,8 +22,6 @@ from cuewatch_ui import main_window, operations  # noqa: E402
 from cuewatch_ui.document import ProjectDocument  # noqa: E402
 from cuewatch_ui.main_window import MainWindow, make_settings  # noqa: E402
 from cuewatch_ui.recordings_model import MOVED_MARK, RecordingsModel  # noqa: E402
-
-from test_app_main import sample_media, sample_project  # noqa: E402,F401
 
 REVIEWER = "tester"
 

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget  #
 
 from cuewatch.errors import VideoError  # noqa: E402
 from cuewatch.features.keys import content_sha256  # noqa: E402
-from cuewatch.progress import Progress  # noqa: E402
 from cuewatch.media.video import probe_video, read_frame_at  # noqa: E402
+from cuewatch.progress import Progress  # noqa: E402
 from cuewatch_ui.latest_worker import LatestRequestWorker  # noqa: E402
 from cuewatch_ui.tasks import Task  # noqa: E402
 

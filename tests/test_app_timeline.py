@@ -21,8 +21,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from cuewatch.domain import Flag, Gap, MoodSegment  # noqa: E402
 from cuewatch.formats import EXPRESSION_CATEGORIES  # noqa: E402
 from cuewatch_ui.qt_timeline import LABEL_WIDTH, QtTimeline  # noqa: E402
-from cuewatch_ui.timeline import (CategoryRuns, Envelope, SpanIndex, Timeline,  # noqa: E402
-                                  TimelineData)
+from cuewatch_ui.timeline import CategoryRuns, Envelope, SpanIndex, Timeline, TimelineData  # noqa: E402
 
 HOUR = 3600.0
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ast
-import tomllib
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.formats import (AU_COLUMNS, BLENDSHAPE_NAMES, EXPRESSION_COLUMNS,
-                              FRAMES_CSV_BASE_COLUMNS)
 from cuewatch.faces.model import MODEL_SHA256
+from cuewatch.formats import AU_COLUMNS, BLENDSHAPE_NAMES, EXPRESSION_COLUMNS, FRAMES_CSV_BASE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_media" / "demo_roleplay.mp4"

@@ -11,16 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_project_store import CONSENT, _fake_run
 
 from cuewatch.cli import main
-from cuewatch.consent.record import parse_consent, require_analysis, require_scope
 from cuewatch.consent.policy import EXPORT_PURPOSES, PURPOSE_OPTIONAL_FORMATS, require_purpose
+from cuewatch.consent.record import parse_consent, require_analysis, require_scope
 from cuewatch.errors import ConsentError
 from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.project.export import export_project
 from cuewatch.project.store import Project
-
-from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 FUTURE = dict(CONSENT, obtained="2099-01-01")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuewatch.expression.action_units import face_frame_points, geometry_measures
 from cuewatch.errors import CuewatchError
+from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_video
+from cuewatch.expression.action_units import face_frame_points, geometry_measures
 from cuewatch.expression.series import estimate_expression, smooth_over_time
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
-from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_video
 
 AU = {name: i for i, name in enumerate(AU_NAMES)}
 CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -161,8 +161,12 @@ def test_automatic_neutral_is_not_a_held_wide_eyed_face():
     """Half the frames: resting eyes that the blendshapes read as "squinting" (anatomy:
     resting faces read eyeSquint 0.2 to 0.7); half: eyes held wide. The neutral eyes are the
     resting ones, though their raw blendshape sum is the larger."""
-    from cuewatch.expression.action_units import (AUSettings, GEOMETRY_NAMES, neutral_reference,
-                                       action_unit_intensities)
+    from cuewatch.expression.action_units import (
+        GEOMETRY_NAMES,
+        AUSettings,
+        action_unit_intensities,
+        neutral_reference,
+    )
     n = 120
     t = np.arange(n) / 15.0
     rest, wide = np.arange(0, n, 2), np.arange(1, n, 2)
@@ -183,8 +187,12 @@ def test_automatic_neutral_is_not_a_held_wide_eyed_face():
 def test_a_broad_felt_smile_is_not_read_as_disgust():
     """AU6+12 at full strength brings AU9/AU10-like wrinkles (FACS); a disgust face, with
     its partial lip-corner pull and slight squint, stays disgust."""
-    from cuewatch.expression.series import (ExpressionSettings, prototype_scores, reread_smile_wrinkles,
-                                     valence_from_scores)
+    from cuewatch.expression.series import (
+        ExpressionSettings,
+        prototype_scores,
+        reread_smile_wrinkles,
+        valence_from_scores,
+    )
     s = ExpressionSettings()
     au = np.zeros((2, len(AU_NAMES)))
     au[0, [AU["AU06"], AU["AU12"], AU["AU09"], AU["AU10"], AU["AU25"]]] = [5.0, 5.0, 3.9, 5.0, 5.0]

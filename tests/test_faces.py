@@ -7,13 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuewatch.faces.finding import FaceFinder, search_part, search_windows, suppress, FaceCandidate
-from cuewatch.faces.tracking import (DESCRIPTOR_SIZE, FaceObservation, FacePipeline,
-                                    TrackletSummary, link_tracklets)
-from cuewatch.formats import BLENDSHAPE_NAMES, N_LANDMARKS
+from cuewatch.faces.finding import FaceCandidate, FaceFinder, search_part, search_windows, suppress
 from cuewatch.faces.head_pose import matrix_from_pose, pose_from_matrix
-from cuewatch.options import AnalysisSettings
+from cuewatch.faces.tracking import (
+    DESCRIPTOR_SIZE,
+    FaceObservation,
+    FacePipeline,
+    TrackletSummary,
+    link_tracklets,
+)
+from cuewatch.formats import BLENDSHAPE_NAMES, N_LANDMARKS
 from cuewatch.media.video import FrameReader, probe_video, read_frame_at
+from cuewatch.options import AnalysisSettings
 
 
 def _run(path: Path, model_path: Path, settings: AnalysisSettings = AnalysisSettings()):
@@ -32,7 +37,7 @@ def crema_runs(media_dir: Path, model_path: Path):
 
 
 def test_a_face_in_every_analysed_frame_of_each_crema_clip(crema_runs):
-    for label, (frames, summaries) in crema_runs.items():
+    for label, (frames, _summaries) in crema_runs.items():
         assert len(frames) >= 25, label
         missing = [t for t, obs in frames if len(obs) != 1]
         assert not missing, f"{label}: no single face at {missing}"

@@ -7,8 +7,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cuewatch.features.folder import (FeaturesWriter, TRACK_FIELDS, concatenate_features, is_complete,
-                               load_features)
+from cuewatch.features.folder import (
+    TRACK_FIELDS,
+    FeaturesWriter,
+    concatenate_features,
+    is_complete,
+    load_features,
+)
 
 
 def _obs(rng, tid: int, x: float):

@@ -28,6 +28,7 @@ def test_blendshape_order_matches_the_model(model_path) -> None:
     import mediapipe as mp
     import numpy as np
     from mediapipe.tasks.python import BaseOptions, vision
+
     from cuewatch.media.video import FrameReader, probe_video
     opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
                                         output_face_blendshapes=True, num_faces=1)

@@ -9,9 +9,9 @@ import pytest
 
 from cuewatch.domain import MoodSegment
 from cuewatch.expression.series import ExpressionSeries, ExpressionSettings
-from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
-from cuewatch.flags.incongruence import PRESETS, flags_for_series, thresholds
 from cuewatch.faces.model import MODEL_SHA256
+from cuewatch.flags.incongruence import PRESETS, flags_for_series, thresholds
+from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
 from cuewatch.options import AnalysisSettings, FlagSettings
 
 # ---------------------------------------------------------------- rules, on built series

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.faces import model as model_mod
 from cuewatch.errors import ModelError
+from cuewatch.faces import model as model_mod
 from cuewatch.faces.model import MODEL_SHA256, fetch_model, find_model
 
 

@@ -6,9 +6,9 @@ import numpy as np
 
 from cuewatch.domain import MoodSegment, Recording, is_client_speaker
 from cuewatch.exports import ExportBundle
+from cuewatch.expression.series import ExpressionSeries, ExpressionSettings
 from cuewatch.faces.client_face import client_segments
 from cuewatch.flags.incongruence import PRESETS, flags_for_series
-from cuewatch.expression.series import ExpressionSeries, ExpressionSettings
 from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
 
 PROV = {"cuewatch_version": "0", "model_sha256": None, "parameters": {},

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import copy_project
+from test_project_store import CONSENT, _fake_run
 
 from cuewatch.cli import main
 from cuewatch.project.store import Project
-
-from conftest import copy_project
-from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +83,7 @@ def test_review_verdicts_undo_and_agreement(capsys, tmp_path: Path, clips: dict[
         assert _cli(capsys, "review", path, "--flag", fid, "--reviewer", "tra", "--verdict", tra,
                     "--note", "looked again")[0] == 0
     code, out, _ = _cli(capsys, "review", path)
-    assert code == 0 and f"sup=agree" in out and "tra=disagree" in out
+    assert code == 0 and "sup=agree" in out and "tra=disagree" in out
     code, out, _ = _cli(capsys, "review", path, "--agreement", "--json")
     report = json.loads(out)
     pair = next(x for x in report["pairs"] if (x["a"], x["b"]) == ("sup", "tra"))

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_project_store import CONSENT, _fake_run
 
 from cuewatch.errors import ProjectError
 from cuewatch.project.relocation import relocate
 from cuewatch.project.store import Project, inspect_project_file
-
-from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = 3

@@ -9,14 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_project_cli import VTT
+from test_project_store import CONSENT
 
 from cuewatch.features.folder import is_complete
 from cuewatch.project.export import export_project
 from cuewatch.project.revocation import revoke_consent
 from cuewatch.project.store import DATA_SUFFIX, Project
-
-from test_project_cli import VTT
-from test_project_store import CONSENT
 
 NAME = "course.cuewatch"
 

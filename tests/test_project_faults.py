@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_project_store import CONSENT, _fake_run
 
 from cuewatch.project.store import Project
-
-from test_project_store import CONSENT, _fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import STORE_CONSENT
 
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import ConsentError, CuewatchError, ProjectError
@@ -23,8 +24,6 @@ from cuewatch.project.relocation import relocate
 from cuewatch.project.revocation import revoke_consent
 from cuewatch.project.schema import MIGRATIONS, SCHEMA_VERSION
 from cuewatch.project.store import Project
-
-from conftest import STORE_CONSENT
 
 CONSENT = STORE_CONSENT  # the sidecar of the ``clips`` fixture's HAP and SAD
 RESEARCH = dict(CONSENT, scopes=["training", "supervision", "research"])
@@ -342,8 +341,8 @@ def test_annotations(project: Project, clips: dict[str, Path]) -> None:
 
 def _fake_run(project: Project, rid: int, tmp_path: Path, n_flags: int = 3):
     """Claim the queued analysis and store a result with real domain objects."""
-    from cuewatch.recording.analyse import PipelineResult
     from cuewatch.media.video import probe_video
+    from cuewatch.recording.analyse import PipelineResult
 
     a = project.analyses.claim("0" * 64)
     assert a is not None and a.state == "running" and a.recording_id == rid
@@ -532,8 +531,8 @@ def test_sigkill_during_review_writes_keeps_everything_committed(project: Projec
 
 def test_revoke_while_analysis_runs_discards_its_results(project: Project, clips: dict[str, Path],
                                                          tmp_path: Path) -> None:
-    from cuewatch.recording.analyse import PipelineResult
     from cuewatch.media.video import probe_video
+    from cuewatch.recording.analyse import PipelineResult
 
     rid = int(project.recordings.add(clips["HAP"]).id)  # type: ignore[arg-type]
     a = project.analyses.claim("0" * 64)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from cuewatch.project.store import Project
 
-
 BROKEN = "WEBVTT\n\n00:00:01.000 --> 00:00:00.500\n<v Client>I'm fine\n"  # ends before it starts
 GOOD = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Client>I feel awful today\n"
 BETTER = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Client>I feel really happy today\n"

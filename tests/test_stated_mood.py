@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.faces.client_face import choose_client_speaker, client_segments
 from cuewatch.domain import MoodSegment
+from cuewatch.faces.client_face import choose_client_speaker, client_segments
 from cuewatch.words.stated_mood import (
-    NEUTRAL_BAND, STATED_CATEGORIES, annotate, assess, mood_from_label, polarity,
+    NEUTRAL_BAND,
+    STATED_CATEGORIES,
+    annotate,
+    assess,
+    mood_from_label,
+    polarity,
 )
 from cuewatch.words.transcript import load_transcript
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cuewatch.faces.client_face import choose_client_speaker, client_segments, speakers
 from cuewatch.domain import MoodSegment
 from cuewatch.errors import CuewatchError, TranscriptError
+from cuewatch.faces.client_face import choose_client_speaker, client_segments, speakers
 from cuewatch.words.transcript import load_mood_file, load_transcript
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cuewatch.errors import VideoError
-from cuewatch.options import AnalysisSettings
 from cuewatch.media.video import Frame, FrameReader, probe_video, read_frame_at
+from cuewatch.options import AnalysisSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_media" / "demo_roleplay.mp4"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def take_screenshot(window: "MainWindow", target: Path, deadline_s: float = 60.0) -> None:
+def take_screenshot(window: MainWindow, target: Path, deadline_s: float = 60.0) -> None:
     """Once the project is loaded: select the first flag, show the overlay, wait for the
     frame and thumbnail, save the window (as the screen shows it) and quit."""
     import time

@@ -22,12 +22,12 @@ from cuewatch.consent.policy import ConsentStatus
 from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.formats import EXPRESSION_CATEGORIES
+from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
-from cuewatch.project.flag_recompute import RecomputeSummary, recompute_recording_flags
 from cuewatch.project.analyses import Analysis
+from cuewatch.project.flag_recompute import RecomputeSummary, recompute_recording_flags
 from cuewatch.project.store import Project
-from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
 
 
@@ -246,11 +246,11 @@ class ProjectDocument(QObject):
         self._presence_task: Optional[Any] = None
 
     @classmethod
-    def open(cls, path: Path | str, reviewer: str) -> "ProjectDocument":
+    def open(cls, path: Path | str, reviewer: str) -> ProjectDocument:
         return cls(Project.open(path, actor=reviewer or None), reviewer)
 
     @classmethod
-    def create(cls, path: Path | str, reviewer: str) -> "ProjectDocument":
+    def create(cls, path: Path | str, reviewer: str) -> ProjectDocument:
         return cls(Project.create(path, actor=reviewer or None), reviewer)
 
     @property

@@ -17,9 +17,20 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import QDate, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import (QCheckBox, QDateEdit, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cuewatch.consent.record import ANALYSIS_SCOPES, consent_from_dict, require_obtained, sidecar_path
 from cuewatch.errors import ConsentError
@@ -182,7 +193,7 @@ class ImportDialog(QDialog):
 
 
 class _FaceCanvas(QWidget):
-    def __init__(self, dialog: "FacePickDialog") -> None:
+    def __init__(self, dialog: FacePickDialog) -> None:
         super().__init__(dialog)
         self.dialog = dialog
         self.setMinimumSize(480, 320)

@@ -8,7 +8,8 @@ worker always moves on to what the user is looking at now, and stale answers are
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Hashable, Optional
+from collections.abc import Callable, Hashable
+from typing import Any, Optional
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 

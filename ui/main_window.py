@@ -11,18 +11,30 @@ player-timeline-flag wiring in ``cuewatch_ui.review_controller``; they follow th
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog,
-                               QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cuewatch import __version__
 from cuewatch.exports import EXPORT_FORMATS
-from cuewatch.options import SENSITIVITIES
 from cuewatch.media.video import VIDEO_EXTENSIONS
+from cuewatch.options import SENSITIVITIES
 from cuewatch_ui.app_settings import AppSettings
 from cuewatch_ui.document import ProjectDocument, RecordingData, RecordingRow
 from cuewatch_ui.flag_review import FlagReview

@@ -8,9 +8,10 @@ Tasks' operations run on workers and open their own ``Project``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -18,11 +19,11 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.client_face import MIN_FACE_COVERAGE
 from cuewatch.formats import MOOD_EXTENSIONS, TRANSCRIPT_EXTENSIONS, file_dialog_filter
+from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project import relocation
 from cuewatch.project.store import Project
-from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch_ui.document import ProjectDocument, RecordingRow
 from cuewatch_ui.export_dialog import ExportPurposeDialog
 from cuewatch_ui.import_dialogs import FacePickDialog, ImportDialog
@@ -219,7 +220,7 @@ class Operations:
     """Each of the window's flows: ask, do, then what follows (start the analysis, open
     the recording). Main thread; holds the running analysis and recompute tasks."""
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.analysis_task: Optional[Task[Any]] = None
         #: a recording picked while its video's content is still being checked

@@ -12,15 +12,28 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cuewatch.exports.describe import clock, evidence_aus, expressed_text, peak_time, stated_text
 from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.formats import FLAG_TYPES
 from cuewatch_ui.document import ClientFace
-from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, FlagReview, Filters
+from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, Filters, FlagReview
 from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
 
 COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Said")

@@ -11,14 +11,24 @@ a span to label. Per-frame series are drawn per pixel column from ``Envelope`` b
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QHelpEvent, QImage, QMouseEvent, QPainter, QPainterPath,
-                           QPaintEvent, QPen, QWheelEvent)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QHelpEvent,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QInputDialog, QScrollBar, QToolTip, QVBoxLayout, QWidget
 
 from cuewatch.domain import Flag
@@ -83,7 +93,7 @@ class Lane:
 class _Canvas(QWidget):
     """The painted area of the timeline (lanes); the scroll bar sits under it."""
 
-    def __init__(self, owner: "QtTimeline") -> None:
+    def __init__(self, owner: QtTimeline) -> None:
         super().__init__(owner)
         self.owner = owner
         self.setMouseTracking(True)

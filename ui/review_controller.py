@@ -4,7 +4,8 @@ Main thread only."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal

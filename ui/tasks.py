@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import threading
 import traceback
-from typing import Any, Callable, Generic, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Optional, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
@@ -32,7 +33,7 @@ from cuewatch.progress import Cancelled, Progress
 T = TypeVar("T")
 
 #: tasks still running, so their Python objects outlive the caller's references.
-_RUNNING: set["Task[Any]"] = set()
+_RUNNING: set[Task[Any]] = set()
 
 
 class _Signals(QObject):
@@ -114,25 +115,25 @@ class Task(Generic[T]):
         self._parent: Optional[QWidget] = None
 
     # -- building ---------------------------------------------------------------------
-    def with_progress(self, label: str) -> "Task[T]":
+    def with_progress(self, label: str) -> Task[T]:
         """Show a modal-less progress dialog with this label and a Cancel button."""
         self._label = label
         return self
 
-    def success(self, callback: Callable[[T], None]) -> "Task[T]":
+    def success(self, callback: Callable[[T], None]) -> Task[T]:
         self._on_success = callback
         return self
 
-    def failure(self, callback: Callable[[BaseException], None]) -> "Task[T]":
+    def failure(self, callback: Callable[[BaseException], None]) -> Task[T]:
         """Handle errors yourself instead of the default message box."""
         self._on_failure = callback
         return self
 
-    def cancelled(self, callback: Callable[[], None]) -> "Task[T]":
+    def cancelled(self, callback: Callable[[], None]) -> Task[T]:
         self._on_cancel = callback
         return self
 
-    def on_progress(self, callback: Callable[[float, str], None]) -> "Task[T]":
+    def on_progress(self, callback: Callable[[float, str], None]) -> Task[T]:
         """Also receive progress on the main thread (e.g. for a status bar)."""
         self._on_progress = callback
         return self
@@ -143,7 +144,7 @@ class Task(Generic[T]):
         self.cancel_event.set()
 
     def run_in_background(self, parent: Optional[QWidget] = None,
-                          pool: Optional[QThreadPool] = None) -> "Task[T]":
+                          pool: Optional[QThreadPool] = None) -> Task[T]:
         self._parent = parent
         signals = _Signals()
         signals.progress.connect(self._progress_main, Qt.ConnectionType.QueuedConnection)

@@ -10,8 +10,9 @@ of any width over any stretch costs O(pixels), not O(frames): an hour at 30 fps 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -106,7 +107,7 @@ class CategoryRuns:
 
     @classmethod
     def from_samples(cls, t: np.ndarray, category: np.ndarray, names: Sequence[str],
-                     max_step: float) -> "CategoryRuns":
+                     max_step: float) -> CategoryRuns:
         """Collapse per-frame categories into runs; a sample lasts until the next (or
         ``max_step``), so missing frames show as gaps."""
         t = np.asarray(t, dtype=np.float64)

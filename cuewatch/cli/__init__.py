@@ -18,7 +18,8 @@ import warnings
 for _var, _value in (("GLOG_minloglevel", "2"), ("TF_CPP_MIN_LOG_LEVEL", "3"),
                      ("ABSL_MIN_LOG_LEVEL", "2")):
     os.environ.setdefault(_var, _value)
-from typing import NoReturn, Optional, Sequence
+from collections.abc import Sequence
+from typing import NoReturn, Optional
 
 from cuewatch import __version__
 from cuewatch.errors import CuewatchError, CuewatchWarning

@@ -5,22 +5,28 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.model import resolve_model
+from cuewatch.media.video import probe_video
 from cuewatch.options import (
-    JOBS_RANGE, SENSITIVITIES, SPAN_SECONDS_RANGE, AnalysisSettings, FlagSettings, ValidRange,
+    JOBS_RANGE,
+    SENSITIVITIES,
+    SPAN_SECONDS_RANGE,
+    AnalysisSettings,
+    FlagSettings,
+    ValidRange,
     valid_range,
 )
-from cuewatch.progress import Progress
 from cuewatch.outputs.recording import write_recording_outputs
-from cuewatch.media.video import probe_video
+from cuewatch.progress import Progress
 from cuewatch.worker_processes import process_pool
 
 

@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 from cuewatch.cli.analyze_cmd import (
-    _jobs, add_flag_options, add_sampling_options, analysis_settings, flag_settings,
+    _jobs,
+    add_flag_options,
+    add_sampling_options,
+    analysis_settings,
+    flag_settings,
 )
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.errors import ProjectError

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from cuewatch.flags.agreement import project_agreement
 from cuewatch.domain import VERDICTS
 from cuewatch.errors import CuewatchError
+from cuewatch.flags.agreement import project_agreement
 from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.project.store import Project
 

@@ -25,17 +25,17 @@ needs the face tracks), and clips lose their sound unless ``keep_audio``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Optional
 
-from cuewatch.domain import (Annotation, Flag, Gap, MoodSegment, Recording, Review,
-                             is_client_speaker)
+from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review, is_client_speaker
 from cuewatch.errors import CuewatchError
-from cuewatch.files import remove_stale_partials
 from cuewatch.exports.naming import NameAllocator
-from cuewatch.provenance import check_provenance
+from cuewatch.files import remove_stale_partials
 from cuewatch.progress import Progress
+from cuewatch.provenance import check_provenance
 
 #: ``cuewatch export --format`` names, in the order the help lists them.
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "frames", "eaf", "boris", "clips", "html")

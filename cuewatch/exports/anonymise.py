@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import string
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 from cuewatch.domain import Flag
 from cuewatch.errors import CuewatchError
@@ -182,7 +183,7 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
         segments = [dataclasses.replace(s, speaker=speakers.get(s.speaker, s.speaker))
                     for s in b.segments]
         people = {**stems, **speakers}  # flags say who spoke ("stated": {"speaker": ...})
-        def anonymous(flags: Sequence[Flag]) -> list[Flag]:
+        def anonymous(flags: Sequence[Flag], people: Mapping[str, str] = people) -> list[Flag]:
             return [dataclasses.replace(f, stated=_replace_text(f.stated, people),
                                         expressed=_replace_text(f.expressed, people),
                                         evidence=_replace_text(f.evidence, people))

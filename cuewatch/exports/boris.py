@@ -24,11 +24,11 @@ from typing import Optional
 
 from cuewatch.exports import ExportBundle, prepare, unique_labels
 from cuewatch.exports.describe import flag_summary, mood_text, segment_mood_text, verdict_text
-from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.provenance import provenance_summary
 from cuewatch.exports.tables import number_cell, render_table, text_cell
+from cuewatch.files import write_text_atomic
 from cuewatch.progress import Progress
+from cuewatch.provenance import provenance_summary
 
 BORIS_COLUMNS: tuple[str, ...] = (
     "Observation id", "Observation date", "Description", "Observation type", "Source",

@@ -30,9 +30,9 @@ from cuewatch.errors import CuewatchError, VideoError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
 from cuewatch.exports.anonymise import ANONYMISATION_KEY, audio_statement
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
-from cuewatch.files import atomic_path, write_text_atomic
 from cuewatch.exports.json import plain
 from cuewatch.exports.naming import NameAllocator, path_in
+from cuewatch.files import atomic_path, write_text_atomic
 from cuewatch.progress import Cancelled, Progress
 
 CLIPS_MANIFEST_VERSION = 1

@@ -21,13 +21,13 @@ from typing import Optional
 
 from cuewatch.domain import Flag
 from cuewatch.exports import ExportBundle, per_recording
-from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.provenance import write_provenance_sidecar
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
-from cuewatch.outputs.flags_files import flag_csv_row
+from cuewatch.files import write_text_atomic
 from cuewatch.formats import FLAGS_CSV_COLUMNS
+from cuewatch.outputs.flags_files import flag_csv_row
 from cuewatch.progress import Progress
+from cuewatch.provenance import write_provenance_sidecar
 
 FLAGS_EXPORT_CSV_VERSION = 1
 #: flags.csv's columns (``cuewatch.formats.FLAGS_CSV_COLUMNS``) plus review columns.

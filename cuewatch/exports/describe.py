@@ -7,7 +7,8 @@ same words, so a supervisor moving between them reads one vocabulary.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from cuewatch.domain import Flag, MoodSegment, Review
 

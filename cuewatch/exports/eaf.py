@@ -30,10 +30,10 @@ import pympi
 
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.describe import flag_summary, segment_mood_text, verdict_text
-from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.provenance import provenance_items
+from cuewatch.files import write_text_atomic
 from cuewatch.progress import Progress
+from cuewatch.provenance import provenance_items
 
 EAF_VERSION = "3.0"
 EAF_SCHEMA = "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"

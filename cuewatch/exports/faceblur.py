@@ -8,7 +8,7 @@ into a coarse mosaic, then smoothed, which no deblurring brings back.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np

@@ -12,20 +12,21 @@ the client's track id and the pose units are in ``LABEL.frames.csv.provenance.js
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, per_recording
 from cuewatch.exports.naming import path_in
-from cuewatch.provenance import write_provenance_sidecar
 from cuewatch.exports.tracks import TRACK_VALUE_COLUMNS, TrackArrays
 from cuewatch.formats import FRAMES_CSV_VERSION
 from cuewatch.outputs.frames_csv import frames_columns, write_analysis_frames_csv, write_frames_csv
 from cuewatch.progress import Progress
+from cuewatch.provenance import write_provenance_sidecar
 
 
 def _features_for(bundle: ExportBundle) -> Any:

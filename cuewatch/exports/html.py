@@ -27,15 +27,22 @@ from cuewatch import __version__
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
 from cuewatch.exports.anonymise import ANONYMISATION_KEY
-from cuewatch.exports.describe import (clock, evidence_aus, evidence_items, expressed_text,
-                                       peak_time, segment_mood_text, stated_text)
+from cuewatch.exports.describe import (
+    clock,
+    evidence_aus,
+    evidence_items,
+    expressed_text,
+    peak_time,
+    segment_mood_text,
+    stated_text,
+)
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
-from cuewatch.formats import COLOURS
-from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
-from cuewatch.provenance import provenance_items
 from cuewatch.exports.timeline_image import render_timeline
+from cuewatch.files import write_text_atomic
+from cuewatch.formats import COLOURS
 from cuewatch.progress import Progress
+from cuewatch.provenance import provenance_items
 
 HTML_REPORT_NAME = "cuewatch_report.html"
 HTML_REPORT_VERSION = 1

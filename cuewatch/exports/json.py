@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cuewatch.exports import ExportBundle, per_recording
-from cuewatch.files import write_text_atomic
 from cuewatch.exports.naming import path_in
+from cuewatch.files import write_text_atomic
 from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.progress import Progress
 

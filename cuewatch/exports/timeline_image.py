@@ -7,7 +7,8 @@ Flags are shaded across the whole height and numbered; gaps (face not seen) hatc
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import cv2
 import numpy as np

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
-from cuewatch.expression.series import (EXPRESSION_REVISION, ExpressionSeries, ExpressionSettings,
-                                 estimate_expression)
 from cuewatch.errors import CuewatchError
+from cuewatch.expression.series import (
+    EXPRESSION_REVISION,
+    ExpressionSeries,
+    ExpressionSettings,
+    estimate_expression,
+)
 from cuewatch.features.folder import Features, TrackFeatures
 from cuewatch.files import atomic_path
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES, FACE_PASS_REVISION

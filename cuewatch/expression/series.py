@@ -20,11 +20,18 @@ from typing import Optional
 
 import numpy as np
 
-from cuewatch.expression.action_units import (
-    AUSettings, NeutralReference, action_unit_intensities, face_frame_points,
-    geometry_measures, neutral_reference, GEOMETRY_NAMES, STEADY_BLENDSHAPE_IDX, UPPER_FACE_COLS,
-)
 from cuewatch.errors import CuewatchError
+from cuewatch.expression.action_units import (
+    GEOMETRY_NAMES,
+    STEADY_BLENDSHAPE_IDX,
+    UPPER_FACE_COLS,
+    AUSettings,
+    NeutralReference,
+    action_unit_intensities,
+    face_frame_points,
+    geometry_measures,
+    neutral_reference,
+)
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.

@@ -8,7 +8,8 @@ speaker label in a transcript (``--client-speaker``) and the client's face track
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -97,7 +98,7 @@ _JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
 _LOWER_DOWN = (BLENDSHAPE_NAMES.index("mouthLowerDownLeft"), BLENDSHAPE_NAMES.index("mouthLowerDownRight"))
 
 
-def mouth_activity(track: "TrackFeatures", start: float, end: float) -> Optional[float]:
+def mouth_activity(track: TrackFeatures, start: float, end: float) -> Optional[float]:
     """How much the mouth moves in [start, end]: spread of mouth opening, None if unseen."""
     a, b = np.searchsorted(track.timestamp, [start, end])
     if b - a < 3:
@@ -107,13 +108,13 @@ def mouth_activity(track: "TrackFeatures", start: float, end: float) -> Optional
     return float(np.std(opening) + np.mean(np.abs(np.diff(opening))))
 
 
-def _candidates(features: "Features") -> dict[int, "TrackFeatures"]:
+def _candidates(features: Features) -> dict[int, TrackFeatures]:
     n = max(1, len(features.frame_index))
     tracks = {tid: tr for tid, tr in features.tracks.items() if len(tr) / n >= MIN_FACE_COVERAGE}
     return tracks or {tid: tr for tid, tr in features.tracks.items() if len(tr)}
 
 
-def choose_client_face(features: "Features", segments: Sequence[MoodSegment],
+def choose_client_face(features: Features, segments: Sequence[MoodSegment],
                        client_speaker: Optional[str], mode: str = "auto") -> Optional[int]:
     """The track id of the client's face.
 

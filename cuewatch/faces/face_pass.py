@@ -22,18 +22,19 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from cuewatch import __version__
+from cuewatch.faces.malloc_arenas import limit_malloc_arenas
 from cuewatch.faces.tracking import TrackletSummary, link_tracklets
 from cuewatch.features.folder import FeaturesWriter, concatenate_features
-from cuewatch.faces.malloc_arenas import limit_malloc_arenas
+from cuewatch.media.video import FrameReader, VideoInfo, probe_video, read_ahead
 from cuewatch.options import AnalysisSettings
 from cuewatch.progress import Progress
-from cuewatch.media.video import FrameReader, VideoInfo, probe_video, read_ahead
 
 #: recordings shorter than this are analysed in one piece (a second decoder and set of
 #: graphs would cost more than it saves).

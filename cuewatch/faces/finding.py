@@ -166,7 +166,7 @@ class FaceFinder:
             self._detector.close()
             self._detector = None
 
-    def __enter__(self) -> "FaceFinder":
+    def __enter__(self) -> FaceFinder:
         return self
 
     def __exit__(self, *exc: object) -> None:

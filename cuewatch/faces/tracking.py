@@ -19,15 +19,16 @@ Tracklets that overlap in time are never joined: they are two people.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from cuewatch.faces.finding import FaceCandidate, FaceFinder, centre_inside, iou
-from cuewatch.formats import N_BLENDSHAPES, N_LANDMARKS
 from cuewatch.faces.head_pose import pose_from_matrix
+from cuewatch.formats import N_BLENDSHAPES, N_LANDMARKS
 from cuewatch.options import AnalysisSettings
 
 
@@ -159,7 +160,7 @@ class TrackletSummary:
             self.descriptor_sum += descriptor
             self.descriptor_count += _parts_present(descriptor)
 
-    def merged(self, other: "TrackletSummary") -> "TrackletSummary":
+    def merged(self, other: TrackletSummary) -> TrackletSummary:
         first, last = (self, other) if self.start <= other.start else (other, self)
         return TrackletSummary(
             track_id=first.track_id, start=min(self.start, other.start),
@@ -370,7 +371,7 @@ class FacePipeline:
         self.tracks.clear()
         self.finder.close()
 
-    def __enter__(self) -> "FacePipeline":
+    def __enter__(self) -> FacePipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:

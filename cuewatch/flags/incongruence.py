@@ -17,8 +17,9 @@ give new flags in well under a second, even for an hour of recording. Any thread
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -27,8 +28,14 @@ from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import Features
 from cuewatch.formats import (
-    AU_NAMES, EXPRESSION_CATEGORIES, GAP_FACE_NOT_VISIBLE, GAP_NO_CLIENT_FACE, GAP_NO_FACE,
-    GAP_NOT_DECODED, NEGATIVE_CATEGORIES, POSITIVE_CATEGORIES,
+    AU_NAMES,
+    EXPRESSION_CATEGORIES,
+    GAP_FACE_NOT_VISIBLE,
+    GAP_NO_CLIENT_FACE,
+    GAP_NO_FACE,
+    GAP_NOT_DECODED,
+    NEGATIVE_CATEGORIES,
+    POSITIVE_CATEGORIES,
 )
 from cuewatch.options import FlagSettings
 

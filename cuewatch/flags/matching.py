@@ -12,8 +12,9 @@ in one place: ``match_flags``.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 #: a new flag takes over a stored flag of the same type and track when their spans'
 #: intersection over union is at least this. 0.3 keeps a verdict on 10-14 s with the

@@ -11,9 +11,10 @@ import math
 import os
 import queue
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class Frame:
     image: np.ndarray
 
 
-def _open(path: Path) -> "cv2.VideoCapture":
+def _open(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if cap.isOpened():
         try:  # we rotate ourselves, so both OpenCV builds behave the same
@@ -69,7 +70,7 @@ def _open(path: Path) -> "cv2.VideoCapture":
     return cap
 
 
-def _fourcc(cap: "cv2.VideoCapture") -> str:
+def _fourcc(cap: cv2.VideoCapture) -> str:
     code = int(cap.get(cv2.CAP_PROP_FOURCC))
     text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
     return text.strip("\x00 ") if text.isprintable() else str(code)
@@ -165,7 +166,7 @@ class FrameReader:
         finally:
             cap.release()
 
-    def _frames(self, cap: "cv2.VideoCapture") -> Iterator[Frame]:
+    def _frames(self, cap: cv2.VideoCapture) -> Iterator[Frame]:
         fps = self.info.fps or 25.0
         prev_t: Optional[float] = None
         index = -1
@@ -245,7 +246,7 @@ def read_ahead(frames: Iterable[Frame], depth: int = 2) -> Iterator[Frame]:
     (6 MB per 1080p frame, per chunk thread). Errors in the decoder are raised in the consumer; stopping early
     (an exception or a cancel in the consumer) stops the decoder too.
     """
-    q: "queue.Queue[Any]" = queue.Queue(maxsize=max(1, depth))
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
     done = object()
 

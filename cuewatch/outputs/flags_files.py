@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from cuewatch.domain import Flag, Gap
 from cuewatch.files import atomic_path, write_text_atomic

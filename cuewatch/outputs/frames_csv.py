@@ -12,8 +12,9 @@ the same values. The file is plain CSV: its provenance goes in a sidecar.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 

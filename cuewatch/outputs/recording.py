@@ -9,11 +9,11 @@ from typing import Any, Optional
 from cuewatch.consent.record import Consent
 from cuewatch.features.folder import Features, load_features
 from cuewatch.files import write_text_atomic
-from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.formats import SUMMARY_JSON_VERSION
+from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.outputs.frames_csv import write_analysis_frames_csv
-from cuewatch.recording.analyse import PipelineResult
 from cuewatch.provenance import provenance
+from cuewatch.recording.analyse import PipelineResult
 
 
 def summary_document(result: PipelineResult, consent: Optional[Consent],

@@ -9,9 +9,10 @@ import os
 import shutil
 import socket
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol
 
 from cuewatch import __version__
 from cuewatch.domain import Flag, Gap, MoodSegment, Track

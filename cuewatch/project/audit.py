@@ -4,8 +4,9 @@ transaction (``Project._log``); this reads it, and logs actions outside the stor
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from cuewatch.project.sql import Manager, optional, where_clause
 

@@ -8,12 +8,16 @@ import dataclasses
 import datetime as _dt
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from cuewatch.consent.policy import (
-    ConsentStatus, consent_state, require_analysis_consent, require_export_consent,
+    ConsentStatus,
+    consent_state,
+    require_analysis_consent,
+    require_export_consent,
 )
 from cuewatch.consent.record import Consent, consent_from_dict, require_obtained
 from cuewatch.project.recordings import ConsentInput, as_consent

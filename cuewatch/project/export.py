@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from cuewatch.consent.policy import require_purpose
 from cuewatch.errors import ConsentError, CuewatchError, CuewatchWarning, ProjectError
-from cuewatch.flags.agreement import project_agreement
 from cuewatch.exports import ExportBundle, run_export, unique_labels
+from cuewatch.flags.agreement import project_agreement
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
 from cuewatch.provenance import provenance

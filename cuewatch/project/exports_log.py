@@ -4,9 +4,10 @@ delete them, and can say where an export killed midway was writing."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from cuewatch.project.sql import Manager, now, optional, where_clause
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 from cuewatch.domain import VERDICTS, Flag, Gap
 from cuewatch.errors import ProjectError

@@ -193,7 +193,7 @@ def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Pr
         throttle.names[a.id] = job.name
         inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m), _CancelVia(progress))
         try:
-            _store(project, summary, a.id, job.name, lambda: _run_job(job, progress=inner))
+            _store(project, summary, a.id, job.name, lambda job=job, inner=inner: _run_job(job, progress=inner))
         except BaseException:  # cancelled, or the project itself failed: not the analysis
             _give_back(project, [a.id])
             raise

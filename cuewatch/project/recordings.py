@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from cuewatch.consent.policy import require_analysis_consent
 from cuewatch.consent.record import Consent, consent_from_dict, parse_consent, sidecar_path
 from cuewatch.domain import Recording
-from cuewatch.features.keys import content_sha256
 from cuewatch.errors import ConsentError, ProjectError
+from cuewatch.features.keys import content_sha256
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.project.sql import Manager, now, to_json
 

@@ -5,8 +5,9 @@ and hash them (slow: never on the UI thread), then store the new paths
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from cuewatch.project.recordings import content_hash
 

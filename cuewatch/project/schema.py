@@ -9,7 +9,8 @@ at its old version. Never edit a released migration: append a new one.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 #: what ``meta.application`` holds in every project file: how a project is told apart
 #: from any other SQLite file.

@@ -43,9 +43,10 @@ import os
 import sqlite3
 import urllib.parse
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 from cuewatch import __version__
 from cuewatch.errors import ProjectError, ReadOnlyProjectWarning
@@ -58,7 +59,11 @@ from cuewatch.project.flags import Flags
 from cuewatch.project.recordings import Recordings
 from cuewatch.project.reviews import Reviews
 from cuewatch.project.schema import (
-    APPLICATION_ID, MIGRATIONS, REQUIRED_TABLES, SCHEMA_VERSION, Migration,
+    APPLICATION_ID,
+    MIGRATIONS,
+    REQUIRED_TABLES,
+    SCHEMA_VERSION,
+    Migration,
 )
 from cuewatch.project.sql import default_actor as _default_actor
 from cuewatch.project.sql import now as _now
@@ -296,7 +301,7 @@ class Project:
 
     @classmethod
     def create(cls, path: Union[str, os.PathLike], *, actor: Optional[str] = None,
-               timeout: float = DEFAULT_TIMEOUT_S) -> "Project":
+               timeout: float = DEFAULT_TIMEOUT_S) -> Project:
         """A new, empty project; refuses to overwrite any existing file."""
         path = Path(path).expanduser().absolute()
         if path.exists():
@@ -335,7 +340,7 @@ class Project:
 
     @classmethod
     def open(cls, path: Union[str, os.PathLike], *, actor: Optional[str] = None,
-             timeout: float = DEFAULT_TIMEOUT_S) -> "Project":
+             timeout: float = DEFAULT_TIMEOUT_S) -> Project:
         """Open an existing project, migrating an older one (after a backup copy).
 
         A project this process cannot write is opened read-only (``read_only`` says why;
@@ -378,7 +383,7 @@ class Project:
 
     @classmethod
     def _open_read_only(cls, path: Path, version: int, why: str, actor: Optional[str],
-                        timeout: float) -> "Project":
+                        timeout: float) -> Project:
         if version < SCHEMA_VERSION:
             raise ProjectError(f"{path} is from an older cuewatch and read-only ({why}): it "
                                "must be upgraded before it can be opened; make it writable, or "
@@ -405,7 +410,7 @@ class Project:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "Project":
+    def __enter__(self) -> Project:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -19,9 +19,10 @@ from cuewatch.errors import CuewatchError
 from cuewatch.features.folder import META_FILE, Features, is_complete, load_features, write_meta
 from cuewatch.features.keys import cache_root, content_sha256, features_key
 from cuewatch.formats import GAP_NO_FACE, GAP_NOT_DECODED
+from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
-from cuewatch.media.video import VideoInfo, probe_video
+
 
 def summarise_tracks(features: Features) -> list[Track]:
     """Per track: time coverage and mean position, for summaries and face choice."""

@@ -19,8 +19,9 @@ import io
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from webvtt.errors import MalformedCaptionError
 from webvtt.models import Timestamp
@@ -441,7 +442,7 @@ def _json_rows(src: _Source) -> list[tuple[Any, int]]:
         key = next((k for k in ("segments", "moods", "mood", "rows", "stated") if isinstance(data.get(k), list)), None)
         if key is None:
             raise src.error(1, "expected a list of rows, or an object with a 'segments' list")
-        m = re.search(r'"%s"\s*:\s*\[' % re.escape(key), text)
+        m = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
         if m is None:  # pragma: no cover - json.loads found it, so the text has it
             raise src.error(1, f"cannot locate the '{key}' list")
         list_at = m.end() - 1
