@@ -40,7 +40,8 @@ def test_main_window_holds_only_layout_menus_and_close():
     assert not calls & {"Task", "run_in_background", "run_queued", "export_project",
                         "recompute_recording", "load_recording", "relocate"}
     assert "Project" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert len(source.splitlines()) < 360
+    window_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MainWindow")
+    assert window_class.end_lineno - window_class.lineno < 320  # was about 680 lines
     for flow in ("add_recording", "attach_transcript", "run_analyses", "recompute_flags",
                  "set_client_face", "ask_client_face", "export", "relocate"):
         assert callable(getattr(operations, flow)), flow
@@ -130,7 +131,7 @@ def test_the_recordings_list_hashes_no_video_on_the_ui_thread(qtbot, tmp_path, s
                                                               monkeypatch):
     """A project moved away from its video: the file at the old absolute path has to be
     hashed to be trusted. The periodic refresh must not do that on the main thread."""
-    import cuewatch.project.store as store
+    import cuewatch.project.recordings as recordings_module
 
     here = tmp_path / "first"
     here.mkdir()
@@ -142,13 +143,13 @@ def test_the_recordings_list_hashes_no_video_on_the_ui_thread(qtbot, tmp_path, s
     moved.parent.mkdir()
     shutil.copy2(here / "p.cuewatch", moved)
     hashed_on: list[str] = []
-    real_hash = store.content_hash
+    real_hash = recordings_module.content_hash
 
     def recording_hash(path):
         hashed_on.append(threading.current_thread().name)
         return real_hash(path)
 
-    monkeypatch.setattr(store, "content_hash", recording_hash)
+    monkeypatch.setattr(recordings_module, "content_hash", recording_hash)
     doc = ProjectDocument.open(moved, REVIEWER)
     model = RecordingsModel()
     with qtbot.waitSignal(doc.recordingsChanged, timeout=15000):

@@ -64,12 +64,12 @@ def test_one_file_hash_for_recordings_the_model_and_the_store(tmp_path) -> None:
     from cuewatch.faces import model
     from cuewatch.features.keys import content_sha256
     from cuewatch.progress import Progress
-    from cuewatch.project import store
+    from cuewatch.project import recordings as recordings_module
 
     f = tmp_path / "clip.bin"
     f.write_bytes(b"cuewatch" * 1000)
     want = hashlib.sha256(f.read_bytes()).hexdigest()
-    assert content_sha256(f) == store.content_hash(f) == want
+    assert content_sha256(f) == recordings_module.content_hash(f) == want
     assert not hasattr(model, "file_sha256") and model.content_sha256 is content_sha256
     seen: list[float] = []
     assert content_sha256(f, Progress(lambda x, _m: seen.append(x))) == want
