@@ -322,17 +322,18 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
     return flags
 
 
-def detect_flags(features: Features, segments: Sequence[MoodSegment],
-                 client_speaker: Optional[str], client_track: Optional[int],
-                 settings: FlagSettings,
-                 neutral_span: Optional[Sequence[float]] = None) -> tuple[list[Flag], list[Gap]]:
-    """Flags and face-not-visible gaps for one recording's client."""
-    from cuewatch.expression.cache import track_expression
+def detect_flags(features: Features, series: Optional[ExpressionSeries],
+                 segments: Sequence[MoodSegment], client_speaker: Optional[str],
+                 client_track: Optional[int], settings: FlagSettings) -> tuple[list[Flag], list[Gap]]:
+    """Flags and face-not-visible gaps for one recording's client.
 
+    ``series`` is the client track's expression, read by the expression stage
+    (``cuewatch.expression.cache.track_expression``); None when there is no client face.
+    This stage reads no cache and writes none: data flows one way into it.
+    """
     th = thresholds(settings)
-    if client_track is None or client_track not in features.tracks:
+    if series is None or client_track is None or client_track not in features.tracks:
         return [], face_gaps(features, None, None, th)
-    series = track_expression(features, client_track, neutral_span)
     flags = flags_for_series(series, segments, client_speaker, client_track, th)
     flags.sort(key=lambda f: (f.start, f.end))
     for i, f in enumerate(flags, 1):

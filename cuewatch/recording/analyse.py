@@ -9,6 +9,7 @@ settings, never run the face model again.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -16,6 +17,7 @@ from typing import Any, Optional
 from cuewatch.consent.record import Consent
 from cuewatch.domain import Flag, Gap, MoodSegment, Track
 from cuewatch.errors import CuewatchError
+from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import META_FILE, Features, is_complete, load_features, write_meta
 from cuewatch.features.keys import cache_root, content_sha256, features_key
 from cuewatch.formats import GAP_NO_FACE, GAP_NOT_DECODED
@@ -153,9 +155,9 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
         result.parameters["client_speaker"] = result.client_speaker
         result.parameters["client_track"] = result.client_track
         progress.report(0.97, "flags")
-        result.flags, result.gaps = detect_flags(features, segments, result.client_speaker,
-                                                 result.client_track, flag_settings,
-                                                 neutral_span=neutral_span)
+        series = client_expression(features, result.client_track, neutral_span)
+        result.flags, result.gaps = detect_flags(features, series, segments, result.client_speaker,
+                                                 result.client_track, flag_settings)
     progress.report(1.0, "done")
     return result
 
@@ -169,5 +171,17 @@ def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_spea
 
     if not is_complete(features_dir):
         raise CuewatchError(f"{features_dir}: features are missing; analyse the recording again")
-    return detect_flags(load_features(features_dir), segments, client_speaker, client_track,
-                        flag_settings, neutral_span=neutral_span)
+    features = load_features(features_dir)
+    series = client_expression(features, client_track, neutral_span)
+    return detect_flags(features, series, segments, client_speaker, client_track, flag_settings)
+
+
+def client_expression(features: Features, client_track: Optional[int],
+                      neutral_span: Optional[Sequence[float]] = None) -> Optional[ExpressionSeries]:
+    """The client track's expression series (cached beside the features), or None when the
+    recording has no client face: what the flags stage reads."""
+    from cuewatch.expression.cache import track_expression
+
+    if client_track is None or client_track not in features.tracks:
+        return None
+    return track_expression(features, client_track, neutral_span)
