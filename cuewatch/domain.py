@@ -26,8 +26,9 @@ class Recording:
 
 
 @dataclass
-class Track:
-    """One person's face through the recording; ids are stable for the whole recording."""
+class TrackSummary:
+    """What one face track covers (time, share of frames, mean box): a track is one person's
+    face through the recording, and its id is stable for the whole recording."""
 
     track_id: int
     start: float

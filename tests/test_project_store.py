@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import STORE_CONSENT
 
-from cuewatch.domain import Flag, Gap, MoodSegment, Track
+from cuewatch.domain import Flag, Gap, MoodSegment, TrackSummary
 from cuewatch.errors import ConsentError, CuewatchError, ProjectError
 from cuewatch.project.relocation import relocate
 from cuewatch.project.revocation import revoke_consent
@@ -351,7 +351,7 @@ def _fake_run(project: Project, rid: int, tmp_path: Path, n_flags: int = 3):
     result = PipelineResult(
         video=Path(project.recordings.get(rid).path), info=probe_video(project.recordings.get(rid).path),
         features_dir=a.features_dir,
-        tracks=[Track(0, 0.0, 1.8, 27, 0.98, (100.0, 50.0, 300.0, 280.0))],
+        tracks=[TrackSummary(0, 0.0, 1.8, 27, 0.98, (100.0, 50.0, 300.0, 280.0))],
         segments=[MoodSegment(0.0, 1.8, "Client", "I'm happy", 0.7, "happy")],
         client_speaker="Client", client_track=0, flags=_flags(n_flags), gaps=[Gap(1.0, 1.2, 0)],
         warnings=["short clip"])

@@ -189,7 +189,7 @@ def face_frame_points(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z out of the face, origin between the eyes; and (N,) IOD. Reads only the needed
     landmark columns, so a memmap is touched sparsely.
     """
-    # memmaps and lazy views (cuewatch.expression.cache.TrackLandmarks) are indexed, not copied
+    # memmaps and lazy views (cuewatch.expression.cache.LandmarkView) are indexed, not copied
     lm = landmarks if hasattr(landmarks, "shape") and hasattr(landmarks, "ndim") else np.asarray(landmarks)
     if lm.ndim != 3 or lm.shape[1] < 478 or lm.shape[2] != 3:
         raise CuewatchError(f"landmarks must be (N, 478, 3), got {lm.shape}")

@@ -31,7 +31,7 @@ _ARRAYS = ("timestamps", "au", "scores", "valence", "arousal", "confidence", "do
            "drivers", "driver_weights", "au_raw")
 
 
-class TrackLandmarks:
+class LandmarkView:
     """A (N, 478, 3) view of a track's landmarks that decodes only the columns asked for."""
 
     def __init__(self, track: TrackFeatures) -> None:
@@ -77,7 +77,7 @@ def track_expression(features: Features, track_id: int,
                 return series
         except (OSError, KeyError, ValueError):
             pass  # a damaged cache file is recomputed
-    series = estimate_expression(track.timestamp, TrackLandmarks(track), track.blendshapes,
+    series = estimate_expression(track.timestamp, LandmarkView(track), track.blendshapes,
                                  track.pose, track.bbox, track.confidence,
                                  neutral_span=span, settings=settings)
     try:

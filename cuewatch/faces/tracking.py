@@ -303,7 +303,7 @@ class _Landmarker:
 
 
 @dataclass
-class _Track:
+class _FollowedTrack:
     track_id: int
     center: np.ndarray       # (2,) frame pixels
     size: float              # side of the face box, pixels
@@ -331,7 +331,7 @@ class FacePipeline:
         self._model_buffer = Path(model_path).read_bytes()
         self._idle: list[_Landmarker] = []
         self._all: list[_Landmarker] = []
-        self.tracks: list[_Track] = []
+        self.tracks: list[_FollowedTrack] = []
         self._summaries: list[TrackletSummary] = []
         self._next_id = int(id_base)
         self._last_search = -math.inf
@@ -378,7 +378,7 @@ class FacePipeline:
         self.close()
 
     # -- tracking -----------------------------------------------------------------------
-    def _observe(self, track: _Track, image: np.ndarray, timestamp: float) -> Optional[FaceObservation]:
+    def _observe(self, track: _FollowedTrack, image: np.ndarray, timestamp: float) -> Optional[FaceObservation]:
         import cv2
 
         h, w = image.shape[:2]
@@ -461,7 +461,7 @@ class FacePipeline:
                 found.append(obs)
         return found
 
-    def _matching_track(self, bbox: np.ndarray) -> Optional[_Track]:
+    def _matching_track(self, bbox: np.ndarray) -> Optional[_FollowedTrack]:
         for track in self.tracks:
             if track.bbox is not None and (iou(bbox, track.bbox) > 0.2 or centre_inside(bbox, track.bbox)
                                            or centre_inside(track.bbox, bbox)):
@@ -473,7 +473,7 @@ class FacePipeline:
         landmarker = self._idle.pop() if self._idle else self._new_landmarker()
         center = np.array([(cand.bbox[0] + cand.bbox[2]) / 2, (cand.bbox[1] + cand.bbox[3]) / 2])
         # the detector's box is tighter than the landmark box (forehead to chin)
-        track = _Track(track_id=self._next_id, center=center, size=cand.size * 1.25,
+        track = _FollowedTrack(track_id=self._next_id, center=center, size=cand.size * 1.25,
                        score=cand.score, landmarker=landmarker,
                        summary=TrackletSummary(self._next_id, timestamp, timestamp),
                        last_seen=timestamp)
@@ -492,7 +492,7 @@ class FacePipeline:
         self._all.append(lm)
         return lm
 
-    def _end(self, track: _Track) -> None:
+    def _end(self, track: _FollowedTrack) -> None:
         self.tracks.remove(track)
         self._idle.append(track.landmarker)
         self._search_now = True

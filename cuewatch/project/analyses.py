@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from cuewatch import __version__
-from cuewatch.domain import Flag, Gap, MoodSegment, Track
+from cuewatch.domain import Flag, Gap, MoodSegment, TrackSummary
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.features.keys import features_key
 from cuewatch.options import AnalysisSettings, FlagSettings
@@ -32,7 +32,7 @@ class AnalysisResult(Protocol):
     @property
     def features_dir(self) -> Optional[Path]: ...
     @property
-    def tracks(self) -> Sequence[Track]: ...
+    def tracks(self) -> Sequence[TrackSummary]: ...
     @property
     def segments(self) -> Sequence[MoodSegment]: ...
     @property
@@ -279,8 +279,8 @@ class Analyses(Manager):
                               "ORDER BY finished DESC, id DESC LIMIT 1", (int(recording_id),))
         return self._analysis(rows[0]) if rows else None
 
-    def tracks(self, recording_id: int) -> list[Track]:
-        return [Track(track_id=r["track_id"], start=r["start"], end=r["end"],
+    def tracks(self, recording_id: int) -> list[TrackSummary]:
+        return [TrackSummary(track_id=r["track_id"], start=r["start"], end=r["end"],
                       n_frames=r["n_frames"], coverage=r["coverage"],
                       mean_bbox=tuple(json.loads(r["mean_bbox"])))  # type: ignore[arg-type]
                 for r in self.db._query("SELECT * FROM tracks WHERE recording_id = ? "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cuewatch.consent.record import Consent
-from cuewatch.domain import Flag, Gap, MoodSegment, Track
+from cuewatch.domain import Flag, Gap, MoodSegment, TrackSummary
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import META_FILE, Features, is_complete, load_features, write_meta
@@ -26,7 +26,7 @@ from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
 
 
-def summarise_tracks(features: Features) -> list[Track]:
+def summarise_tracks(features: Features) -> list[TrackSummary]:
     """Per track: time coverage and mean position, for summaries and face choice."""
     n_frames = max(1, len(features.frame_index))
     tracks = []
@@ -34,7 +34,7 @@ def summarise_tracks(features: Features) -> list[Track]:
         if len(tr) == 0:
             continue
         bbox = tr.bbox.mean(axis=0)
-        tracks.append(Track(track_id=tid, start=float(tr.timestamp[0]), end=float(tr.timestamp[-1]),
+        tracks.append(TrackSummary(track_id=tid, start=float(tr.timestamp[0]), end=float(tr.timestamp[-1]),
                             n_frames=len(tr), coverage=len(tr) / n_frames,
                             mean_bbox=tuple(float(v) for v in bbox)))  # type: ignore[arg-type]
     return tracks
@@ -74,7 +74,7 @@ class PipelineResult:
     video: Path
     info: VideoInfo
     features_dir: Path
-    tracks: list[Track]
+    tracks: list[TrackSummary]
     segments: list[MoodSegment] = field(default_factory=list)
     client_speaker: Optional[str] = None
     client_track: Optional[int] = None
