@@ -66,7 +66,7 @@ def track_expression(features: Features, track_id: int,
     """The expression series of one track, from the cache when it is there."""
     settings = settings or ExpressionSettings()
     track = features.tracks[track_id]
-    span = tuple(neutral_span) if neutral_span else None
+    span = (float(neutral_span[0]), float(neutral_span[1])) if neutral_span else None
     cache = Path(features.directory) / CACHE_DIR / f"track_{track_id}.{_key(settings, span)}.npz"
     if cache.is_file():
         try:

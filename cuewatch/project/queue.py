@@ -14,6 +14,7 @@ opens its own ``Project``.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue as _queue
 import time
@@ -191,7 +192,7 @@ def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Pr
             return
         a, job = claimed
         throttle.names[a.id] = job.name
-        inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m), _CancelVia(progress))
+        inner = Progress(functools.partial(throttle.update, a.id), _CancelVia(progress))
         try:
             _store(project, summary, a.id, job.name, lambda job=job, inner=inner: _run_job(job, progress=inner))
         except BaseException:  # cancelled, or the project itself failed: not the analysis
