@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -25,6 +26,8 @@ from cuewatch.expression.series import (
 from cuewatch.features.folder import Features, TrackFeatures
 from cuewatch.files import atomic_path
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES, FACE_PASS_REVISION
+
+log = logging.getLogger(__name__)
 
 CACHE_DIR = "expression"
 _ARRAYS = ("timestamps", "au", "scores", "valence", "arousal", "confidence", "dominant",
@@ -75,8 +78,8 @@ def track_expression(features: Features, track_id: int,
             series = ExpressionSeries(**arrays, neutral=None, settings=settings)  # type: ignore[arg-type]
             if len(series.timestamps) == len(track):
                 return series
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged cache file is recomputed
+        except (OSError, KeyError, ValueError):  # a damaged cache file is recomputed
+            log.warning("expression cache %s is damaged; recomputing it", cache, exc_info=True)
     series = estimate_expression(track.timestamp, TrackLandmarks(track), track.blendshapes,
                                  track.pose, track.bbox, track.confidence,
                                  neutral_span=span, settings=settings)
@@ -84,8 +87,8 @@ def track_expression(features: Features, track_id: int,
         cache.parent.mkdir(exist_ok=True)
         with atomic_path(cache) as tmp:
             np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
-    except (OSError, CuewatchError):
-        pass  # a read-only features folder still works, just slower next time
+    except (OSError, CuewatchError):  # a read-only features folder still works, just slower next time
+        log.debug("cannot keep the expression cache %s", cache, exc_info=True)
     return series
 
 
