@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 
+def stored_id(record: Union[Recording, Flag, Review, Annotation]) -> int:
+    """The id of a record read from a project: None only before it is stored."""
+    if record.id is None:
+        raise ValueError(f"this {type(record).__name__.lower()} is not stored in a project")
+    return int(record.id)
+
+
 @dataclass
 class Recording:
     """A video file as the project knows it."""

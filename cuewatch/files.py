@@ -39,7 +39,7 @@ def _alive(pid: int) -> bool:
 def remove_stale_partials(folder: Path) -> list[Path]:
     """Delete the partial files in ``folder`` left by exports that were killed (their
     process is gone); returns what was removed. Files of running exports stay."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

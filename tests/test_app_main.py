@@ -214,6 +214,37 @@ def test_demo_keeps_the_apps_output_in_a_log_file(sample_project, sample_media, 
     assert str(logs[0]) in proc.stderr.strip().splitlines()[-1]
 
 
+def test_the_app_started_offscreen_writes_its_log_file(tmp_path):
+    """However it is started, the app logs to the file a user attaches to a bug report."""
+    import subprocess
+    import sys
+    import time
+
+    state = tmp_path / "state"
+    env = dict(os.environ, XDG_STATE_HOME=str(state), QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-m", "cuewatch_ui.app", "--settings",
+                             str(tmp_path / "settings.ini")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = state / "cuewatch" / "log" / "app.log"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.is_file() and "started" in log.read_text():
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    lines = log.read_text().splitlines()
+    assert any(" INFO cuewatch_ui.app_log: cuewatch " in line and "started" in line for line in lines)
+
+
+def test_help_menu_shows_the_log_file_and_about(window):
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    assert [a.text() for a in help_menu.actions()] == ["Show &log file\u2026", "&About cuewatch"]
+
+
 def test_verdict_keys_store_reviews_at_once_and_undo(qtbot, window, sample_project):
     open_sample(qtbot, window, sample_project)
     review = window.review

@@ -14,9 +14,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QHelpEvent, QWheelEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
 from cuewatch.domain import Flag, Gap, MoodSegment  # noqa: E402
 from cuewatch.formats import EXPRESSION_CATEGORIES  # noqa: E402
@@ -191,3 +191,16 @@ def test_tooltips_explain_each_lane(view):
     gap_lane = widget.lane("gaps")
     timeline.set_view(90, 150)
     assert "face not visible" in widget.tooltip_at(widget.x_of(110.0), gap_lane.top + 3)
+
+
+def test_hovering_shows_the_tooltip_and_the_widget_still_moves(view, qtbot):
+    """A real tooltip event reaches the lane's text (QHelpEvent has pos(), not position()),
+    and the timeline is still a QWidget that moves (its drag handler is not called move)."""
+    timeline, widget = view
+    timeline.set_view(0, 60)
+    canvas = widget.canvas
+    pos = QPoint(int(widget.x_of(36.0)), int(widget.lane("flags").top + 5))
+    QApplication.sendEvent(canvas, QHelpEvent(QEvent.Type.ToolTip, pos, canvas.mapToGlobal(pos)))
+    qtbot.waitUntil(lambda: "confidence" in QToolTip.text(), timeout=3000)
+    widget.move(5, 7)
+    assert widget.pos() == QPoint(5, 7)

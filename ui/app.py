@@ -82,8 +82,10 @@ def run(project: Optional[Path] = None, *, model: Optional[str] = None,
         reviewer: Optional[str] = None, settings_path: Optional[Path] = None,
         screenshot: Optional[Path] = None, argv: Optional[Sequence[str]] = None) -> int:
     """Create the application and window, open ``project``, and run the event loop."""
+    from cuewatch_ui.app_log import start_app_log
     from cuewatch_ui.main_window import MainWindow, make_settings
 
+    start_app_log()
     drop_opencv_qt_paths()
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("cuewatch")

@@ -30,9 +30,9 @@ class AppSettings:
 
     def recent_projects(self) -> list[str]:
         value = self.q.value("recent_projects", []) or []
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in value if v]
+        if isinstance(value, str):  # QSettings gives a one-item list back as a string
+            return [value]
+        return [str(v) for v in value if v] if isinstance(value, (list, tuple)) else []
 
     def add_recent(self, path: Path | str) -> None:
         p = str(Path(path).absolute())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,6 +36,8 @@ from PySide6.QtWidgets import (
 from cuewatch.consent.record import ANALYSIS_SCOPES, consent_from_dict, require_obtained, sidecar_path
 from cuewatch.errors import ConsentError
 from cuewatch.formats import CONSENT_SCOPES, TRANSCRIPT_EXTENSIONS, file_dialog_filter
+
+log = logging.getLogger(__name__)
 
 
 def guess_transcript(video: Path) -> Optional[Path]:
@@ -121,8 +124,8 @@ class ImportDialog(QDialog):
             try:
                 data = json.loads(side.read_text(encoding="utf-8-sig"))
                 consent = consent_from_dict(data, str(side))
-            except (ConsentError, ValueError, OSError):
-                pass
+            except (ConsentError, ValueError, OSError):  # the form starts empty; checks say why
+                log.warning("consent sidecar %s not used to fill in the form", side, exc_info=True)
             else:
                 for p in consent.participants:
                     target = self.therapist_name if p.role.lower().startswith("therap") else self.client_name

@@ -35,6 +35,7 @@ from cuewatch import __version__
 from cuewatch.exports import EXPORT_FORMATS
 from cuewatch.media.video import VIDEO_EXTENSIONS
 from cuewatch.options import SENSITIVITIES
+from cuewatch_ui.app_log import show_log_file
 from cuewatch_ui.app_settings import AppSettings
 from cuewatch_ui.document import ProjectDocument, RecordingData, RecordingRow
 from cuewatch_ui.flag_review import FlagReview
@@ -172,6 +173,7 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Show &whole recording", self.timeline.show_all, QKeySequence("Ctrl+0"))
 
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Show &log file\u2026", functools.partial(show_log_file, self))
         self._action(help_menu, "&About cuewatch", self.about)
 
     def _action(self, menu: Any, text: str, slot: Callable[[], Any],

@@ -39,7 +39,7 @@ ANALYSIS_POLL_MS = 1500
 VIDEO_FILTER = "Videos (" + " ".join(f"*{e}" for e in VIDEO_EXTENSIONS) + ")"
 
 
-def _then(notify: Callable[[], None], then: Optional[Callable[[T], None]]) -> Callable[[T], None]:
+def _then(notify: Callable[[], None], then: Optional[Callable[[T], object]]) -> Callable[[T], None]:
     """On success: first the document's signal, then the caller's follow-up."""
     def done(result: T) -> None:
         notify()
@@ -90,7 +90,7 @@ def ask_locate(parent: QWidget, row: RecordingRow) -> Optional[Path]:
 
 
 def ask_client_face(parent: QWidget, doc: ProjectDocument, rid: int,
-                    chosen: Callable[[int], None]) -> Optional[Task[Any]]:
+                    chosen: Callable[[int], object]) -> Optional[Task[Any]]:
     """Several people in view and nobody chose: show a frame (read on a worker) and ask
     which face is the client's; ``chosen(track_id)`` gets the answer. None: nothing to ask."""
     meta = doc.project.recordings.metadata(rid)
@@ -122,7 +122,7 @@ def ask_client_face(parent: QWidget, doc: ProjectDocument, rid: int,
 
 # -- do: Tasks whose success makes the document emit ---------------------------------------
 def add_recording(doc: ProjectDocument, video: Path, values: dict[str, Any],
-                  then: Optional[Callable[[Any], None]] = None) -> Task[Any]:
+                  then: Optional[Callable[[Any], object]] = None) -> Task[Any]:
     """Register the recording with its consent (checked by the core); recordingsChanged."""
     path, actor = doc.path, doc.reviewer or None
 
@@ -136,7 +136,7 @@ def add_recording(doc: ProjectDocument, video: Path, values: dict[str, Any],
 
 
 def attach_transcript(doc: ProjectDocument, rid: int, path: Path,
-                      then: Optional[Callable[[int], None]] = None) -> Task[int]:
+                      then: Optional[Callable[[int], object]] = None) -> Task[int]:
     """Store the file with the recording (checked first) and queue a re-analysis;
     analysesChanged."""
     kind = "transcript" if path.suffix.lower() in TRANSCRIPT_EXTENSIONS else "mood"
@@ -160,7 +160,7 @@ def run_analyses(doc: ProjectDocument, model: Optional[str]) -> Task[Any]:
 
 
 def recompute_flags(doc: ProjectDocument, rid: int, settings: FlagSettings,
-                    then: Optional[Callable[[Any], None]] = None) -> Task[Any]:
+                    then: Optional[Callable[[Any], object]] = None) -> Task[Any]:
     """New flags from the stored features, every verdict kept (the core path of
     ``cuewatch project flags``); flagsChanged(rid)."""
     from cuewatch_ui.document import recompute_recording
@@ -171,7 +171,7 @@ def recompute_flags(doc: ProjectDocument, rid: int, settings: FlagSettings,
 
 
 def set_client_face(doc: ProjectDocument, rid: int, track_id: int,
-                    then: Optional[Callable[[Any], None]] = None) -> Task[Any]:
+                    then: Optional[Callable[[Any], object]] = None) -> Task[Any]:
     """Store the chosen face and queue a re-analysis (the face pass comes from the cache);
     recordingsChanged."""
     path, actor = doc.path, doc.reviewer or None
@@ -188,7 +188,7 @@ def set_client_face(doc: ProjectDocument, rid: int, track_id: int,
 
 
 def relocate(doc: ProjectDocument, row: RecordingRow, video: Path,
-             then: Optional[Callable[[Any], None]] = None) -> Task[dict[int, Path]]:
+             then: Optional[Callable[[Any], object]] = None) -> Task[dict[int, Path]]:
     """Find the moved recording again by content in the folder of ``video``;
     recordingsChanged. A file with other content is an error."""
     path, actor, rid = doc.path, doc.reviewer or None, row.recording.id

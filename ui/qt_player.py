@@ -7,11 +7,12 @@ data (landmarks of one frame) is read by a ``LatestRequestWorker``, never on thi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QResizeEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPen, QResizeEvent
 from PySide6.QtMultimediaWidgets import QGraphicsVideoItem
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -163,8 +164,8 @@ class QtPlayer(QWidget):
         for w in (self.back_button, self.play_button, self.forward_button, self.time_label):
             controls.addWidget(w)
         controls.addStretch(1)
-        for w in (QLabel("Speed"), self.rate_combo, self.mute_box, self.overlay_box):
-            controls.addWidget(w)
+        for control in (QLabel("Speed"), self.rate_combo, self.mute_box, self.overlay_box):
+            controls.addWidget(control)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -176,7 +177,7 @@ class QtPlayer(QWidget):
         player.playingChanged.connect(self._update_play_icon)
         player.rateChanged.connect(self._update_rate)
 
-    def _button(self, icon, tip: str, slot) -> QToolButton:  # type: ignore[no-untyped-def]
+    def _button(self, icon: QIcon, tip: str, slot: Callable[[], object]) -> QToolButton:
         b = QToolButton()
         b.setIcon(icon)
         b.setToolTip(tip)

@@ -11,9 +11,10 @@ a span to label. Per-frame series are drawn per pixel column from ``Envelope`` b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
@@ -109,7 +110,7 @@ class _Canvas(QWidget):
         self.owner.press(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        self.owner.move(event)
+        self.owner.drag(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self.owner.release(event)
@@ -117,7 +118,7 @@ class _Canvas(QWidget):
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             help_event: QHelpEvent = event  # type: ignore[assignment]
-            text = self.owner.tooltip_at(help_event.position().x(), help_event.position().y())
+            text = self.owner.tooltip_at(help_event.pos().x(), help_event.pos().y())
             if text:
                 QToolTip.showText(help_event.globalPos(), text, self)
             else:
@@ -268,12 +269,12 @@ class QtTimeline(QWidget):
             elif lane.key == "annotations":
                 self._paint_annotations(p, lane)
         if self._drag is not None and self._drag[2] == "annotations":
-            lane = self.lane("annotations")
-            if lane is not None:
+            drag_lane = self.lane("annotations")
+            if drag_lane is not None:
                 x0, x1 = sorted(self._drag[:2])
                 c = QColor(ANNOTATION_COLOUR)
                 c.setAlpha(90)
-                p.fillRect(QRectF(x0, lane.top, max(1.0, x1 - x0), lane.height), c)
+                p.fillRect(QRectF(x0, drag_lane.top, max(1.0, x1 - x0), drag_lane.height), c)
         if tl.selected >= 0 and tl.selected < len(data.flags):
             f = data.flags[tl.selected]
             x0, x1 = self.x_of(f.start), self.x_of(f.end)
@@ -335,7 +336,8 @@ class QtTimeline(QWidget):
             row[0, a:b] = c
         return row
 
-    def _lane_arrays(self, key: str, items: list, colour) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg, no-untyped-def]
+    def _lane_arrays(self, key: str, items: Sequence[Any], colour: Callable[[Any], QColor]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start, end and RGBA arrays of a lane's items, cached until the data changes."""
         cached = self._arrays.get(key)
         if cached is None:
@@ -499,7 +501,7 @@ class QtTimeline(QWidget):
         x = event.position().x()
         self._drag = (x, x, lane.key if lane else "")
 
-    def move(self, event: QMouseEvent) -> None:
+    def drag(self, event: QMouseEvent) -> None:  # not move(): that is QWidget's
         if self._drag is not None and event.buttons() & Qt.MouseButton.LeftButton:
             x0, _x1, key = self._drag
             self._drag = (x0, max(LABEL_WIDTH, event.position().x()), key)

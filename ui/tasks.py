@@ -19,6 +19,7 @@ never a crash of the app.
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from cuewatch.errors import CuewatchError
 from cuewatch.progress import Cancelled, Progress
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -80,9 +83,12 @@ def show_error(parent: Optional[QWidget], exc: BaseException,
     background task's failure never stalls the event loop.
     """
     if isinstance(exc, CuewatchError):
+        log.warning("shown to the user: %s", exc)
         box = QMessageBox(QMessageBox.Icon.Warning, title, str(exc),
                           QMessageBox.StandardButton.Ok, parent)
     else:
+        log.error("shown to the user: %s: %s\n%s", type(exc).__name__, exc,
+                  getattr(exc, "__cuewatch_traceback__", "") or repr(exc))
         box = QMessageBox(QMessageBox.Icon.Critical, title,
                           f"Something went wrong inside cuewatch ({type(exc).__name__}: {exc}).\n"
                           "Your saved work is unchanged. Please report this with the details.",

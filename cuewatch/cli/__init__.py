@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "A training aid, not a diagnostic instrument.",
     )
     parser.add_argument("--version", action="version", version=f"cuewatch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also log debug detail (errors the command worked around) to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -81,6 +84,22 @@ def quiet_native_logs() -> None:
         pass
 
 
+class _StderrHandler(logging.StreamHandler):
+    """The command line's log output; one per process, whatever ``main`` is called."""
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """cuewatch's log records on stderr: warnings (an error a command worked around, such as
+    a damaged cache) by default, debug detail with ``--verbose``."""
+    logger = logging.getLogger("cuewatch")
+    for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(old)
+    handler = _StderrHandler(sys.stderr)  # the real stderr kept by quiet_native_logs
+    handler.setFormatter(logging.Formatter("cuewatch: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -89,6 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if argv is None:  # a real command line, not a call from tests or the app
         quiet_native_logs()
+    configure_logging(args.verbose)
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", CuewatchWarning)
         try:

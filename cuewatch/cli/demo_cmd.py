@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
     log = app_log_path()
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
-        if log.exists():  # the previous run's log stays, one generation back
-            os.replace(log, log.with_name(log.name + ".1"))
-        out = open(log, "w", encoding="utf-8", errors="replace")
+        # appended to: the app's own log records go to the same file, which the app
+        # rolls over by size (cuewatch_ui.app_log)
+        out = open(log, "a", encoding="utf-8", errors="replace")
     except OSError as exc:
         raise CuewatchError(f"cannot write the app's log file {log}: {exc.strerror or exc}") from None
     print(f"app log: {log}", file=sys.stderr)

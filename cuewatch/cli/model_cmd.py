@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         with progress_bar("face model", quiet=args.quiet) as progress:
-            loc = fetch_model(progress=progress)
-        print(f"model: {loc.path}\nsha256: {loc.sha256} (ok)")
+            fetched = fetch_model(progress=progress)
+        print(f"model: {fetched.path}\nsha256: {fetched.sha256} (ok)")
         return 0
     try:
         loc = find_model(args.model)

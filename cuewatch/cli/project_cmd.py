@@ -16,6 +16,7 @@ from cuewatch.cli.analyze_cmd import (
     flag_settings,
 )
 from cuewatch.cli.progress_bar import progress_bar
+from cuewatch.domain import stored_id
 from cuewatch.errors import ProjectError
 from cuewatch.project.relocation import relocate
 from cuewatch.project.store import Project
@@ -34,7 +35,7 @@ def _add(args: argparse.Namespace) -> int:
             args.video, consent=args.consent, transcript=args.transcript, mood=args.mood,
             client_speaker=args.client_speaker, client_face=args.client_face,
             settings=analysis_settings(args), flag_settings=flag_settings(args))
-        status = project.consents.status(int(rec.id))  # type: ignore[arg-type]
+        status = project.consents.status(stored_id(rec))
     print(f"added recording {rec.id}: {Path(rec.path).name} ({rec.duration:.1f} s), "
           f"consent: {', '.join(status.scopes)}; analysis queued "
           f"(run: cuewatch project analyze {args.project})")
@@ -61,7 +62,7 @@ def _analyze(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         for rec in project.recordings.all():
-            rid = int(rec.id)  # type: ignore[arg-type]
+            rid = stored_id(rec)
             latest = project.analyses.all(rid)
             state = latest[-1] if latest else None
             consent = project.consents.status(rid)
@@ -84,21 +85,24 @@ def _flags(args: argparse.Namespace) -> int:
     settings = flag_settings(args)
     with Project.open(args.project) as project:
         if args.recording:
-            ids = [int(project.recordings.find(args.recording).id)]  # type: ignore[arg-type]
+            ids = [stored_id(project.recordings.find(args.recording))]
         else:
-            ids = [int(r.id) for r in project.recordings.all()  # type: ignore[arg-type]
-                   if project.analyses.latest(int(r.id)) is not None]  # type: ignore[arg-type]
+            ids = [stored_id(r) for r in project.recordings.all()
+                   if project.analyses.latest(stored_id(r)) is not None]
             if not ids:
                 raise ProjectError(f"{project.path.name}: nothing analysed yet "
                                    f"(run: cuewatch project analyze {args.project})")
         for rid in ids:
             print(recompute_recording_flags(project, rid, settings).line())
+    return 0
+
+
 def _transcript(args: argparse.Namespace) -> int:
     kind = "mood" if args.mood else "transcript"
     with Project.open(args.project) as project:
         rec = project.recordings.find(args.recording)
-        replaced = kind in project.recordings.transcripts(int(rec.id))  # type: ignore[arg-type]
-        project.recordings.attach_transcript(int(rec.id), args.file, kind=kind)  # type: ignore[arg-type]
+        replaced = kind in project.recordings.transcripts(stored_id(rec))
+        project.recordings.attach_transcript(stored_id(rec), args.file, kind=kind)
     print(f"recording {rec.id} ({Path(rec.path).name}): {kind} {'replaced by' if replaced else 'set to'} "
           f"{args.file.name}; analysis queued (run: cuewatch project analyze {args.project})")
     return 0

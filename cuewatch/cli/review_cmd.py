@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cuewatch.domain import VERDICTS
+from cuewatch.domain import VERDICTS, stored_id
 from cuewatch.errors import CuewatchError
 from cuewatch.flags.agreement import project_agreement
 from cuewatch.flags.matching import ORPHANED_STATUS
@@ -14,8 +14,8 @@ from cuewatch.project.store import Project
 
 
 def _list(project: Project, args: argparse.Namespace) -> None:
-    names = {int(r.id): Path(r.path).name for r in project.recordings.all()}  # type: ignore[arg-type]
-    rid = int(project.recordings.find(args.recording).id) if args.recording else None  # type: ignore[arg-type]
+    names = {stored_id(r): Path(r.path).name for r in project.recordings.all()}
+    rid = stored_id(project.recordings.find(args.recording)) if args.recording else None
     by_flag: dict[int, list[str]] = {}
     notes: dict[int, list[str]] = {}
     for r in project.reviews.all(recording_id=rid):
@@ -29,9 +29,9 @@ def _list(project: Project, args: argparse.Namespace) -> None:
             stated = f.stated.get("words") or f.stated.get("category") or ""
             print(f"{f.id:>6}  {names.get(rec_id, rec_id)}  {f.start:8.2f}-{f.end:8.2f}  {f.type:<12} "
                   f"said {stated!r:.40} / face {f.expressed.get('category', '?')}  "
-                  f"severity {f.severity:.2f}  {' '.join(by_flag.get(int(f.id), [])) or '(no verdicts)'}"
+                  f"severity {f.severity:.2f}  {' '.join(by_flag.get(stored_id(f), [])) or '(no verdicts)'}"
                   + ("" if f.raised else f"  [orphaned: {ORPHANED_STATUS}]"))
-            for note in notes.get(int(f.id), []):  # each reviewer's note, one line each
+            for note in notes.get(stored_id(f), []):  # each reviewer's note, one line each
                 print(f"{'':>8}note {note}")
 
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"flag {review.flag_id}: {review.reviewer} {review.verdict}")
             return 0
         if args.agreement:
-            rid = int(project.recordings.find(args.recording).id) if args.recording else None  # type: ignore[arg-type]
+            rid = stored_id(project.recordings.find(args.recording)) if args.recording else None
             report = project_agreement(project, rid)
             if args.json:
                 print(json.dumps(report.to_dict(), indent=1))

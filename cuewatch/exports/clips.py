@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import cv2
 import imageio_ffmpeg
+import numpy as np
 
 from cuewatch.errors import CuewatchError, VideoError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
@@ -32,6 +34,7 @@ from cuewatch.exports.anonymise import ANONYMISATION_KEY, audio_statement
 from cuewatch.exports.faceblur import blur_faces_at, require_tracks
 from cuewatch.exports.json import plain
 from cuewatch.exports.naming import NameAllocator, path_in
+from cuewatch.exports.tracks import TrackArrays
 from cuewatch.files import atomic_path, write_text_atomic
 from cuewatch.progress import Cancelled, Progress
 
@@ -64,13 +67,14 @@ def _media_duration(bundle: ExportBundle) -> float:
     return float(probe_video(bundle.media_path).duration)
 
 
-def _run(cmd: list[str], stdin_frames=None, progress: Optional[Progress] = None) -> None:
+def _run(cmd: list[str], stdin_frames: Optional[Iterable[np.ndarray]] = None, progress: Optional[Progress] = None) -> None:
     """Run ffmpeg; ``stdin_frames`` (an iterator of raw frames) is piped in if given."""
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_frames is not None else subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=log)
         try:
             if stdin_frames is not None:
+                assert proc.stdin is not None  # stdin=PIPE above
                 try:
                     for frame in stdin_frames:
                         if progress is not None:
@@ -91,7 +95,8 @@ def _run(cmd: list[str], stdin_frames=None, progress: Optional[Progress] = None)
             raise CuewatchError(f"ffmpeg could not cut the clip: {lines[-1] if lines else f'exit {code}'}")
 
 
-def _blurred_frames(bundle: ExportBundle, tracks, start: float, duration: float):
+def _blurred_frames(bundle: ExportBundle, tracks: dict[int, TrackArrays], start: float,
+                    duration: float) -> Iterator[np.ndarray]:
     """Decoded frames of [start, start + duration) with every tracked face blurred."""
     cap = cv2.VideoCapture(str(bundle.media_path))
     if not cap.isOpened():
@@ -215,10 +220,11 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
             provenance[ANONYMISATION_KEY] = dict(provenance.get(ANONYMISATION_KEY) or {},
                                                  audio=audio_statement(keep_audio))
         provenance_json = json.dumps(provenance, sort_keys=True, ensure_ascii=False)
+        clips: list[dict[str, Any]] = []
         manifest = {"format": "cuewatch-clips", "version": CLIPS_MANIFEST_VERSION,
                     "provenance": provenance, "recording": label,
                     "anonymised": anonymise, "audio": not anonymise or keep_audio,
-                    "context_s": context_s, "clips": []}
+                    "context_s": context_s, "clips": clips}
         for i, flag in enumerate(bundle.flags):
             progress.check()
             start = max(0.0, flag.start - context_s)
@@ -235,7 +241,7 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
                      metadata=f"cuewatch flag {bundle.flag_key(i)}; provenance {provenance_json}",
                      crf=crf, progress=child, keep_audio=keep_audio)
             written.append(target)
-            manifest["clips"].append({
+            clips.append({
                 "file": name, "flag": bundle.flag_key(i), "type": flag.type,
                 "clip_start": round(start, 3), "clip_end": round(end, 3),
                 "flag_start_in_clip": round(flag.start - start, 3),

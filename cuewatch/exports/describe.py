@@ -7,6 +7,7 @@ same words, so a supervisor moving between them reads one vocabulary.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -69,12 +70,13 @@ def evidence_aus(flag: Flag) -> list[tuple[str, float]]:
 
 def peak_time(flag: Flag) -> float:
     """The clearest moment of a flag: its evidence peak, else its middle."""
+    peak = flag.evidence.get("peak_time")
     try:
-        t = float(flag.evidence.get("peak_time"))
-        if flag.start - 1.0 <= t <= flag.end + 1.0:
-            return t
+        t = float(peak) if peak is not None else math.nan
     except (TypeError, ValueError):
-        pass
+        t = math.nan  # a malformed peak in stored evidence: fall back to the middle
+    if flag.start - 1.0 <= t <= flag.end + 1.0:
+        return t
     return (flag.start + flag.end) / 2.0
 
 

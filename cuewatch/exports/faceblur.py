@@ -9,12 +9,16 @@ into a coarse mosaic, then smoothed, which no deblurring brings back.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.exports.tracks import TrackArrays, boxes_at
+
+if TYPE_CHECKING:
+    from cuewatch.exports import ExportBundle
 
 #: Mosaic cells across a face box: few enough that no feature survives.
 MOSAIC_CELLS = 6
@@ -45,7 +49,7 @@ def blur_faces_at(image: np.ndarray, tracks: Mapping[int, TrackArrays], t: float
     return blur_boxes(image, boxes_at(tracks, t, width=w, height=h))
 
 
-def require_tracks(bundle, what: str) -> dict[int, TrackArrays]:
+def require_tracks(bundle: ExportBundle, what: str) -> dict[int, TrackArrays]:
     """The bundle's face tracks, or one clear error saying why faces cannot be blurred."""
     tracks = bundle.track_arrays()
     if not tracks:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from cuewatch import __version__
+from cuewatch.domain import Flag
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
 from cuewatch.exports.anonymise import ANONYMISATION_KEY
@@ -95,7 +96,7 @@ def thumbnail(bundle: ExportBundle, t: float, tracks: Optional[dict]) -> Optiona
                       interpolation=cv2.INTER_AREA)
 
 
-def _verdicts_html(bundle: ExportBundle, flag) -> str:
+def _verdicts_html(bundle: ExportBundle, flag: Flag) -> str:
     current = bundle.current_reviews(flag)
     if not current:
         return "<p>No verdicts yet.</p>"
@@ -112,7 +113,7 @@ def _verdicts_html(bundle: ExportBundle, flag) -> str:
     return out
 
 
-def _words(bundle: ExportBundle, flag) -> str:
+def _words(bundle: ExportBundle, flag: Flag) -> str:
     words = flag.stated.get("words")
     if words:
         return str(words)

@@ -57,14 +57,15 @@ def plain(value: Any) -> Any:
 def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[str, Any]:
     """The JSON document of one recording (also what the HTML report is built from)."""
     rec = bundle.recording
-    recording = {"label": label, "sha256": rec.sha256, "duration": rec.duration,
+    recording: dict[str, Any] = {"label": label, "sha256": rec.sha256, "duration": rec.duration,
                  "fps": rec.fps, "width": rec.width, "height": rec.height, "id": rec.id}
     if not anonymise:
         recording["path"] = rec.path
-    flags, orphaned = [], []
+    flags: list[dict[str, Any]] = []
+    orphaned: list[dict[str, Any]] = []
     for key, flag, into in ([(bundle.flag_key(i), f, flags) for i, f in enumerate(bundle.flags)]
                             + [(str(f.id), f, orphaned) for f in bundle.orphaned]):
-        d = {"key": key}
+        d: dict[str, Any] = {"key": key}
         d.update(flag.to_dict())
         if not flag.raised:
             d["status"] = ORPHANED_STATUS

@@ -55,7 +55,7 @@ def render_timeline(duration: float, *, client_segments: Sequence[MoodSegment] =
     if valence_curve is not None and len(valence_curve[0]):
         ends.append(float(np.max(valence_curve[0])))
     span = max(1e-3, max(float(e) for e in ends))
-    img = np.full((height, width, 3), 255, np.uint8)
+    img: np.ndarray = np.full((height, width, 3), 255, np.uint8)
     x0, x1 = _LEFT, width - _RIGHT
     mood_top, mood_bot = _TOP, _TOP + _MOOD_H
     curve_top, curve_bot = mood_bot + 10, height - _BOTTOM
@@ -99,16 +99,16 @@ def render_timeline(duration: float, *, client_segments: Sequence[MoodSegment] =
         cv2.putText(img, f"{v:+.0f}" if v else "0", (x0 - 26, y_of(v) + 4), _FONT, 0.4, _TEXT, 1, cv2.LINE_AA)
     cv2.putText(img, "face", (4, (curve_top + curve_bot) // 2 + 4), _FONT, 0.4, _TEXT, 1, cv2.LINE_AA)
     if valence_curve is not None and len(valence_curve[0]) > 0:
-        t = np.asarray(valence_curve[0], dtype=np.float64)
-        v = np.asarray(valence_curve[1], dtype=np.float64)
-        ok = np.isfinite(t) & np.isfinite(v)
-        t, v = t[ok], v[ok]
-        order = np.argsort(t)
-        t, v = t[order], v[order]
-        if t.size:
+        times = np.asarray(valence_curve[0], dtype=np.float64)
+        vals = np.asarray(valence_curve[1], dtype=np.float64)
+        ok = np.isfinite(times) & np.isfinite(vals)
+        times, vals = times[ok], vals[ok]
+        order = np.argsort(times)
+        times, vals = times[order], vals[order]
+        if times.size:
             # break the line where the face was not seen for a while
-            breaks = np.flatnonzero(np.diff(t) > 1.0) + 1
-            for part_t, part_v in zip(np.split(t, breaks), np.split(v, breaks)):
+            breaks = np.flatnonzero(np.diff(times) > 1.0) + 1
+            for part_t, part_v in zip(np.split(times, breaks), np.split(vals, breaks)):
                 pts = np.array([[x_of(a), y_of(b)] for a, b in zip(part_t, part_v)], np.int32)
                 if len(pts) == 1:
                     cv2.circle(img, tuple(int(c) for c in pts[0]), 2, _CURVE, -1)

@@ -70,9 +70,12 @@ def _get(track: Any, name: str) -> Any:
     return value() if callable(value) and name in ("columns", "expression") else value
 
 
-def _array(value: Any, n: int, what: str, track_id: int, shape_tail: tuple = ()) -> Optional[np.ndarray]:
-    if value is None:
-        return None
+def _optional_array(value: Any, n: int, what: str, track_id: int,
+                    shape_tail: tuple[int, ...] = ()) -> Optional[np.ndarray]:
+    return None if value is None else _array(value, n, what, track_id, shape_tail)
+
+
+def _array(value: Any, n: int, what: str, track_id: int, shape_tail: tuple[int, ...] = ()) -> np.ndarray:
     arr = np.asarray(value)
     if arr.shape[:1] != (n,) or arr.shape[1:] != shape_tail:
         raise CuewatchError(f"face track {track_id}: {what} has shape {arr.shape}, expected {(n,) + shape_tail}")
@@ -94,7 +97,7 @@ def _one_track(track_id: Any, track: Any) -> TrackArrays:
     for holder in (_get(track, "columns"), _get(track, "expression")):
         if isinstance(holder, Mapping):
             for key, value in holder.items():
-                if key in TRACK_VALUE_COLUMNS:
+                if key in TRACK_VALUE_COLUMNS and value is not None:
                     extra[key] = _array(value, n, key, tid)
     for key in TRACK_VALUE_COLUMNS:
         value = _get(track, key) if isinstance(track, Mapping) else None
@@ -108,10 +111,10 @@ def _one_track(track_id: Any, track: Any) -> TrackArrays:
         track_id=tid,
         timestamp=ts[order],
         bbox=box[order],
-        frame=pick(_array(_get(track, "frame"), n, "frame", tid)),
-        confidence=pick(_array(_get(track, "confidence"), n, "confidence", tid)),
-        pose=pick(_array(_get(track, "pose"), n, "pose", tid, (3,))),
-        blendshapes=pick(_array(_get(track, "blendshapes"), n, "blendshapes", tid, (N_BLENDSHAPES,))),
+        frame=pick(_optional_array(_get(track, "frame"), n, "frame", tid)),
+        confidence=pick(_optional_array(_get(track, "confidence"), n, "confidence", tid)),
+        pose=pick(_optional_array(_get(track, "pose"), n, "pose", tid, (3,))),
+        blendshapes=pick(_optional_array(_get(track, "blendshapes"), n, "blendshapes", tid, (N_BLENDSHAPES,))),
         columns={k: v[order] for k, v in extra.items()},
     )
 

@@ -21,7 +21,7 @@ frames: an hour at 15 fps (54,000 frames) takes a fraction of a second. Any thre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, Protocol, Union
 
 import numpy as np
 
@@ -182,7 +182,24 @@ class NeutralReference:
     region_frames: dict[str, np.ndarray] = field(default_factory=dict)  # region -> rows
 
 
-def face_frame_points(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class IndexedLandmarks(Protocol):
+    """An (N, 478, 3) landmark array read by index, not copied: a memmap or a lazy view
+    (``cuewatch.expression.cache.LandmarkView``) that decodes only the columns asked for."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+#: landmarks as an array or a view of one.
+Landmarks = Union[np.ndarray, IndexedLandmarks]
+
+
+def face_frame_points(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
     """Used landmarks rotated into the face-fixed frame, in IOD units, and the IOD in pixels.
 
     Returns (N, len(LANDMARKS_USED), 3) with x to the subject's left, y down the face,

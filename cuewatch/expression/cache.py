@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -25,6 +26,8 @@ from cuewatch.expression.series import (
 from cuewatch.features.folder import Features, TrackFeatures
 from cuewatch.files import atomic_path
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES, FACE_PASS_REVISION
+
+log = logging.getLogger(__name__)
 
 CACHE_DIR = "expression"
 _ARRAYS = ("timestamps", "au", "scores", "valence", "arousal", "confidence", "dominant",
@@ -66,7 +69,7 @@ def track_expression(features: Features, track_id: int,
     """The expression series of one track, from the cache when it is there."""
     settings = settings or ExpressionSettings()
     track = features.tracks[track_id]
-    span = tuple(neutral_span) if neutral_span else None
+    span = (float(neutral_span[0]), float(neutral_span[1])) if neutral_span else None
     cache = Path(features.directory) / CACHE_DIR / f"track_{track_id}.{_key(settings, span)}.npz"
     if cache.is_file():
         try:
@@ -75,8 +78,8 @@ def track_expression(features: Features, track_id: int,
             series = ExpressionSeries(**arrays, neutral=None, settings=settings)  # type: ignore[arg-type]
             if len(series.timestamps) == len(track):
                 return series
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged cache file is recomputed
+        except (OSError, KeyError, ValueError):  # a damaged cache file is recomputed
+            log.warning("expression cache %s is damaged; recomputing it", cache, exc_info=True)
     series = estimate_expression(track.timestamp, LandmarkView(track), track.blendshapes,
                                  track.pose, track.bbox, track.confidence,
                                  neutral_span=span, settings=settings)
@@ -84,8 +87,8 @@ def track_expression(features: Features, track_id: int,
         cache.parent.mkdir(exist_ok=True)
         with atomic_path(cache) as tmp:
             np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
-    except (OSError, CuewatchError):
-        pass  # a read-only features folder still works, just slower next time
+    except (OSError, CuewatchError):  # a read-only features folder still works, just slower next time
+        log.debug("cannot keep the expression cache %s", cache, exc_info=True)
     return series
 
 

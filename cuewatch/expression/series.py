@@ -26,6 +26,7 @@ from cuewatch.expression.action_units import (
     STEADY_BLENDSHAPE_IDX,
     UPPER_FACE_COLS,
     AUSettings,
+    Landmarks,
     NeutralReference,
     action_unit_intensities,
     face_frame_points,
@@ -515,7 +516,7 @@ def _check(name: str, arr: np.ndarray, shape: tuple) -> None:
         raise CuewatchError(f"{name} has shape {arr.shape}, expected {shape}")
 
 
-def estimate_expression(timestamps: np.ndarray, landmarks: np.ndarray, blendshapes: np.ndarray,
+def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshapes: np.ndarray,
                         pose: np.ndarray, bbox: np.ndarray, detection_confidence: np.ndarray,
                         neutral_span: Optional[tuple[float, float]] = None,
                         settings: Optional[ExpressionSettings] = None,

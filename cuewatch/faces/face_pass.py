@@ -68,6 +68,11 @@ class ChunkResult:
     searches: int = 0
 
 
+#: the positional arguments of ``analyze_chunk`` up to its progress: (info, settings, model
+#: path, directory, start_s, end_s, id_base).
+ChunkJob = tuple[VideoInfo, AnalysisSettings, str, str, float, Optional[float], int]
+
+
 def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, directory: str,
                   start_s: float, end_s: Optional[float], id_base: int,
                   progress: Optional[Progress] = None,
@@ -153,7 +158,7 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
                       finish=lambda r: final([r]))
     else:
         parts_dir = out_dir / "chunks"
-        jobs = [(info, settings, model, str(parts_dir / f"{i:03d}"), start, end,
+        jobs: list[ChunkJob] = [(info, settings, model, str(parts_dir / f"{i:03d}"), start, end,
                  i * CHUNK_ID_STRIDE) for i, (start, end) in enumerate(chunks)]
         try:
             if n_workers == 1:
@@ -183,7 +188,7 @@ class _StopToken:
         return self.event.is_set() or self.progress.cancelled()
 
 
-def _run_parallel(jobs: list[tuple], n_workers: int, progress: Progress) -> list[ChunkResult]:
+def _run_parallel(jobs: list[ChunkJob], n_workers: int, progress: Progress) -> list[ChunkResult]:
     """Chunks on ``n_workers`` threads; the calling thread alone reports progress."""
     done_fraction = [0.0] * len(jobs)
     stop = _StopToken(progress)

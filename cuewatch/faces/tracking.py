@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -291,7 +291,7 @@ class _Landmarker:
         self.task = vision.FaceLandmarker.create_from_options(options)
         self.last_ms = -1
 
-    def detect(self, crop: np.ndarray, timestamp: float):
+    def detect(self, crop: np.ndarray, timestamp: float) -> Any:  # mediapipe's FaceDetectorResult
         import mediapipe as mp
 
         ms = max(self.last_ms + 1, int(round(timestamp * 1000.0)))

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 import numpy as np
 
@@ -110,7 +110,7 @@ class FeaturesWriter:
         self.track_ids: set[int] = set()
         self.n_frames = 0
 
-    def _file(self, track_id: int, name: str):
+    def _file(self, track_id: int, name: str) -> BinaryIO:
         key = (track_id, name)
         f = self._files.get(key)
         if f is None:

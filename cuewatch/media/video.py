@@ -7,6 +7,7 @@ container's rotation tag, so phone videos are analysed as they are seen.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import queue
@@ -20,6 +21,8 @@ import numpy as np
 
 from cuewatch.errors import VideoError
 from cuewatch.options import AnalysisSettings
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: our own messages say what failed
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
@@ -66,7 +69,7 @@ def _open(path: Path) -> cv2.VideoCapture:
         try:  # we rotate ourselves, so both OpenCV builds behave the same
             cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
         except Exception:  # pragma: no cover - older OpenCV
-            pass
+            log.debug("OpenCV cannot turn off auto-rotation", exc_info=True)
     return cap
 
 

@@ -55,7 +55,7 @@ def write_frames_csv(features: Features, path: Path,
         for k in order:
             fr = int(frame_index[k])
             t = f"{frame_time[k]:.3f}"
-            for tid, tr, pos, cols in lookups:
+            for tid, tr, pos, values in lookups:
                 i = pos.get(fr)
                 if i is None:
                     w.writerow([fr, tid, t, "0.00", 0] + blank)
@@ -65,7 +65,7 @@ def write_frames_csv(features: Features, path: Path,
                        f"{pose[0]:.2f}", f"{pose[1]:.2f}", f"{pose[2]:.2f}"]
                 row += [f"{v:.4f}" for v in tr.blendshapes[i]]
                 if names:
-                    row += [f"{c[i]:.4f}" for c in cols] if cols is not None else [""] * len(names)
+                    row += [f"{c[i]:.4f}" for c in values] if values is not None else [""] * len(names)
                 w.writerow(row)
     return path
 

@@ -19,7 +19,7 @@ from cuewatch.domain import Flag, Gap, MoodSegment, TrackSummary
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.features.keys import features_key
 from cuewatch.options import AnalysisSettings, FlagSettings
-from cuewatch.project.sql import Manager, now, optional, to_json, where_clause
+from cuewatch.project.sql import Manager, inserted_id, now, optional, to_json, where_clause
 
 ANALYSIS_STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
 
@@ -89,8 +89,8 @@ class Analyses(Manager):
         cur = conn.execute(
             "INSERT INTO analyses(recording_id, state, parameters, cuewatch_version, queued) "
             "VALUES (?, 'queued', ?, ?, ?)", (recording_id, params, __version__, now()))
-        self.db._log(conn, "queue_analysis", recording_id, {"analysis_id": cur.lastrowid}, actor)
-        return int(cur.lastrowid)
+        self.db._log(conn, "queue_analysis", recording_id, {"analysis_id": inserted_id(cur)}, actor)
+        return inserted_id(cur)
 
     def queue(self, recording_id: int, *, settings: AnalysisSettings = AnalysisSettings(),
               flag_settings: FlagSettings = FlagSettings(),

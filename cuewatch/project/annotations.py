@@ -6,7 +6,7 @@ from typing import Optional
 
 from cuewatch.domain import Annotation
 from cuewatch.errors import ProjectError
-from cuewatch.project.sql import Manager, now, optional, where_clause
+from cuewatch.project.sql import Manager, inserted_id, now, optional, where_clause
 
 
 class Annotations(Manager):
@@ -23,10 +23,10 @@ class Annotations(Manager):
         self.db.recordings.row(recording_id)
         when = now()
         with self.db._write() as conn:
-            aid = conn.execute(
+            aid = inserted_id(conn.execute(
                 "INSERT INTO annotations(recording_id, start, end, label, note, reviewer, created) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (int(recording_id), float(start), float(end), label, note or "", reviewer, when)).lastrowid
+                (int(recording_id), float(start), float(end), label, note or "", reviewer, when)))
             self.db._log(conn, "add_annotation", int(recording_id),
                          {"annotation_id": aid, "start": start, "end": end, "label": label}, reviewer)
         return Annotation(int(recording_id), float(start), float(end), label, note or "",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -39,17 +40,17 @@ def expression_spans(timestamps: np.ndarray, labels: Sequence[str], confidence: 
                      max_gap_s: float = 0.5) -> list[tuple[float, float, str]]:
     """Runs of one dominant expression: (start, end, category), for timelines and ELAN."""
     spans: list[tuple[float, float, str]] = []
-    start = end = None
-    current: Optional[str] = None
-    for t, label, c in zip(np.asarray(timestamps, float), labels, np.asarray(confidence, float)):
-        label = label if c >= min_confidence else None
-        if label == current and label is not None and end is not None and t - end <= max_gap_s:
+    start = end = 0.0
+    current: Optional[str] = None  # the label of the run that ends at ``end``
+    for t, seen, c in zip(np.asarray(timestamps, float), labels, np.asarray(confidence, float)):
+        label = seen if c >= min_confidence else None
+        if label == current and label is not None and t - end <= max_gap_s:
             end = t
             continue
-        if current is not None and end - start >= min_duration:  # type: ignore[operator]
+        if current is not None and end - start >= min_duration:
             spans.append((float(start), float(end), current))
-        current, start, end = label, t, t
-    if current is not None and end is not None and end - start >= min_duration:  # type: ignore[operator]
+        current, start, end = label, float(t), float(t)
+    if current is not None and end - start >= min_duration:
         spans.append((float(start), float(end), current))
     return spans
 
@@ -97,7 +98,7 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         flags=project.flags.all(recording_id), orphaned=project.flags.orphaned(recording_id),
         gaps=project.flags.gaps(recording_id),
         reviews=project.reviews.all(recording_id=recording_id, superseded=True),
-        annotations=[{k: v for k, v in a.to_dict().items() if k not in ("recording_id", "created")}
+        annotations=[replace(a, recording_id=None, created="")
                      for a in project.annotations.all(recording_id)],
         expression_spans=spans, valence_curve=curve, features_dir=features_dir,
         client_track=client_track,

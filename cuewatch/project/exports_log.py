@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from cuewatch.project.sql import Manager, now, optional, where_clause
+from cuewatch.project.sql import Manager, inserted_id, now, optional, where_clause
 
 
 @dataclass
@@ -33,11 +33,11 @@ class ExportsLog(Manager):
         ``record``, revoking consent can at least say where to look."""
         when = now()
         with self.db._write() as conn:
-            ids = [int(conn.execute(
+            ids = [inserted_id(conn.execute(
                 "INSERT INTO exported_files(recording_id, path, format, purpose, created, actor, "
                 "pending) VALUES (?,?,?,?,?,?,1)",
                 (int(rid), str(Path(out_dir).absolute()), format, purpose, when,
-                 actor or self.db.actor)).lastrowid) for rid in recording_ids]
+                 actor or self.db.actor))) for rid in recording_ids]
         return ids
 
     def record(self, paths: Sequence[Union[str, os.PathLike]], *, format: str,

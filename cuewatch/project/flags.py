@@ -13,7 +13,7 @@ from cuewatch.domain import VERDICTS, Flag, Gap
 from cuewatch.errors import ProjectError
 from cuewatch.flags.matching import Moment, StoredMoment, match_flags
 from cuewatch.options import FlagSettings
-from cuewatch.project.sql import Manager, optional, to_json, where_clause
+from cuewatch.project.sql import Manager, inserted_id, optional, to_json, where_clause
 
 
 class Flags(Manager):
@@ -144,10 +144,10 @@ class Flags(Manager):
                     stats["flags_reattached"] += 1
                     stats["verdicts_reattached"] += self._current_verdicts(conn, [fid])
             else:
-                fid = conn.execute(
+                fid = inserted_id(conn.execute(
                     "INSERT INTO flags(recording_id, start, end, type, track, severity, "
                     "confidence, stated, expressed, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (rid,) + values).lastrowid
+                    (rid,) + values))
                 stats["flags_new"] += 1
             f.id, f.raised = int(fid), True
         taken = set(matched.values())

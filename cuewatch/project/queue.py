@@ -14,6 +14,8 @@ opens its own ``Project``.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import queue as _queue
 import time
@@ -27,6 +29,8 @@ from cuewatch.errors import CuewatchError, ProjectError
 from cuewatch.progress import Cancelled, Progress
 from cuewatch.project.analyses import Analysis
 from cuewatch.project.store import Project
+
+log = logging.getLogger(__name__)
 
 #: write progress to the project at most this often per analysis (seconds).
 PROGRESS_INTERVAL_S = 1.0
@@ -105,8 +109,8 @@ class _Throttle:
             self.last_write[analysis_id] = now
             try:
                 self.project.analyses.set_progress(analysis_id, fraction, message)
-            except ProjectError:
-                pass  # progress is best effort: a busy project must not fail the analysis
+            except ProjectError:  # progress is best effort: a busy project must not fail the analysis
+                log.debug("progress of analysis %s not stored", analysis_id, exc_info=True)
 
     def end(self, analysis_id: int) -> None:
         self.current.pop(analysis_id, None)
@@ -178,8 +182,8 @@ def _give_back(project: Project, analysis_ids: list[int]) -> None:
         return
     try:
         project.analyses.requeue_running(analysis_ids)
-    except CuewatchError:
-        pass  # the project is unwritable now; the next run requeues them by their dead pid
+    except CuewatchError:  # the project is unwritable now; the next run requeues them by their dead pid
+        log.warning("analyses %s not requeued; the next run will", list(analysis_ids), exc_info=True)
 
 
 def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Progress,
@@ -191,7 +195,7 @@ def _run_here(project: Project, location: Any, throttle: _Throttle, progress: Pr
             return
         a, job = claimed
         throttle.names[a.id] = job.name
-        inner = Progress(lambda f, m, aid=a.id: throttle.update(aid, f, m), _CancelVia(progress))
+        inner = Progress(functools.partial(throttle.update, a.id), _CancelVia(progress))
         try:
             _store(project, summary, a.id, job.name, lambda job=job, inner=inner: _run_job(job, progress=inner))
         except BaseException:  # cancelled, or the project itself failed: not the analysis

@@ -16,7 +16,7 @@ from cuewatch.domain import Recording
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.features.keys import content_sha256
 from cuewatch.options import AnalysisSettings, FlagSettings
-from cuewatch.project.sql import Manager, now, to_json
+from cuewatch.project.sql import Manager, inserted_id, now, to_json
 
 if TYPE_CHECKING:
     from cuewatch.media.video import VideoInfo
@@ -155,7 +155,7 @@ class Recordings(Manager):
                 (self.db._store_path(video), sha, video.stat().st_size, float(info.duration),
                  float(info.fps), int(info.width), int(info.height), to_json(meta),
                  client_speaker, client_face or "auto", now()))
-            rid = int(cur.lastrowid)
+            rid = inserted_id(cur)
             for kind, fp, fsha in extra_files:
                 conn.execute("INSERT INTO transcripts(recording_id, kind, path, sha256, added) "
                              "VALUES (?,?,?,?,?)", (rid, kind, self.db._store_path(fp), fsha, now()))

@@ -9,7 +9,7 @@ from typing import Optional
 
 from cuewatch.domain import VERDICTS, Review
 from cuewatch.errors import ProjectError
-from cuewatch.project.sql import Manager, now, optional, where_clause
+from cuewatch.project.sql import Manager, inserted_id, now, optional, where_clause
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Reviews(Manager):
                 "flag_id": int(flag_id), "verdict": verdict, "review_id": cur.lastrowid,
                 "with_note": bool(note)}, reviewer)
         return Review(flag_id=int(flag_id), reviewer=reviewer, verdict=verdict, note=note or "",
-                      time=when, id=int(cur.lastrowid))
+                      time=when, id=inserted_id(cur))
 
     def undo_last(self, reviewer: str) -> Optional[Review]:
         """Take back the reviewer's latest verdict (Ctrl+Z); their previous verdict on that

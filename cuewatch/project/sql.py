@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import getpass
 import json
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,6 +22,14 @@ class Manager:
 
     def __init__(self, db: Project) -> None:
         self.db = db
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The row id an ``INSERT`` just made (sqlite3 types it Optional; after an insert it is set)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("INSERT made no row")
+    return int(rowid)
 
 
 def now() -> str:

@@ -39,6 +39,7 @@ folder. Revoking consent deletes nothing outside the current data folder.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import urllib.parse
@@ -68,6 +69,8 @@ from cuewatch.project.schema import (
 from cuewatch.project.sql import default_actor as _default_actor
 from cuewatch.project.sql import now as _now
 from cuewatch.project.sql import to_json as _json
+
+log = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".cuewatch"
 DATA_SUFFIX = "-data"
@@ -331,8 +334,8 @@ class Project:
         except BaseException:
             try:
                 conn.close()  # type: ignore[possibly-undefined]
-            except Exception:
-                pass
+            except Exception:  # the creation's own error is the one raised
+                log.debug("closing the half-created project %s failed", path, exc_info=True)
             for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm")):
                 p.unlink(missing_ok=True)
             raise

@@ -448,7 +448,8 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
                 _has_context(tokens, i, n) or len([t for t in tokens if t.isalnum()]) <= 3
             ):
                 continue
-            valence, category = entry
+            valence, category_of = entry
+            category: Optional[str] = category_of
             negated, factor = _modifiers(tokens, i)
             if negated:
                 valence, category = _negate(phrase, valence, category)
@@ -498,8 +499,9 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     idiom_hits: dict[str, _Hit] = {}
     for pattern, replacement in _INTENSIFYING_NEGATIONS:
         norm = pattern.sub(replacement, norm)
-    for pattern, valence, category in _IDIOMS:
-        def _sub(_m: re.Match[str], v=valence, c=category) -> str:
+    for pattern, idiom_valence, idiom_category in _IDIOMS:
+        def _sub(_m: re.Match[str], v: Optional[float] = idiom_valence,
+                 c: Optional[str] = idiom_category) -> str:
             if v is None:
                 return " "
             key = f"\x00{len(idiom_hits)}\x00"
@@ -555,14 +557,14 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     category: Optional[str]
     side = polarity(valence)
     if side == "neu":
-        top = max(per_category, key=per_category.get) if per_category else None
+        top = max(per_category, key=per_category.__getitem__) if per_category else None
         category = top if top is not None and _category_sign(top) == 0 else "neutral"
     else:
         fitting = {
             c: s for c, s in per_category.items()
             if c != "neutral" and (_category_sign(c) in (0, 1 if side == "pos" else -1))
         }
-        category = max(fitting, key=fitting.get) if fitting else None
+        category = max(fitting, key=fitting.__getitem__) if fitting else None
     return round(valence, 3), category, round(max(0.05, min(1.0, certainty)), 3)
 
 

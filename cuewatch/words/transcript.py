@@ -356,7 +356,7 @@ def _mood_row(src: _Source, row: dict[str, Any], line: int) -> MoodSegment:
     end = _row_time(src, row.get("end"), line, "end")
     if end < start:
         raise src.error(line, f"end ({end:g} s) is before start ({start:g} s)")
-    cells = [(k, row.get(k)) for k in ("valence", "mood") if row.get(k) not in (None, "")]
+    cells = [(k, row[k]) for k in ("valence", "mood") if row.get(k) not in (None, "")]
     if not cells:
         raise src.error(line, "no mood (a word such as 'fine' or 'anxious', or a valence from -1 to 1)")
     valence: Optional[float] = None
@@ -452,7 +452,9 @@ def _json_rows(src: _Source) -> list[tuple[Any, int]]:
     idx = list_at + 1
     ws = re.compile(r"[\s,]*")
     while True:
-        idx = ws.match(text, idx).end()
+        gap = ws.match(text, idx)
+        assert gap is not None  # [\s,]* matches the empty string anywhere
+        idx = gap.end()
         if idx >= len(text) or text[idx] == "]":
             break
         obj, end = decoder.raw_decode(text, idx)
