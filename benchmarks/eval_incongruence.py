@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared"))
 #: the evaluation media are licensed research material; this states it for the run.
 EVAL_CONSENT = json.dumps({
     "participants": [{"name": "evaluation actors", "role": "client"}],
@@ -43,7 +45,7 @@ def cases_in(folder: Path) -> list[tuple[Path, Path, Path]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    ap.add_argument("--eval", type=Path, default=SHARED / "eval")
     ap.add_argument("--cases", type=Path, nargs="*", default=[])
     ap.add_argument("--sensitivity", default="medium")
     ap.add_argument("--out", type=Path)
