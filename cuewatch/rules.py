@@ -39,10 +39,21 @@ def rules_document() -> dict[str, Any]:
     }
 
 
+def _hash(doc: dict[str, Any]) -> str:
+    token = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 def rules_hash() -> str:
     """A stable SHA-256 (first 16 hex digits) of ``rules_document``."""
-    token = json.dumps(rules_document(), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
+    return _hash(rules_document())
+
+
+def reading_hash() -> str:
+    """The hash of every rule but the sensitivity presets: what the operating points are
+    derived under (``cuewatch/flags/operating_points.json`` records it). When it moves,
+    the presets were chosen for another reading of the face and must be derived again."""
+    return _hash({k: v for k, v in rules_document().items() if k != "presets"})
 
 
 def rules_provenance(neutral_span: Optional[Sequence[float]] = None) -> dict[str, Any]:
