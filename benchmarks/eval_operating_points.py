@@ -104,8 +104,10 @@ def main() -> int:
                   f"{t['recall']:.2f} F1 {t['f1']:.2f} FA/min {t['fa_per_min']:.2f}")
         print(f"    point: {_axes(d.points[name])}")
     if args.write:
-        command = "python benchmarks/eval_operating_points.py " + " ".join(
-            ["--write"] + (["--cases", *(p.name for p in args.cases)] if args.cases else []))
+        command = ("python benchmarks/eval_operating_points.py --write"
+                   + (f" --cases {' '.join('DIR' for _ in args.cases)} (DIR: python "
+                      "benchmarks/build_cases.py --out DIR --pyfame "
+                      "pyfame-1.0.10/src/pyfame/data/sample)" if args.cases else ""))
         doc = operating_points_document(d, selection, held_out, command,
                                         datetime.date.today().isoformat())
         print(f"\nwrote {write_operating_points(doc)}")

@@ -335,6 +335,7 @@ def decide(sel: np.ndarray, ho: np.ndarray, settings: Sequence[Thresholds],
         worse = has_held_out and (cand.f1 < cur.f1 - 1e-9 or
                                   (cand.fa_per_min > target >= cur.fa_per_min))
         points[name] = now if worse else settings[i]
+        taken = i_now if worse else i
         report[name] = {
             "target_fa_per_min": target,
             "source": "today's preset kept: the cross-validated choice scores worse on the "
@@ -345,6 +346,8 @@ def decide(sel: np.ndarray, ho: np.ndarray, settings: Sequence[Thresholds],
             "today_on_selection": Score.of(sel[i_now]).summary(),
             "today_on_held_out": cur.summary() if has_held_out else None,
             "cross_validated_choice": {n: getattr(settings[i], n) for n in GRID},
+            "point_on_selection": Score.of(sel[taken]).summary(),
+            "point_on_held_out": Score.of(ho[taken]).summary() if has_held_out else None,
         }
     return points, report
 
