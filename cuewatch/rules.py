@@ -2,7 +2,9 @@
 
 A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
 (``EXPRESSION_REVISION`` and the defaults of ``ExpressionSettings``/``AUSettings``) and
-the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets). Two
+the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets, read from
+``cuewatch/flags/operating_points.json``, which records the ``reading_hash`` of all the
+rest: the reading of the face the points were chosen for). Two
 results made under different rules must not carry the same provenance, so all of these
 are hashed here, once.
 
