@@ -64,6 +64,11 @@ def main() -> int:
     selection, held_out = split_by_person(dev, built)
     print(f"selection: {len(selection)} cases, people: {', '.join(people(selection))}")
     print(f"held out:  {len(held_out)} cases, people: {', '.join(people(held_out)) or 'none'}")
+    if args.write and not held_out:
+        print("--write needs held-out cases (people the selection cases do not show): pass "
+              "--cases DIR built by benchmarks/build_cases.py --out DIR --pyfame ...",
+              file=sys.stderr)
+        return 2
     model = resolve_model()
     sel = prepare_cases(selection, model.path, model.sha256)
     ho = prepare_cases(held_out, model.path, model.sha256)
