@@ -53,7 +53,8 @@ GRID: dict[str, tuple[float, ...]] = {
 }
 
 #: who is the client in each case, by the start of its name (shared/eval and
-#: benchmarks/build_cases.py): cross-validation and the held-out report go by person.
+#: benchmarks/build_cases.py): the held-out cases are those of people the selection
+#: cases never show, and every figure says whose faces it covers.
 PEOPLE_BY_CASE_PREFIX: tuple[tuple[str, str], ...] = (
     ("ho_pyfame_wide_left", "RAVDESS woman (pyfame sample_03/04)"),
     ("ho_pyfame_single", "RAVDESS actor 01"),
@@ -77,10 +78,6 @@ class RolePlayCase:
     transcript: Path
     truth: Path
     person: str
-
-    @property
-    def minutes(self) -> float:
-        return float(json.loads(self.truth.read_text())["duration"]) / 60.0
 
 
 def person_of(case_name: str) -> str:
