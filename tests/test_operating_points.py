@@ -62,7 +62,7 @@ def test_the_reading_hash_moves_with_the_reading_not_with_the_presets(monkeypatc
     assert rules.reading_hash() != reading
 
 
-@pytest.mark.parametrize("damage", ["not json", "format", "missing threshold"])
+@pytest.mark.parametrize("damage", ["not json", "format", "missing threshold", "missing point"])
 def test_a_damaged_operating_points_file_is_one_clear_error(tmp_path, damage) -> None:
     doc = json.loads(OPERATING_POINTS_PATH.read_text())
     path = tmp_path / "operating_points.json"
@@ -71,6 +71,8 @@ def test_a_damaged_operating_points_file_is_one_clear_error(tmp_path, damage) ->
     else:
         if damage == "format":
             doc["format"] = "something-else"
+        elif damage == "missing point":
+            del doc["points"]["high"]
         else:
             del doc["points"]["low"]["valence"]
         path.write_text(json.dumps(doc))

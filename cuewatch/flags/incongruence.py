@@ -89,12 +89,14 @@ def load_operating_points(path: Path = OPERATING_POINTS_PATH) -> dict[str, Any]:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise CuewatchError(f"cannot read the operating points {path}: {exc}") from None
-    if doc.get("format") != OPERATING_POINTS_FORMAT or doc.get("version") != OPERATING_POINTS_VERSION:
+    if (not isinstance(doc, dict) or doc.get("format") != OPERATING_POINTS_FORMAT
+            or doc.get("version") != OPERATING_POINTS_VERSION):
         raise CuewatchError(f"{path} is not a {OPERATING_POINTS_FORMAT} file, version "
                             f"{OPERATING_POINTS_VERSION}")
     names = {f.name for f in fields(Thresholds)}
-    for name, point in doc.get("points", {}).items():
-        if set(point) != names:
+    points = doc.get("points") if isinstance(doc.get("points"), dict) else {}
+    for name in SENSITIVITIES:
+        if not isinstance(points.get(name), dict) or set(points[name]) != names:
             raise CuewatchError(f"{path}: operating point {name!r} does not name every threshold")
     return doc
 
