@@ -12,6 +12,7 @@ Usage: python benchmarks/bench_flags.py [--minutes 60] [--case ../shared/eval/cr
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -55,7 +56,7 @@ def build_long(features_dir: Path, minutes: float, out: Path) -> tuple[Path, flo
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--case", type=Path, default=ROOT.parent / "shared" / "eval" / "crema_single")
+    ap.add_argument("--case", type=Path, default=Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared")) / "eval" / "crema_single")
     args = ap.parse_args()
     model = resolve_model()
     video = args.case.with_suffix(".mp4")

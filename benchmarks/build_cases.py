@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ import imageio_ffmpeg
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = ROOT.parent / "shared" / "media"
+MEDIA = Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared")) / "media"
 FPS = 25.0
 SR = 16000
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from cuewatch.evaluation.operating_points import role_play_cases
+
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared"))
 #: the evaluation media are licensed research material; this states it for the run.
 EVAL_CONSENT = json.dumps({
     "participants": [{"name": "evaluation actors", "role": "client"}],
@@ -31,19 +35,12 @@ EVAL_CONSENT = json.dumps({
 
 
 def cases_in(folder: Path) -> list[tuple[Path, Path, Path]]:
-    out = []
-    for truth in sorted(folder.glob("*.truth.json")):
-        stem = truth.name[: -len(".truth.json")]
-        video = folder / json.loads(truth.read_text()).get("video", stem + ".mp4")
-        vtt = folder / json.loads(truth.read_text()).get("transcript", stem + ".vtt")
-        if video.is_file() and vtt.is_file():
-            out.append((video, vtt, truth))
-    return out
+    return [(c.video, c.transcript, c.truth) for c in role_play_cases(folder)]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    ap.add_argument("--eval", type=Path, default=SHARED / "eval")
     ap.add_argument("--cases", type=Path, nargs="*", default=[])
     ap.add_argument("--sensitivity", default="medium")
     ap.add_argument("--out", type=Path)

@@ -114,3 +114,9 @@ CONSENT_SCOPES: tuple[str, ...] = ("training", "supervision", "research")
 PROVENANCE_SIDECAR_SUFFIX = ".provenance.json"
 PROVENANCE_SIDECAR_FORMAT = "cuewatch-provenance"
 PROVENANCE_SIDECAR_VERSION = 1
+
+#: the sensitivity presets' data file (cuewatch/flags/operating_points.json), derived by
+#: benchmarks/eval_operating_points.py (cuewatch.evaluation.operating_points).
+OPERATING_POINTS_FILE = "operating_points.json"
+OPERATING_POINTS_FORMAT = "cuewatch-operating-points"
+OPERATING_POINTS_VERSION = 1

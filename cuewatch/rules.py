@@ -2,7 +2,9 @@
 
 A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
 (``EXPRESSION_REVISION`` and the defaults of ``ExpressionSettings``/``AUSettings``) and
-the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets). Two
+the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets, read from
+``cuewatch/flags/operating_points.json``, which records the ``reading_hash`` of all the
+rest: the reading of the face the points were chosen for). Two
 results made under different rules must not carry the same provenance, so all of these
 are hashed here, once.
 
@@ -39,10 +41,21 @@ def rules_document() -> dict[str, Any]:
     }
 
 
+def _hash(doc: dict[str, Any]) -> str:
+    token = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 def rules_hash() -> str:
     """A stable SHA-256 (first 16 hex digits) of ``rules_document``."""
-    token = json.dumps(rules_document(), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
+    return _hash(rules_document())
+
+
+def reading_hash() -> str:
+    """The hash of every rule but the sensitivity presets: what the operating points are
+    derived under (``cuewatch/flags/operating_points.json`` records it). When it moves,
+    the presets were chosen for another reading of the face and must be derived again."""
+    return _hash({k: v for k, v in rules_document().items() if k != "presets"})
 
 
 def rules_provenance(neutral_span: Optional[Sequence[float]] = None) -> dict[str, Any]:

@@ -17,9 +17,11 @@ give new flags in well under a second, even for an hour of recording. Any thread
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
@@ -35,9 +37,12 @@ from cuewatch.formats import (
     GAP_NO_FACE,
     GAP_NOT_DECODED,
     NEGATIVE_CATEGORIES,
+    OPERATING_POINTS_FILE,
+    OPERATING_POINTS_FORMAT,
+    OPERATING_POINTS_VERSION,
     POSITIVE_CATEGORIES,
 )
-from cuewatch.options import FlagSettings
+from cuewatch.options import SENSITIVITIES, FlagSettings
 
 _CAT = {c: i for i, c in enumerate(EXPRESSION_CATEGORIES)}
 _NEGATIVE_CATS = NEGATIVE_CATEGORIES
@@ -70,17 +75,41 @@ class Thresholds:
     min_gap: float = 0.5    # shortest reported face-not-visible gap, s
 
 
-PRESETS: dict[str, Thresholds] = {
-    "low": Thresholds(valence=0.30, min_duration=1.2, merge_gap=0.3, min_confidence=0.55,
-                      min_coverage=0.5, stated_min=0.25, category_score=0.6, leak_valence=0.7,
-                      smile_margin=0.1),
-    "medium": Thresholds(valence=0.20, min_duration=0.8, merge_gap=0.4, min_confidence=0.45,
-                         min_coverage=0.4, stated_min=0.15, category_score=0.5, leak_valence=0.6,
-                         smile_margin=0.1),
-    "high": Thresholds(valence=0.12, min_duration=0.5, merge_gap=0.5, min_confidence=0.35,
-                       min_coverage=0.3, stated_min=0.1, category_score=0.4, leak_valence=0.5,
-                       smile_margin=0.08),
-}
+#: where the presets live: one data file beside this module, written by
+#: ``python benchmarks/eval_operating_points.py --write`` (operating points chosen by
+#: cross-validation on role-play cases for target false-alarm rates, see
+#: ``cuewatch.evaluation.operating_points``), never edited by hand.
+OPERATING_POINTS_PATH = Path(__file__).with_name(OPERATING_POINTS_FILE)
+
+
+def load_operating_points(path: Path = OPERATING_POINTS_PATH) -> dict[str, Any]:
+    """The operating-points document, checked: its format, and a complete ``Thresholds``
+    per sensitivity."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise CuewatchError(f"cannot read the operating points {path}: {exc}") from None
+    if (not isinstance(doc, dict) or doc.get("format") != OPERATING_POINTS_FORMAT
+            or doc.get("version") != OPERATING_POINTS_VERSION):
+        raise CuewatchError(f"{path} is not a {OPERATING_POINTS_FORMAT} file, version "
+                            f"{OPERATING_POINTS_VERSION}")
+    names = {f.name for f in fields(Thresholds)}
+    points = doc.get("points") if isinstance(doc.get("points"), dict) else {}
+    for name in SENSITIVITIES:
+        if not isinstance(points.get(name), dict) or set(points[name]) != names:
+            raise CuewatchError(f"{path}: operating point {name!r} does not name every threshold")
+    return doc
+
+
+def presets_from(doc: dict[str, Any]) -> dict[str, Thresholds]:
+    """The sensitivity presets of an operating-points document, in SENSITIVITIES order."""
+    return {name: Thresholds(**{k: float(v) for k, v in doc["points"][name].items()})
+            for name in SENSITIVITIES}
+
+
+#: the sensitivity presets (low / medium / high), from ``OPERATING_POINTS_PATH``; their
+#: numbers are hashed into the rules (``cuewatch.rules``), so provenance carries them.
+PRESETS: dict[str, Thresholds] = presets_from(load_operating_points())
 
 
 #: the names ``FlagSettings.extra`` may set.
