@@ -216,7 +216,7 @@ def flag_counts(prepared: Sequence[PreparedCase], settings: Sequence[Thresholds]
             if i % 50 == 0:
                 progress.report(i / max(1, len(settings)), f"setting {i + 1} of {len(settings)}")
             for j, p in enumerate(prepared):
-                flags = [] if p.series is None else flags_for_series(
+                flags = [] if p.series is None or p.client_track is None else flags_for_series(
                     p.series, p.segments, p.client_speaker, p.client_track, th)
                 path.write_text(json.dumps({"flags": [{"start": f.start, "end": f.end}
                                                       for f in flags]}))

@@ -94,7 +94,8 @@ def load_operating_points(path: Path = OPERATING_POINTS_PATH) -> dict[str, Any]:
         raise CuewatchError(f"{path} is not a {OPERATING_POINTS_FORMAT} file, version "
                             f"{OPERATING_POINTS_VERSION}")
     names = {f.name for f in fields(Thresholds)}
-    points = doc.get("points") if isinstance(doc.get("points"), dict) else {}
+    raw = doc.get("points")
+    points: dict[str, Any] = raw if isinstance(raw, dict) else {}
     for name in SENSITIVITIES:
         if not isinstance(points.get(name), dict) or set(points[name]) != names:
             raise CuewatchError(f"{path}: operating point {name!r} does not name every threshold")
