@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -89,14 +89,20 @@ def track_expression(features: Features, track_id: int,
     return series
 
 
-def expression_columns(features: Features, neutral_span: Optional[Sequence[float]] = None
+def expression_columns(features: Features, neutral_span: Optional[Sequence[float]] = None,
+                       neutral_spans: Optional[Mapping[int, Sequence[float]]] = None
                        ) -> dict[int, dict[str, np.ndarray]]:
-    """Per track, the frames.csv expression columns: AUs, prototype matches, valence, arousal."""
+    """Per track, the frames.csv expression columns: AUs, prototype matches, valence, arousal.
+
+    ``neutral_spans`` (by track id) say where each person's face is neutral; without
+    them ``neutral_span`` applies to every track (``cuewatch analyze --neutral``).
+    """
     out: dict[int, dict[str, np.ndarray]] = {}
     for tid, track in features.tracks.items():
         if len(track) == 0:
             continue
-        s = track_expression(features, tid, neutral_span)
+        span = neutral_spans.get(tid) if neutral_spans is not None else neutral_span
+        s = track_expression(features, tid, span)
         cols: dict[str, np.ndarray] = {name: s.au[:, i] for i, name in enumerate(AU_COLUMNS)}
         cols.update({name: s.scores[:, i] for i, name in enumerate(EXPRESSION_CATEGORIES)})
         cols["valence"] = s.valence
