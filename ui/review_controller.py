@@ -89,6 +89,7 @@ class ReviewController(QObject):
         self.review.set_flags(None, [])
         self.flag_detail.set_face(None)
         self.timeline.set_data(TimelineData())
+        self.qt_timeline.marked_neutral = None
         self.document, self.data, self.recording_id = document, None, None
         if document is not None:
             document.flagsChanged.connect(self._flags_changed)
@@ -157,6 +158,7 @@ class ReviewController(QObject):
         self.data = data
         data.timeline.verdicts = self.document.verdicts(data.recording.id)  # type: ignore[arg-type]
         self.timeline.set_data(data.timeline)
+        self.qt_timeline.marked_neutral = data.neutral_span
         self.flag_detail.set_face(data.face)
         self.review.set_flags(data.recording.id, data.review_flags())
         self.sensitivity.blockSignals(True)
@@ -171,6 +173,8 @@ class ReviewController(QObject):
             text += " (not analysed yet)"
         elif data.client_track is None:
             text += " (no client face found)"
+        if data.neutral_span is not None:
+            text += f"; client's neutral face marked at {data.neutral_span[0]:.2f}-{data.neutral_span[1]:.2f} s"
         for w in data.warnings:
             text += f"; {w}"
         self.status.emit(text)
