@@ -35,7 +35,7 @@ from cuewatch.expression.action_units import (
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
-EXPRESSION_REVISION = 7
+EXPRESSION_REVISION = 8
 
 _AU = {name: i for i, name in enumerate(AU_NAMES)}
 _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -353,7 +353,8 @@ def unilateral_corner(geometry: np.ndarray, blendshapes: np.ndarray,
                       reference: NeutralReference) -> np.ndarray:
     """0..1: one mouth corner raised or dimpled more than the other (contempt's mark)."""
     g = GEOMETRY_NAMES.index("corner_asymmetry")
-    geo = (np.abs(geometry[:, g] - reference.geometry[g]) - 0.02) / 0.05
+    # no neutral mouth found: the corners' own asymmetry says nothing without it
+    geo = np.nan_to_num((np.abs(geometry[:, g] - reference.geometry[g]) - 0.02) / 0.05, nan=0.0)
     bs = np.asarray(blendshapes, dtype=np.float64)
     i = {n: BLENDSHAPE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight",
                                                  "mouthDimpleLeft", "mouthDimpleRight")}
