@@ -72,6 +72,9 @@ def test_marked_neutral_reaches_flags_exports_and_provenance(capsys, project: Pa
         settings = p.analyses.latest(1).flag_settings
     auto = track_expression(features, client)
     marked = track_expression(features, client, SPAN)
+    # where each neutral came from, kept in the expression cache too
+    assert marked.neutral_source == "marked" and auto.neutral_source.startswith("found")
+    assert track_expression(features, client, SPAN).neutral_source == "marked"
     # the span changes what the face reads as: otherwise this test could not fail
     assert np.max(np.abs(auto.valence - marked.valence)) > 0.02
     expected = detect_flags(features, segments, speaker, client, settings, neutral_span=SPAN)[0]

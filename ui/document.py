@@ -124,6 +124,8 @@ class RecordingData:
     orphaned: list[Flag] = field(default_factory=list)
     #: where a reviewer marked the client's face neutral (None: found automatically)
     neutral_span: Optional[tuple[float, float]] = None
+    #: where the client's neutral face came from (``NeutralReference.source``)
+    neutral_source: str = ""
 
     def review_flags(self) -> list[Flag]:
         """What the flag list shows: the raised flags and the orphaned verdicts, by time."""
@@ -181,6 +183,7 @@ def load_recording(project_path: Path, recording_id: int,
             if track is not None and len(track) > 0:
                 progress.report(0.6, "expression")
                 series = client_expression(features, client_track, neutral)
+                result.neutral_source = series.neutral_source
                 t = np.asarray(series.timestamps, dtype=np.float64)
                 fps = float(features.meta.get("analysed_fps") or 0) or _median_rate(t)
                 step = 1.0 / fps if fps > 0 else 0.1

@@ -13,6 +13,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QComboBox
 
 from cuewatch.errors import CuewatchError
+from cuewatch.expression.action_units import SOURCE_FOUND
 from cuewatch_ui.document import ProjectDocument, RecordingData, load_recording
 from cuewatch_ui.flag_review import FlagReview
 from cuewatch_ui.latest_worker import LatestRequestWorker
@@ -175,6 +176,10 @@ class ReviewController(QObject):
             text += " (no client face found)"
         if data.neutral_span is not None:
             text += f"; client's neutral face marked at {data.neutral_span[0]:.2f}-{data.neutral_span[1]:.2f} s"
+        elif data.neutral_source and data.neutral_source != SOURCE_FOUND:
+            # no resting face found (in some region): say how the face is read instead
+            text += (f"; client's neutral face {data.neutral_source} (mark a neutral span: "
+                     "right-click an annotation)")
         for w in data.warnings:
             text += f"; {w}"
         self.status.emit(text)

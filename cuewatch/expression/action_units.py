@@ -528,16 +528,26 @@ def action_unit_intensities(geometry: np.ndarray, blendshapes: np.ndarray,
     n = geometry.shape[0]
     out = np.zeros((n, len(AU_NAMES)), dtype=np.float64)
     for j, au in enumerate(AU_NAMES):
+        changes = [(dg[:, _G[name]] if source == "g" else bs[name] - ref_bs[name][0],
+                    source, sign, full, weight) for source, name, sign, full, weight in s.cues[au]]
+        # a geometric cue without a neutral: the AU is read from its blendshapes alone (they
+        # read ~0 at rest for anyone), standing for the AU's whole weight; none: it reads 0
+        blind = np.zeros(n, dtype=bool)
+        for change, source, *_rest in changes:
+            blind |= ~np.isfinite(change)
         total = np.zeros(n)
-        have = np.zeros(n)    # the weight of the cues that can be read
-        weights = 0.0
-        for source, name, sign, full, weight in s.cues[au]:
-            change = dg[:, _G[name]] if source == "g" else bs[name] - ref_bs[name][0]
-            ok = np.isfinite(change)  # a geometric cue without a neutral drops out
-            total += np.where(ok, weight * np.clip(sign * np.nan_to_num(change) / full, -0.5, 1.5), 0.0)
-            have += np.where(ok, weight, 0.0)
+        b_total = np.zeros(n)
+        weights = b_weights = 0.0
+        for change, source, sign, full, weight in changes:
+            part = weight * np.clip(sign * np.nan_to_num(change) / full, -0.5, 1.5)
+            total += part
             weights += weight
-        # the cues left speak for the AU's whole weight (none left: the AU reads 0)
-        total = np.where(have > 0, total * weights / np.maximum(have, 1e-12), 0.0)
+            if source == "b":
+                b_total += part
+                b_weights += weight
+        if b_weights > 0:
+            total = np.where(blind, b_total * weights / b_weights, total)
+        else:
+            total = np.where(blind, 0.0, total)
         out[:, j] = 5.0 * np.clip((total - s.noise_floor) / (1.0 - s.noise_floor), 0.0, 1.0)
     return np.nan_to_num(out, nan=0.0)

@@ -72,7 +72,9 @@ def track_expression(features: Features, track_id: int,
         try:
             with np.load(cache, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in _ARRAYS}
-            series = ExpressionSeries(**arrays, neutral=None, settings=settings)  # type: ignore[arg-type]
+                source = str(data["neutral_source"])
+            series = ExpressionSeries(**arrays, neutral=None, settings=settings,  # type: ignore[arg-type]
+                                      neutral_source=source)
             if len(series.timestamps) == len(track):
                 return series
         except (OSError, KeyError, ValueError):
@@ -83,7 +85,8 @@ def track_expression(features: Features, track_id: int,
     try:
         cache.parent.mkdir(exist_ok=True)
         with atomic_path(cache) as tmp:
-            np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
+            np.savez(tmp, neutral_source=np.str_(series.neutral_source),
+                     **{k: getattr(series, k) for k in _ARRAYS})
     except (OSError, CuewatchError):
         pass  # a read-only features folder still works, just slower next time
     return series

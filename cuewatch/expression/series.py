@@ -171,6 +171,9 @@ class ExpressionSeries:
     au_raw: np.ndarray        # (N, 17) unsmoothed intensities
     neutral: NeutralReference
     settings: ExpressionSettings
+    #: where the neutral came from (``NeutralReference.source``); kept when the series is
+    #: read back from the cache without its reference
+    neutral_source: str = ""
 
     def dominant_names(self) -> list[str]:
         return [EXPRESSION_CATEGORIES[i] for i in self.dominant]
@@ -575,4 +578,5 @@ def estimate_expression(timestamps: np.ndarray, landmarks: np.ndarray, blendshap
         timestamps=t, au=au.astype(np.float32), scores=scores.astype(np.float32),
         valence=valence.astype(np.float32), arousal=arousal.astype(np.float32),
         confidence=conf.astype(np.float32), dominant=dominant, drivers=drivers,
-        driver_weights=shares, au_raw=au_raw.astype(np.float32), neutral=reference, settings=s)
+        driver_weights=shares, au_raw=au_raw.astype(np.float32), neutral=reference, settings=s,
+        neutral_source=reference.source)
