@@ -145,3 +145,15 @@ def test_reanalysis_from_the_queue_uses_the_marked_neutral(project: Path, model_
     assert len(summary.done) == 1 and not summary.failed
     with Project.open(project) as p:
         assert _flag_keys(p.flags.all(1)) == _flag_keys(expected)
+
+
+def test_revoking_consent_deletes_the_marked_neutral(project: Path) -> None:
+    from cuewatch.project.revocation import revoke_consent
+
+    with Project.open(project) as p:
+        client = p.recordings.client_track(1)
+        p.recordings.set_neutral(1, *SPAN)
+        p.recordings.set_neutral(1, 0.2, 0.9, track=client + 1)
+        report = revoke_consent(p, 1)
+        assert report.neutral_spans == 2 and "2 neutral spans" in report.lines()[0]
+        assert p.recordings.neutral_spans(1) == {}

@@ -418,8 +418,8 @@ def _rest_frames(region: str, timestamps: np.ndarray, geometry: np.ndarray,
     k = int(min(m, max(s.min_neutral_frames, np.ceil(s.rest_min_share * m))))
     sq = np.einsum("ij,ij->i", xp, xp)
     d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (xp @ xp.T), 0.0))
-    order = np.argsort(d, axis=1, kind="stable")[:, :k]          # each frame's cluster
-    width = np.take_along_axis(d, order[:, -1:], axis=1)[:, 0]
+    order = np.argpartition(d, k - 1, axis=1)[:, :k]              # each frame's cluster
+    width = np.take_along_axis(d, order, axis=1).max(axis=1)
     calm = np.median(ap[order], axis=1)                          # each cluster's activity
     tight = width <= s.rest_density_factor * np.median(width)    # a cluster, not strays
     for i in np.flatnonzero(tight)[np.argsort(calm[tight], kind="stable")]:
@@ -533,7 +533,7 @@ def action_unit_intensities(geometry: np.ndarray, blendshapes: np.ndarray,
         # a geometric cue without a neutral: the AU is read from its blendshapes alone (they
         # read ~0 at rest for anyone), standing for the AU's whole weight; none: it reads 0
         blind = np.zeros(n, dtype=bool)
-        for change, source, *_rest in changes:
+        for change, *_rest in changes:
             blind |= ~np.isfinite(change)
         total = np.zeros(n)
         b_total = np.zeros(n)
