@@ -171,11 +171,13 @@ class AUSettings:
     #: ``region_activity`` blendshapes above ``rest_ceiling``, which read ~0 at rest for
     #: anyone) stays at or below this; above it the region held an expression throughout,
     #: no neutral is found there, and it is read person-independently (blendshapes against
-    #: the population's rest, no geometry). Measured on CREMA-D 1001: resting brows 0.28
-    #: (his browDown rests at 0.27), angry 0.47, happy 0.66; resting eyes 0.03, happy
-    #: 0.72; a speaking mouth 0.69, happy 1.53.
+    #: the population's rest, no geometry). Measured on CREMA-D 1001 (clip medians):
+    #: resting brows 0.28 (his browDown rests at 0.27), angry 0.47, happy 0.66, disgusted
+    #: 0.77; resting eyes 0.03, happy 0.72; a speaking mouth 0.69, happy 1.53. Brows get
+    #: headroom: the sample role-play's client rests at about 0.5 (browOuterUp at rest),
+    #: and 0.45 took her resting brows for a held expression.
     rest_max_activity: dict[str, float] = field(default_factory=lambda: {
-        "brows": 0.45, "eyes": 0.3, "mouth": 1.0})
+        "brows": 0.6, "eyes": 0.3, "mouth": 1.0})
 
     def to_dict(self) -> dict:
         return {"cues": {k: [list(c) for c in v] for k, v in self.cues.items()},
