@@ -7,4 +7,4 @@ revision (``FACE_PASS_REVISION``, ``EXPRESSION_REVISION``), a rule number (the r
 hash, ``cuewatch.rules``), a file format, or flag behaviour. Every export carries it.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"

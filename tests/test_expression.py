@@ -371,3 +371,69 @@ def test_a_cut_in_the_face_track_is_found_and_not_smoothed_across(crema):
     assert cut.au[last, AU["AU12"]].max() <= cut.au_raw[n_neu - 4:n_neu, AU["AU12"]].max() + 1e-3
     # ... while within a shot the smoothing is unchanged
     np.testing.assert_allclose(cut.au[5:n_neu - 5], joined.au[5:n_neu - 5], atol=1e-4)
+
+
+def _frames(parts) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """The face arrays of (LandmarkedFace, rows) parts, one after the other."""
+    fields = ("landmarks", "blendshapes", "pose", "bbox", "confidence")
+    return {f: np.concatenate([getattr(tr, f)[rows] for tr, rows in parts]) for f in fields}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_automatic_neutral_is_found_when_a_quarter_of_frames_in_any_order(crema, seed):
+    """Issue 12.3: actor 1001's neutral frames (the NEU clip) are a quarter of his frames,
+    shuffled among his expressive ones; the neutral found is close to the marked one."""
+    from cuewatch.expression.action_units import (
+        SOURCE_FOUND,
+        action_unit_intensities,
+        neutral_reference,
+    )
+    rng = np.random.default_rng(seed)
+    neu = crema["NEU"]
+    expressive = [(crema[c], np.arange(len(crema[c]))) for c in ("ANG", "FEA", "HAP", "SAD")]
+    pool = _frames(expressive)
+    pick = rng.choice(len(pool["blendshapes"]), size=3 * len(neu), replace=False)
+    frames = {f: np.concatenate([getattr(neu, f), pool[f][pick]]) for f in pool}
+    order = rng.permutation(len(frames["blendshapes"]))
+    frames = {f: v[order] for f, v in frames.items()}
+    is_neu = order < len(neu)
+    t = np.arange(order.size) / 15.0
+    geometry = geometry_measures(face_frame_points(frames["landmarks"])[0])
+    found = neutral_reference(t, geometry, frames["blendshapes"], frames["confidence"])
+    assert found.source == SOURCE_FOUND and found.method == "automatic"
+    # the brows' rest comes from neutral frames (his expressive brows are never at rest)
+    assert is_neu[found.region_frames["brows"]].mean() > 0.6
+    # what marking the neutral frames would give: their own reference
+    marked = neutral_reference(t[is_neu], geometry[is_neu], frames["blendshapes"][is_neu],
+                               frames["confidence"][is_neu], neutral_span=(0.0, t[-1] + 1))
+    assert marked.source == "marked"
+    g_neu, b_neu = geometry[is_neu], frames["blendshapes"][is_neu]
+    au_found = action_unit_intensities(g_neu, b_neu, found)
+    au_true = action_unit_intensities(g_neu, b_neu, marked)
+    # the neutral frames read (nearly) as they read against their own marked neutral
+    assert np.abs(au_found - au_true).mean() < 0.15
+    assert np.abs(au_found.sum(axis=1).mean() - au_true.sum(axis=1).mean()) < 2.0
+
+
+def test_a_held_smile_has_no_neutral_and_is_read_person_independently(crema):
+    """Issue 12.3: frames of a held smile only (no resting face among them): no neutral is
+    found, and the smile reads as a smile (against the population's rest face), not as
+    "neutral" as when its least active frames were taken for the person's neutral."""
+    from cuewatch.expression.action_units import GEOMETRY_NAMES, SOURCE_NONE
+    hap = crema["HAP"]
+    smiling = np.flatnonzero(hap.blendshapes[:, BLENDSHAPE_NAMES.index("mouthSmileLeft")] > 0.6)
+    assert smiling.size >= 10
+    rows = np.resize(smiling, 3 * smiling.size)   # held for a while
+    frames = _frames([(hap, rows)])
+    t = np.arange(rows.size) / 15.0
+    series = estimate_expression(t, frames["landmarks"], frames["blendshapes"], frames["pose"],
+                                 frames["bbox"], frames["confidence"])
+    # the smile holds the mouth and the cheeks (eyes); the brows may well rest meanwhile
+    ref = series.neutral
+    assert ref.region_sources["mouth"] == ref.region_sources["eyes"] == SOURCE_NONE
+    assert SOURCE_NONE in ref.source and "mouth" in ref.source and "eyes" in ref.source
+    assert np.isnan(ref.geometry[GEOMETRY_NAMES.index("corner_vs_nose")])
+    summary = series.summary()
+    assert summary["category"] == "happy" and summary["valence"] > 0.3
+    assert series.au[:, AU["AU12"]].mean() > 2.5
+

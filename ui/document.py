@@ -122,23 +122,23 @@ class RecordingData:
     #: flags no longer raised that still carry verdicts (orphaned verdicts, Flag.raised
     #: False): the flag list shows them, the timeline does not.
     orphaned: list[Flag] = field(default_factory=list)
+    #: where a reviewer marked the client's face neutral (None: found automatically)
+    neutral_span: Optional[tuple[float, float]] = None
+    #: where the client's neutral face came from (``NeutralReference.source``)
+    neutral_source: str = ""
 
     def review_flags(self) -> list[Flag]:
         """What the flag list shows: the raised flags and the orphaned verdicts, by time."""
         return sorted(self.flags + self.orphaned, key=lambda f: (f.start, f.id or 0))
 
 
-def client_expression(features: Any, track_id: int) -> Any:
-    """The client's ``ExpressionSeries``, the same one the core's flags were cut from."""
-    try:
-        from cuewatch.expression.cache import track_expression
-    except ImportError:  # older core: compute it the way the expression module documents
-        from cuewatch.expression.series import estimate_expression
+def client_expression(features: Any, track_id: int,
+                      neutral_span: Optional[tuple[float, float]] = None) -> Any:
+    """The client's ``ExpressionSeries``, the same one the core's flags were cut from
+    (read against the client's marked neutral span, if any)."""
+    from cuewatch.expression.cache import track_expression
 
-        track = features.tracks[track_id]
-        return estimate_expression(track.timestamp, track.landmarks(), track.blendshapes,
-                                   track.pose, track.bbox, track.confidence)
-    return track_expression(features, track_id, None)
+    return track_expression(features, track_id, neutral_span)
 
 
 def load_recording(project_path: Path, recording_id: int,
@@ -161,6 +161,7 @@ def load_recording(project_path: Path, recording_id: int,
         latest = project.analyses.latest(recording_id)
         flag_settings = latest.flag_settings if latest is not None else FlagSettings()
         annotations = project.annotations.all(recording_id)
+        neutral = project.recordings.neutral_span(recording_id, client_track)
     progress.report(0.2, "recording")
     info = probe_video(video) if video is not None else None
     duration = (info.duration if info else 0.0) or rec.duration
@@ -170,7 +171,7 @@ def load_recording(project_path: Path, recording_id: int,
     result = RecordingData(recording=rec, video=video, info=info, segments=segments,
                            client_speaker=client_speaker, client_track=client_track, flags=flags,
                            gaps=gaps, features_dir=features_dir, flag_settings=flag_settings,
-                           timeline=data, orphaned=orphaned)
+                           timeline=data, orphaned=orphaned, neutral_span=neutral)
     if features_dir is not None and client_track is not None:
         progress.check()
         progress.report(0.4, "face features")
@@ -181,7 +182,8 @@ def load_recording(project_path: Path, recording_id: int,
             track = features.tracks.get(client_track)
             if track is not None and len(track) > 0:
                 progress.report(0.6, "expression")
-                series = client_expression(features, client_track)
+                series = client_expression(features, client_track, neutral)
+                result.neutral_source = series.neutral_source
                 t = np.asarray(series.timestamps, dtype=np.float64)
                 fps = float(features.meta.get("analysed_fps") or 0) or _median_rate(t)
                 step = 1.0 / fps if fps > 0 else 0.1

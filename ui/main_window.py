@@ -210,6 +210,10 @@ class MainWindow(QMainWindow):
             lambda: self.recordings_table.show_selected(self.controller.recording_id))
         self.recordings.refreshed.connect(self.ops.open_pending)
         self.sensitivity.currentTextChanged.connect(self.ops.recompute_flags)
+        self.qt_timeline.neutralRequested.connect(
+            lambda a, b: self._safely(lambda: self.ops.mark_neutral((a, b))))
+        self.qt_timeline.neutralClearRequested.connect(
+            lambda: self._safely(lambda: self.ops.mark_neutral(None)))
 
     # ------------------------------------------------------------------ helpers
     def _safely(self, fn: Callable[[], Any]) -> Any:

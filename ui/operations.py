@@ -170,6 +170,21 @@ def recompute_flags(doc: ProjectDocument, rid: int, settings: FlagSettings,
         _then(lambda: doc.flags_recomputed(rid), then))
 
 
+def mark_neutral(doc: ProjectDocument, rid: int, span: Optional[tuple[float, float]],
+                 then: Optional[Callable[[Any], None]] = None) -> Task[Any]:
+    """Mark where the client's face is neutral (``span`` None: forget it) and recompute
+    the flags with it (the core path of ``cuewatch project neutral``); flagsChanged(rid)."""
+    from cuewatch.project.flag_recompute import mark_neutral as core_mark_neutral
+
+    path, actor = doc.path, doc.reviewer or None
+
+    def op(progress: Progress) -> Any:
+        with Project.open(path, actor=actor) as project:
+            return core_mark_neutral(project, rid, span, actor=actor)
+
+    return Task(op).success(_then(lambda: doc.flags_recomputed(rid), then))
+
+
 def set_client_face(doc: ProjectDocument, rid: int, track_id: int,
                     then: Optional[Callable[[Any], object]] = None) -> Task[Any]:
     """Store the chosen face and queue a re-analysis (the face pass comes from the cache);
@@ -386,6 +401,24 @@ class Operations:
             self.window.show_status(text)
 
         self.recompute_task = recompute_flags(doc, rid, settings, done)
+        return self.recompute_task.run_in_background(self.window)
+
+    def mark_neutral(self, span: Optional[tuple[float, float]]) -> Optional[Task[Any]]:
+        """Mark ``span`` as the client's neutral face (None: forget the marked one); the
+        flags are recomputed with it and the lanes read again (the expression changes)."""
+        data, doc = self.window.controller.data, self._doc()
+        if data is None:
+            raise CuewatchError("select a recording first")
+        rid = int(data.recording.id)  # type: ignore[arg-type]
+        self.window.show_status("Marking the neutral face…" if span else
+                                "Forgetting the marked neutral face…")
+
+        def done(change: Any) -> None:
+            self.window.show_status(change.line())
+            if self.window.controller.recording_id == rid:
+                self.window.controller.load(rid, self.window)
+
+        self.recompute_task = mark_neutral(doc, rid, span, done)
         return self.recompute_task.run_in_background(self.window)
 
     # -- a moved recording, export -----------------------------------------------------

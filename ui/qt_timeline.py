@@ -5,7 +5,8 @@ mood); the client's valence curve; the dominant expression band; flags (colour b
 height by severity, fainter when confidence is low); face-not-visible gaps; reviewer
 verdicts; manual annotations. Mouse wheel zooms around the pointer, Shift+wheel or the
 scroll bar scrolls, a click seeks, hovering explains, a drag on the annotation lane marks
-a span to label. Per-frame series are drawn per pixel column from ``Envelope`` buckets.
+a span to label, and the context menu marks an annotation's span (the one under the
+pointer, else the one at the playhead) as where the client's face is neutral. Per-frame series are drawn per pixel column from ``Envelope`` buckets.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QContextMenuEvent,
     QHelpEvent,
     QImage,
     QMouseEvent,
@@ -30,7 +32,7 @@ from PySide6.QtGui import (
     QPen,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QInputDialog, QScrollBar, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QInputDialog, QMenu, QScrollBar, QToolTip, QVBoxLayout, QWidget
 
 from cuewatch.domain import Flag
 from cuewatch.formats import COLOURS, EXPRESSION_CATEGORIES, FLAG_TYPES
@@ -115,6 +117,11 @@ class _Canvas(QWidget):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self.owner.release(event)
 
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        menu = self.owner.context_menu(event.pos().x(), event.pos().y())
+        if menu.actions():
+            menu.exec(event.globalPos())
+
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             help_event: QHelpEvent = event  # type: ignore[assignment]
@@ -132,12 +139,19 @@ class QtTimeline(QWidget):
     """View of a ``Timeline``. Main thread.
 
     Signals: ``seekRequested(t)`` on a click, ``flagClicked(index)`` on a flag,
-    ``annotationRequested(start, end, label)`` after a drag on the annotation lane.
+    ``annotationRequested(start, end, label)`` after a drag on the annotation lane,
+    ``neutralRequested(start, end)`` and ``neutralClearRequested()`` from the context menu.
     """
 
     seekRequested = Signal(float)
     flagClicked = Signal(int)
     annotationRequested = Signal(float, float, str)
+    neutralRequested = Signal(float, float)
+    neutralClearRequested = Signal()
+
+    #: the context menu's entries
+    MARK_NEUTRAL = "Mark as neutral (client's face)"
+    CLEAR_NEUTRAL = "Forget the marked neutral"
 
     RULER = 20
     LANE = 18
@@ -158,6 +172,8 @@ class QtTimeline(QWidget):
         self._drag: Optional[tuple[float, float, str]] = None  # (x0, x1, lane key)
         self._press_pos: Optional[QPointF] = None
         self.ask_label = self._ask_label  # replaceable in tests: (start, end) -> label or None
+        #: the client's marked neutral span of the recording shown (None: found automatically)
+        self.marked_neutral: Optional[tuple[float, float]] = None
         timeline.dataChanged.connect(self._relayout)
         timeline.viewChanged.connect(self._view_changed)
         timeline.playheadChanged.connect(self._playhead_moved)
@@ -530,6 +546,30 @@ class QtTimeline(QWidget):
                 self.flagClicked.emit(hits[0])
                 return
         self.seekRequested.emit(t)
+
+    def neutral_candidate(self, x: float, y: float) -> Optional[tuple[float, float]]:
+        """The span "Mark as neutral" would mark: the annotation under the pointer on the
+        annotation lane, else the one at the playhead (the current annotation)."""
+        tl = self.timeline
+        lane = self.lane_at(y)
+        hit = tl.annotation_at(self.t_of(x)) if lane is not None and lane.key == "annotations" \
+            and x >= LABEL_WIDTH else None
+        hit = hit or tl.annotation_at(tl.playhead)
+        return (float(hit.start), float(hit.end)) if hit is not None else None
+
+    def context_menu(self, x: float, y: float) -> QMenu:
+        """The timeline's context menu at (x, y): mark the span as the client's neutral
+        face, or forget the marked one (``marked_neutral``: what the recording has now)."""
+        menu = QMenu(self)
+        span = self.neutral_candidate(x, y)
+        if span is not None:
+            act = menu.addAction(f"{self.MARK_NEUTRAL}: {span[0]:.2f} - {span[1]:.2f} s")
+            act.triggered.connect(lambda: self.neutralRequested.emit(*span))
+        if self.marked_neutral is not None:
+            act = menu.addAction(f"{self.CLEAR_NEUTRAL} ({self.marked_neutral[0]:.2f} - "
+                                 f"{self.marked_neutral[1]:.2f} s)")
+            act.triggered.connect(self.neutralClearRequested.emit)
+        return menu
 
     def _ask_label(self, start: float, end: float) -> Optional[str]:
         text, ok = QInputDialog.getText(self, "Annotate span",

@@ -13,6 +13,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QComboBox
 
 from cuewatch.errors import CuewatchError
+from cuewatch.expression.action_units import SOURCE_FOUND
 from cuewatch_ui.document import ProjectDocument, RecordingData, load_recording
 from cuewatch_ui.flag_review import FlagReview
 from cuewatch_ui.latest_worker import LatestRequestWorker
@@ -89,6 +90,7 @@ class ReviewController(QObject):
         self.review.set_flags(None, [])
         self.flag_detail.set_face(None)
         self.timeline.set_data(TimelineData())
+        self.qt_timeline.marked_neutral = None
         self.document, self.data, self.recording_id = document, None, None
         if document is not None:
             document.flagsChanged.connect(self._flags_changed)
@@ -157,6 +159,7 @@ class ReviewController(QObject):
         self.data = data
         data.timeline.verdicts = self.document.verdicts(data.recording.id)  # type: ignore[arg-type]
         self.timeline.set_data(data.timeline)
+        self.qt_timeline.marked_neutral = data.neutral_span
         self.flag_detail.set_face(data.face)
         self.review.set_flags(data.recording.id, data.review_flags())
         self.sensitivity.blockSignals(True)
@@ -171,6 +174,12 @@ class ReviewController(QObject):
             text += " (not analysed yet)"
         elif data.client_track is None:
             text += " (no client face found)"
+        if data.neutral_span is not None:
+            text += f"; client's neutral face marked at {data.neutral_span[0]:.2f}-{data.neutral_span[1]:.2f} s"
+        elif data.neutral_source and data.neutral_source != SOURCE_FOUND:
+            # no resting face found (in some region): say how the face is read instead
+            text += (f"; client's neutral face {data.neutral_source} (mark a neutral span: "
+                     "right-click an annotation)")
         for w in data.warnings:
             text += f"; {w}"
         self.status.emit(text)

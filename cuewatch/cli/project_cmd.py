@@ -1,6 +1,6 @@
-"""``cuewatch project new|add|analyze|status|flags|transcript|relocate``: build and analyse a
-review project, replace a transcript, and recompute flags with other settings (every verdict
-kept)."""
+"""``cuewatch project new|add|analyze|status|flags|transcript|neutral|relocate``: build and
+analyse a review project, replace a transcript, mark where a face is neutral, and recompute
+flags with other settings (every verdict kept)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cuewatch.cli.analyze_cmd import (
     _jobs,
+    _span,
     add_flag_options,
     add_sampling_options,
     analysis_settings,
@@ -108,6 +109,19 @@ def _transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def _neutral(args: argparse.Namespace) -> int:
+    from cuewatch.project.flag_recompute import mark_neutral
+
+    if (args.span is None) == (not args.clear):
+        raise ProjectError("give a span START:END, or --clear (not both)")
+    with Project.open(args.project) as project:
+        rec = project.recordings.find(args.recording)
+        change = mark_neutral(project, int(rec.id), None if args.clear else args.span,  # type: ignore[arg-type]
+                              track=args.track)
+    print(change.line())
+    return 0
+
+
 def _relocate(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         found = relocate(project, args.folders)
@@ -172,6 +186,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("file", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
     tr.add_argument("--mood", action="store_true", help="FILE is a mood file (CSV or JSON)")
     tr.set_defaults(func=_transcript)
+
+    ne = sub.add_parser("neutral", help="mark where a person's face is neutral (default: the "
+                        "client's); their expression is read against it in flags, the app and "
+                        "exports, and the flags are recomputed")
+    ne.add_argument("project", type=Path, metavar="P.cuewatch")
+    ne.add_argument("recording", metavar="RECORDING", help="recording id or file name")
+    ne.add_argument("span", type=_span, nargs="?", metavar="START:END",
+                    help="the span in seconds where the face is neutral")
+    ne.add_argument("--track", type=int, metavar="ID", help="the face track (default: the client's)")
+    ne.add_argument("--clear", action="store_true",
+                    help="forget the marked span: the neutral is found automatically again")
+    ne.set_defaults(func=_neutral)
 
     rl = sub.add_parser("relocate", help="find moved recordings again by their content")
     rl.add_argument("project", type=Path, metavar="P.cuewatch")

@@ -124,7 +124,7 @@ class AUSettings:
     #: a blendshape's neutral offset is capped here: the model is trained to read 0 at
     #: rest, so a "resting" 0.8 smile is a held smile, not a resting face.
     blendshape_rest_cap: float = 0.5
-    #: automatic neutral, pass 1: per region, how much of each paired blendshape a resting
+    #: automatic neutral: per region, how much of each paired blendshape a resting
     #: face shows by anatomy alone; only the part above it counts as activity. The eyes
     #: need it most: eyeSquint reads 0.2 to 0.7 and eyeBlink up to 0.4 on resting faces,
     #: while eyeWide never passes 0.03, so a person whose resting eyes read "squinting"
@@ -138,7 +138,7 @@ class AUSettings:
     rest_ceiling: dict[str, dict[str, float]] = field(default_factory=lambda: {
         "eyes": {"eyeSquint": 0.45, "eyeWide": 0.02, "eyeBlink": 0.2, "mouthSmile": 0.15},
     })
-    #: automatic neutral, pass 1: per region, the (L/R-paired) blendshapes whose sum ranks
+    #: automatic neutral: per region, the (L/R-paired) blendshapes whose sum ranks
     #: a frame's activity there. Blinks count for the eyes (a blink is not the eyes' rest);
     #: the smile counts for the eyes too, because the cheek raise (AU06) rides on it.
     region_activity: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
@@ -158,6 +158,26 @@ class AUSettings:
         "mouth": {"AU09": 1.0, "AU10": 1.0, "AU12": 1.0, "AU14": 1.0, "AU15": 1.0, "AU17": 1.0,
                   "AU20": 1.0, "AU23": 1.0, "AU25": 0.5, "AU26": 0.5},
     })
+    #: automatic neutral, mode search: the resting face is the densest cluster of a
+    #: region's frames holding at least this share of them (and ``min_neutral_frames``):
+    #: a person resting a quarter of the time is found whatever the other three quarters do.
+    rest_min_share: float = 0.15
+    #: ... whose frames span at least this many seconds (a rest, not one passing moment).
+    rest_min_spread_s: float = 0.5
+    #: ... among the clusters at most this many times wider than the tightest one (a real
+    #: mode, not the diffuse middle of the expressive frames), the least active wins.
+    rest_density_factor: float = 2.0
+    #: ... and it is a resting face only if its median activity (the region's
+    #: ``region_activity`` blendshapes above ``rest_ceiling``, which read ~0 at rest for
+    #: anyone) stays at or below this; above it the region held an expression throughout,
+    #: no neutral is found there, and it is read person-independently (blendshapes against
+    #: the population's rest, no geometry). Measured on CREMA-D 1001 (clip medians):
+    #: resting brows 0.28 (his browDown rests at 0.27), angry 0.47, happy 0.66, disgusted
+    #: 0.77; resting eyes 0.03, happy 0.72; a speaking mouth 0.69, happy 1.53. Brows get
+    #: headroom: the sample role-play's client rests at about 0.5 (browOuterUp at rest),
+    #: and 0.45 took her resting brows for a held expression.
+    rest_max_activity: dict[str, float] = field(default_factory=lambda: {
+        "brows": 0.6, "eyes": 0.3, "mouth": 1.0})
 
     def to_dict(self) -> dict:
         return {"cues": {k: [list(c) for c in v] for k, v in self.cues.items()},
@@ -167,19 +187,37 @@ class AUSettings:
                 "blendshape_rest_cap": self.blendshape_rest_cap, "noise_floor": self.noise_floor,
                 "rest_ceiling": {k: dict(v) for k, v in self.rest_ceiling.items()},
                 "region_activity": {k: list(v) for k, v in self.region_activity.items()},
-                "region_aus": dict(self.region_aus)}
+                "region_aus": dict(self.region_aus),
+                "rest_min_share": self.rest_min_share, "rest_min_spread_s": self.rest_min_spread_s,
+                "rest_density_factor": self.rest_density_factor,
+                "rest_max_activity": dict(self.rest_max_activity)}
+
+
+#: where a neutral reference comes from (``NeutralReference.source``).
+SOURCE_MARKED = "marked"
+SOURCE_FOUND = "found"
+SOURCE_NONE = "none: person-independent"
 
 
 @dataclass
 class NeutralReference:
-    """The person's neutral face: geometry and blendshape values at rest, and its source."""
+    """The person's neutral face: geometry and blendshape values at rest, and its source.
 
-    geometry: np.ndarray      # (G,) float64
+    ``source``: ``SOURCE_MARKED`` (a reviewer's span), ``SOURCE_FOUND`` (a resting face
+    found in every region), ``SOURCE_NONE`` (none found: the face is read against the
+    population's rest), or "found for ...; none: person-independent for ..." per region
+    (``region_sources``). A region with no neutral has NaN geometry: its geometric cues
+    drop out and its blendshapes are read against the population's rest.
+    """
+
+    geometry: np.ndarray      # (G,) float64, NaN where no neutral was found
     blendshapes: np.ndarray   # (52,) float64, already capped
     method: str               # "span" or "automatic"
     n_frames: int
     frames: np.ndarray        # row indices used (by any region)
     region_frames: dict[str, np.ndarray] = field(default_factory=dict)  # region -> rows
+    source: str = SOURCE_FOUND
+    region_sources: dict[str, str] = field(default_factory=dict)  # region -> source
 
 
 class IndexedLandmarks(Protocol):
@@ -317,15 +355,105 @@ def _reference_at(geometry: np.ndarray, blendshapes: np.ndarray,
     per_region = rows if isinstance(rows, dict) else {r: rows for r in NEUTRAL_REGIONS}
     g = np.empty(geometry.shape[1])
     b = np.empty(blendshapes.shape[1])
+    sources = {}
     for region, idx in per_region.items():
         cols = [_G[n] for n in _REGION_GEOMETRY[region]]
-        g[cols] = np.median(geometry[idx][:, cols], axis=0)
         bcols = np.flatnonzero(_REGION_OF_BLENDSHAPE == region)
+        if idx.size == 0:  # no resting face here: the population's rest, no geometry
+            g[cols] = np.nan
+            b[bcols] = population_rest_blendshapes(region, settings)[bcols]
+            sources[region] = SOURCE_NONE
+            continue
+        g[cols] = np.median(geometry[idx][:, cols], axis=0)
         b[bcols] = np.median(np.asarray(blendshapes[idx][:, bcols], dtype=np.float64), axis=0)
+        sources[region] = SOURCE_MARKED if method == "span" else SOURCE_FOUND
     b = np.minimum(b, settings.blendshape_rest_cap)
-    used = np.unique(np.concatenate(list(per_region.values())))
+    used = np.unique(np.concatenate([np.asarray(v, dtype=np.int64) for v in per_region.values()]))
+    found = [r for r in NEUTRAL_REGIONS if sources.get(r) != SOURCE_NONE]
+    none = [r for r in NEUTRAL_REGIONS if sources.get(r) == SOURCE_NONE]
+    if method == "span":
+        source = SOURCE_MARKED
+    elif not none:
+        source = SOURCE_FOUND
+    elif not found:
+        source = SOURCE_NONE
+    else:
+        source = f"{SOURCE_FOUND} for {', '.join(found)}; {SOURCE_NONE} for {', '.join(none)}"
     return NeutralReference(geometry=g, blendshapes=b, method=method, n_frames=int(used.size),
-                            frames=used, region_frames=dict(per_region))
+                            frames=used, region_frames=dict(per_region), source=source,
+                            region_sources=sources)
+
+
+def population_rest_blendshapes(region: str, settings: AUSettings) -> np.ndarray:
+    """(52,) what a resting face reads on the model's blendshapes, for anyone: 0, except
+    where anatomy alone shows some (``rest_ceiling``, e.g. resting eyes "squint")."""
+    out = np.zeros(len(BLENDSHAPE_NAMES))
+    for stem, value in settings.rest_ceiling.get(region, {}).items():
+        for name in (stem, stem + "Left", stem + "Right"):
+            if name in _B and _REGION_OF_BLENDSHAPE[_B[name]] == region:
+                out[_B[name]] = value
+    return out
+
+
+def _cue_scales(region: str, settings: AUSettings) -> tuple[list[int], np.ndarray, list[str], np.ndarray]:
+    """The region's geometry columns and blendshape stems, each with the smallest
+    ``full_scale`` a cue reads it at: the units in which resting faces are compared."""
+    scale: dict[tuple[str, str], float] = {}
+    for cues in settings.cues.values():
+        for source, name, _sign, full, _w in cues:
+            key = (source, name)
+            scale[key] = min(scale.get(key, np.inf), float(full))
+    gnames = _REGION_GEOMETRY[region]
+    gcols = [_G[n] for n in gnames]
+    gscale = np.array([scale.get(("g", n), 0.05) for n in gnames])
+    stems = list(settings.region_activity[region])
+    bscale = np.array([min(scale.get(("b", n), 0.5), 0.5) for n in stems])
+    return gcols, gscale, stems, bscale
+
+
+def _rest_frames(region: str, timestamps: np.ndarray, geometry: np.ndarray,
+                 paired: dict[str, np.ndarray], usable: np.ndarray,
+                 settings: AUSettings) -> np.ndarray:
+    """The region's resting frames (rows of ``usable``), or none: a robust mode search.
+
+    Each frame is a point (the region's geometry and blendshapes, in cue full-scale
+    units). A cluster is a frame with its nearest ``rest_min_share`` of frames; its width
+    is the distance to the farthest of them. Clusters that are local density maxima and
+    at most ``rest_density_factor`` times wider than the tightest are candidates; the
+    least active candidate is the rest, if it spans ``rest_min_spread_s`` and its median
+    activity stays within ``rest_max_activity`` (else there is no resting face here).
+    Subsampled to ``_MODE_POINTS`` frames, so an hour costs as much as a minute.
+    """
+    s = settings
+    gcols, gscale, stems, bscale = _cue_scales(region, s)
+    rest = s.rest_ceiling.get(region, {})
+    bs = np.stack([np.maximum(paired[n][usable] - rest.get(n, 0.0), 0.0) for n in stems], axis=1)
+    activity = bs.sum(axis=1)
+    x = np.concatenate([geometry[usable][:, gcols] / gscale, bs / bscale], axis=1)
+    n = usable.size
+    pick = np.unique(np.linspace(0, n - 1, min(n, _MODE_POINTS)).round().astype(np.int64))
+    xp, ap, tp = x[pick], activity[pick], timestamps[usable][pick]
+    m = pick.size
+    k = int(min(m, max(s.min_neutral_frames, np.ceil(s.rest_min_share * m))))
+    sq = np.einsum("ij,ij->i", xp, xp)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (xp @ xp.T), 0.0))
+    order = np.argpartition(d, k - 1, axis=1)[:, :k]              # each frame's cluster
+    width = np.take_along_axis(d, order, axis=1).max(axis=1)
+    calm = np.median(ap[order], axis=1)                          # each cluster's activity
+    tight = width <= s.rest_density_factor * np.median(width)    # a cluster, not strays
+    for i in np.flatnonzero(tight)[np.argsort(calm[tight], kind="stable")]:
+        if calm[i] > s.rest_max_activity.get(region, np.inf):
+            break  # sorted by activity: no calmer cluster follows
+        members = order[i]
+        if np.ptp(tp[members]) >= s.rest_min_spread_s:
+            # every frame (not only the subsample) as close to the mode as its cluster
+            near = np.sqrt(((x - xp[i]) ** 2).sum(axis=1)) <= width[i]
+            return usable[near]
+    return np.empty(0, dtype=np.int64)
+
+
+#: frames the mode search compares pairwise (evenly spread over the track).
+_MODE_POINTS = 900
 
 
 def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes: np.ndarray,
@@ -350,6 +478,14 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
     re-ranks by the region's AU intensities against that first reference (geometry now
     counts too) and takes the lowest again. A person who smiles 80% of the time still has
     20% of frames quieter than every smile, and a listening client gives quiet mouths.
+
+    But a person who never rests in a region would have the least active frames of a
+    held expression taken for a neutral. So first, per region, a mode search
+    (:func:`_rest_frames`, in any frame order) looks for a resting face: the calmest dense
+    cluster of at least ``rest_min_share`` of the frames, over time, no more active than a
+    resting face is for anyone (``rest_max_activity``). Where there is none, ``source``
+    says so and the region is read person-independently: its blendshapes against the
+    population's rest (``population_rest_blendshapes``), its geometry not at all.
     Only frames seen with confidence enter. Blendshape rest values are capped
     (``blendshape_rest_cap``) so that a person who never stops smiling still shows a smile.
     """
@@ -375,19 +511,26 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
         usable = np.flatnonzero(finite)
     if usable.size == 0:
         raise CuewatchError("no usable face frames to take a neutral face from")
-    k = max(min(s.min_neutral_frames, usable.size), int(round(s.neutral_fraction * usable.size)))
     b = np.asarray(blendshapes, dtype=np.float64)
-    bu = paired_blendshapes(b[usable])
+    paired = paired_blendshapes(b)
+    k = max(min(s.min_neutral_frames, usable.size), int(round(s.neutral_fraction * usable.size)))
+    rest = {region: _rest_frames(region, t, geometry, paired, usable, s) for region in NEUTRAL_REGIONS}
+    found = [r for r in NEUTRAL_REGIONS if rest[r].size]
+    if not found:
+        return _reference_at(geometry, b, rest, "automatic", s)
     pass1 = {}
     for region in NEUTRAL_REGIONS:
-        rest = s.rest_ceiling.get(region, {})
-        activity = sum(np.maximum(bu[name] - rest.get(name, 0.0), 0.0)
+        ceiling = s.rest_ceiling.get(region, {})
+        activity = sum(np.maximum(paired[name][usable] - ceiling.get(name, 0.0), 0.0)
                        for name in s.region_activity[region])
-        pass1[region] = usable[np.argsort(activity, kind="stable")[:k]]
+        pass1[region] = usable[np.argsort(activity, kind="stable")[:k]] if rest[region].size else rest[region]
     ref = _reference_at(geometry, b, pass1, "automatic", s)
     au = action_unit_intensities(geometry[usable], b[usable], ref, s)
     pass2 = {}
     for region in NEUTRAL_REGIONS:
+        if not rest[region].size:
+            pass2[region] = rest[region]
+            continue
         weights = np.array([s.region_aus[region].get(a, 0.0) for a in AU_NAMES])
         pass2[region] = usable[np.argsort(au @ weights, kind="stable")[:k]]
     return _reference_at(geometry, b, pass2, "automatic", s)
@@ -401,14 +544,29 @@ def action_unit_intensities(geometry: np.ndarray, blendshapes: np.ndarray,
     dg = geometry - reference.geometry[None, :]
     bs = paired_blendshapes(blendshapes)
     ref_bs = paired_blendshapes(reference.blendshapes[None, :])
-    out = np.zeros((geometry.shape[0], len(AU_NAMES)), dtype=np.float64)
+    n = geometry.shape[0]
+    out = np.zeros((n, len(AU_NAMES)), dtype=np.float64)
     for j, au in enumerate(AU_NAMES):
-        total = np.zeros(geometry.shape[0])
-        for source, name, sign, full, weight in s.cues[au]:
-            if source == "g":
-                change = dg[:, _G[name]]
-            else:
-                change = bs[name] - ref_bs[name][0]
-            total += weight * np.clip(sign * change / full, -0.5, 1.5)
+        changes = [(dg[:, _G[name]] if source == "g" else bs[name] - ref_bs[name][0],
+                    source, sign, full, weight) for source, name, sign, full, weight in s.cues[au]]
+        # a geometric cue without a neutral: the AU is read from its blendshapes alone (they
+        # read ~0 at rest for anyone), standing for the AU's whole weight; none: it reads 0
+        blind = np.zeros(n, dtype=bool)
+        for change, *_rest in changes:
+            blind |= ~np.isfinite(change)
+        total = np.zeros(n)
+        b_total = np.zeros(n)
+        weights = b_weights = 0.0
+        for change, source, sign, full, weight in changes:
+            part = weight * np.clip(sign * np.nan_to_num(change) / full, -0.5, 1.5)
+            total += part
+            weights += weight
+            if source == "b":
+                b_total += part
+                b_weights += weight
+        if b_weights > 0:
+            total = np.where(blind, b_total * weights / b_weights, total)
+        else:
+            total = np.where(blind, 0.0, total)
         out[:, j] = 5.0 * np.clip((total - s.noise_floor) / (1.0 - s.noise_floor), 0.0, 1.0)
     return np.nan_to_num(out, nan=0.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -75,7 +75,9 @@ def track_expression(features: Features, track_id: int,
         try:
             with np.load(cache, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in _ARRAYS}
-            series = ExpressionSeries(**arrays, neutral=None, settings=settings)  # type: ignore[arg-type]
+                source = str(data["neutral_source"])
+            series = ExpressionSeries(**arrays, neutral=None, settings=settings,  # type: ignore[arg-type]
+                                      neutral_source=source)
             if len(series.timestamps) == len(track):
                 return series
         except (OSError, KeyError, ValueError):  # a damaged cache file is recomputed
@@ -86,20 +88,27 @@ def track_expression(features: Features, track_id: int,
     try:
         cache.parent.mkdir(exist_ok=True)
         with atomic_path(cache) as tmp:
-            np.savez(tmp, **{k: getattr(series, k) for k in _ARRAYS})
+            np.savez(tmp, neutral_source=np.str_(series.neutral_source),
+                     **{k: getattr(series, k) for k in _ARRAYS})
     except (OSError, CuewatchError):  # a read-only features folder still works, just slower next time
         log.debug("cannot keep the expression cache %s", cache, exc_info=True)
     return series
 
 
-def expression_columns(features: Features, neutral_span: Optional[Sequence[float]] = None
+def expression_columns(features: Features, neutral_span: Optional[Sequence[float]] = None,
+                       neutral_spans: Optional[Mapping[int, Sequence[float]]] = None
                        ) -> dict[int, dict[str, np.ndarray]]:
-    """Per track, the frames.csv expression columns: AUs, prototype matches, valence, arousal."""
+    """Per track, the frames.csv expression columns: AUs, prototype matches, valence, arousal.
+
+    ``neutral_spans`` (by track id) say where each person's face is neutral; without
+    them ``neutral_span`` applies to every track (``cuewatch analyze --neutral``).
+    """
     out: dict[int, dict[str, np.ndarray]] = {}
     for tid, track in features.tracks.items():
         if len(track) == 0:
             continue
-        s = track_expression(features, tid, neutral_span)
+        span = neutral_spans.get(tid) if neutral_spans is not None else neutral_span
+        s = track_expression(features, tid, span)
         cols: dict[str, np.ndarray] = {name: s.au[:, i] for i, name in enumerate(AU_COLUMNS)}
         cols.update({name: s.scores[:, i] for i, name in enumerate(EXPRESSION_CATEGORIES)})
         cols["valence"] = s.valence

@@ -36,7 +36,7 @@ from cuewatch.expression.action_units import (
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
-EXPRESSION_REVISION = 7
+EXPRESSION_REVISION = 8
 
 _AU = {name: i for i, name in enumerate(AU_NAMES)}
 _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -172,6 +172,9 @@ class ExpressionSeries:
     au_raw: np.ndarray        # (N, 17) unsmoothed intensities
     neutral: NeutralReference
     settings: ExpressionSettings
+    #: where the neutral came from (``NeutralReference.source``); kept when the series is
+    #: read back from the cache without its reference
+    neutral_source: str = ""
 
     def dominant_names(self) -> list[str]:
         return [EXPRESSION_CATEGORIES[i] for i in self.dominant]
@@ -354,7 +357,8 @@ def unilateral_corner(geometry: np.ndarray, blendshapes: np.ndarray,
                       reference: NeutralReference) -> np.ndarray:
     """0..1: one mouth corner raised or dimpled more than the other (contempt's mark)."""
     g = GEOMETRY_NAMES.index("corner_asymmetry")
-    geo = (np.abs(geometry[:, g] - reference.geometry[g]) - 0.02) / 0.05
+    # no neutral mouth found: the corners' own asymmetry says nothing without it
+    geo = np.nan_to_num((np.abs(geometry[:, g] - reference.geometry[g]) - 0.02) / 0.05, nan=0.0)
     bs = np.asarray(blendshapes, dtype=np.float64)
     i = {n: BLENDSHAPE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight",
                                                  "mouthDimpleLeft", "mouthDimpleRight")}
@@ -575,4 +579,5 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
         timestamps=t, au=au.astype(np.float32), scores=scores.astype(np.float32),
         valence=valence.astype(np.float32), arousal=arousal.astype(np.float32),
         confidence=conf.astype(np.float32), dominant=dominant, drivers=drivers,
-        driver_weights=shares, au_raw=au_raw.astype(np.float32), neutral=reference, settings=s)
+        driver_weights=shares, au_raw=au_raw.astype(np.float32), neutral=reference, settings=s,
+        neutral_source=reference.source)

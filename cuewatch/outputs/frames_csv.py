@@ -73,11 +73,14 @@ def write_frames_csv(features: Features, path: Path,
 def analysis_expression_columns(features: Features, parameters: Mapping[str, Any]
                                 ) -> dict[int, dict[str, np.ndarray]]:
     """The expression columns of an analysis's frames.csv, computed with its own parameters
-    (its neutral span), so analyze and export cannot disagree."""
+    (its neutral span, or a project's neutral spans by track), so analyze and export
+    cannot disagree."""
     from cuewatch.expression.cache import expression_columns
 
-    span = (parameters or {}).get("neutral_span")
-    return expression_columns(features, span)
+    params = parameters or {}
+    spans = params.get("neutral_spans")
+    return expression_columns(features, params.get("neutral_span"),
+                              {int(k): v for k, v in spans.items()} if spans is not None else None)
 
 
 def write_analysis_frames_csv(features: Features, path: Path,

@@ -43,11 +43,12 @@ class RevokeReport:
     tracks: int = 0
     annotations: int = 0
     analyses: int = 0
+    neutral_spans: int = 0
 
     def lines(self) -> list[str]:
         out = [f"deleted {self.flags} flags, {self.reviews} reviews, {self.annotations} "
                f"annotations, {self.mood_segments} mood segments, {self.gaps} gaps, "
-               f"{self.tracks} tracks, {self.analyses} analyses"]
+               f"{self.tracks} tracks, {self.analyses} analyses, {self.neutral_spans} neutral spans"]
         out += [f"deleted features {p}" for p in self.features_dirs]
         out += [f"not deleted (outside this project's data folder): {p}"
                 for p in self.features_outside]
@@ -154,7 +155,8 @@ class Consents(Manager):
             report.reviews = conn.execute(
                 "SELECT count(*) FROM reviews WHERE flag_id IN "
                 "(SELECT id FROM flags WHERE recording_id = ?)", (rid,)).fetchone()[0]
-            for table in ("flags", "gaps", "mood_segments", "tracks", "annotations", "analyses"):
+            for table in ("flags", "gaps", "mood_segments", "tracks", "annotations", "analyses",
+                          "neutral_spans"):
                 n = conn.execute(f"DELETE FROM {table} WHERE recording_id = ?", (rid,)).rowcount
                 setattr(report, table, n)
             conn.execute("UPDATE recordings SET client_track = NULL, chosen_speaker = NULL "

@@ -55,8 +55,10 @@ def expression_spans(timestamps: np.ndarray, labels: Sequence[str], confidence: 
     return spans
 
 
-def _client_expression(features_dir: Path, client_track: Optional[int]) -> tuple[Any, Any]:
-    """Expression spans and the valence curve of the client's face, or (None, None)."""
+def _client_expression(features_dir: Path, client_track: Optional[int],
+                       neutral_span: Optional[tuple[float, float]] = None) -> tuple[Any, Any]:
+    """Expression spans and the valence curve of the client's face (read against its
+    marked neutral span, if any), or (None, None)."""
     if client_track is None:
         return None, None
     from cuewatch.expression.cache import track_expression
@@ -67,7 +69,7 @@ def _client_expression(features_dir: Path, client_track: Optional[int]) -> tuple
     features = load_features(features_dir)
     if client_track not in features.tracks or len(features.tracks[client_track]) == 0:
         return None, None
-    series = track_expression(features, client_track)
+    series = track_expression(features, client_track, neutral_span)
     spans = expression_spans(series.timestamps, series.dominant_names(), series.confidence)
     return spans, (np.asarray(series.timestamps), np.asarray(series.valence))
 
@@ -83,14 +85,20 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         media = project.recordings.locate(recording_id)
     except ProjectError:
         media = Path(rec.path)  # tables still export; clips will say the video is missing
-    prov = provenance(analysis.model_sha256, analysis.parameters)
+    client_track = project.recordings.client_track(recording_id)
+    neutral = project.recordings.neutral_span(recording_id, client_track)
+    # the marked neutral spans: the client's enters the rules' provenance, each track's
+    # reads that track's expression (frames export)
+    spans = project.recordings.neutral_spans(recording_id)
+    prov = provenance(analysis.model_sha256, {
+        **analysis.parameters, "neutral_span": list(neutral) if neutral else None,
+        "neutral_spans": {str(k): list(v) for k, v in sorted(spans.items())}})
     prov.update(recording_sha256=rec.sha256, analysis_id=analysis.id,
                 analysed_by=analysis.cuewatch_version, project=project.path.name)
     features_dir = analysis.features_dir if analysis.features_dir and analysis.features_dir.is_dir() else None
-    client_track = project.recordings.client_track(recording_id)
-    spans = curve = None
+    expr_spans = curve = None
     if with_expression and features_dir is not None:
-        spans, curve = _client_expression(features_dir, client_track)
+        expr_spans, curve = _client_expression(features_dir, client_track, neutral)
     return ExportBundle(
         recording=rec, media_path=media, provenance=prov,
         segments=project.analyses.mood_segments(recording_id),
@@ -100,7 +108,7 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         reviews=project.reviews.all(recording_id=recording_id, superseded=True),
         annotations=[replace(a, recording_id=None, created="")
                      for a in project.annotations.all(recording_id)],
-        expression_spans=spans, valence_curve=curve, features_dir=features_dir,
+        expression_spans=expr_spans, valence_curve=curve, features_dir=features_dir,
         client_track=client_track,
         agreement=project_agreement(project, recording_id).to_dict())
 

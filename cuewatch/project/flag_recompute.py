@@ -6,6 +6,10 @@ and stored with ``project.flags.replace``, which keeps every verdict and note wi
 moment (``cuewatch.flags.matching``). The settings become the recording's flag settings
 (what the app shows and exports state as provenance).
 
+``mark_neutral`` is the one path for ``cuewatch project neutral`` and the app's "Mark as
+neutral": the span is checked against the stored face, stored, and the flags cut again
+with it.
+
 Threads: call from a worker thread with a ``Project`` opened in that thread.
 """
 
@@ -65,9 +69,10 @@ def recompute_recording_flags(project: Project, recording_id: int, flag_settings
     if project.analyses.latest(rid) is None or features_dir is None:
         raise ProjectError(f"recording {rid} ({name}) has not been analysed yet "
                            f"(run: cuewatch project analyze {project.path})")
+    client_track = project.recordings.client_track(rid)
     flags, gaps = recompute_flags(features_dir, project.analyses.mood_segments(rid),
-                                  project.recordings.client_speaker(rid), project.recordings.client_track(rid),
-                                  flag_settings)
+                                  project.recordings.client_speaker(rid), client_track,
+                                  flag_settings, neutral_span=project.recordings.neutral_span(rid))
     stats = project.flags.replace(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
     return RecomputeSummary(
         recording_id=rid, name=name, settings=flag_settings, flags=stats["flags"],
@@ -75,3 +80,55 @@ def recompute_recording_flags(project: Project, recording_id: int, flag_settings
         verdicts_reattached=stats["verdicts_reattached"], retired=stats["flags_retired"],
         verdicts_orphaned=stats["verdicts_orphaned"], removed=stats["flags_removed"],
         orphaned_total=len(project.reviews.all(recording_id=rid, orphaned=True)))
+
+
+@dataclass
+class NeutralChange:
+    """What marking (or clearing) a neutral span did."""
+
+    recording_id: int
+    track: int
+    span: Optional[tuple[float, float]]   # None: cleared, the automatic neutral applies
+    recompute: Optional[RecomputeSummary]  # None: not the client's face, or not analysed
+
+    def line(self) -> str:
+        what = (f"neutral face of track {self.track} marked at {self.span[0]:g}-{self.span[1]:g} s"
+                if self.span else f"neutral face of track {self.track}: found automatically again")
+        done = f"; {self.recompute.line()}" if self.recompute else ""
+        return f"recording {self.recording_id}: {what}{done}"
+
+
+def mark_neutral(project: Project, recording_id: int, span: Optional[tuple[float, float]], *,
+                 track: Optional[int] = None, actor: Optional[str] = None) -> NeutralChange:
+    """Store ``span`` as the neutral face of ``track`` (default: the client's), or clear it
+    (``span`` None), and recompute the flags if that face is the client's. A span where
+    the stored features never see that face is refused before anything is stored."""
+    from cuewatch.features.folder import is_complete, load_features
+
+    rid = int(recording_id)
+    features_dir = project.analyses.features_dir(rid)
+    if span is None:
+        tid = track if track is not None else project.recordings.client_track(rid)
+        if tid is None or not project.recordings.clear_neutral(rid, track=tid, actor=actor):
+            raise ProjectError(f"recording {rid}: no neutral span marked"
+                               + (f" for track {tid}" if tid is not None else ""))
+    else:
+        start, end = float(span[0]), float(span[1])
+        if features_dir is not None and is_complete(features_dir):
+            features = load_features(features_dir)
+            tid = track if track is not None else project.recordings.client_track(rid)
+            if tid is not None:
+                if int(tid) not in features.tracks:
+                    raise ProjectError(f"recording {rid} has no face track {tid} (tracks: "
+                                       f"{', '.join(map(str, sorted(features.tracks))) or 'none'})")
+                t = features.tracks[int(tid)].timestamp
+                if not ((t >= start) & (t <= end)).any():
+                    raise ProjectError(f"the face of track {tid} is not seen in {start:g}-{end:g} s: "
+                                       "mark a span where the face is visible")
+        tid = project.recordings.set_neutral(rid, start, end, track=track, actor=actor)
+    summary = None
+    latest = project.analyses.latest(rid)
+    if (latest is not None and features_dir is not None
+            and int(tid) == project.recordings.client_track(rid)):
+        summary = recompute_recording_flags(project, rid, latest.flag_settings, actor=actor)
+    return NeutralChange(rid, int(tid), (float(span[0]), float(span[1])) if span else None, summary)

@@ -15,7 +15,7 @@ from cuewatch.consent.record import Consent, consent_from_dict, parse_consent, s
 from cuewatch.domain import Recording
 from cuewatch.errors import ConsentError, ProjectError
 from cuewatch.features.keys import content_sha256
-from cuewatch.options import AnalysisSettings, FlagSettings
+from cuewatch.options import SPAN_SECONDS_RANGE, AnalysisSettings, FlagSettings
 from cuewatch.project.sql import Manager, inserted_id, now, to_json
 
 if TYPE_CHECKING:
@@ -221,6 +221,71 @@ class Recordings(Manager):
                              (face, recording_id))
             self.db._log(conn, "set_client", recording_id,
                          {"speaker": speaker, "face": face, "track": track}, actor)
+
+    def _neutral_track(self, recording_id: int, track: Optional[int]) -> int:
+        """The face track a neutral span is about: ``track``, or the client's."""
+        if track is not None:
+            return int(track)
+        client = self.client_track(recording_id)
+        if client is None:
+            raise ProjectError(f"recording {recording_id} has no client face yet: analyse it "
+                               "first, or name the face track (--track ID)")
+        return int(client)
+
+    def set_neutral(self, recording_id: int, start: float, end: float, *,
+                    track: Optional[int] = None, actor: Optional[str] = None) -> int:
+        """Mark ``start``-``end`` (seconds) as where the person of ``track`` (default: the
+        client) shows a neutral face; it replaces their automatic neutral in flags, the
+        app's lanes and exports. Returns the track. Refused outside the recording."""
+        row = self.row(recording_id)
+        start, end = float(start), float(end)
+        if not (SPAN_SECONDS_RANGE.contains(start) and SPAN_SECONDS_RANGE.contains(end)):
+            raise ProjectError(f"a neutral span's ends must be {SPAN_SECONDS_RANGE.describe()} "
+                               f"seconds, not {start:g}:{end:g}")
+        if not end > start:
+            raise ProjectError(f"a neutral span must end after it starts, not {start:g}:{end:g}")
+        duration = row["duration"]
+        if duration and start >= float(duration):
+            raise ProjectError(f"the neutral span {start:g}:{end:g} starts after the recording "
+                               f"ends ({float(duration):.1f} s)")
+        tid = self._neutral_track(recording_id, track)
+        with self.db._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO neutral_spans(recording_id, track_id, start, end, "
+                         "marked_by, time) VALUES (?,?,?,?,?,?)",
+                         (int(recording_id), tid, start, end, actor or self.db.actor, now()))
+            self.db._log(conn, "set_neutral", int(recording_id),
+                         {"track": tid, "start": start, "end": end}, actor)
+        return tid
+
+    def clear_neutral(self, recording_id: int, *, track: Optional[int] = None,
+                      actor: Optional[str] = None) -> bool:
+        """Forget the marked neutral of ``track`` (default: the client's); True if one was
+        marked. The automatic neutral applies again."""
+        self.row(recording_id)
+        tid = self._neutral_track(recording_id, track)
+        with self.db._write() as conn:
+            n = conn.execute("DELETE FROM neutral_spans WHERE recording_id = ? AND track_id = ?",
+                             (int(recording_id), tid)).rowcount
+            if n:
+                self.db._log(conn, "clear_neutral", int(recording_id), {"track": tid}, actor)
+        return bool(n)
+
+    def neutral_span(self, recording_id: int,
+                     track: Optional[int] = None) -> Optional[tuple[float, float]]:
+        """The marked neutral span of ``track`` (default: the client's), or None (then the
+        neutral is found automatically)."""
+        tid = track if track is not None else self.client_track(recording_id)
+        if tid is None:
+            return None
+        rows = self.db._query("SELECT start, end FROM neutral_spans WHERE recording_id = ? "
+                              "AND track_id = ?", (int(recording_id), int(tid)))
+        return (float(rows[0]["start"]), float(rows[0]["end"])) if rows else None
+
+    def neutral_spans(self, recording_id: int) -> dict[int, tuple[float, float]]:
+        """Every marked neutral span of the recording, by face track."""
+        return {int(r["track_id"]): (float(r["start"]), float(r["end"])) for r in self.db._query(
+            "SELECT track_id, start, end FROM neutral_spans WHERE recording_id = ?",
+            (int(recording_id),))}
 
     def locate(self, recording_id: int) -> Path:
         """The video file now, or a ProjectError that says how to find it again."""

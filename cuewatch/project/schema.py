@@ -217,11 +217,26 @@ _V4 = """
 ALTER TABLE flags ADD COLUMN raised INTEGER NOT NULL DEFAULT 1 CHECK (raised IN (0, 1));
 """
 
+# v5: where a reviewer marked a person's face neutral, per recording and face track. The
+# expression of that track is read against it (flags, the app's lanes, every export)
+# instead of the neutral found automatically.
+_V5 = """
+CREATE TABLE neutral_spans (
+    recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+    track_id     INTEGER NOT NULL,
+    start        REAL NOT NULL CHECK (start >= 0),
+    end          REAL NOT NULL CHECK (end > start),
+    marked_by    TEXT NOT NULL,
+    time         TEXT NOT NULL,
+    PRIMARY KEY (recording_id, track_id)
+);
+"""
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 
 #: ``MIGRATIONS[i]`` takes a project from schema version i to i + 1: an SQL script, or a
 #: function for steps that must look before they change.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3, _V4)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3, _V4, _V5)
 
 #: the schema version this cuewatch writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -229,5 +244,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: tables every project of the current version has (checked on open).
 REQUIRED_TABLES: frozenset[str] = frozenset({
     "meta", "recordings", "consents", "transcripts", "analyses", "tracks", "mood_segments",
-    "flags", "gaps", "reviews", "annotations", "audit", "exported_files",
+    "flags", "gaps", "reviews", "annotations", "audit", "exported_files", "neutral_spans",
 })

@@ -9,7 +9,7 @@ settings, never run the face model again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -113,8 +113,13 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
                  consent: Optional[Consent] = None, progress: Optional[Progress] = None,
                  workers: Optional[int] = None, cache_dir: Optional[Path] = None,
                  video_sha256: Optional[str] = None,
-                 neutral_span: Optional[tuple[float, float]] = None) -> PipelineResult:
-    """Analyse one consented recording. Consent must already have been checked."""
+                 neutral_span: Optional[tuple[float, float]] = None,
+                 neutral_spans: Optional[Mapping[int, tuple[float, float]]] = None) -> PipelineResult:
+    """Analyse one consented recording. Consent must already have been checked.
+
+    ``neutral_span`` is where the client's face is neutral; ``neutral_spans`` (a project's
+    marked spans by face track) apply to whichever track turns out to be the client's.
+    """
     from cuewatch.faces.client_face import choose_client_face, choose_client_speaker
     from cuewatch.flags.incongruence import detect_flags, recording_gaps
 
@@ -154,6 +159,9 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
                                                  client_face)
         result.parameters["client_speaker"] = result.client_speaker
         result.parameters["client_track"] = result.client_track
+        if neutral_span is None and neutral_spans and result.client_track is not None:
+            neutral_span = neutral_spans.get(result.client_track)
+            result.parameters["neutral_span"] = list(neutral_span) if neutral_span else None
         progress.report(0.97, "flags")
         series = client_expression(features, result.client_track, neutral_span)
         result.flags, result.gaps = detect_flags(features, series, segments, result.client_speaker,
