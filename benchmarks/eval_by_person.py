@@ -27,8 +27,7 @@ from typing import Optional
 
 from cuewatch.errors import CuewatchError
 from cuewatch.evaluation.by_person import evaluate, read_items
-from cuewatch.evaluation.data import MANIFEST_DIR, eval_data_root, manifest_items
-from cuewatch.evaluation.items import shared_media_items
+from cuewatch.evaluation.data import labelled_items
 from cuewatch.evaluation.landmark_cache import cached_faces
 from cuewatch.evaluation.report import report
 from cuewatch.expression import fitted
@@ -50,10 +49,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     try:
         t0 = time.perf_counter()
-        items = shared_media_items(args.media)
-        for data in args.data or [eval_data_root()]:
-            for manifest in sorted(MANIFEST_DIR.glob("*.json")):
-                items += manifest_items(manifest, data, args.limit)
+        items = labelled_items(args.media, args.data, args.limit)
         faces = cached_faces(items, args.model, args.fps or None)
         t1 = time.perf_counter()
         readings = read_items(items, faces)

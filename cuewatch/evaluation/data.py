@@ -171,3 +171,20 @@ def manifest_items(manifest: Path, data_dir: Optional[Path] = None,
     return [LabelledItem(f"{doc['name']}/{Path(f['path']).name}", root / f["path"], "image",
                          f["label"], f["person"], doc["name"], doc["licence"], bool(doc["fit_ok"]))
             for f in files]
+
+
+def labelled_items(media: Path, data_dirs: Optional[list[Path]] = None,
+                   limit: Optional[int] = None) -> list[LabelledItem]:
+    """Every labelled item: ../shared/media and each committed manifest's rebuilt files."""
+    from cuewatch.evaluation.items import shared_media_items
+
+    items = shared_media_items(media)
+    for data in data_dirs or [eval_data_root()]:
+        for manifest in sorted(MANIFEST_DIR.glob("*.json")):
+            items += manifest_items(manifest, data, limit)
+    return items
+
+
+def manifest_digests() -> dict[str, str]:
+    """SHA-256 of each committed manifest (what a fit records it was made from)."""
+    return {m.name: hashlib.sha256(m.read_bytes()).hexdigest() for m in sorted(MANIFEST_DIR.glob("*.json"))}
