@@ -56,8 +56,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         t2 = time.perf_counter()
         fit = None
         if not args.no_folds:
-            from cuewatch.evaluation.fit import fit_logistic
-            fit = fit_logistic
+            from cuewatch.evaluation.fit import fit_reading
+            fit = fit_reading
         shipped = fitted.load_model() if fitted.WEIGHTS_PATH.is_file() else None
         results = evaluate(readings, shipped, fit)
         t3 = time.perf_counter()

@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from cuewatch.errors import CuewatchError
 from cuewatch.evaluation import by_person, data, fit
 from cuewatch.evaluation.landmark_cache import cached_faces
@@ -45,19 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         for condition in by_person.CONDITIONS:
             reading = by_person.READING_OF[condition]
             dev = by_person.split([r for r in readings if r.condition == condition])["dev"]
-            models[reading] = fit.fit_logistic([r.x for r in dev], [r.item.label for r in dev], reading)
+            models[reading] = fit.fit_reading(np.array([r.x for r in dev]), [r.item.label for r in dev],
+                                              reading)
             counts[reading] = {"items": len(dev), "people": len({r.item.person for r in dev}),
                                "sources": sorted({r.item.source for r in dev})}
     except (CuewatchError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    doc_readings = {name: m.to_dict() for name, m in sorted(models.items())}
+    doc_readings = {name: {"categories": m.readings[name].to_dict(), "valence": m.valence[name].to_dict()}
+                    for name, m in sorted(models.items())}
     doc = {"format": fitted.WEIGHTS_FORMAT,
            "sha256": fitted.weights_digest(doc_readings),
            "training": {"script": "scripts/fit_expression.py", "manifests": data.manifest_digests(),
                         "shared_media": "crema_d (ODbL-1.0, fit allowed); the rest measures only",
                         "fit_on": counts, "held_out": f"sha256(person) % {by_person.HELD_OUT_EVERY} == 0",
-                        "model": "multinomial logistic regression, balanced class weights",
+                        "model": "multinomial logistic regression, balanced class weights: categories, and the valence sign apart",
                         "C": fit.C, "scikit_learn": sklearn.__version__},
            "readings": doc_readings}
     write_text_atomic(args.out, json.dumps(doc, indent=1) + "\n")

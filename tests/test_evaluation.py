@@ -151,14 +151,15 @@ def test_committed_weights_match_their_hash_and_refuse_tampering(tmp_path: Path)
     assert set(model.readings) == set(fitted.READINGS) and len(model.sha256) == 64
     assert model.info["manifests"] == data.manifest_digests()
     doc = json.loads(fitted.WEIGHTS_PATH.read_text())
-    doc["readings"]["absolute"]["intercept"][0] += 0.5
+    doc["readings"]["absolute"]["categories"]["intercept"][0] += 0.5
     bad = tmp_path / "w.json"
     bad.write_text(json.dumps(doc))
     with pytest.raises(CuewatchError, match="do not match"):
         fitted.load_model(bad)
     x = np.random.default_rng(0).normal(size=(5, len(fitted.feature_names("absolute"))))
-    p = model.readings["absolute"].proba(x)
+    p, v = model.predict("absolute", x)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.all(np.abs(v) <= 1.0)
 
 
 def test_an_unknown_reading_is_refused() -> None:

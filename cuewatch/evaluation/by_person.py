@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -158,13 +158,13 @@ def _handset(ev: Evaluated) -> None:
     ev.valence["hand-set"] = np.array([r.handset_valence for r in ev.readings])
 
 
-def _predict(ev: Evaluated, name: str, model: fitted.Logistic) -> None:
+def _predict(ev: Evaluated, name: str, model: fitted.FittedModel, reading: str) -> None:
     if ev.readings:
-        p = model.proba(np.array([r.x for r in ev.readings]))
+        p, v = model.predict(reading, np.array([r.x for r in ev.readings]))
     else:
-        p = np.zeros((0, len(EXPRESSION_CATEGORIES)))
+        p, v = np.zeros((0, len(EXPRESSION_CATEGORIES))), np.zeros(0)
     ev.proba[name] = p
-    ev.valence[name] = fitted.valence_from_proba(p)
+    ev.valence[name] = v
 
 
 def split(readings: list[ItemReading]) -> dict[str, list[ItemReading]]:
@@ -178,28 +178,30 @@ def split(readings: list[ItemReading]) -> dict[str, list[ItemReading]]:
 
 
 def evaluate(readings: list[ItemReading], shipped: Optional[fitted.FittedModel] = None,
-             fit: Optional[object] = None) -> list[Evaluated]:
-    """Per condition: leave-person-out folds on dev (when ``fit`` is given: the training
-    function of :mod:`cuewatch.evaluation.fit`), and the shipped (or dev-fitted) model on
+             fit: Optional[Callable[..., fitted.FittedModel]] = None) -> list[Evaluated]:
+    """Per condition: leave-person-out folds on dev (when ``fit`` is given:
+    :func:`cuewatch.evaluation.fit.fit_reading`), and the shipped (or dev-fitted) model on
     the held-out and measure-only people."""
     results: list[Evaluated] = []
     for condition in CONDITIONS:
         reading = READING_OF[condition]
         parts = split([r for r in readings if r.condition == condition])
-        final = shipped.readings.get(reading) if shipped is not None else None
+        final = shipped
         if fit is not None and parts["dev"]:
             dev = Evaluated(condition, "dev (leave-person-out folds)", parts["dev"])
             folds = np.array([fold_of(r.item.person) for r in dev.readings])
             dev.fold = folds
             p = np.zeros((len(dev.readings), len(EXPRESSION_CATEGORIES)))
+            v = np.zeros(len(dev.readings))
             for f in range(FOLDS):
                 train = [r for r, k in zip(dev.readings, folds) if k != f]
                 if not (folds == f).any() or len({r.item.label for r in train}) < 2:
                     continue
                 model = fit(np.array([r.x for r in train]), [r.item.label for r in train], reading)
-                p[folds == f] = model.proba(np.array([r.x for r, k in zip(dev.readings, folds) if k == f]))
+                p[folds == f], v[folds == f] = model.predict(
+                    reading, np.array([r.x for r, k in zip(dev.readings, folds) if k == f]))
             dev.proba["fitted"] = p
-            dev.valence["fitted"] = fitted.valence_from_proba(p)
+            dev.valence["fitted"] = v
             _handset(dev)
             results.append(dev)
             if final is None:
@@ -208,6 +210,6 @@ def evaluate(readings: list[ItemReading], shipped: Optional[fitted.FittedModel] 
             ev = Evaluated(condition, subset, parts[subset])
             _handset(ev)
             if final is not None:
-                _predict(ev, "fitted", final)
+                _predict(ev, "fitted", final, reading)
             results.append(ev)
     return results

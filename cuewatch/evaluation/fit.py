@@ -11,7 +11,7 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.expression import fitted
-from cuewatch.formats import EXPRESSION_CATEGORIES
+from cuewatch.formats import CATEGORY_POLARITY, EXPRESSION_CATEGORIES
 
 #: L2 strength of the fit (smaller = stronger); set once, never tuned on held-out people.
 C = 0.5
@@ -26,7 +26,8 @@ def fit_logistic(x: np.ndarray, labels: list[str], reading: str, c: float = C) -
     except ImportError:
         raise CuewatchError("fitting needs scikit-learn: pip install 'cuewatch[eval]'") from None
     x = np.nan_to_num(np.asarray(x, np.float64))
-    classes = tuple(c_ for c_ in EXPRESSION_CATEGORIES if c_ in set(labels))
+    order = fitted.VALENCE_CLASSES if set(labels) <= set(fitted.VALENCE_CLASSES) else EXPRESSION_CATEGORIES
+    classes = tuple(c_ for c_ in order if c_ in set(labels))
     if len(classes) < 2:
         raise CuewatchError("fitting needs at least two labelled classes")
     mean = x.mean(axis=0)
@@ -36,3 +37,15 @@ def fit_logistic(x: np.ndarray, labels: list[str], reading: str, c: float = C) -
     model.fit((x - mean) / scale, y)
     return fitted.Logistic(fitted.feature_names(reading), mean, scale, model.coef_.astype(np.float64),
                            model.intercept_.astype(np.float64), tuple(classes[i] for i in model.classes_))
+
+
+def sign_labels(labels: list[str]) -> list[str]:
+    """Category labels as the valence model's classes."""
+    return [fitted.VALENCE_CLASSES[CATEGORY_POLARITY[lab] + 1] for lab in labels]
+
+
+def fit_reading(x: np.ndarray, labels: list[str], reading: str) -> fitted.FittedModel:
+    """Both models of one reading (categories and valence sign), as a one-reading model."""
+    cats = fit_logistic(x, labels, reading)
+    val = fit_logistic(x, sign_labels(labels), reading)
+    return fitted.FittedModel({reading: cats}, {reading: val}, "", {})

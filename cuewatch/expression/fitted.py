@@ -25,11 +25,14 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.action_units import GEOMETRY_NAMES, NeutralReference, paired_blendshapes
-from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, CATEGORY_POLARITY, EXPRESSION_CATEGORIES
+from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "model_weights.json"
 WEIGHTS_FORMAT = 1
 READINGS: tuple[str, ...] = ("relative", "absolute")
+#: the valence model's classes (a sign, fitted apart from the categories: five negative
+#: categories against one positive would pull an uncertain face's valence down).
+VALENCE_CLASSES: tuple[str, ...] = ("negative", "none", "positive")
 
 #: blendshapes by L/R-paired stem (the model reads both sides as one).
 BLENDSHAPE_STEMS: tuple[str, ...] = tuple(sorted(
@@ -74,12 +77,18 @@ class Logistic:
     intercept: np.ndarray  # (C,)
     classes: tuple[str, ...]
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, len(EXPRESSION_CATEGORIES)) probabilities; classes the model lacks get 0."""
+    def class_proba(self, x: np.ndarray) -> np.ndarray:
+        """(N, len(classes)) probabilities in ``classes`` order."""
         z = ((np.nan_to_num(np.asarray(x, np.float64)) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        if z.shape[1] == 1:       # a two-class fit has one row of weights
+            z = np.hstack([np.zeros_like(z), z])
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """(N, len(EXPRESSION_CATEGORIES)) probabilities; classes the model lacks get 0."""
+        p = self.class_proba(x)
         out = np.zeros((p.shape[0], len(EXPRESSION_CATEGORIES)))
         out[:, [EXPRESSION_CATEGORIES.index(c) for c in self.classes]] = p
         return out
@@ -105,8 +114,13 @@ def weights_digest(readings: dict) -> str:
 @dataclass(frozen=True)
 class FittedModel:
     readings: dict[str, Logistic]
+    valence: dict[str, Logistic]     # reading -> sign model (VALENCE_CLASSES)
     sha256: str
     info: dict
+
+    def predict(self, reading: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 8) category probabilities and (N,) valence -1..1 of one reading."""
+        return self.readings[reading].proba(x), valence_from_signs(self.valence[reading], x)
 
 
 @functools.lru_cache(maxsize=4)
@@ -120,11 +134,14 @@ def load_model(path: Path = WEIGHTS_PATH) -> FittedModel:
         raise CuewatchError(f"{path}: weights format {doc.get('format')!r}, expected {WEIGHTS_FORMAT}")
     if weights_digest(doc["readings"]) != doc.get("sha256"):
         raise CuewatchError(f"{path}: weights do not match their recorded SHA-256")
-    readings = {name: Logistic.from_dict(d) for name, d in doc["readings"].items()}
-    for name, model in readings.items():
-        if model.features != feature_names(name):
+    readings = {name: Logistic.from_dict(d["categories"]) for name, d in doc["readings"].items()}
+    valence = {name: Logistic.from_dict(d["valence"]) for name, d in doc["readings"].items()}
+    for name in READINGS:
+        if name not in readings:
+            raise CuewatchError(f"{path}: no {name} reading")
+        if readings[name].features != feature_names(name) or valence[name].features != feature_names(name):
             raise CuewatchError(f"{path}: reading {name} has other inputs than this code computes")
-    return FittedModel(readings, doc["sha256"], doc.get("training", {}))
+    return FittedModel(readings, valence, doc["sha256"], doc.get("training", {}))
 
 
 def model_sha256() -> str:
@@ -132,7 +149,8 @@ def model_sha256() -> str:
     return load_model().sha256 if WEIGHTS_PATH.is_file() else ""
 
 
-def valence_from_proba(proba: np.ndarray) -> np.ndarray:
-    """-1..1: probability of a positive category minus that of a negative one."""
-    polarity = np.array([CATEGORY_POLARITY[c] for c in EXPRESSION_CATEGORIES], np.float64)
-    return np.clip(proba @ polarity, -1.0, 1.0)
+def valence_from_signs(model: Logistic, x: np.ndarray) -> np.ndarray:
+    """-1..1: the sign model's probability of positive minus that of negative."""
+    p = model.class_proba(x)
+    return np.clip(p[:, model.classes.index("positive")] - p[:, model.classes.index("negative")], -1.0, 1.0)
+

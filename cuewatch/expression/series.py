@@ -497,10 +497,11 @@ def fitted_scores(geometry: np.ndarray, blendshapes: np.ndarray, au: np.ndarray,
     the AUs. A marked neutral gets the relative reading; without one the person-independent
     reading applies, so a recording with no neutral is not read as all neutral."""
     name = "relative" if reference.method == "span" else "absolute"
-    model = fitted.load_model().readings[name]
-    proba = model.proba(fitted.features(name, geometry, blendshapes, au, reference))
-    proba = smooth_over_time(timestamps, proba, weights, settings.smooth_half_width_s, shots)
-    return proba, fitted.valence_from_proba(proba)
+    proba, valence = fitted.load_model().predict(name, fitted.features(name, geometry, blendshapes,
+                                                                       au, reference))
+    both = smooth_over_time(timestamps, np.hstack([proba, valence[:, None]]), weights,
+                            settings.smooth_half_width_s, shots)
+    return both[:, :-1], both[:, -1]
 
 
 def arousal_from_aus(au: np.ndarray, settings: ExpressionSettings) -> np.ndarray:
