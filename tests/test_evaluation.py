@@ -175,3 +175,16 @@ def test_the_fitted_reading_sees_an_expressive_clip_without_a_neutral(media_dir:
     assert fit["category"] == "happy" and fit["valence"] > NEUTRAL_BAND
     hand = face.expression(settings=ExpressionSettings()).summary()
     assert fit["scores"]["happy"] > hand["scores"]["happy"]
+
+
+def test_fer_answers_map_to_categories_and_no_face_reads_as_neutral() -> None:
+    from cuewatch.evaluation.peers import fer_proba, peer_predictions
+
+    p = fer_proba({"frames": 3, "scores": {"happy": 0.6, "sad": 0.2, "neutral": 0.2, "angry": 0.0,
+                                           "disgust": 0.0, "fear": 0.0, "surprise": 0.0}})
+    assert p[EXPRESSION_CATEGORIES.index("happy")] == pytest.approx(0.6)
+    assert fer_proba({"frames": 0, "scores": {}}) is None
+    items = [LabelledItem(n, Path(f"{n}.jpg"), "image", "happy", n, "s", "l", False) for n in ("a", "b")]
+    proba, valence = peer_predictions(items, {"a": p, "b": None})
+    assert EXPRESSION_CATEGORIES[int(proba[1].argmax())] == "neutral" and valence[1] == 0.0
+    assert valence[0] == pytest.approx(0.6 - 0.2)

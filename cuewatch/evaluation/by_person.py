@@ -23,6 +23,7 @@ import numpy as np
 from cuewatch.evaluation.items import SEVEN_CLASSES, LabelledItem
 from cuewatch.evaluation.landmarks import FACE_ARRAYS, LandmarkedFace
 from cuewatch.evaluation.metrics import Scores, score
+from cuewatch.evaluation.peers import peer_predictions
 from cuewatch.expression import fitted
 from cuewatch.expression.action_units import face_frame_points, geometry_measures
 from cuewatch.expression.series import ExpressionSettings
@@ -178,10 +179,23 @@ def split(readings: list[ItemReading]) -> dict[str, list[ItemReading]]:
 
 
 def evaluate(readings: list[ItemReading], shipped: Optional[fitted.FittedModel] = None,
-             fit: Optional[Callable[..., fitted.FittedModel]] = None) -> list[Evaluated]:
+             fit: Optional[Callable[..., fitted.FittedModel]] = None,
+             peers: Optional[dict[str, dict[str, Optional[np.ndarray]]]] = None) -> list[Evaluated]:
     """Per condition: leave-person-out folds on dev (when ``fit`` is given:
     :func:`cuewatch.evaluation.fit.fit_reading`), and the shipped (or dev-fitted) model on
-    the held-out and measure-only people."""
+    the held-out and measure-only people; ``peers`` (name -> item id -> probabilities, see
+    :mod:`cuewatch.evaluation.peers`) read the same items (a set whose items a peer has not
+    all read gets no peer figures)."""
+    results = _evaluate(readings, shipped, fit)
+    for ev in results:
+        for name, answers in (peers or {}).items():
+            if ev.readings and all(r.item.item_id in answers for r in ev.readings):
+                ev.proba[name], ev.valence[name] = peer_predictions([r.item for r in ev.readings], answers)
+    return results
+
+
+def _evaluate(readings: list[ItemReading], shipped: Optional[fitted.FittedModel],
+              fit: Optional[Callable[..., fitted.FittedModel]]) -> list[Evaluated]:
     results: list[Evaluated] = []
     for condition in CONDITIONS:
         reading = READING_OF[condition]
