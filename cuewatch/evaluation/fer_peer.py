@@ -1,7 +1,8 @@
 """The ``fer`` peer (FER2013 CNN, MTCNN face finder), run as a script in its own Python.
 
-``fer`` pulls torch, tensorflow and protobuf versions that MediaPipe cannot share a venv
-with, so it runs in a separate environment (``python -m venv V && V/bin/pip install fer
+``fer`` pulls torch, tensorflow and their CUDA wheels (gigabytes) that analysis never
+needs, and TensorFlow beside MediaPipe in one process is untried, so it runs in a separate
+environment (``python -m venv V && V/bin/pip install fer
 "setuptools<81"``) and this file is run by path with that Python; it imports nothing of
 cuewatch. Input: a JSON list of {"id", "path", "kind", "span"}; output: {"id": {"scores":
 {fer label: mean score}, "frames": n}} (frames 0: no face found).
