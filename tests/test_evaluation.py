@@ -167,6 +167,7 @@ def test_an_unknown_reading_is_refused() -> None:
         ExpressionSettings(reading="oracle")
 
 
+@pytest.mark.tuned
 def test_the_fitted_reading_sees_an_expressive_clip_without_a_neutral(media_dir: Path, model_path: Path) -> None:
     """With no neutral to compare against, the hand-set reading of a clip that smiles
     throughout takes the smile as the neutral; the person-independent reading does not."""
