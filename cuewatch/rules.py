@@ -1,7 +1,8 @@
 """The rules behind every result, as one fingerprint that provenance carries.
 
 A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
-(``EXPRESSION_REVISION`` and the defaults of ``ExpressionSettings``/``AUSettings``) and
+(``EXPRESSION_REVISION``, the defaults of ``ExpressionSettings``/``AUSettings`` and the
+fitted reading's weights, ``cuewatch.expression.fitted``) and
 the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets, read from
 ``cuewatch/flags/operating_points.json``, which records the ``reading_hash`` of all the
 rest: the reading of the face the points were chosen for). Two
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from cuewatch import formats
-from cuewatch.expression import series
+from cuewatch.expression import fitted, series
 from cuewatch.flags import incongruence
 from cuewatch.options import FlagSettings
 
@@ -35,6 +36,7 @@ def rules_document() -> dict[str, Any]:
         "face_pass_revision": formats.FACE_PASS_REVISION,
         "expression_revision": series.EXPRESSION_REVISION,
         "expression": series.ExpressionSettings().to_dict(),
+        "expression_model_sha256": fitted.model_sha256(),
         "flags": FlagSettings().to_dict(),
         "presets": {name: dataclasses.asdict(th)
                     for name, th in sorted(incongruence.PRESETS.items())},

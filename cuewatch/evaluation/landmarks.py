@@ -139,4 +139,6 @@ def landmark_images(paths: list[Path], model: Path, spacing_s: float = 10.0) -> 
             if obs is not None:
                 rows.append((len(rows) * spacing_s, *obs))
                 found.append(path)
+    if not rows:
+        raise CuewatchError(f"no face found in any of {len(paths)} photos")
     return _face(rows), found

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from cuewatch.errors import CuewatchError
+from cuewatch.expression.fitted import model_sha256
 from cuewatch.expression.series import (
     EXPRESSION_REVISION,
     ExpressionSeries,
@@ -55,8 +56,10 @@ class LandmarkView:
 
 
 def _key(settings: ExpressionSettings, neutral_span: Optional[Sequence[float]]) -> str:
-    """The cache key: both stage revisions, the expression settings and the neutral span."""
+    """The cache key: both stage revisions, the expression settings, the fitted reading's
+    weights and the neutral span."""
     token = json.dumps({"revision": EXPRESSION_REVISION, "face_pass": FACE_PASS_REVISION,
+                        "model": model_sha256(),
                         "settings": settings.to_dict(),
                         "neutral": list(neutral_span) if neutral_span else None},
                        sort_keys=True, default=str)

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from cuewatch.errors import CuewatchError
+from cuewatch.expression import fitted
 from cuewatch.expression.action_units import (
     GEOMETRY_NAMES,
     STEADY_BLENDSHAPE_IDX,
@@ -36,7 +37,10 @@ from cuewatch.expression.action_units import (
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
-EXPRESSION_REVISION = 8
+EXPRESSION_REVISION = 9  # 8: the neutral found or none (issue 12.3) and the fitted reading (12.2), merged
+
+#: the readings ExpressionSettings.reading names.
+READINGS: tuple[str, ...] = ("prototypes", "fitted")
 
 _AU = {name: i for i, name in enumerate(AU_NAMES)}
 _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
@@ -47,6 +51,15 @@ class ExpressionSettings:
     """Every tunable of the expression stage, with its default (plain data)."""
 
     au: AUSettings = field(default_factory=AUSettings)
+    #: how the AUs become category matches and valence: "prototypes" (the hand-set
+    #: prototypes below) or "fitted" (cuewatch.expression.fitted: weights learned from
+    #: labelled faces, relative to a marked neutral or person-independent without one).
+    #: "prototypes" stays the default: on people never used to fit (benchmarks/
+    #: eval_by_person.py) the fitted reading is far better (7-class 55% against 25%
+    #: without a neutral, 38% against 21% with one), but switched into the pipeline it
+    #: takes the role-play cases from F1 0.95 with no false alarm to F1 0.40 with 3.3 a
+    #: minute (benchmarks/eval_incongruence.py): the flag rules are tuned to this reading.
+    reading: str = "prototypes"
     #: prototype: AU -> weight (weights of a prototype sum to 1); AU intensities are /5.
     prototypes: dict[str, dict[str, float]] = field(default_factory=lambda: {
         "happy": {"AU12": 0.65, "AU06": 0.35},
@@ -149,6 +162,10 @@ class ExpressionSettings:
     #: covered face, cue 3: non-rigid landmark flicker (IOD units), same idea.
     jitter_ok: float = 0.006
     jitter_max: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.reading not in READINGS:
+            raise CuewatchError(f"unknown expression reading {self.reading!r}: use one of {', '.join(READINGS)}")
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "au"}
@@ -483,6 +500,20 @@ def valence_from_scores(scores: np.ndarray, settings: ExpressionSettings) -> np.
     return np.clip(settings.valence_gain * ((1.0 - keep_pos) - (1.0 - keep_neg)), -1.0, 1.0)
 
 
+def fitted_scores(geometry: np.ndarray, blendshapes: np.ndarray, au: np.ndarray,
+                  reference: NeutralReference, timestamps: np.ndarray, weights: np.ndarray,
+                  shots: np.ndarray, settings: ExpressionSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 8) category probabilities and (N,) valence from the fitted reading, smoothed like
+    the AUs. A marked neutral gets the relative reading; without one the person-independent
+    reading applies, so a recording with no neutral is not read as all neutral."""
+    name = "relative" if reference.method == "span" else "absolute"
+    proba, valence = fitted.load_model().predict(name, fitted.features(name, geometry, blendshapes,
+                                                                       au, reference))
+    both = smooth_over_time(timestamps, np.hstack([proba, valence[:, None]]), weights,
+                            settings.smooth_half_width_s, shots)
+    return both[:, :-1], both[:, -1]
+
+
 def arousal_from_aus(au: np.ndarray, settings: ExpressionSettings) -> np.ndarray:
     """0..1: how activated the face is, from the AUs that mark effortful expressions."""
     total = np.zeros(au.shape[0])
@@ -570,8 +601,11 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
     eyes_shut, not_a_smile = eye_context(au, closure, s)
     au = reread_lip_stretch(au, not_a_smile)
     au = reread_smile_wrinkles(au, s)
-    scores = prototype_scores(au, one_sided, s, eyes_shut)
-    valence = valence_from_scores(scores, s)
+    if s.reading == "fitted":
+        scores, valence = fitted_scores(geometry, b, au, reference, t, weights, shots, s)
+    else:
+        scores = prototype_scores(au, one_sided, s, eyes_shut)
+        valence = valence_from_scores(scores, s)
     arousal = arousal_from_aus(au, s)
     dominant = np.argmax(scores, axis=1).astype(np.int8)
     drivers, shares = _drivers(au, dominant, s, one_sided, eyes_shut)

@@ -1,0 +1,191 @@
+"""Evaluation by person (issue 12 §1) and the fitted reading (§2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cuewatch.errors import CuewatchError
+from cuewatch.evaluation import by_person, data
+from cuewatch.evaluation.items import LabelledItem, canonical_label, shared_media_items
+from cuewatch.evaluation.landmark_cache import cached_faces
+from cuewatch.evaluation.landmarks import landmark_video
+from cuewatch.evaluation.metrics import expected_calibration_error, score, valence_sign
+from cuewatch.expression import fitted
+from cuewatch.expression.series import ExpressionSettings
+from cuewatch.formats import EXPRESSION_CATEGORIES, NEUTRAL_BAND
+
+
+def _onehot(names: list[str], p: float = 0.9) -> np.ndarray:
+    out = np.full((len(names), len(EXPRESSION_CATEGORIES)), (1 - p) / (len(EXPRESSION_CATEGORIES) - 1))
+    for i, n in enumerate(names):
+        out[i, EXPRESSION_CATEGORIES.index(n)] = p
+    return out
+
+
+def test_scores_count_accuracy_recall_f1_confusion_and_valence_sign() -> None:
+    labels = ["happy", "happy", "sad", "angry", "neutral", "contempt"]
+    said = ["happy", "sad", "sad", "sad", "neutral", "contempt"]
+    valence = np.array([0.5, -0.5, -0.4, -0.2, 0.0, -0.3])
+    seven = tuple(c for c in EXPRESSION_CATEGORIES if c != "contempt")
+    s = score(labels, _onehot(said), valence, seven)
+    assert s.n == 5                                  # the contempt item is not a 7-class item
+    assert s.accuracy == pytest.approx(3 / 5)
+    assert s.recall == {"neutral": 1.0, "happy": 0.5, "sad": 1.0, "angry": 0.0}
+    assert s.confusion[seven.index("angry"), seven.index("sad")] == 1
+    # F1 per class present: neutral 1, happy 2/3, sad 2*1/(1+3)=0.5, angry 0
+    assert s.macro_f1 == pytest.approx((1 + 2 / 3 + 0.5 + 0) / 4)
+    assert s.valence_accuracy == pytest.approx(4 / 5)  # happy said sad: its sign is wrong
+    s8 = score(labels, _onehot(said), valence)
+    assert s8.n == 6 and s8.accuracy == pytest.approx(4 / 6)
+
+
+def test_valence_sign_uses_the_neutral_band() -> None:
+    v = np.array([NEUTRAL_BAND, NEUTRAL_BAND - 1e-3, -NEUTRAL_BAND, -NEUTRAL_BAND + 1e-3])
+    assert valence_sign(v).tolist() == [1, 0, -1, 0]
+
+
+def test_expected_calibration_error_is_the_gap_between_confidence_and_accuracy() -> None:
+    assert expected_calibration_error(np.full(10, 0.95), np.ones(10, bool)) == pytest.approx(0.05)
+    conf = np.r_[np.full(4, 0.85), np.full(6, 0.25)]
+    ok = np.r_[[True, True, False, False], [True, False, False, False, False, False]]
+    assert expected_calibration_error(conf, ok) == pytest.approx((4 * 0.35 + 6 * (0.25 - 1 / 6)) / 10)
+
+
+def test_labels_are_canonical_and_unknown_ones_are_refused() -> None:
+    assert canonical_label("HAPPINESS") == "happy" and canonical_label("anger") == "angry"
+    with pytest.raises(CuewatchError, match="unknown expression label"):
+        canonical_label("bored")
+    with pytest.raises(CuewatchError, match="unknown label"):
+        LabelledItem("x", Path("x.jpg"), "image", "bored", "p", "s", "l", False)
+
+
+def test_shared_media_items_carry_person_labels_and_licences(media_dir: Path) -> None:
+    items = shared_media_items(media_dir)
+    crema = [i for i in items if i.source == "crema_d"]
+    assert {i.person for i in crema} == {"crema_d/1001"} and len(crema) == 6
+    assert {i.path.stem.split("_")[2]: i.label for i in crema}["SAD"] == "neutral"  # perceived
+    assert all(i.fit_ok for i in crema)
+    assert not any(i.fit_ok for i in items if i.source in ("ravdess", "pexels"))
+    assert len({i.person for i in items if i.kind == "image"}) == len([i for i in items if i.kind == "image"])
+
+
+def test_muxspace_people_are_the_lfw_name_stems() -> None:
+    assert data.muxspace_person("George_W_Bush_0012.jpg") == "muxspace/George_W_Bush"
+    assert data.muxspace_person("SharmilaTagore_82.jpg") == "muxspace/SharmilaTagore"
+    assert data.muxspace_person("facial-expressions_2868588k.jpg") == "muxspace/facial-expressions_2868588k"
+    legend = ("user.id,image,emotion\n1,Ann_Lee_0001.jpg,anger\n1,Ann_Lee_0002.jpg,NEUTRAL\n"
+              "1,Bo_Ma_0001.jpg,neutral\n1,Cy_Do_0001.jpg,happiness\n1,Cy_Do_0002.jpg,happiness\n")
+    picked = data.select_muxspace(legend, cap_per_class=1)
+    by_label = {e.label: e for e in picked}
+    assert by_label["neutral"].person == "muxspace/Ann_Lee"   # a selected person's neutral first
+    assert len([e for e in picked if e.label == "happy"]) == 1
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_manifest_rebuilds_from_the_pinned_commit_and_checks_hashes(tmp_path: Path, media_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "data").mkdir()
+    for name in ("Ann_Lee_0001.jpg", "Ann_Lee_0002.jpg"):
+        (src / "images" / name).write_bytes((media_dir / "images" / "face_api_js" / "happy.jpg").read_bytes()
+                                            + name.encode())
+    (src / "data" / "legend.csv").write_text("u,image,emotion\n1,Ann_Lee_0001.jpg,happiness\n"
+                                             "1,Ann_Lee_0002.jpg,neutral\n")
+    _git("init", "-q", cwd=src)
+    _git("add", "-A", cwd=src)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x", cwd=src)
+    commit = _git("rev-parse", "HEAD", cwd=src)
+    manifest = tmp_path / "m.json"
+    doc = data.build_manifest(src, commit, 10, tmp_path / "built", manifest)
+    assert [f["person"] for f in doc["files"]] == ["muxspace/Ann_Lee"] * 2
+    out = tmp_path / "rebuilt"
+    assert data.rebuild(manifest, src, out) == 2
+    assert data.rebuild(manifest, src, out) == 0            # already right: kept
+    items = data.manifest_items(manifest, out)
+    assert {i.label for i in items} == {"happy", "neutral"} and all(i.fit_ok for i in items)
+    bad = json.loads(manifest.read_text())
+    bad["files"][0]["sha256"] = "0" * 64
+    manifest.write_text(json.dumps(bad))
+    (out / doc["name"] / doc["files"][0]["path"]).unlink()
+    with pytest.raises(CuewatchError, match="SHA-256 differs"):
+        data.rebuild(manifest, src, out)
+    with pytest.raises(CuewatchError, match="missing"):
+        data.manifest_items(manifest, tmp_path / "nowhere")
+
+
+def test_landmarks_are_cached_by_content_and_model(tmp_path: Path, media_dir: Path, model_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes((media_dir / "images" / "face_api_js" / "happy.jpg").read_bytes())
+    item = LabelledItem("a", photo, "image", "happy", "p", "s", "l", False)
+    cache = tmp_path / "cache"
+    first = cached_faces([item], model_path, cache_dir=cache)[photo]
+    assert first is not None and len(first) == 1
+    files = sorted(cache.glob("*.npz"))
+    assert len(files) == 1
+    moved = tmp_path / "b.jpg"
+    photo.rename(moved)                                   # same content: the cache is found
+    again = cached_faces([LabelledItem("a", moved, "image", "happy", "p", "s", "l", False)],
+                         model_path, cache_dir=cache)[moved]
+    assert sorted(cache.glob("*.npz")) == files
+    np.testing.assert_array_equal(again.landmarks, first.landmarks)
+
+
+def test_people_are_never_split_and_the_held_out_set_is_stable() -> None:
+    people = [f"p{i}" for i in range(200)]
+    held = [p for p in people if by_person.held_out(p)]
+    assert 20 < len(held) < 70 and held == [p for p in people if by_person.held_out(p)]
+    assert all(by_person.fold_of(p) == by_person.fold_of(p) for p in people)
+
+
+def test_committed_weights_match_their_hash_and_refuse_tampering(tmp_path: Path) -> None:
+    model = fitted.load_model()
+    assert set(model.readings) == set(fitted.READINGS) and len(model.sha256) == 64
+    assert model.info["manifests"] == data.manifest_digests()
+    doc = json.loads(fitted.WEIGHTS_PATH.read_text())
+    doc["readings"]["absolute"]["categories"]["intercept"][0] += 0.5
+    bad = tmp_path / "w.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(CuewatchError, match="do not match"):
+        fitted.load_model(bad)
+    x = np.random.default_rng(0).normal(size=(5, len(fitted.feature_names("absolute"))))
+    p, v = model.predict("absolute", x)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.all(np.abs(v) <= 1.0)
+
+
+def test_an_unknown_reading_is_refused() -> None:
+    with pytest.raises(CuewatchError, match="unknown expression reading"):
+        ExpressionSettings(reading="oracle")
+
+
+@pytest.mark.tuned
+def test_the_fitted_reading_sees_an_expressive_clip_without_a_neutral(media_dir: Path, model_path: Path) -> None:
+    """With no neutral to compare against, the hand-set reading of a clip that smiles
+    throughout takes the smile as the neutral; the person-independent reading does not."""
+    face = landmark_video(media_dir / "crema_d" / "1001_DFA_HAP_XX.flv", model_path)
+    fit = face.expression(settings=ExpressionSettings(reading="fitted")).summary()
+    assert fit["category"] == "happy" and fit["valence"] > NEUTRAL_BAND
+    hand = face.expression(settings=ExpressionSettings()).summary()
+    assert fit["scores"]["happy"] > hand["scores"]["happy"]
+
+
+def test_fer_answers_map_to_categories_and_no_face_reads_as_neutral() -> None:
+    from cuewatch.evaluation.peers import fer_proba, peer_predictions
+
+    p = fer_proba({"frames": 3, "scores": {"happy": 0.6, "sad": 0.2, "neutral": 0.2, "angry": 0.0,
+                                           "disgust": 0.0, "fear": 0.0, "surprise": 0.0}})
+    assert p[EXPRESSION_CATEGORIES.index("happy")] == pytest.approx(0.6)
+    assert fer_proba({"frames": 0, "scores": {}}) is None
+    items = [LabelledItem(n, Path(f"{n}.jpg"), "image", "happy", n, "s", "l", False) for n in ("a", "b")]
+    proba, valence = peer_predictions(items, {"a": p, "b": None})
+    assert EXPRESSION_CATEGORIES[int(proba[1].argmax())] == "neutral" and valence[1] == 0.0
+    assert valence[0] == pytest.approx(0.6 - 0.2)
