@@ -32,6 +32,9 @@ GOLDEN: dict[tuple[int, int, str], str] = {
     (4, 7, "6906f3ef292f0068"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
     # issue 12.3: the automatic neutral says where it finds none (same output here)
     (4, 8, "6809e5478a3fc39a"): "01077727eac330629412d099a42bcef9009975763862e5de115e5dfee96fe90f",
+    # issue 12.1-3 merged: the neutral found or none, the fitted reading behind a setting,
+    # operating points re-derived under that reading (expression revision 9)
+    (4, 9, "e9fa731824aa8ec8"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
 }
 
 PARAMS = {"analysis": AnalysisSettings().to_dict(), "flags": FlagSettings().to_dict(),
