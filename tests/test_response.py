@@ -266,3 +266,35 @@ def test_heldout_accuracy_is_what_the_benchmark_reports_and_at_least_90_percent(
     assert (int(reported[1]), int(reported[2])) == (score.correct, score.total)
     assert score.accuracy >= 0.90
     assert (score.correct, score.total) == (51, 52)  # the pinned figure; a rule change may move it
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("I see you brought the worksheet.", "moved_on"),  # "I see" alone names nothing
+    ("I noticed you didn't do the homework this week.", "moved_on"),
+    ("Use your voice at work.", "moved_on"),  # "your voice" without a change in it
+    ("You're crying.", "named"),
+    ("I noticed a smile there.", "named"),
+    ("Is that a smile I see?", "named"),
+    ("Your eyes welled up when you said her name.", "named"),
+    ("You've gone very quiet.", "named"),
+    ("Wow, that is a lot to carry.", "named"),
+    ("Oh no, that's awful.", "named"),  # "no" is an exclamation here, not a negator
+    ("How awful.", "named"),  # an exclamation, not a question
+    ("How scary was that for you?", "explored"),
+    ("That must have hurt.", "named"),
+    ("You felt like nobody cared.", "named"),
+    ("Do you feel like going out this week?", "moved_on"),
+    ("I wonder if you felt quite alone then.", "named"),  # "alone" after a feeling verb
+    ("Down the road you might try yoga.", "moved_on"),  # "down" with no feeling verb
+    ("What do you need right now?", "explored"),
+    ("That feeling of dread, what is it like?", "explored"),  # a question after a lead-in
+    ("You don't have to be okay in here.", "validated"),
+    ("There's no shame in feeling that.", "validated"),
+    ("That was brave.", "validated"),
+    ("I'm so sorry.", "validated"),
+    ("I hear you.", "validated"),
+    ("I hear you're moving house.", "moved_on"),
+    ("That's great, so what's next on the list?", "moved_on"),
+])
+def test_everyday_phrasings_beyond_the_battery(text: str, kind: str) -> None:
+    assert read_response(text).kind == kind

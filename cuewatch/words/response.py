@@ -111,9 +111,8 @@ def _feelings() -> tuple[dict[tuple[str, ...], float], int]:
     that are not feelings in a listener's sentence, plus the listener's own words."""
     words: dict[tuple[str, ...], float] = {}
     for phrase, (valence, category) in VOCABULARY.items():
-        if category == "neutral" or " ".join(phrase) in rules.NOT_FEELINGS:
-            continue
-        words[phrase] = valence
+        if category != "neutral":
+            words[phrase] = valence
     for word in rules.LISTENER_FEELINGS:
         words.setdefault(tuple(word.split()), VOCABULARY.get((word,), (-0.5, ""))[0])
     return words, max(len(k) for k in words)
@@ -136,9 +135,13 @@ def _feeling_hits(tokens: Sequence[str]) -> list[tuple[int, float, bool, str]]:
         for n in range(min(longest, len(tokens) - i), 0, -1):
             phrase = tuple(tokens[i:i + n])
             if phrase in words:
+                name = " ".join(phrase)
+                felt = any(t in rules.FEEL_VERBS for t in tokens[max(0, i - rules.FEEL_VERB_REACH):i])
+                if name in rules.NOT_FEELINGS and not felt:
+                    continue  # "down the road", "love to": a feeling only after "feel", "seem"...
                 before = tokens[max(0, i - rules.NEGATION_REACH):i]
                 negated = any(t in rules.NEGATORS or t.endswith("n't") for t in before)
-                hits.append((i, words[phrase], negated, " ".join(phrase)))
+                hits.append((i, words[phrase], negated, name))
                 i += n - 1
                 break
         i += 1

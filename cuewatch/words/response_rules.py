@@ -58,12 +58,17 @@ VALIDATIONS: Final[dict[str, str]] = {
     "understandable": r"\bunderstandabl[ey]\b|\bi (?:can )?(?:understand|see|get) why\b",
     "no_wonder": r"\bno wonder\b",
     "allowed": r"\b(?:it'?s|it is|that'?s|that is) (?:okay|ok|alright|all right|fine|normal|natural|"
-               r"valid) (?:not )?to\b|\bevery right\b|\bnothing wrong with\b|"
+               r"valid) (?:not )?to\b|\bevery right\b|\bnothing wrong with\b|\bno shame in\b|"
                r"\b(?:totally |completely |perfectly |so )?valid\b",
     "anyone_would": r"\banyone (?:would|in your|could)\b|\bmost people would\b|"
                     r"\bi'?d (?:probably |also )?feel the same\b|\bin your shoes\b",
     "expected_reaction": r"\b(?:natural|normal|human|understandable|common) "
                          r"(?:reaction|response|thing to feel)\b",
+    "permission": r"\byou (?:don'?t|do not) have to (?:be|feel|pretend|hold)\b",
+    "sympathy": r"\bi'?m (?:so|really|very|truly) sorry\b|\bsorry to hear\b|"
+                r"\bi hear you\b(?!'| say| said| saying| talk| mention)",
+    "affirmation": r"\b(?:that was|that's|that is|that took|it took) (?:so |really |very |a lot of |real )?"
+                   r"(?:brave|courageous|courage|strength)\b",
 }
 
 #: A reflection stem: the trainee says what the client feels. Named when a feeling word
@@ -75,33 +80,43 @@ REFLECTION_STEMS: Final[dict[str, str]] = {
                 r"\b(?:you'?re|you are|you were|you seem|are you)\b",
     "part_of_you": r"\bpart of you\b|\bthere'?s (?:some|a lot of|quite a lot of|a|real)\b|\bthere is\b",
     "hearing": r"\bi (?:hear|can hear|'?m hearing|am hearing|sense|can sense|get the sense)\b",
-    "must_have": r"\b(?:must|might|may) (?:have been|be|feel)\b|\bthat was\b|\bit was\b",
+    "noticing": r"\bi (?:notice|noticed|'?m noticing|am noticing|can see|see|saw|can tell)\b",
+    "must_have": r"\b(?:must|might|may) (?:have|be|feel)\b|\bthat (?:was|is|'s)\b|\bthat'?s\b|\bit was\b",
+    "exclamation": r"^(?:(?:oh|wow|gosh|god|ah)(?: no)?,? )*(?:how|what an?)\b(?!.*\?)",
     "wondering": r"\bi(?:'?m| am)? wonder(?:ing)? if\b",
 }
 
 #: A remark on what the client shows (face, voice, body): named without a feeling word.
 CUE_REMARKS: Final[dict[str, str]] = {
-    "noticing": r"\bi (?:notice|noticed|'?m noticing|am noticing|can see|see you|saw you|can tell)\b",
-    "you_showed": r"\byou (?:smiled|laughed|sighed|frowned|winced|paused|went quiet|went silent|"
-                  r"looked away|looked down|teared up|flinched|tensed|shrugged)\b",
-    "your_face": r"\byour (?:face|voice|eyes|hands|jaw|shoulders|smile|expression|breathing)\b",
+    "you_showed": r"\byou(?:'re| are|'ve| have| were)? (?:smil\w*|laugh\w*|sigh\w*|frown\w*|winc\w*|paused|"
+                  r"looked away|looking away|looked down|tear(?:ed|ing) up|flinch\w*|tensed|shrugged|"
+                  r"clench\w*|fidget\w*|shaking|crying|"
+                  r"(?:went|gone|go|going|got|getting) (?:very |really |a bit |quite |so )?(?:quiet|silent|pale|red|still))\b",
+    "your_face": r"\byour (?:face|voice|eyes|hands|jaw|shoulders|expression|breathing)(?: \w+){0,2} "
+                 r"(?:changed|changes|dropped|went|goes|got|gets|is|are|was|were|shaking|shook|tight\w*|"
+                 r"soften\w*|lit|fell|sounds?|looks?|looked|seems?|welled|filled|clench\w*)\b",
+    "seen_expression": r"\b(?:notice|noticed|noticing|see|saw|seeing)\b[^.?!]{0,25}\b(?:smile|smiling|grin|"
+                       r"frown|sigh|tears|wince|laugh|laughing)\b|\b(?:smile|grin|frown|sigh|tears)\b"
+                       r"[^.?!]{0,15}\bi (?:see|saw|notice|noticed)\b",
+    "feel_like": r"^(?!(?:do|would|did|does|will|can|could) you\b)(?:.* )?(?:you|you're|you were|part of you) "
+                 r"(?:felt|feel|feeling|feels) (?:like|as if|as though)\b",
 }
 
 #: An open question: a wh-word opening a sentence (after "so", "and", "okay"...).
 OPEN_QUESTION: Final[str] = (
-    r"^(?:(?:so|and|okay|ok|right|well|now|but|mm|hmm|i wonder|i'?m wondering|i'?m curious),? )*"
+    r"(?:^|[,:] )(?:(?:so|and|okay|ok|right|well|now|but|mm|hmm|i wonder|i'?m wondering|i'?m curious),? )*"
     r"(?:what|how|where|when|who|why|which)\b"
 )
 #: Factual wh-questions ("how many hours...", "what time..."): not about experience.
 CLOSED_QUESTION: Final[str] = (
-    r"^(?:(?:so|and|okay|ok|right|well|now|but),? )*"
+    r"(?:^|[,:] )(?:(?:so|and|okay|ok|right|well|now|but),? )*"
     r"(?:how (?:many|much|long|often|old|far)|what (?:time|day|date|year|age))\b"
 )
 #: In an open question, words that make it about the client's experience.
 EXPERIENCE_TERMS: Final[str] = (
     r"\b(?:feel|feels|feeling|feelings|felt|for you|inside|mean to you|means to you|"
     r"going on|happening|happens|your mind|your head|through your|your body|in your body|"
-    r"notice|make of|make sense of|comes? up|came up|hardest|experience|"
+    r"notice|make of|make sense of|comes? up|came up|hardest|experience|you need|"
     r"how are you (?:doing|coping|holding up|finding)|that smile|(?:that|it|this)(?:'s| is| was| be| been)? like|"
     r"what'?s there|what was there|what is there)\b"
 )
@@ -122,6 +137,7 @@ LISTENER_FEELINGS: Final[frozenset[str]] = frozenset({
     "relief", "lonely", "isolating", "unbearable", "hard", "difficult", "tough", "heavy",
     "confusing", "confused", "torn", "vulnerable", "raw", "shocking", "humiliating",
     "embarrassed", "embarrassing", "rejected", "abandoned", "jealous", "resentment",
+    "a lot to carry", "a lot to deal with", "so much to carry", "a lot to hold",
 })
 #: Lexicon words that are not feelings in a therapist's sentence ("the best way", "down
 #: the road") unless negated ("you're not okay").
@@ -130,6 +146,13 @@ NOT_FEELINGS: Final[frozenset[str]] = frozenset({
     "normal", "routine", "average", "mixed", "enjoy", "look forward", "cross", "flat", "blue",
     "empty", "alone", "stuck", "managing", "coping", "settled", "safe", "secure", "lucky",
 })
+#: ...but after a feeling verb they are feelings ("you seem down", "you felt alone").
+FEEL_VERBS: Final[frozenset[str]] = frozenset({
+    "feel", "feels", "felt", "feeling", "seem", "seems", "seemed", "look", "looks", "looked",
+    "sound", "sounds", "sounded",
+})
+#: How many words before a lexicon word a feeling verb reaches ("you felt so alone").
+FEEL_VERB_REACH: Final[int] = 2
 #: ...and these count only when negated: "you're not okay" names distress, "you're okay"
 #: is reassurance.
 ONLY_NEGATED: Final[frozenset[str]] = frozenset({
@@ -137,8 +160,9 @@ ONLY_NEGATED: Final[frozenset[str]] = frozenset({
 })
 #: How many words before a feeling word a negator reaches ("not really sad").
 NEGATION_REACH: Final[int] = 3
-#: Negators (a negated negative feeling is a dismissal: "you're not really sad").
+#: Negators (a negated negative feeling is a dismissal: "you're not really sad"). Not "no":
+#: "oh no, that's awful" names the feeling.
 NEGATORS: Final[frozenset[str]] = frozenset({
-    "not", "no", "never", "don't", "dont", "doesn't", "didn't", "isn't", "aren't", "wasn't",
+    "not", "never", "don't", "dont", "doesn't", "didn't", "isn't", "aren't", "wasn't",
     "weren't", "nothing", "hardly", "n't",
 })
