@@ -13,9 +13,11 @@ How they combine (the order is the rule, see ``response.read_response``):
 1. No words, or only backchannels ("mm-hmm", "right") -> **none**.
 2. A dismissal anywhere ("don't worry", "cheer up", "you're not really sad") -> **moved on**:
    whatever else was said, the trainee turned away from the feeling.
-3. Per sentence: a validation phrase -> validated; else a reflection (a reflection stem and
-   a feeling word, or a remark on the client's face, voice or body) -> named; else an open
-   question about the client's experience -> explored.
+3. Per sentence, first match wins: a validation phrase -> validated; a remark on the
+   client's face, voice or body, or "you felt like..." -> named; a reflection stem followed
+   by a feeling word -> named (a negated negative feeling, "you don't seem upset", is a
+   dismissal); an invitation ("tell me more") or an open question about the client's
+   experience (not a factual one: "how many", "what time") -> explored.
 4. Over the sentences the strongest turn toward the moment wins: named, then explored, then
    validated ("That makes sense. Have you tried journaling?" is validated: advice after a
    validation does not undo it). No sentence of those -> **moved on** (content, advice, a
@@ -86,7 +88,8 @@ REFLECTION_STEMS: Final[dict[str, str]] = {
     "wondering": r"\bi(?:'?m| am)? wonder(?:ing)? if\b",
 }
 
-#: A remark on what the client shows (face, voice, body): named without a feeling word.
+#: Named without a feeling word: a remark on what the client shows (face, voice, body), or
+#: a reflection of a felt sense ("you felt like nobody cared").
 CUE_REMARKS: Final[dict[str, str]] = {
     "you_showed": r"\byou(?:'re| are|'ve| have| were)? (?:smil\w*|laugh\w*|sigh\w*|frown\w*|winc\w*|paused|"
                   r"looked away|looking away|looked down|tear(?:ed|ing) up|flinch\w*|tensed|shrugged|"
