@@ -80,9 +80,10 @@ class SynchronySettings:
     #: in it were seen; missing samples are filled with the person's local mean, so they
     #: add nothing to the covariance.
     min_valid: float = 0.75
-    #: surrogates: the therapist's signal is cut into segments this long and shuffled so
-    #: that no segment stays in place (a derangement). At least window + 2 x max lag, so
-    #: a window with its lags mostly sits inside one segment and keeps its own dynamics.
+    #: surrogates: the session is cut into segments this long (whole windows) and the
+    #: therapist's segments shuffled so that none stays in place (a derangement); each
+    #: client window meets the therapist's span from the same place in another segment.
+    #: At least window + max lag, so no surrogate pairing reaches the true alignment.
     segment_s: float = 12.0
     #: number of surrogate pairings: the z-score's spread is estimated from them (100
     #: gives its standard deviation within about 7%).
@@ -106,11 +107,10 @@ class SynchronySettings:
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise CuewatchError(f"synchrony setting {name} must be a positive number, got {value}")
-        window, step = self.window_s * self.rate_hz, self.step_s * self.rate_hz
-        if round(step) < 1 or abs(window / round(step) - round(window / round(step))) > 1e-6:
-            raise CuewatchError("synchrony window_s must be a whole number of step_s")
         if self.max_lag_s > self.window_s:
             raise CuewatchError("synchrony max_lag_s must not exceed window_s")
+        if self.segment_s < self.window_s + self.max_lag_s:
+            raise CuewatchError("synchrony segment_s must be at least window_s + max_lag_s")
         if not 0 < self.min_valid <= 1:
             raise CuewatchError(f"synchrony min_valid must be in (0, 1], got {self.min_valid}")
         if self.n_surrogates < 2:
@@ -233,42 +233,75 @@ class _Grid:
     vy: np.ndarray      # (G, C) bool
 
 
-def _wclc(x: np.ndarray, vx: np.ndarray, y: np.ndarray, vy: np.ndarray, window: int, step: int,
-          max_lag: int, min_valid: float) -> np.ndarray:
-    """(W, 2K+1, C) windowed cross-lagged Pearson correlations; NaN where a window has too
-    few seen samples (or no variance). Window ``w`` of x starts at ``w * step`` and is
-    ``window`` (a whole number of steps) long; at lag ``k`` it is paired with y from
-    ``w * step + k``.
+@dataclass
+class _Windows:
+    """The sliding windows of one session, with the sums every correlation needs.
 
-    The cross products are summed per step-long block for all lags at once (one einsum
-    over a strided view, nothing copied), then per window from the blocks' cumulative sums.
+    ``x``: the client's windows, (W, C, L); ``y``: for each window the therapist's span
+    the lags reach, (W, C, L + 2K), so that any window of one can be paired with any span
+    of the other (the real pairing, or a surrogate's). Both centred per signal (the
+    correlations do not change; the sums stay well conditioned).
     """
+
+    x: np.ndarray
+    y: np.ndarray
+    sx: np.ndarray    # (W, C) sums over the window
+    sxx: np.ndarray
+    nx: np.ndarray    # (W, C) seen samples
+    sy: np.ndarray    # (W, 2K+1, C) sums over the window at each lag
+    syy: np.ndarray
+    ny: np.ndarray
+
+
+def _strided_windows(a: np.ndarray, n_win: int, step: int, length: int) -> np.ndarray:
+    """(n_win, C, length) copies of ``a`` (N, C) from ``w * step``, signal-major."""
+    r, c = a.strides
+    view = np.lib.stride_tricks.as_strided(a, shape=(n_win, a.shape[1], length),
+                                           strides=(step * r, c, r), writeable=False)
+    return np.ascontiguousarray(view)
+
+
+def _lagged_sums(spans: np.ndarray, window: int) -> np.ndarray:
+    """(W, 2K+1, C): sums of each span (W, C, L + 2K) over ``window`` samples at each lag."""
+    c = np.concatenate([np.zeros(spans.shape[:2] + (1,)), np.cumsum(spans, axis=2)], axis=2)
+    return (c[:, :, window:] - c[:, :, :-window]).transpose(0, 2, 1)
+
+
+def _windows(x: np.ndarray, vx: np.ndarray, y: np.ndarray, vy: np.ndarray, window: int, step: int,
+             max_lag: int) -> _Windows:
     n, c = x.shape
-    per = window // step
-    n_blocks = n // step
-    n_win = n_blocks - per + 1
-    lags = np.arange(-max_lag, max_lag + 1)
-    starts = np.arange(n_win) * step
-    # centred per signal: the correlations do not change, the sums stay well conditioned
-    x = x - x.mean(axis=0)
-    y = y - y.mean(axis=0)
+    n_win = (n - window) // step + 1
+    x = np.ascontiguousarray(x - x.mean(axis=0))
     pad = np.zeros((max_lag, c))
-    yp = np.ascontiguousarray(np.concatenate([pad, y, pad, np.zeros((step, c))]))
-    vyp = np.concatenate([pad, vy.astype(np.float64), pad])
-    sx = _moving_sum(x, starts, window)
-    sxx = _moving_sum(x * x, starts, window)
-    nx = _moving_sum(vx.astype(np.float64), starts, window)
-    ystarts = starts[:, None] + max_lag + lags[None, :]
-    sy = _moving_sum(yp, ystarts, window)
-    syy = _moving_sum(yp * yp, ystarts, window)
-    ny = _moving_sum(vyp, ystarts, window)
-    xb = x[:n_blocks * step].reshape(n_blocks, step, c)
-    rs, cs = yp.strides
-    yv = np.lib.stride_tricks.as_strided(yp, shape=(n_blocks, lags.shape[0], step, c),
-                                         strides=(step * rs, rs, rs, cs), writeable=False)
-    blocks = np.einsum("bsc,bjsc->bjc", xb, yv)
-    cum = np.concatenate([np.zeros((1, lags.shape[0], c)), np.cumsum(blocks, axis=0)])
-    sxy = cum[per:per + n_win] - cum[:n_win]
+    yp = np.ascontiguousarray(np.concatenate([pad, y - y.mean(axis=0), pad]))
+    vyp = np.ascontiguousarray(np.concatenate([pad, vy.astype(np.float64), pad]))
+    xw = _strided_windows(x, n_win, step, window)
+    yw = _strided_windows(yp, n_win, step, window + 2 * max_lag)
+    vxw = _strided_windows(np.ascontiguousarray(vx.astype(np.float64)), n_win, step, window)
+    vyw = _strided_windows(vyp, n_win, step, window + 2 * max_lag)
+    return _Windows(xw, yw, xw.sum(axis=2), (xw * xw).sum(axis=2), vxw.sum(axis=2),
+                    _lagged_sums(yw, window), _lagged_sums(yw * yw, window), _lagged_sums(vyw, window))
+
+
+def _correlations(w: _Windows, min_valid: float, pairs: Optional[np.ndarray] = None) -> np.ndarray:
+    """(W, 2K+1, C) windowed cross-lagged Pearson correlations; NaN where a window has too
+    few seen samples (or no variance). ``pairs`` (W',): the therapist span paired with each
+    of the first W' client windows (a surrogate); by default each window's own.
+
+    The cross products of all windows and lags come from one einsum over a strided view
+    (nothing copied): about 10 ms for a 60-minute session.
+    """
+    n_x = w.x.shape[0] if pairs is None else pairs.shape[0]
+    order = np.arange(n_x) if pairs is None else pairs
+    x, sx, sxx, nx = w.x[:n_x], w.sx[:n_x], w.sxx[:n_x], w.nx[:n_x]
+    spans = w.y[order]
+    sy, syy, ny = w.sy[order], w.syy[order], w.ny[order]
+    window = x.shape[2]
+    n_lags = sy.shape[1]
+    a, b, c = spans.strides
+    lagged = np.lib.stride_tricks.as_strided(spans, shape=(n_x, spans.shape[1], n_lags, window),
+                                             strides=(a, b, c, c), writeable=False)
+    sxy = np.einsum("wcl,wcjl->wjc", x, lagged)
     cov = sxy - sx[:, None, :] * sy / window
     var_x = sxx[:, None, :] - sx[:, None, :] ** 2 / window
     var_y = syy - sy ** 2 / window
@@ -300,15 +333,15 @@ def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
             return p
 
 
-def segment_shuffle(y: np.ndarray, valid: np.ndarray, segment: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A surrogate of ``y`` (G, C): its whole segments of ``segment`` samples in a shuffled
-    order with none left in place; the tail shorter than a segment stays where it is."""
-    n_seg = y.shape[0] // segment
+def segment_shuffle(n_windows: int, per_segment: int, rng: np.random.Generator) -> np.ndarray:
+    """A surrogate pairing: for each client window in whole segments of ``per_segment``
+    windows, the therapist span it is paired with. Segments are shuffled with none left in
+    place, each keeping its windows in order, so every surrogate window meets a stretch of
+    the therapist's face from at least one segment away, whole (no seam inside a window,
+    which would correlate with anything)."""
+    n_seg = n_windows // per_segment
     order = _derangement(n_seg, rng)
-    idx = (order[:, None] * segment + np.arange(segment)[None, :]).ravel()
-    idx = np.concatenate([idx, np.arange(n_seg * segment, y.shape[0])])
-    return y[idx], valid[idx]
+    return (order[:, None] * per_segment + np.arange(per_segment)[None, :]).ravel()
 
 
 def _parabolic_peak(profile: np.ndarray, i: int) -> float:
@@ -386,7 +419,7 @@ def session_synchrony(client: FaceSignals, therapist: FaceSignals,
     window = int(round(s.window_s * s.rate_hz))
     step = max(1, int(round(s.step_s * s.rate_hz)))
     max_lag = int(round(s.max_lag_s * s.rate_hz))
-    segment = int(round(s.segment_s * s.rate_hz))
+    per_segment = max(1, int(round(s.segment_s / s.step_s)))
     lags_s = np.arange(-max_lag, max_lag + 1) / s.rate_hz
     c = len(SYNCHRONY_SIGNALS)
 
@@ -398,7 +431,8 @@ def session_synchrony(client: FaceSignals, therapist: FaceSignals,
     grid = _common_grid(client, therapist, s)
     if grid is None:
         return empty(f"the two faces share less than {s.window_s:g} s of the recording")
-    r = _wclc(grid.x, grid.vx, grid.y, grid.vy, window, step, max_lag, s.min_valid)
+    windows = _windows(grid.x, grid.vx, grid.y, grid.vy, window, step, max_lag)
+    r = _correlations(windows, s.min_valid)
     n_win = r.shape[0]
     starts = np.arange(n_win) * step
     window_times = grid.times[np.minimum(starts + window // 2, grid.times.shape[0] - 1)]
@@ -418,8 +452,7 @@ def session_synchrony(client: FaceSignals, therapist: FaceSignals,
     i = int(np.nanargmax(pooled))
     lag_s = float((i - max_lag + _parabolic_peak(pooled, i)) / s.rate_hz)
 
-    n_seg = grid.times.shape[0] // segment
-    if n_seg < 3:
+    if n_win // per_segment < 3:
         result = empty(f"too short for surrogates: fewer than three {s.segment_s:g} s segments")
         result.window_times, result.peak_r, result.peak_lag_s = window_times, peak_r, peak_lag
         result.lag_profile, result.lag_s, result.statistic = profile, lag_s, statistic
@@ -427,9 +460,8 @@ def session_synchrony(client: FaceSignals, therapist: FaceSignals,
     rng = np.random.default_rng(s.seed)
     surrogate = np.empty((s.n_surrogates, c))
     for j in range(s.n_surrogates):
-        ys, vys = segment_shuffle(grid.y, grid.vy, segment, rng)
-        surrogate[j] = _session_statistic(_wclc(grid.x, grid.vx, ys, vys, window, step, max_lag,
-                                                s.min_valid))
+        pairs = segment_shuffle(n_win, per_segment, rng)
+        surrogate[j] = _session_statistic(_correlations(windows, s.min_valid, pairs))
     pooled_sur = np.nanmean(np.where(used[None, :], surrogate, np.nan), axis=1)
     mean, sd = float(np.mean(pooled_sur)), float(np.std(pooled_sur, ddof=1))
     z = (statistic - mean) / sd if sd > 0 else None
