@@ -253,10 +253,10 @@ class _Windows:
     ny: np.ndarray
 
 
-def _strided_windows(a: np.ndarray, n_win: int, step: int, length: int) -> np.ndarray:
-    """(n_win, C, length) copies of ``a`` (N, C) from ``w * step``, signal-major."""
+def _strided_windows(a: np.ndarray, n_win: int, step: int, length: int, offset: int = 0) -> np.ndarray:
+    """(n_win, C, length) copies of ``a`` (N, C) from ``offset + w * step``, signal-major."""
     r, c = a.strides
-    view = np.lib.stride_tricks.as_strided(a, shape=(n_win, a.shape[1], length),
+    view = np.lib.stride_tricks.as_strided(a[offset:], shape=(n_win, a.shape[1], length),
                                            strides=(step * r, c, r), writeable=False)
     return np.ascontiguousarray(view)
 
@@ -269,16 +269,16 @@ def _lagged_sums(spans: np.ndarray, window: int) -> np.ndarray:
 
 def _windows(x: np.ndarray, vx: np.ndarray, y: np.ndarray, vy: np.ndarray, window: int, step: int,
              max_lag: int) -> _Windows:
-    n, c = x.shape
-    n_win = (n - window) // step + 1
+    """The windows that have every lag inside the session (no edge sees fewer lags than the
+    rest, so the real pairing and its surrogates pick peaks over the same lags)."""
+    n = x.shape[0]
+    n_win = (n - window - 2 * max_lag) // step + 1
     x = np.ascontiguousarray(x - x.mean(axis=0))
-    pad = np.zeros((max_lag, c))
-    yp = np.ascontiguousarray(np.concatenate([pad, y - y.mean(axis=0), pad]))
-    vyp = np.ascontiguousarray(np.concatenate([pad, vy.astype(np.float64), pad]))
-    xw = _strided_windows(x, n_win, step, window)
-    yw = _strided_windows(yp, n_win, step, window + 2 * max_lag)
-    vxw = _strided_windows(np.ascontiguousarray(vx.astype(np.float64)), n_win, step, window)
-    vyw = _strided_windows(vyp, n_win, step, window + 2 * max_lag)
+    y = np.ascontiguousarray(y - y.mean(axis=0))
+    xw = _strided_windows(x, n_win, step, window, max_lag)
+    yw = _strided_windows(y, n_win, step, window + 2 * max_lag)
+    vxw = _strided_windows(np.ascontiguousarray(vx, dtype=np.float64), n_win, step, window, max_lag)
+    vyw = _strided_windows(np.ascontiguousarray(vy, dtype=np.float64), n_win, step, window + 2 * max_lag)
     return _Windows(xw, yw, xw.sum(axis=2), (xw * xw).sum(axis=2), vxw.sum(axis=2),
                     _lagged_sums(yw, window), _lagged_sums(yw * yw, window), _lagged_sums(vyw, window))
 
@@ -401,7 +401,7 @@ def _common_grid(client: FaceSignals, therapist: FaceSignals, s: SynchronySettin
         therapist.timestamps.size else np.inf
     end = min(client.timestamps[-1], therapist.timestamps[-1]) if client.timestamps.size and \
         therapist.timestamps.size else -np.inf
-    if not end - start >= s.window_s:
+    if not end - start >= s.window_s + 2 * s.max_lag_s:
         return None
     times = start + np.arange(int(np.floor((end - start) * s.rate_hz)) + 1) / s.rate_hz
     x, vx = on_time_base(client, times, s.max_gap_s)
@@ -430,12 +430,11 @@ def session_synchrony(client: FaceSignals, therapist: FaceSignals,
 
     grid = _common_grid(client, therapist, s)
     if grid is None:
-        return empty(f"the two faces share less than {s.window_s:g} s of the recording")
+        return empty(f"the two faces share less than {s.window_s + 2 * s.max_lag_s:g} s of the recording")
     windows = _windows(grid.x, grid.vx, grid.y, grid.vy, window, step, max_lag)
     r = _correlations(windows, s.min_valid)
     n_win = r.shape[0]
-    starts = np.arange(n_win) * step
-    window_times = grid.times[np.minimum(starts + window // 2, grid.times.shape[0] - 1)]
+    window_times = grid.times[max_lag + np.arange(n_win) * step + window // 2]
     has = np.isfinite(r).any(axis=1)
     peak_idx = np.argmax(np.where(np.isfinite(r), r, -np.inf), axis=1)
     peak_r = np.where(has, np.take_along_axis(r, peak_idx[:, None, :], axis=1)[:, 0, :], np.nan)
