@@ -3,6 +3,7 @@ who leads, z against segment-shuffled surrogates, gaps, and the per-flag mirrori
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from cuewatch.attunement.synchrony import (
     session_synchrony,
 )
 from cuewatch.errors import CuewatchError
+from cuewatch.progress import Cancelled, Progress
 
 FPS = 15.0
 C = len(SYNCHRONY_SIGNALS)
@@ -68,6 +70,17 @@ def test_independent_faces_are_not_synchronous(seed: int) -> None:
     assert result.statistic is not None and result.statistic > 0.2
     # ...which the surrogates see through
     assert result.z is not None and abs(result.z) < 2
+
+
+def test_progress_is_reported_and_a_cancel_stops_it() -> None:
+    client, therapist = _pair(120, 0.8, seed=9)
+    seen: list[float] = []
+    session_synchrony(client, therapist, progress=Progress(lambda f, _m: seen.append(f)))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        session_synchrony(client, therapist, progress=Progress(cancel=stop))
 
 
 def test_surrogates_never_pair_a_window_with_its_own_segment() -> None:
