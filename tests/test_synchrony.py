@@ -14,6 +14,7 @@ from cuewatch.attunement.synchrony import (
     SYNCHRONY_SIGNALS,
     FaceSignals,
     SynchronySettings,
+    face_signals,
     flag_mirroring,
     head_motion,
     segment_shuffle,
@@ -142,6 +143,34 @@ def test_faces_that_barely_overlap_get_no_z_but_a_reason() -> None:
     short = session_synchrony(*_pair(20, 0.8, seed=8))
     assert short.z is None and "surrogates" in short.reason
     assert short.lag_s == pytest.approx(0.8, abs=0.2)   # the correlations are still there
+
+
+def test_face_signals_come_from_the_expression_series_and_the_pose() -> None:
+    from cuewatch.expression.series import ExpressionSeries, ExpressionSettings
+    from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
+
+    n = 30
+    t = np.arange(n) / FPS
+    au = np.zeros((n, len(AU_NAMES)), np.float32)
+    au[:, AU_NAMES.index("AU12")] = np.linspace(0, 3, n)
+    au[:, AU_NAMES.index("AU04")] = 1.25
+    scores = np.zeros((n, len(EXPRESSION_CATEGORIES)), np.float32)
+    scores[:, EXPRESSION_CATEGORIES.index("neutral")] = 0.25
+    confidence = np.where(np.arange(n) < 5, 0.1, 0.9).astype(np.float32)
+    series = ExpressionSeries(t, au, scores, np.zeros(n, np.float32), np.zeros(n, np.float32), confidence,
+                              np.zeros(n, np.int8), -np.ones((n, 3), np.int16), np.zeros((n, 3), np.float32),
+                              au, None, ExpressionSettings())  # type: ignore[arg-type]
+    pose = np.zeros((n, 3))
+    pose[:, 1] = 2.0 * np.arange(n)        # turning at 30 degrees per second
+    sig = face_signals(series, pose)
+    assert sig.values[:, 0] == pytest.approx(au[:, AU_NAMES.index("AU12")])
+    assert sig.values[:, 1] == pytest.approx(1.25)
+    assert sig.values[:, 2] == pytest.approx(0.75)
+    assert np.isnan(sig.values[0, 3]) and sig.values[5:, 3] == pytest.approx(30.0, rel=0.01)
+    assert sig.seen.tolist() == [False] * 5 + [True] * (n - 5)
+    assert np.all(np.isnan(face_signals(series).values[:, 3]))
+    with pytest.raises(CuewatchError):
+        face_signals(series, pose[:-1])
 
 
 def test_head_motion_is_not_computed_across_a_gap() -> None:
