@@ -140,6 +140,9 @@ def test_faces_that_barely_overlap_get_no_z_but_a_reason() -> None:
     result = session_synchrony(client, FaceSignals(therapist.timestamps[late], therapist.values[late],
                                                    therapist.seen[late]))
     assert result.z is None and result.lag_s is None and "share less than" in result.reason
+    off_camera = FaceSignals(np.zeros(0), np.zeros((0, C)), np.zeros(0, dtype=bool))
+    assert session_synchrony(client, off_camera).z is None
+    assert flag_mirroring(client, off_camera, 10.0, 12.0).verdict == "not_seen"
     short = session_synchrony(*_pair(20, 0.8, seed=8))
     assert short.z is None and "surrogates" in short.reason
     assert short.lag_s == pytest.approx(0.8, abs=0.2)   # the correlations are still there
