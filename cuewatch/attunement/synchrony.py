@@ -531,48 +531,37 @@ def flag_mirroring(client: FaceSignals, therapist: FaceSignals, start: float, en
     ``therapist_change`` points, *away* when it has the opposite sign and that size.
     Verdict: "toward" (some signal toward, none away), "away" (the reverse), "mixed"
     (both), "no_change" (the client moved, the therapist did not), "client_still" (no
-    signal counts), "not_seen" (either face seen in less than ``min_seen_share`` of a
-    span's frames on every counted signal, or a face missing altogether).
+    signal counts), and first of all "not_seen": either face not measured on any signal
+    (seen in less than ``min_seen_share`` of a span's frames, or off camera), or the
+    therapist not measured on any signal the client moved on.
     """
     s = settings or SynchronySettings()
     if not end >= start:
         raise CuewatchError(f"flag span ends ({end}) before it starts ({start})")
     changes: dict[str, tuple[float, float]] = {}
-    toward = away = still = moved = seen = 0
     for name in MIRROR_SIGNALS:
         col = SYNCHRONY_SIGNALS.index(name)
         c_base = _span_mean(client, col, start - s.baseline_s, start, s.min_seen_share)
         c_now = _span_mean(client, col, start, max(end, start + 1.0 / s.rate_hz), s.min_seen_share)
         t_base = _span_mean(therapist, col, start - s.baseline_s, start, s.min_seen_share)
         t_now = _span_mean(therapist, col, start, end + s.follow_s, s.min_seen_share)
-        dc, dt = c_now - c_base, t_now - t_base
-        changes[name] = (dc, dt)
-        if not np.isfinite(dc):
-            continue
-        if abs(dc) < s.client_change:
-            still += 1
-            seen += 1
-            continue
-        moved += 1
-        if not np.isfinite(dt):
-            continue
-        seen += 1
-        if abs(dt) < s.therapist_change:
-            continue
-        if np.sign(dt) == np.sign(dc):
-            toward += 1
-        else:
-            away += 1
-    if seen == 0 or (moved and seen == still):
+        changes[name] = (c_now - c_base, t_now - t_base)
+    client_seen = [dc for dc, _ in changes.values() if np.isfinite(dc)]
+    counted = [(dc, dt) for dc, dt in changes.values() if np.isfinite(dc) and abs(dc) >= s.client_change]
+    answered = [(dc, dt) for dc, dt in counted if np.isfinite(dt)]
+    therapist_seen = any(np.isfinite(dt) for _, dt in changes.values())
+    toward = sum(1 for dc, dt in answered if abs(dt) >= s.therapist_change and np.sign(dt) == np.sign(dc))
+    away = sum(1 for dc, dt in answered if abs(dt) >= s.therapist_change and np.sign(dt) != np.sign(dc))
+    if not client_seen or not therapist_seen or (counted and not answered):
         verdict = "not_seen"
+    elif not counted:
+        verdict = "client_still"
     elif toward and away:
         verdict = "mixed"
     elif toward:
         verdict = "toward"
     elif away:
         verdict = "away"
-    elif moved:
-        verdict = "no_change"
     else:
-        verdict = "client_still"
+        verdict = "no_change"
     return FlagMirroring(verdict, changes)
