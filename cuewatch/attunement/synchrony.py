@@ -213,12 +213,6 @@ def on_time_base(signals: FaceSignals, grid: np.ndarray, max_gap_s: float) -> tu
     return out, valid
 
 
-def _moving_sum(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """Sums of ``x`` (N, C) over ``[start, start + length)`` for each start (any shape)."""
-    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
-    return c[starts + length] - c[starts]
-
-
 def _fill_local_mean(x: np.ndarray, valid: np.ndarray, length: int) -> np.ndarray:
     """Missing samples replaced by the mean of the seen ones within ``length`` around them."""
     n = x.shape[0]
