@@ -1,0 +1,1 @@
+"""Attunement: how the therapist's face and words answer the client's (issue 13)."""
