@@ -19,6 +19,7 @@ from cuewatch.features.folder import load_features
 from cuewatch.flags.incongruence import detect_flags
 from cuewatch.project.export import export_project, gather_bundle
 from cuewatch.project.store import Project
+from cuewatch.recording.analyse import client_expression
 
 #: the sample's first client turn ("It was an ordinary week..."): a calm face
 SPAN = (1.5, 3.3)
@@ -77,7 +78,7 @@ def test_marked_neutral_reaches_flags_exports_and_provenance(capsys, project: Pa
     assert track_expression(features, client, SPAN).neutral_source == "marked"
     # the span changes what the face reads as: otherwise this test could not fail
     assert np.max(np.abs(auto.valence - marked.valence)) > 0.02
-    expected = detect_flags(features, segments, speaker, client, settings, neutral_span=SPAN)[0]
+    expected = detect_flags(features, marked, segments, speaker, client, settings)[0]
 
     code, out, err = _cli(capsys, "project", "neutral", project, "1", f"{SPAN[0]}:{SPAN[1]}")
     assert code == 0, err
@@ -103,7 +104,8 @@ def test_marked_neutral_reaches_flags_exports_and_provenance(capsys, project: Pa
     code, out, err = _cli(capsys, "project", "neutral", project, "1", "--clear")
     assert code == 0, err and "found automatically again" in out
     with Project.open(project) as p:
-        auto_flags = detect_flags(features, segments, speaker, client, settings)[0]
+        auto_flags = detect_flags(features, client_expression(features, client), segments, speaker,
+                                  client, settings)[0]
         assert _flag_keys(p.flags.all(1)) == _flag_keys(auto_flags)
         assert gather_bundle(p, 1).provenance["rules"]["neutral_span"] is None
 
@@ -136,10 +138,11 @@ def test_reanalysis_from_the_queue_uses_the_marked_neutral(project: Path, model_
         latest = p.analyses.latest(1)
         p.analyses.queue(1, settings=latest.settings, flag_settings=latest.flag_settings)
         features = load_features(latest.features_dir)
-        expected = detect_flags(features, p.analyses.mood_segments(1), p.recordings.client_speaker(1),
-                                client, latest.flag_settings, neutral_span=SPAN)[0]
-        unmarked = detect_flags(features, p.analyses.mood_segments(1), p.recordings.client_speaker(1),
-                                client, latest.flag_settings)[0]
+        segments, speaker = p.analyses.mood_segments(1), p.recordings.client_speaker(1)
+        expected = detect_flags(features, client_expression(features, client, SPAN), segments,
+                                speaker, client, latest.flag_settings)[0]
+        unmarked = detect_flags(features, client_expression(features, client), segments,
+                                speaker, client, latest.flag_settings)[0]
     assert _flag_keys(expected) != _flag_keys(unmarked)
     summary = run_queued(project, model=str(model_path))
     assert len(summary.done) == 1 and not summary.failed
