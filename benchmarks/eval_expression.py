@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_images, landm
 from cuewatch.expression.series import ExpressionSettings, estimate_expression
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared"))
 
 VALENCE_OF = {"happy": "pos", "surprised": "neu", "neutral": "neu", "sad": "neg", "angry": "neg",
               "fearful": "neg", "disgusted": "neg", "contempt": "neg"}
@@ -90,6 +91,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     t0 = time.perf_counter()
 
     crema_paths = sorted((args.media / "crema_d").glob("*.flv"))
+    if not crema_paths:
+        print(f"eval_expression: no CREMA-D clips in {args.media / 'crema_d'} "
+              "(pass --media DIR or set CUEWATCH_SHARED)", file=sys.stderr)
+        return 2
     crema = {p.stem.split("_")[2]: landmark_video(p, args.model, fps) for p in crema_paths}
     codes = list(crema)
     actor, spans = LandmarkedFace.concat([crema[c] for c in codes])
