@@ -144,8 +144,8 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
     video = Path(video)
     progress = progress or Progress()
     info = probe_video(video)
-    client_face = parse_face_choice(client_face, "--client-face")  # bad choices fail fast
-    therapist_face = parse_face_choice(therapist_face, "--therapist-face")
+    client_face = parse_face_choice(client_face or "auto", "--client-face")  # bad choices fail fast
+    therapist_face = parse_face_choice(therapist_face or "auto", "--therapist-face")
     segments: list[MoodSegment] = []
     warnings: list[str] = []
     if transcript is not None or mood is not None:  # parse first: a bad transcript fails fast
