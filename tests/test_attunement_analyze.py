@@ -138,6 +138,26 @@ def test_therapist_face_by_id_is_used(wide_run: Path, tmp_path: Path, eval_dir: 
     assert doc["therapist"] == {"speaker": "Therapist", "track": other}
 
 
+def test_mood_file_without_speakers_says_why_there_is_no_response(tmp_path: Path, eval_dir: Path,
+                                                                  model_path: Path,
+                                                                  feature_cache: Path) -> None:
+    """Without speaker labels nobody's words are the therapist's: no response kind is made up."""
+    mood = tmp_path / "moods.csv"
+    mood.write_text("start,end,mood\n1.2,3.24,okay\n4.44,6.32,sad\n7.52,9.52,happy\n")
+    env = dict(os.environ, CUEWATCH_CACHE=str(feature_cache), CUEWATCH_MODEL=str(model_path))
+    proc = subprocess.run([sys.executable, "-m", "cuewatch", "analyze", str(eval_dir / "crema_single.mp4"),
+                           "--mood", str(mood), "--consent", CONSENT, "--out", str(tmp_path / "out"),
+                           "--quiet"], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "crema_single" / "attunement.json").read_text())
+    _check_layout(doc)
+    assert doc["client"]["speaker"] is None and doc["therapist"] == {"speaker": None, "track": None}
+    assert doc["flags"], "the sad words over a smile are flagged"
+    for item in doc["flags"]:
+        assert item["response"] is None and item["response_reason"] == formats.NO_SPEAKER_LABELS
+        assert item["mirroring_reason"] == formats.THERAPIST_NOT_ON_CAMERA
+
+
 @pytest.mark.parametrize("value", ["sideways", "-1", "1.5", "", "left right"])
 def test_bad_therapist_face_exits_2_with_one_line_before_analysing(tmp_path: Path, eval_dir: Path,
                                                                     model_path: Path, value: str) -> None:
