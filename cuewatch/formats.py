@@ -88,6 +88,31 @@ GAP_NO_FACE = "no face"                     # no face at all in the frame
 GAP_NOT_DECODED = "not decoded"             # the video's tail did not decode (truncated file)
 GAP_REASONS: tuple[str, ...] = (GAP_FACE_NOT_VISIBLE, GAP_NO_CLIENT_FACE, GAP_NO_FACE,
                                 GAP_NOT_DECODED)
+#: attunement.json (``cuewatch analyze`` with a transcript, beside flags.json): per flag the
+#: trainee's response and the mirroring verdict, per session the face synchrony. Its keys,
+#: at each level, in order; the README documents each (section "Output files").
+ATTUNEMENT_JSON_FORMAT = "cuewatch-attunement"
+ATTUNEMENT_JSON_VERSION = 1
+ATTUNEMENT_JSON_KEYS: tuple[str, ...] = (
+    "format", "version", "video", "client", "therapist", "settings", "flags", "synchrony",
+    "provenance",
+)
+#: each person: their transcript speaker and face track (None: not on camera).
+ATTUNEMENT_PERSON_KEYS: tuple[str, ...] = ("speaker", "track")
+ATTUNEMENT_FLAG_KEYS: tuple[str, ...] = (
+    "id", "start", "end", "type", "response", "response_reason", "mirroring", "mirroring_reason",
+)
+ATTUNEMENT_RESPONSE_KEYS: tuple[str, ...] = ("kind", "evidence", "latency", "rule", "turns")
+ATTUNEMENT_MIRRORING_KEYS: tuple[str, ...] = ("verdict", "changes")
+ATTUNEMENT_SYNCHRONY_KEYS: tuple[str, ...] = (
+    "z", "lag_s", "leader", "statistic", "surrogate_mean", "surrogate_sd", "signals", "over_time",
+    "reason",
+)
+ATTUNEMENT_SIGNAL_KEYS: tuple[str, ...] = ("z", "lag_s")
+#: why a face- or word-based measure has no value (the ``*_reason`` / ``reason`` fields).
+THERAPIST_NOT_ON_CAMERA = "therapist not on camera"
+CLIENT_NOT_ON_CAMERA = "client not on camera"
+NO_SPEAKER_LABELS = "no speaker labels: whose words are the therapist's is unknown"
 FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "id", "start", "end", "type", "track", "stated_words", "stated_category", "stated_valence",
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",

@@ -5,7 +5,10 @@ A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
 fitted reading's weights, ``cuewatch.expression.fitted``) and
 the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets, read from
 ``cuewatch/flags/operating_points.json``, which records the ``reading_hash`` of all the
-rest: the reading of the face the points were chosen for). Two
+rest: the reading of the face the points were chosen for). The attunement measures
+depend on the response window (``cuewatch.words.response``) and the synchrony settings
+(``SynchronySettings``): the rules hash covers them too, the reading hash does not (they
+read nothing of the client's face the flags depend on). Two
 results made under different rules must not carry the same provenance, so all of these
 are hashed here, once.
 
@@ -23,11 +26,17 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from cuewatch import formats
+from cuewatch.attunement.synchrony import SynchronySettings
 from cuewatch.expression import fitted, series
 from cuewatch.flags import incongruence
 from cuewatch.options import FlagSettings
+from cuewatch.words import response
 
 # The constants are read from their modules at call time: they are defined there, once.
+
+#: the parts of ``rules_document`` that are not the reading of the face: the sensitivity
+#: presets (chosen under the reading) and the attunement settings (read beside it).
+NOT_THE_READING: tuple[str, ...] = ("presets", "attunement")
 
 
 def rules_document() -> dict[str, Any]:
@@ -40,6 +49,9 @@ def rules_document() -> dict[str, Any]:
         "flags": FlagSettings().to_dict(),
         "presets": {name: dataclasses.asdict(th)
                     for name, th in sorted(incongruence.PRESETS.items())},
+        "attunement": {"response_window_s": response.RESPONSE_WINDOW_S,
+                       "response_max_turns": response.RESPONSE_MAX_TURNS,
+                       "synchrony": SynchronySettings().to_dict()},
     }
 
 
@@ -54,10 +66,11 @@ def rules_hash() -> str:
 
 
 def reading_hash() -> str:
-    """The hash of every rule but the sensitivity presets: what the operating points are
-    derived under (``cuewatch/flags/operating_points.json`` records it). When it moves,
-    the presets were chosen for another reading of the face and must be derived again."""
-    return _hash({k: v for k, v in rules_document().items() if k != "presets"})
+    """The hash of every rule but the sensitivity presets and the attunement settings
+    (``NOT_THE_READING``): what the operating points are derived under
+    (``cuewatch/flags/operating_points.json`` records it). When it moves, the presets were
+    chosen for another reading of the face and must be derived again."""
+    return _hash({k: v for k, v in rules_document().items() if k not in NOT_THE_READING})
 
 
 def rules_provenance(neutral_span: Optional[Sequence[float]] = None) -> dict[str, Any]:

@@ -24,6 +24,24 @@ def test_flags_schema() -> None:
     assert formats.CONSENT_SCOPES == ("training", "supervision", "research")
 
 
+def test_attunement_json_schema() -> None:
+    """attunement.json's layout: users' scripts read these keys (bump the version to change)."""
+    assert (formats.ATTUNEMENT_JSON_FORMAT, formats.ATTUNEMENT_JSON_VERSION) == ("cuewatch-attunement", 1)
+    assert formats.ATTUNEMENT_JSON_KEYS == (
+        "format", "version", "video", "client", "therapist", "settings", "flags", "synchrony",
+        "provenance")
+    assert formats.ATTUNEMENT_PERSON_KEYS == ("speaker", "track")
+    assert formats.ATTUNEMENT_FLAG_KEYS == (
+        "id", "start", "end", "type", "response", "response_reason", "mirroring", "mirroring_reason")
+    assert formats.ATTUNEMENT_RESPONSE_KEYS == ("kind", "evidence", "latency", "rule", "turns")
+    assert formats.ATTUNEMENT_MIRRORING_KEYS == ("verdict", "changes")
+    assert formats.ATTUNEMENT_SYNCHRONY_KEYS == (
+        "z", "lag_s", "leader", "statistic", "surrogate_mean", "surrogate_sd", "signals",
+        "over_time", "reason")
+    assert formats.ATTUNEMENT_SIGNAL_KEYS == ("z", "lag_s")
+    assert formats.THERAPIST_NOT_ON_CAMERA == "therapist not on camera"
+
+
 def test_blendshape_order_matches_the_model(model_path) -> None:
     import mediapipe as mp
     import numpy as np

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cuewatch import formats, rules
+from cuewatch.attunement.synchrony import SynchronySettings
 from cuewatch.domain import MoodSegment
 from cuewatch.expression import cache as expression_cache
 from cuewatch.expression import series as expression_series
@@ -22,6 +23,7 @@ from cuewatch.formats import BLENDSHAPE_NAMES
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.provenance import PROVENANCE_KEYS, check_provenance, provenance
 from cuewatch.rules import rules_hash
+from cuewatch.words import response
 
 #: (face-pass revision, expression revision, rules hash) -> SHA-256 of the golden output.
 #: A change that alters the output must bump a revision (or change a rule number) and add
@@ -35,6 +37,8 @@ GOLDEN: dict[tuple[int, int, str], str] = {
     # issue 12.1-3 merged: the neutral found or none, the fitted reading behind a setting,
     # operating points re-derived under that reading (expression revision 9)
     (4, 9, "e9fa731824aa8ec8"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
+    # issue 13.1: the response window and synchrony settings enter the rules (same output)
+    (4, 9, "4b1e4d62bc6b934e"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
 }
 
 PARAMS = {"analysis": AnalysisSettings().to_dict(), "flags": FlagSettings().to_dict(),
@@ -57,6 +61,28 @@ def test_provenance_names_both_revisions_the_rules_hash_and_the_neutral_span() -
 @dataclasses.dataclass(frozen=True)
 class _TunedExpression(ExpressionSettings):
     valence_gain: float = 1.6
+
+
+@dataclasses.dataclass(frozen=True)
+class _TunedSynchrony(SynchronySettings):
+    window_s: float = 8.0
+
+
+@pytest.mark.parametrize("change", ["response_window", "response_turns", "synchrony_number"])
+def test_attunement_settings_move_the_rules_hash_not_the_reading(monkeypatch, change) -> None:
+    """The response window and the synchrony settings are rules (provenance tells results
+    made under others apart) but not the reading of the face the operating points were
+    chosen under."""
+    reading, before = rules.reading_hash(), _rules_of(provenance("ab" * 32, PARAMS))
+    if change == "response_window":
+        monkeypatch.setattr(response, "RESPONSE_WINDOW_S", response.RESPONSE_WINDOW_S + 1)
+    elif change == "response_turns":
+        monkeypatch.setattr(response, "RESPONSE_MAX_TURNS", response.RESPONSE_MAX_TURNS + 1)
+    else:
+        monkeypatch.setattr(rules, "SynchronySettings", _TunedSynchrony)
+    after = _rules_of(provenance("ab" * 32, PARAMS))
+    assert after["rules"]["rules_hash"] != before["rules"]["rules_hash"]
+    assert rules.reading_hash() == reading
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
+from cuewatch.faces.client_face import parse_face_choice
 from cuewatch.faces.model import resolve_model
 from cuewatch.media.video import probe_video
 from cuewatch.options import (
@@ -79,6 +80,17 @@ def _span(text: str) -> tuple[float, float]:
     return a, b
 
 
+def face_choice(option: str) -> Callable[[str], str]:
+    """An argparse ``type=`` for ``--client-face`` / ``--therapist-face``: a bad value is one
+    line and exit 2 before any analysis."""
+    def parse(text: str) -> str:
+        try:
+            return parse_face_choice(text, option)
+        except CuewatchError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
     """``--fps F|all`` or ``--every N``: which frames the face pass analyses."""
     sampling = p.add_mutually_exclusive_group()
@@ -124,7 +136,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "analyze", help="analyse consented videos: per-frame features, expression and flags",
         description="Analyse consented role-play videos. Writes DIR/<video stem>/frames.csv and "
-                    "summary.json, and with a transcript or mood file flags.json and flags.csv.")
+                    "summary.json, and with a transcript or mood file flags.json, flags.csv and "
+                    "attunement.json.")
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("--out", required=True, metavar="DIR", type=Path)
     p.add_argument("--consent", metavar="TEXT|FILE",
@@ -139,7 +152,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default: a speaker named Client or Patient, else the one speaker "
                    "not named as a clinician, such as Therapist)")
     p.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
+                   type=face_choice("--client-face"),
                    help="whose face is the client's (default: auto)")
+    p.add_argument("--therapist-speaker", metavar="NAME", help="the therapist's speaker name "
+                   "(default: the speaker who is not the client)")
+    p.add_argument("--therapist-face", default="auto", metavar="auto|left|right|largest|ID",
+                   type=face_choice("--therapist-face"),
+                   help="whose face is the therapist's (default: auto, the person in view who "
+                        "is not the client and is seen longest; none when the client is alone)")
     p.add_argument("--neutral", type=_span, metavar="START:END",
                    help="a span (seconds) where the client's face is neutral")
     add_flag_options(p)
@@ -159,6 +179,8 @@ class Job:
     mood: Optional[Path]
     client_speaker: Optional[str]
     client_face: str
+    therapist_speaker: Optional[str]
+    therapist_face: str
     neutral: Optional[tuple[float, float]]
     workers: Optional[int]
 
@@ -170,6 +192,8 @@ def run_job(job: Job, progress: Optional[Progress] = None) -> dict[str, Any]:
     result = run_pipeline(job.video, settings=job.settings, model_path=job.model_path,
                           model_sha256=job.model_sha256, transcript=job.transcript, mood=job.mood,
                           client_speaker=job.client_speaker, client_face=job.client_face,
+                          therapist_speaker=job.therapist_speaker,
+                          therapist_face=job.therapist_face,
                           flag_settings=job.flags, consent=job.consent, progress=progress,
                           workers=job.workers, neutral_span=job.neutral)
     written = write_recording_outputs(result, job.out, job.consent, job.model_sha256)
@@ -243,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = [Job(video=v, out=o, consent=c, settings=settings, flags=fsettings,
                 model_path=model.path, model_sha256=model.sha256, transcript=args.transcript,
                 mood=args.mood, client_speaker=args.client_speaker, client_face=args.client_face,
+                therapist_speaker=args.therapist_speaker, therapist_face=args.therapist_face,
                 neutral=args.neutral, workers=1 if parallel else None) for v, o, c in ready]
     if not parallel:
         for job in jobs:

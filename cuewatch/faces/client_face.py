@@ -114,6 +114,27 @@ def _candidates(features: Features) -> dict[int, TrackFeatures]:
     return tracks or {tid: tr for tid, tr in features.tracks.items() if len(tr)}
 
 
+def _centre_x(track: TrackFeatures) -> float:
+    bb = np.asarray(track.bbox)
+    return float(np.mean((bb[:, 0] + bb[:, 2]) / 2))
+
+
+def _area(track: TrackFeatures) -> float:
+    bb = np.asarray(track.bbox)
+    return float(np.mean((bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])))
+
+
+def _by_place(cands: dict[int, TrackFeatures], mode: str) -> Optional[int]:
+    """The candidate a placed choice (left, right, largest) names; None for other modes."""
+    if mode == "left":
+        return min(cands, key=lambda tid: _centre_x(cands[tid]))
+    if mode == "right":
+        return max(cands, key=lambda tid: _centre_x(cands[tid]))
+    if mode == "largest":
+        return max(cands, key=lambda tid: _area(cands[tid]))
+    return None
+
+
 def choose_client_face(features: Features, segments: Sequence[MoodSegment],
                        client_speaker: Optional[str], mode: str = "auto") -> Optional[int]:
     """The track id of the client's face.
@@ -124,29 +145,13 @@ def choose_client_face(features: Features, segments: Sequence[MoodSegment],
     """
     if not features.tracks:
         return None
-    mode = (mode or "auto").strip().lower()
+    mode = parse_face_choice(mode or "auto", "--client-face")
     cands = _candidates(features)
-
-    def centre_x(tid: int) -> float:
-        bb = np.asarray(cands[tid].bbox)
-        return float(np.mean((bb[:, 0] + bb[:, 2]) / 2))
-
-    def area(tid: int) -> float:
-        bb = np.asarray(cands[tid].bbox)
-        return float(np.mean((bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])))
-
-    if mode == "left":
-        return min(cands, key=centre_x)
-    if mode == "right":
-        return max(cands, key=centre_x)
-    if mode == "largest":
-        return max(cands, key=area)
+    placed = _by_place(cands, mode)
+    if placed is not None:
+        return placed
     if mode != "auto":
-        try:
-            wanted = int(mode)
-        except ValueError:
-            raise TranscriptError(f"--client-face takes auto, left, right, largest or a track id, "
-                                  f"not {mode!r}") from None
+        wanted = int(mode)
         if wanted not in features.tracks:
             raise TranscriptError(f"--client-face {wanted}: no such face track (tracks: "
                                   f"{', '.join(str(t) for t in sorted(features.tracks))})")
@@ -156,7 +161,7 @@ def choose_client_face(features: Features, segments: Sequence[MoodSegment],
     own = client_segments(segments, client_speaker) if client_speaker else []
     other = [s for s in segments if s.speaker is not None and s not in own]
     if not own:
-        return max(cands, key=area)
+        return max(cands, key=lambda tid: _area(cands[tid]))
 
     def score(tid: int) -> float:
         tr = cands[tid]
@@ -168,3 +173,73 @@ def choose_client_face(features: Features, segments: Sequence[MoodSegment],
         return (float(np.mean(mine)) - (float(np.mean(theirs)) if theirs else 0.0)) * seen
 
     return max(cands, key=score)
+
+
+# --- the therapist: the other person -------------------------------------------------
+
+#: how ``--client-face`` / ``--therapist-face`` name a face: a rule, or a track id.
+FACE_CHOICES: tuple[str, ...] = ("auto", "left", "right", "largest")
+
+
+def parse_face_choice(text: str, option: str) -> str:
+    """``text`` normalised when it names a face (a choice of ``FACE_CHOICES`` or a track id
+    >= 0), else TranscriptError naming ``option`` in one line: checked before any analysis."""
+    mode = (text or "").strip().lower()
+    if mode in FACE_CHOICES or (mode.isdigit() and mode.isascii()):
+        return mode
+    raise TranscriptError(f"{option} takes {', '.join(FACE_CHOICES)} or a track id, not {text!r}")
+
+
+def choose_therapist_speaker(segments: Sequence[MoodSegment], client_speaker: Optional[str],
+                             requested: Optional[str] = None) -> Optional[str]:
+    """The transcript's name for the therapist, as spelled in the transcript, or None.
+
+    ``requested`` (--therapist-speaker) must match a speaker other than the client. Without
+    it: the one speaker who is not the client; of several, the one named as a clinician
+    (Therapist, Counsellor, ...). None when there is no such speaker (the client alone)
+    or several with none of them a clinician: then every speaker but the client counts as
+    the therapist (``cuewatch.words.response.therapist_turns``).
+    """
+    names = [n for n in speakers(segments)
+             if client_speaker is None or speaker_key(n) != speaker_key(client_speaker)]
+    if requested is not None and requested.strip():
+        want = speaker_key(requested)
+        if client_speaker is not None and want == speaker_key(client_speaker):
+            raise TranscriptError(f"therapist speaker {requested!r} is the client speaker")
+        for name in names:
+            if speaker_key(name) == want:
+                return name
+        listed = ", ".join(speakers(segments)) or "none"
+        raise TranscriptError(f"therapist speaker {requested!r} not found; speakers in the "
+                              f"transcript: {listed}")
+    if len(names) == 1:
+        return names[0]
+    clinicians = [n for n in names if speaker_key(n).split(" ")[0].rstrip(".") in CLINICIAN_ROLE_NAMES]
+    return clinicians[0] if len(clinicians) == 1 else None
+
+
+def choose_therapist_face(features: Features, client_track: Optional[int],
+                          mode: str = "auto") -> Optional[int]:
+    """The track id of the therapist's face, or None when they are not on camera.
+
+    Chosen among the people in view other than the client: ``auto`` the one seen longest
+    (the most coverage), ``left`` / ``right`` / ``largest`` by position or size; none when
+    the client is the only person in view. An explicit track id must exist and must not be
+    the client's.
+    """
+    mode = parse_face_choice(mode, "--therapist-face")
+    if mode.isdigit():
+        wanted = int(mode)
+        if wanted not in features.tracks:
+            raise TranscriptError(f"--therapist-face {wanted}: no such face track (tracks: "
+                                  f"{', '.join(str(t) for t in sorted(features.tracks)) or 'none'})")
+        if wanted == client_track:
+            raise TranscriptError(f"--therapist-face {wanted}: that is the client's face track")
+        return wanted
+    cands = {tid: tr for tid, tr in _candidates(features).items() if tid != client_track}
+    if not cands:
+        return None
+    placed = _by_place(cands, mode)
+    if placed is not None:
+        return placed
+    return max(cands, key=lambda tid: (len(cands[tid]), -tid))

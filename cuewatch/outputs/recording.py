@@ -1,4 +1,5 @@
-"""The files ``cuewatch analyze`` writes per recording: frames.csv, summary.json, flags.*."""
+"""The files ``cuewatch analyze`` writes per recording: frames.csv, summary.json, flags.*,
+attunement.json."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cuewatch.consent.record import Consent
 from cuewatch.features.folder import Features, load_features
 from cuewatch.files import write_text_atomic
 from cuewatch.formats import SUMMARY_JSON_VERSION
+from cuewatch.outputs.attunement_file import write_attunement_json
 from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.outputs.frames_csv import write_analysis_frames_csv
 from cuewatch.provenance import provenance
@@ -28,6 +30,7 @@ def summary_document(result: PipelineResult, consent: Optional[Consent],
         "truncated": result.truncated,
         "tracks": [t.to_dict() for t in result.tracks],
         "client": {"speaker": result.client_speaker, "track": result.client_track},
+        "therapist": {"speaker": result.therapist_speaker, "track": result.therapist_track},
         "flags": len(result.flags) if result.has_mood else None,
         "gaps": [g.to_dict() for g in result.gaps],
         "warnings": result.warnings,
@@ -51,4 +54,8 @@ def write_recording_outputs(result: PipelineResult, out: Path, consent: Optional
         written.append(write_flags_json(out / "flags.json", result.video.name, prov,
                                         result.flags, result.gaps))
         written.append(write_flags_csv(out / "flags.csv", result.flags, prov))
+    if result.attunement is not None:
+        written.append(write_attunement_json(out / "attunement.json", result.video.name,
+                                             result.attunement, result.client_speaker,
+                                             result.client_track, prov))
     return written

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from cuewatch.attunement.session import Attunement
 from cuewatch.consent.record import Consent
 from cuewatch.domain import Flag, Gap, MoodSegment, TrackSummary
 from cuewatch.errors import CuewatchError
@@ -78,12 +79,19 @@ class PipelineResult:
     segments: list[MoodSegment] = field(default_factory=list)
     client_speaker: Optional[str] = None
     client_track: Optional[int] = None
+    #: the therapist's transcript name (None: every speaker but the client) and face track
+    #: (None: not on camera).
+    therapist_speaker: Optional[str] = None
+    therapist_track: Optional[int] = None
     flags: list[Flag] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False
     has_mood: bool = False
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: responses, mirroring and synchrony (``cuewatch.attunement.session``); None without
+    #: stated mood (no transcript or mood file).
+    attunement: Optional[Attunement] = None
 
 
 def load_mood_input(transcript: Optional[Path], mood: Optional[Path],
@@ -109,6 +117,7 @@ def load_mood_input(transcript: Optional[Path], mood: Optional[Path],
 def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, model_sha256: str,
                  transcript: Optional[Path] = None, mood: Optional[Path] = None,
                  client_speaker: Optional[str] = None, client_face: str = "auto",
+                 therapist_speaker: Optional[str] = None, therapist_face: str = "auto",
                  flag_settings: FlagSettings = FlagSettings(),
                  consent: Optional[Consent] = None, progress: Optional[Progress] = None,
                  workers: Optional[int] = None, cache_dir: Optional[Path] = None,
@@ -119,13 +128,24 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
 
     ``neutral_span`` is where the client's face is neutral; ``neutral_spans`` (a project's
     marked spans by face track) apply to whichever track turns out to be the client's.
+    ``therapist_speaker`` / ``therapist_face`` pick the other person (see
+    ``cuewatch.faces.client_face``); with stated mood the result carries the attunement.
     """
-    from cuewatch.faces.client_face import choose_client_face, choose_client_speaker
+    from cuewatch.attunement.session import session_attunement
+    from cuewatch.faces.client_face import (
+        choose_client_face,
+        choose_client_speaker,
+        choose_therapist_face,
+        choose_therapist_speaker,
+        parse_face_choice,
+    )
     from cuewatch.flags.incongruence import detect_flags, recording_gaps
 
     video = Path(video)
     progress = progress or Progress()
     info = probe_video(video)
+    client_face = parse_face_choice(client_face or "auto", "--client-face")  # bad choices fail fast
+    therapist_face = parse_face_choice(therapist_face or "auto", "--therapist-face")
     segments: list[MoodSegment] = []
     warnings: list[str] = []
     if transcript is not None or mood is not None:  # parse first: a bad transcript fails fast
@@ -141,6 +161,7 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
                             parameters={"analysis": settings.to_dict(),
                                         "flags": flag_settings.to_dict(),
                                         "client_face": client_face,
+                                        "therapist_face": therapist_face,
                                         "neutral_span": list(neutral_span) if neutral_span else None})
     if result.truncated:
         result.warnings.append(
@@ -159,6 +180,11 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
                                                  client_face)
         result.parameters["client_speaker"] = result.client_speaker
         result.parameters["client_track"] = result.client_track
+        result.therapist_speaker = choose_therapist_speaker(segments, result.client_speaker,
+                                                            therapist_speaker)
+        result.therapist_track = choose_therapist_face(features, result.client_track, therapist_face)
+        result.parameters["therapist_speaker"] = result.therapist_speaker
+        result.parameters["therapist_track"] = result.therapist_track
         if neutral_span is None and neutral_spans and result.client_track is not None:
             neutral_span = neutral_spans.get(result.client_track)
             result.parameters["neutral_span"] = list(neutral_span) if neutral_span else None
@@ -166,6 +192,10 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
         series = client_expression(features, result.client_track, neutral_span)
         result.flags, result.gaps = detect_flags(features, series, segments, result.client_speaker,
                                                  result.client_track, flag_settings)
+        result.attunement = session_attunement(
+            features, result.flags, segments, result.client_speaker, result.therapist_speaker,
+            series, result.client_track, result.therapist_track,
+            progress=progress.scaled(0.98, 1.0))
     progress.report(1.0, "done")
     return result
 
