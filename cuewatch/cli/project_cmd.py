@@ -46,9 +46,20 @@ def _add(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from cuewatch.project.queue import run_queued
 
+    scheduler = args.scheduler or ("local" if args.workers is not None else None)
+    if scheduler is not None and args.jobs > 1:
+        raise ProjectError("--jobs runs processes on this machine; with --scheduler or --workers "
+                           "the cluster's workers do the work (give one or the other)")
     with progress_bar("analysing", quiet=args.quiet) as progress:
-        summary = run_queued(args.project, model=args.model, jobs=args.jobs,
-                             retry_failed=args.retry_failed, progress=progress)
+        if scheduler is None:
+            summary = run_queued(args.project, model=args.model, jobs=args.jobs,
+                                 retry_failed=args.retry_failed, progress=progress)
+        else:
+            from cuewatch.project.batch import run_on_cluster
+
+            summary = run_on_cluster(args.project, scheduler=scheduler, workers=args.workers or 2,
+                                     model=args.model, retry_failed=args.retry_failed,
+                                     progress=progress)
     if summary.requeued:
         print(f"resumed {len(summary.requeued)} unfinished analys"
               f"{'is' if len(summary.requeued) == 1 else 'es'}", file=sys.stderr)
@@ -159,6 +170,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     an.add_argument("project", type=Path, metavar="P.cuewatch")
     an.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                     help="recordings analysed in parallel processes (default 1)")
+    an.add_argument("--scheduler", metavar="tcp://HOST:8786|local",
+                    help="run on a Dask cluster (one task per recording; videos, model and the "
+                    "project's data folder on a file system the workers share), or 'local': a "
+                    "cluster of worker processes on this machine")
+    an.add_argument("--workers", type=_jobs, metavar="N",
+                    help="worker processes of the local cluster (default 2; implies --scheduler local)")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--retry-failed", action="store_true", help="queue failed analyses again")
     an.add_argument("--model", metavar="PATH", help="the face model file")
