@@ -145,13 +145,21 @@ def _run_batch(project: Project, client: Any, location: Any, throttle: _Throttle
         for fut in running:
             fut.release()
         _give_back(project, ids)
-        if isinstance(exc, (OSError, TimeoutError, SchedulerLost)) or type(exc).__name__ in _LOST_ERRORS:
+        if isinstance(exc, _lost_errors()):
             raise SchedulerLost(_lost(scheduler, len(ids))) from None
         raise
 
 
-#: what the client raises when the scheduler is gone (by name: some live in tornado/asyncio).
-_LOST_ERRORS = frozenset({"CancelledError", "FutureCancelledError", "CommClosedError"})
+def _lost_errors() -> tuple[type[BaseException], ...]:
+    """What the client raises when the scheduler is gone: its connection closed
+    (``CommClosedError`` is an ``OSError``), or the futures it forgot (cancelled)."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.client import ClosedClientError
+
+    return (OSError, TimeoutError, SchedulerLost, concurrent.futures.CancelledError,
+            asyncio.CancelledError, ClosedClientError)
 
 
 def _finished(client: Any, futures: list[Any], progress: Progress) -> list[Any]:
