@@ -170,50 +170,51 @@ def test_a_worker_killed_mid_task_is_retried_and_every_recording_is_done_once(
 
 def test_the_scheduler_going_away_stops_the_batch_and_queues_the_rest_again(
         tmp_path: Path, crema_clips: dict[str, Path], media_dir: Path, model_path: Path) -> None:
-    from cuewatch.project.batch import SchedulerLost, run_on_cluster
+    """The command line against a scheduler that dies mid-batch: one line, exit 2, nothing
+    left "running", and the rerun finishes the rest."""
+    from cuewatch.project.batch import run_on_cluster
 
-    path = _project(tmp_path, crema_clips, media_dir)
+    path = _project(tmp_path, crema_clips, media_dir, extra=("ANG", "DIS"))
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                        dashboard_address=None, host="127.0.0.1")
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["summary"] = run_on_cluster(path, scheduler=cluster.scheduler_address,
-                                                model=str(model_path))
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    runner = threading.Thread(target=run)
-    runner.start()
+    env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     try:
+        proc = subprocess.Popen([sys.executable, "-m", "cuewatch", "project", "analyze", str(path),
+                                 "--quiet", "--scheduler", cluster.scheduler_address],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and runner.is_alive():
+        while time.monotonic() < deadline and proc.poll() is None:
             if any(s == "running" for s, _ in _states(path).values()):
                 break
             time.sleep(0.05)
         cluster.close()
-        runner.join(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         cluster.close()
-    assert not runner.is_alive()
-    error = outcome.get("error")
-    assert isinstance(error, SchedulerLost), outcome
-    assert "went away" in str(error) and "\n" not in str(error)
+    assert proc.returncode == 2, (out, err)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "went away" in lines[0] and "queued again" in lines[0]
     states = _states(path)
     assert not any(s == "running" for s, _ in states.values()), states  # given back
     assert any(s == "queued" for s, _ in states.values()), states
     with Project.open(path) as p:
         assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    done_before = {a: v for a, v in states.items() if v[0] == "done"}
     summary = run_on_cluster(path, scheduler="local", workers=2, model=str(model_path))
-    assert not summary.failed
-    assert all(s == "done" for s, _ in _states(path).values())
+    assert not summary.failed and not summary.requeued  # nothing was left "running"
+    after = _states(path)
+    assert all(s == "done" for s, _ in after.values()), after
+    assert all(after[a] == v for a, v in done_before.items())
 
 
 def test_unreachable_scheduler_is_one_line_exit_2(tmp_path: Path, clips: dict[str, Path],
-                                                  capsys: pytest.CaptureFixture) -> None:
+                                                  capsys: pytest.CaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from cuewatch.cli import main
+    from cuewatch.project import batch
 
+    monkeypatch.setattr(batch, "CONNECT_TIMEOUT_S", 2)  # the real connect, waited for less long
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:
         p.recordings.add(clips["HAP"])

@@ -5,6 +5,7 @@ flags with other settings (every verdict kept)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def _analyze(args: argparse.Namespace) -> int:
         else:
             from cuewatch.project.batch import run_on_cluster
 
+            _quiet_dask_logs(args.verbose)
             summary = run_on_cluster(args.project, scheduler=scheduler, workers=args.workers or 2,
                                      model=args.model, retry_failed=args.retry_failed,
                                      progress=progress)
@@ -69,6 +71,19 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"analysis {aid} failed: {error}", file=sys.stderr)
     print(f"{len(summary.done)} analysed, {len(summary.failed)} failed")
     return 1 if summary.failed else 0
+
+
+def _quiet_dask_logs(verbose: bool) -> None:
+    """Dask logs a lost scheduler with its tracebacks on stderr (its own handlers, on several
+    of its loggers); the batch says it in one line, so they show only with ``--verbose``."""
+    try:
+        import distributed  # noqa: F401  (sets up its loggers and handlers)
+    except ImportError:  # the batch says how to install it
+        return
+    level = logging.DEBUG if verbose else logging.CRITICAL
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+        for handler in logging.getLogger(name).handlers:
+            handler.setLevel(level)
 
 
 def _status(args: argparse.Namespace) -> int:
