@@ -145,7 +145,7 @@ def test_a_worker_killed_mid_task_is_retried_and_every_recording_is_done_once(
 
     runner = threading.Thread(target=run)
     runner.start()
-    killed = None
+    killed, killed_key = None, None
     with distributed.Client(cluster.scheduler_address, timeout=10) as watcher:
         deadline = time.monotonic() + 120
         while killed is None and time.monotonic() < deadline and runner.is_alive():
@@ -154,11 +154,15 @@ def test_a_worker_killed_mid_task_is_retried_and_every_recording_is_done_once(
             if busy:
                 time.sleep(0.5)  # mid-task: past loading the model, into the face pass
                 worker = sorted(busy)[0]
+                killed_key = next(k for k in busy[worker] if str(k).startswith("cuewatch-analysis-"))
                 killed = watcher.run(os.getpid, workers=[worker])[worker]
                 os.kill(killed, signal.SIGKILL)
             time.sleep(0.05)
-    runner.join(timeout=300)
-    assert killed is not None, "no task ever ran"
+        runner.join(timeout=300)
+        assert killed is not None, "no task ever ran"
+        # the scheduler ran the killed task again, on the restarted or the other worker
+        story = [t for t in watcher.story(killed_key) if len(t) > 2 and t[2] == "processing"]
+        assert len(story) >= 2, watcher.story(killed_key)
     assert "error" not in outcome, outcome.get("error")
     summary = outcome["summary"]
     assert sorted(summary.done) == [1, 2, 3] and not summary.failed
