@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed  # the batch extra, in the test extra: missing fails, never skips
 import numpy as np
 import pytest
 from test_project_store import CONSENT
@@ -24,7 +25,6 @@ from test_project_store import CONSENT
 from cuewatch.project.store import Project
 
 ROOT = Path(__file__).resolve().parents[1]
-distributed = pytest.importorskip("distributed")  # the batch extra (in the test extra)
 
 #: meta.json fields that describe the run, not what was computed.
 RUN_FIELDS = frozenset({"seconds", "workers", "chunks", "video", "model_path"})
@@ -54,9 +54,10 @@ def _project(tmp_path: Path, crema_clips: dict[str, Path], media_dir: Path,
     with Project.create(path) as p:
         for code in ("HAP", "SAD", "NEU"):
             p.recordings.add(crema_clips[code], consent=CONSENT)
-        for code in extra:
-            link = tmp_path / f"{code.lower()}.flv"
-            link.symlink_to(media_dir / "crema_d" / f"1001_DFA_{code}_XX.flv")
+        for code in extra:  # a CREMA-D emotion, or a path under media_dir
+            source = media_dir / (code if "/" in code else f"crema_d/1001_DFA_{code}_XX.flv")
+            link = tmp_path / source.name.lower()
+            link.symlink_to(source)
             p.recordings.add(link, consent=CONSENT)
     return path
 
@@ -233,7 +234,8 @@ def test_unreachable_scheduler_is_one_line_exit_2(tmp_path: Path, clips: dict[st
 
 def test_client_killed_then_rerun_resumes_without_redoing_finished_work(
         tmp_path: Path, crema_clips: dict[str, Path], media_dir: Path, model_path: Path) -> None:
-    path = _project(tmp_path, crema_clips, media_dir, extra=("ANG", "DIS"))
+    # the 20-second Pexels clip last: the batch is still running when the first are done
+    path = _project(tmp_path, crema_clips, media_dir, extra=("ANG", "pexels/WolfgangLanger_Pexels.mp4"))
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     argv = [sys.executable, "-m", "cuewatch", "project", "analyze", str(path), "--quiet", "--workers", "2"]
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
