@@ -41,7 +41,8 @@ LOCAL_SCHEDULER = "local"
 ALLOWED_FAILURES = 3
 #: environment variables Dask's nanny sets in the workers it starts that are left out here:
 #: a fixed malloc trim threshold also fixes glibc's mmap threshold at 128 KiB, so every
-#: decoded frame is mapped and unmapped again (the face pass ran ~1.3x slower with it).
+#: decoded frame is mapped and unmapped again (batches ran slower with it here, in noisy
+#: A/B runs of benchmarks/bench_batch.py on a loaded 2-core machine).
 WORKER_ENV_DROPPED = ("MALLOC_TRIM_THRESHOLD_",)
 #: tasks the scheduler hands a worker thread at once: one, so a long recording never waits
 #: behind another on a busy worker while a second worker idles (Dask's default, 1.1, rounds up
@@ -75,8 +76,8 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
         environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
         dask.config.set({"distributed.nanny.pre-spawn-environ": {
             k: v for k, v in environ.items() if k not in WORKER_ENV_DROPPED}})
-        # one thread per worker process: the face pass fills a core, and MediaPipe holds a
-        # model per thread; no dashboard, nothing listening beyond this machine
+        # one thread per worker process (as --jobs: a face pass fills a core); no dashboard,
+        # nothing listening beyond this machine
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
         return Client(cluster), cluster
