@@ -1,6 +1,7 @@
 """The rules behind every result, as one fingerprint that provenance carries.
 
-A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
+Every hand-set rule number lives in ``cuewatch/rules.toml`` (read by
+``cuewatch.rule_numbers``); its parsed content is hashed here, whole. A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
 (``EXPRESSION_REVISION``, the defaults of ``ExpressionSettings``/``AUSettings`` and the
 fitted reading's weights, ``cuewatch.expression.fitted``) and
 the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets, read from
@@ -25,7 +26,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from cuewatch import formats
+from cuewatch import formats, rule_numbers
 from cuewatch.attunement.synchrony import SynchronySettings
 from cuewatch.expression import fitted, series
 from cuewatch.flags import incongruence
@@ -37,6 +38,10 @@ from cuewatch.words import response
 #: the parts of ``rules_document`` that are not the reading of the face: the sensitivity
 #: presets (chosen under the reading) and the attunement settings (read beside it).
 NOT_THE_READING: tuple[str, ...] = ("presets", "attunement")
+#: the rules file's sections that are the reading (all but the attunement's).
+_READING_SECTIONS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(rule_numbers.RuleNumbers)
+    if f.name not in rule_numbers.ATTUNEMENT_SECTIONS)
 
 
 def rules_document() -> dict[str, Any]:
@@ -44,6 +49,7 @@ def rules_document() -> dict[str, Any]:
     return {
         "face_pass_revision": formats.FACE_PASS_REVISION,
         "expression_revision": series.EXPRESSION_REVISION,
+        "rule_numbers": rule_numbers.as_data(rule_numbers.RULES, _READING_SECTIONS),
         "expression": series.ExpressionSettings().to_dict(),
         "expression_model_sha256": fitted.model_sha256(),
         "flags": FlagSettings().to_dict(),
@@ -51,7 +57,9 @@ def rules_document() -> dict[str, Any]:
                     for name, th in sorted(incongruence.PRESETS.items())},
         "attunement": {"response_window_s": response.RESPONSE_WINDOW_S,
                        "response_max_turns": response.RESPONSE_MAX_TURNS,
-                       "synchrony": SynchronySettings().to_dict()},
+                       "synchrony": SynchronySettings().to_dict(),
+                       "rule_numbers": rule_numbers.as_data(rule_numbers.RULES,
+                                                            rule_numbers.ATTUNEMENT_SECTIONS)},
     }
 
 

@@ -46,6 +46,7 @@ from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import ExpressionSeries, smooth_over_time
 from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
 from cuewatch.progress import Progress
+from cuewatch.rule_numbers import RULES as _R
 
 #: the face signals compared, in the column order of :class:`FaceSignals`.
 SYNCHRONY_SIGNALS: tuple[str, ...] = ("AU12", "AU04", "intensity", "head_motion")
@@ -66,52 +67,52 @@ class SynchronySettings:
     #: common time base, samples per second. The expression stage smooths with a ~0.24 s
     #: triangle, so nothing faster than ~4 Hz survives in the signals; 10 Hz keeps them
     #: whole and gives 0.1 s lag steps (refined below a step by a parabola at the peak).
-    rate_hz: float = 10.0
+    rate_hz: float = _R.synchrony.rate_hz
     #: window length, seconds. Boker et al. (2002) ask for a window long enough to hold a
     #: whole unit of the behaviour and short enough that the association may be taken as
     #: constant inside it. A facial display (a smile, a frown) lasts about 0.5 to 4 s
     #: (Ekman & Friesen), so 6 s holds one or two whole displays with their onset and
     #: offset; rMEA's 30 to 60 s windows are made for slower body motion energy.
-    window_s: float = 6.0
+    window_s: float = _R.synchrony.window_s
     #: window increment, seconds: half the window (each moment is in two windows), the
     #: overlap Boker et al. and rMEA's examples use.
-    step_s: float = 3.0
+    step_s: float = _R.synchrony.step_s
     #: largest lag looked at, each way, seconds. Facial mimicry starts 0.3 to 1 s after
     #: the other's display (Dimberg, Thunberg & Elmehed 2000, facial EMG) and visible
     #: mimicry in conversation follows within a few seconds; 3 s covers both while staying
     #: at half the window (Boker et al.'s bound, so a lagged window still shares most of
     #: its span with its partner and the correlation is not computed on a sliver).
-    max_lag_s: float = 3.0
+    max_lag_s: float = _R.synchrony.max_lag_s
     #: a gap where a face was not seen (not detected, or seen with confidence below
     #: ``min_confidence``) up to this long is bridged by linear interpolation (a blink of
     #: the detector); a longer one is missing data.
-    max_gap_s: float = 0.5
-    min_confidence: float = 0.3
+    max_gap_s: float = _R.synchrony.max_gap_s
+    min_confidence: float = _R.synchrony.min_confidence
     #: a window (at a lag) counts only when at least this share of both people's samples
     #: in it were seen; missing samples are filled with the person's local mean, so they
     #: add nothing to the covariance.
-    min_valid: float = 0.75
+    min_valid: float = _R.synchrony.min_valid
     #: surrogates: the session is cut into segments this long (whole windows) and the
     #: therapist's segments shuffled so that none stays in place (a derangement); each
     #: client window meets the therapist's span from the same place in another segment.
     #: At least window + max lag, so no surrogate pairing reaches the true alignment.
-    segment_s: float = 12.0
+    segment_s: float = _R.synchrony.segment_s
     #: number of surrogate pairings: the z-score's spread is estimated from them (100
     #: gives its standard deviation within about 7%).
-    n_surrogates: int = 100
+    n_surrogates: int = _R.synchrony.n_surrogates
     #: random seed of the surrogate shuffles, so a session's z is reproducible.
-    seed: int = 13
+    seed: int = _R.synchrony.seed
     #: per flag (:func:`flag_mirroring`): the baseline is the ``baseline_s`` before the
     #: flag; the therapist's answer is looked for from the flag's start to ``follow_s``
     #: after its end (the mimicry lags above).
-    baseline_s: float = 3.0
-    follow_s: float = 3.0
+    baseline_s: float = _R.synchrony.baseline_s
+    follow_s: float = _R.synchrony.follow_s
     #: a change of at least this many AU intensity points (0..5 scale; 1 is a FACS trace)
     #: counts as the client's face moving, and as the therapist's.
-    client_change: float = 0.5
-    therapist_change: float = 0.3
+    client_change: float = _R.synchrony.client_change
+    therapist_change: float = _R.synchrony.therapist_change
     #: a person seen in fewer than this share of frames of a per-flag span is "not seen".
-    min_seen_share: float = 0.5
+    min_seen_share: float = _R.synchrony.min_seen_share
 
     def __post_init__(self) -> None:
         for name in ("rate_hz", "window_s", "step_s", "max_lag_s", "segment_s"):

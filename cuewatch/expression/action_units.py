@@ -27,6 +27,7 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES
+from cuewatch.rule_numbers import RULES as _R
 
 # --- landmark indices (MediaPipe face mesh; R/L are the subject's right/left) ----------
 _R_EYE_OUT, _R_EYE_IN, _L_EYE_IN, _L_EYE_OUT = 33, 133, 362, 263
@@ -85,45 +86,20 @@ class AUSettings:
     #: A cue's contribution is sign * change / full_scale, clipped to [-0.5, 1.5]; the
     #: weighted sum, clipped to [0, 1], times 5 is the intensity.
     cues: dict[str, tuple[tuple[str, str, float, float, float], ...]] = field(
-        default_factory=lambda: {
-            "AU01": (("g", "brow_inner_height", +1, 0.10, 0.6), ("b", "browInnerUp", +1, 0.6, 0.4)),
-            "AU02": (("g", "brow_outer_height", +1, 0.08, 0.6), ("b", "browOuterUp", +1, 0.5, 0.4)),
-            "AU04": (("g", "brow_mid_height", -1, 0.07, 0.35), ("g", "brow_gap", -1, 0.05, 0.3),
-                     ("b", "browDown", +1, 0.7, 0.35)),
-            "AU05": (("g", "eye_aperture", +1, 0.04, 0.6), ("b", "eyeWide", +1, 0.4, 0.4)),
-            "AU06": (("g", "cheek_depth", -1, 0.05, 0.6), ("g", "lower_lid_depth", -1, 0.03, 0.4)),
-            "AU07": (("g", "eye_aperture", -1, 0.05, 0.3), ("g", "lower_lid_depth", -1, 0.03, 0.3),
-                     ("b", "eyeSquint", +1, 0.5, 0.4)),
-            "AU09": (("g", "ala_depth", -1, 0.05, 0.5), ("g", "brow_inner_height", -1, 0.08, 0.25),
-                     ("g", "nose_lip", -1, 0.10, 0.25)),
-            "AU10": (("g", "nose_lip", -1, 0.10, 0.5), ("b", "mouthUpperUp", +1, 0.5, 0.5)),
-            "AU12": (("g", "corner_vs_nose", +1, 0.12, 0.3), ("g", "corner_vs_centre", +1, 0.06, 0.2),
-                     ("g", "mouth_width", +1, 0.15, 0.2), ("b", "mouthSmile", +1, 0.7, 0.3)),
-            "AU14": (("b", "mouthDimple", +1, 0.3, 0.7), ("b", "mouthPress", +1, 0.5, 0.3)),
-            "AU15": (("g", "corner_vs_centre", -1, 0.05, 0.5), ("g", "corner_vs_nose", -1, 0.08, 0.2),
-                     ("b", "mouthFrown", +1, 0.3, 0.3)),
-            "AU17": (("g", "chin_height", -1, 0.05, 0.5), ("b", "mouthShrugLower", +1, 0.4, 0.5)),
-            "AU20": (("g", "mouth_width", +1, 0.12, 0.4), ("g", "corner_vs_centre", -1, 0.05, 0.2),
-                     ("b", "mouthStretch", +1, 0.4, 0.4)),
-            "AU23": (("g", "lip_thickness", -1, 0.06, 0.4), ("g", "mouth_width", -1, 0.10, 0.2),
-                     ("b", "mouthPress", +1, 0.4, 0.4)),
-            "AU25": (("g", "lip_gap", +1, 0.12, 0.6), ("b", "jawOpen", +1, 0.3, 0.4)),
-            "AU26": (("g", "jaw_drop", +1, 0.15, 0.5), ("b", "jawOpen", +1, 0.5, 0.5)),
-            "AU45": (("g", "eye_aperture", -1, 0.08, 0.4), ("b", "eyeBlink", +1, 0.8, 0.6)),
-        })
+        default_factory=lambda: dict(_R.action_units.cues))
     #: a cue sum below this is noise around the neutral face (both signs), not an AU.
-    noise_floor: float = 0.1
+    noise_floor: float = _R.action_units.noise_floor
     #: the share of the quietest frames, per region, whose median is the automatic neutral
     #: (about the 12th percentile of activity). It stays right while quiet frames are more
     #: than half this share: a person smiling 80% of the time is still read correctly.
-    neutral_fraction: float = 0.25
+    neutral_fraction: float = _R.neutral.fraction
     #: fewest frames for a neutral reference; with fewer, all usable frames are used.
-    min_neutral_frames: int = 10
+    min_neutral_frames: int = _R.neutral.min_frames
     #: frames below this confidence never enter the automatic neutral.
-    neutral_min_confidence: float = 0.4
+    neutral_min_confidence: float = _R.neutral.min_confidence
     #: a blendshape's neutral offset is capped here: the model is trained to read 0 at
     #: rest, so a "resting" 0.8 smile is a held smile, not a resting face.
-    blendshape_rest_cap: float = 0.5
+    blendshape_rest_cap: float = _R.neutral.blendshape_rest_cap
     #: automatic neutral: per region, how much of each paired blendshape a resting
     #: face shows by anatomy alone; only the part above it counts as activity. The eyes
     #: need it most: eyeSquint reads 0.2 to 0.7 and eyeBlink up to 0.4 on resting faces,
@@ -136,8 +112,7 @@ class AUSettings:
     #: dropped: they moved actor 1001's neutral onto frames of his angry and sad clips (dev
     #: recall 0.90 -> 0.80, or a false alarm), a knife edge, since those clips barely differ.
     rest_ceiling: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        "eyes": {"eyeSquint": 0.45, "eyeWide": 0.02, "eyeBlink": 0.2, "mouthSmile": 0.15},
-    })
+        k: dict(v) for k, v in _R.neutral.rest_ceiling.items()})
     #: automatic neutral: per region, the (L/R-paired) blendshapes whose sum ranks
     #: a frame's activity there. Blinks count for the eyes (a blink is not the eyes' rest);
     #: the smile counts for the eyes too, because the cheek raise (AU06) rides on it.
@@ -153,20 +128,16 @@ class AUSettings:
     #: opening of speech counts half (closed mouths are preferred, but a talking person
     #: still gets a neutral mouth).
     region_aus: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        "brows": {"AU01": 1.0, "AU02": 1.0, "AU04": 1.0},
-        "eyes": {"AU05": 1.0, "AU06": 1.0, "AU07": 1.0, "AU45": 0.5},
-        "mouth": {"AU09": 1.0, "AU10": 1.0, "AU12": 1.0, "AU14": 1.0, "AU15": 1.0, "AU17": 1.0,
-                  "AU20": 1.0, "AU23": 1.0, "AU25": 0.5, "AU26": 0.5},
-    })
+        k: dict(v) for k, v in _R.neutral.region_aus.items()})
     #: automatic neutral, mode search: the resting face is the densest cluster of a
     #: region's frames holding at least this share of them (and ``min_neutral_frames``):
     #: a person resting a quarter of the time is found whatever the other three quarters do.
-    rest_min_share: float = 0.15
+    rest_min_share: float = _R.neutral.rest_min_share
     #: ... whose frames span at least this many seconds (a rest, not one passing moment).
-    rest_min_spread_s: float = 0.5
+    rest_min_spread_s: float = _R.neutral.rest_min_spread_s
     #: ... among the clusters at most this many times wider than the tightest one (a real
     #: mode, not the diffuse middle of the expressive frames), the least active wins.
-    rest_density_factor: float = 2.0
+    rest_density_factor: float = _R.neutral.rest_density_factor
     #: ... and it is a resting face only if its median activity (the region's
     #: ``region_activity`` blendshapes above ``rest_ceiling``, which read ~0 at rest for
     #: anyone) stays at or below this; above it the region held an expression throughout,
@@ -176,8 +147,8 @@ class AUSettings:
     #: 0.77; resting eyes 0.03, happy 0.72; a speaking mouth 0.69, happy 1.53. Brows get
     #: headroom: the sample role-play's client rests at about 0.5 (browOuterUp at rest),
     #: and 0.45 took her resting brows for a held expression.
-    rest_max_activity: dict[str, float] = field(default_factory=lambda: {
-        "brows": 0.6, "eyes": 0.3, "mouth": 1.0})
+    rest_max_activity: dict[str, float] = field(default_factory=lambda: dict(
+        _R.neutral.rest_max_activity))
 
     def to_dict(self) -> dict:
         return {"cues": {k: [list(c) for c in v] for k, v in self.cues.items()},
@@ -405,9 +376,10 @@ def _cue_scales(region: str, settings: AUSettings) -> tuple[list[int], np.ndarra
             scale[key] = min(scale.get(key, np.inf), float(full))
     gnames = _REGION_GEOMETRY[region]
     gcols = [_G[n] for n in gnames]
-    gscale = np.array([scale.get(("g", n), 0.05) for n in gnames])
+    gscale = np.array([scale.get(("g", n), _R.neutral.geometry_scale_default) for n in gnames])
     stems = list(settings.region_activity[region])
-    bscale = np.array([min(scale.get(("b", n), 0.5), 0.5) for n in stems])
+    cap = _R.neutral.blendshape_scale_cap
+    bscale = np.array([min(scale.get(("b", n), cap), cap) for n in stems])
     return gcols, gscale, stems, bscale
 
 
@@ -453,7 +425,7 @@ def _rest_frames(region: str, timestamps: np.ndarray, geometry: np.ndarray,
 
 
 #: frames the mode search compares pairwise (evenly spread over the track).
-_MODE_POINTS = 900
+_MODE_POINTS = _R.neutral.mode_points
 
 
 def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes: np.ndarray,
@@ -558,7 +530,8 @@ def action_unit_intensities(geometry: np.ndarray, blendshapes: np.ndarray,
         b_total = np.zeros(n)
         weights = b_weights = 0.0
         for change, source, sign, full, weight in changes:
-            part = weight * np.clip(sign * np.nan_to_num(change) / full, -0.5, 1.5)
+            part = weight * np.clip(sign * np.nan_to_num(change) / full,
+                                    _R.action_units.cue_min, _R.action_units.cue_max)
             total += part
             weights += weight
             if source == "b":

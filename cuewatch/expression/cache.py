@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from cuewatch import rule_numbers
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.fitted import model_sha256
 from cuewatch.expression.series import (
@@ -27,6 +28,7 @@ from cuewatch.expression.series import (
 from cuewatch.features.folder import Features, TrackFeatures
 from cuewatch.files import atomic_path
 from cuewatch.formats import AU_COLUMNS, EXPRESSION_CATEGORIES, FACE_PASS_REVISION
+from cuewatch.rule_numbers import EXPRESSION_SECTIONS, stage_hash
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,11 @@ class LandmarkView:
 
 
 def _key(settings: ExpressionSettings, neutral_span: Optional[Sequence[float]]) -> str:
-    """The cache key: both stage revisions, the expression settings, the fitted reading's
-    weights and the neutral span."""
+    """The cache key: both stage revisions, the expression settings, the rule numbers the
+    stage reads (``cuewatch/rules.toml``), the fitted reading's weights and the neutral span."""
     token = json.dumps({"revision": EXPRESSION_REVISION, "face_pass": FACE_PASS_REVISION,
                         "model": model_sha256(),
+                        "rules": stage_hash(rule_numbers.RULES, EXPRESSION_SECTIONS),
                         "settings": settings.to_dict(),
                         "neutral": list(neutral_span) if neutral_span else None},
                        sort_keys=True, default=str)

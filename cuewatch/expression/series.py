@@ -35,6 +35,7 @@ from cuewatch.expression.action_units import (
     neutral_reference,
 )
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
+from cuewatch.rule_numbers import RULES as _R
 
 #: bump when this stage's code changes what it computes: cached series are then recomputed.
 EXPRESSION_REVISION = 9  # 8: the neutral found or none (issue 12.3) and the fitted reading (12.2), merged
@@ -62,106 +63,83 @@ class ExpressionSettings:
     reading: str = "prototypes"
     #: prototype: AU -> weight (weights of a prototype sum to 1); AU intensities are /5.
     prototypes: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        "happy": {"AU12": 0.65, "AU06": 0.35},
-        # "eyes_shut": eyes held shut beyond a blink with the lips closed (crying)
-        "sad": {"AU01": 0.2, "AU04": 0.25, "AU15": 0.3, "eyes_shut": 0.4},
-        "angry": {"AU04": 0.5, "AU07": 0.15, "AU23": 0.2, "AU05": 0.15},
-        "fearful": {"AU01": 0.2, "AU02": 0.1, "AU04": 0.2, "AU05": 0.25, "AU20": 0.25},
-        "surprised": {"AU01": 0.25, "AU02": 0.25, "AU05": 0.25, "AU26": 0.25},
-        "disgusted": {"AU09": 0.6, "AU10": 0.2, "AU15": 0.1, "AU17": 0.1},
-        "contempt": {"unilateral": 0.7, "AU14": 0.3},
-    })
+        cat: dict(p.match) for cat, p in _R.prototypes.items()})
     #: prototype: AU -> penalty weight (an AU that contradicts the prototype).
     contradictions: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        # a lowered brow is absent from enjoyment smiles (Ekman): a smile under it is a grimace
-        "happy": {"AU04": 0.6, "AU15": 0.4, "AU09": 0.3},
-        "sad": {"AU12": 0.6, "AU02": 0.3},
-        "angry": {"AU12": 0.6, "AU01": 0.2},
-        "fearful": {"AU12": 0.4, "AU06": 0.4},
-        # surprise drops the jaw with relaxed lips; stretched lips (AU20) are fear's
-        "surprised": {"AU04": 0.5, "AU09": 0.3, "AU20": 0.3},
-        "disgusted": {"AU12": 0.3},
-        "contempt": {"AU04": 0.2, "AU06": 0.3},
-    })
+        cat: dict(p.contradictions) for cat, p in _R.prototypes.items()})
     #: how each prototype pulls valence (happy up, the rest down, surprise not at all).
-    valence_weights: dict[str, float] = field(default_factory=lambda: {
-        "happy": 1.0, "sad": -1.0, "angry": -1.0, "fearful": -0.9, "surprised": 0.0,
-        "disgusted": -1.0, "contempt": -0.6,
-    })
+    valence_weights: dict[str, float] = field(default_factory=lambda: dict(_R.valence.weights))
     #: valence = gain * (positive pull - negative pull), clipped to [-1, 1].
-    valence_gain: float = 1.5
+    valence_gain: float = _R.valence.gain
     #: |valence| below this reads as neutral (the flags stage has its own thresholds).
     neutral_valence: float = NEUTRAL_BAND
     #: the strongest non-neutral match at which the neutral match reaches 0.
-    neutral_level: float = 0.35
+    neutral_level: float = _R.categories.neutral_level
     #: AU -> weight for arousal; arousal = 1 - exp(-sum(weight * AU/5)).
-    arousal_weights: dict[str, float] = field(default_factory=lambda: {
-        "AU01": 0.3, "AU02": 0.3, "AU04": 0.4, "AU05": 0.6, "AU07": 0.3, "AU12": 0.3,
-        "AU20": 0.4, "AU23": 0.3, "AU26": 0.4, "AU09": 0.3, "AU10": 0.2,
-    })
+    arousal_weights: dict[str, float] = field(default_factory=lambda: dict(_R.arousal.weights))
     #: eye closure: AU45 at or above ``closure_level`` is a closed eye; a closure run
     #: (holes up to ``closure_hole_s`` bridged) longer than ``blink_max_s`` is no blink,
     #: and counts fully from ``closure_full_s``.
-    closure_level: float = 2.5
-    closure_hole_s: float = 0.2
-    blink_max_s: float = 0.4
-    closure_full_s: float = 0.8
+    closure_level: float = _R.context.closure_level
+    closure_hole_s: float = _R.context.closure_hole_s
+    blink_max_s: float = _R.context.blink_max_s
+    closure_full_s: float = _R.context.closure_full_s
     #: the mouth counts as open from max(AU25, AU26) = ``mouth_open_lo``, fully at ``_hi``.
-    mouth_open_lo: float = 1.0
-    mouth_open_hi: float = 2.5
+    mouth_open_lo: float = _R.context.mouth_open_lo
+    mouth_open_hi: float = _R.context.mouth_open_hi
     #: widened eyes: AU05 from ``widen_lo`` (none) to ``widen_hi`` (full), cancelled by a
     #: cheek raise AU06 from ``cheek_lo`` to ``cheek_hi``.
-    widen_lo: float = 0.3
-    widen_hi: float = 1.0
-    cheek_lo: float = 0.5
-    cheek_hi: float = 1.5
+    widen_lo: float = _R.context.widen_lo
+    widen_hi: float = _R.context.widen_hi
+    cheek_lo: float = _R.context.cheek_lo
+    cheek_hi: float = _R.context.cheek_hi
     #: a felt smile, min(AU06, AU12), from ``felt_smile_lo`` (none) to ``_hi`` (full),
     #: explains AU09/AU10 readings away (see :func:`reread_smile_wrinkles`).
-    felt_smile_lo: float = 2.0
-    felt_smile_hi: float = 4.0
+    felt_smile_lo: float = _R.context.felt_smile_lo
+    felt_smile_hi: float = _R.context.felt_smile_hi
     #: half-width of each of the two box passes of the smoothing window, seconds.
-    smooth_half_width_s: float = 0.12
+    smooth_half_width_s: float = _R.smoothing.half_width_s
     #: shot cut: between two consecutive frames the face box moves more than
     #: ``cut_shift`` face heights (or ``cut_speed`` face heights per second, whichever is
     #: more), its height changes by more than ``cut_scale`` (log ratio), or the face's own
     #: shape (face-frame landmarks, IOD) jumps more than ``cut_shape`` (times the small-face
     #: noise factor). No head moves or deforms that fast; an edit does. Nothing is
     #: smoothed across a cut.
-    cut_shift: float = 0.25
-    cut_speed: float = 2.0
-    cut_scale: float = 0.2
-    cut_shape: float = 0.12
+    cut_shift: float = _R.smoothing.cut_shift
+    cut_speed: float = _R.smoothing.cut_speed
+    cut_scale: float = _R.smoothing.cut_scale
+    cut_shape: float = _R.smoothing.cut_shape
     #: head turn: full confidence up to ``*_free_deg``, falling with scale ``*_scale_deg``.
-    yaw_free_deg: float = 20.0
-    yaw_scale_deg: float = 15.0
-    pitch_free_deg: float = 15.0
-    pitch_scale_deg: float = 12.0
+    yaw_free_deg: float = _R.confidence.yaw_free_deg
+    yaw_scale_deg: float = _R.confidence.yaw_scale_deg
+    pitch_free_deg: float = _R.confidence.pitch_free_deg
+    pitch_scale_deg: float = _R.confidence.pitch_scale_deg
     #: face height (the landmarks' box, brow to chin, about half the head's height, in
     #: pixels): no confidence at ``min_face_px``, full at ``good_face_px``. A face 1/8 of a
     #: 1080p frame high has a landmark box of about 70 px, and its landmarks are usable.
-    min_face_px: float = 24.0
-    good_face_px: float = 60.0
+    min_face_px: float = _R.confidence.min_face_px
+    good_face_px: float = _R.confidence.good_face_px
     #: landmark noise is roughly constant in pixels, so in face units it grows as the face
     #: shrinks: the flicker and jitter tolerances scale by ``noise_ref_px / height`` (>= 1).
-    noise_ref_px: float = 110.0
+    noise_ref_px: float = _R.confidence.noise_ref_px
     #: detection confidence: none at ``min_detection``, full at ``good_detection``.
-    min_detection: float = 0.3
-    good_detection: float = 0.7
+    min_detection: float = _R.confidence.min_detection
+    good_detection: float = _R.confidence.good_detection
     #: optional per-frame sharpness (variance of the Laplacian on the face crop).
-    min_sharpness: float = 10.0
-    good_sharpness: float = 60.0
+    min_sharpness: float = _R.confidence.min_sharpness
+    good_sharpness: float = _R.confidence.good_sharpness
     #: covered face, cue 1: the landmarker flattens the face's depth when a hand covers
     #: it. Depth spread relative to the track's 75th percentile: none below ``flat_min``,
     #: full above ``flat_ok``.
-    flat_min: float = 0.70
-    flat_ok: float = 0.92
+    flat_min: float = _R.confidence.flat_min
+    flat_ok: float = _R.confidence.flat_ok
     #: covered face, cue 2: frame-to-frame flicker of the blendshapes (mean |second
     #: difference|, averaged over the smoothing window): full below ``flicker_ok``.
-    flicker_ok: float = 0.016
-    flicker_max: float = 0.05
+    flicker_ok: float = _R.confidence.flicker_ok
+    flicker_max: float = _R.confidence.flicker_max
     #: covered face, cue 3: non-rigid landmark flicker (IOD units), same idea.
-    jitter_ok: float = 0.006
-    jitter_max: float = 0.02
+    jitter_ok: float = _R.confidence.jitter_ok
+    jitter_max: float = _R.confidence.jitter_max
 
     def __post_init__(self) -> None:
         if self.reading not in READINGS:
@@ -225,7 +203,7 @@ def top_aus(series: ExpressionSeries, rows: np.ndarray, category: str, k: int = 
     w = series.confidence[rows] + 1e-6
     mean_au = np.average(series.au[rows], axis=0, weights=w)
     parts = [(weight * mean_au[_AU[au]], au) for au, weight in proto.items() if au in _AU]
-    parts = [p for p in sorted(parts, reverse=True) if p[0] > 0.25 * 0.5]
+    parts = [p for p in sorted(parts, reverse=True) if p[0] > _R.categories.evidence_min]
     return [au for _, au in parts[:k]]
 
 
@@ -292,13 +270,14 @@ def shot_ids(timestamps: np.ndarray, points: np.ndarray, bbox: np.ndarray,
     scale = np.abs(np.diff(np.log(height)))
     step = np.diff(np.asarray(points[:, :, :2], dtype=np.float64), axis=0)
     shape = np.sqrt(np.einsum("nkd,nkd->nk", step, step)).mean(axis=1)
-    noise = np.clip(s.noise_ref_px / h, 1.0, 4.0)
+    noise = np.clip(s.noise_ref_px / h, 1.0, _R.confidence.noise_factor_max)
     cut = ((shift > np.maximum(s.cut_shift, s.cut_speed * dt)) | (scale > s.cut_scale)
            | (shape > s.cut_shape * noise))
     return np.r_[0, np.cumsum(np.nan_to_num(cut, nan=0.0).astype(bool))].astype(np.int64)
 
 
-def _neighbour_flicker(timestamps: np.ndarray, x: np.ndarray, max_gap_s: float = 0.35) -> np.ndarray:
+def _neighbour_flicker(timestamps: np.ndarray, x: np.ndarray,
+                       max_gap_s: float = _R.confidence.flicker_max_gap_s) -> np.ndarray:
     """Per frame, how far the values turn back on themselves, averaged over the last axes.
 
     Jitter reverses direction frame to frame (up, down, up); a real movement goes one way
@@ -354,16 +333,17 @@ def frame_confidence(timestamps: np.ndarray, points: np.ndarray, blendshapes: np
 
     depth = points[:, :, 2].std(axis=1)
     finite = np.isfinite(depth)
-    ref = np.percentile(depth[finite], 75) if finite.any() else 1.0
+    ref = np.percentile(depth[finite], _R.confidence.flat_reference_percentile) if finite.any() else 1.0
     f_flat = _ramp(depth / max(ref, 1e-9), s.flat_min, s.flat_ok)
     steady = np.asarray(blendshapes, dtype=np.float32)[:, STEADY_BLENDSHAPE_IDX]
     flicker = _neighbour_flicker(t, steady)
     jitter = _neighbour_flicker(t, points[:, UPPER_FACE_COLS])
     ones = np.ones_like(flicker)
-    flicker = smooth_over_time(t, flicker, ones, 0.25)
-    jitter = smooth_over_time(t, jitter, ones, 0.25)
-    f_flat = smooth_over_time(t, f_flat, ones, 0.25)
-    noise = np.clip(s.noise_ref_px / np.maximum(height, 1.0), 1.0, 4.0)
+    cue_h = _R.confidence.cue_half_width_s
+    flicker = smooth_over_time(t, flicker, ones, cue_h)
+    jitter = smooth_over_time(t, jitter, ones, cue_h)
+    f_flat = smooth_over_time(t, f_flat, ones, cue_h)
+    noise = np.clip(s.noise_ref_px / np.maximum(height, 1.0), 1.0, _R.confidence.noise_factor_max)
     f_cover = (f_flat * (1.0 - _ramp(flicker / noise, s.flicker_ok, s.flicker_max))
                * (1.0 - _ramp(jitter / noise, s.jitter_ok, s.jitter_max)))
     conf = f_pose * f_size * f_det * f_sharp * f_cover
@@ -375,13 +355,17 @@ def unilateral_corner(geometry: np.ndarray, blendshapes: np.ndarray,
     """0..1: one mouth corner raised or dimpled more than the other (contempt's mark)."""
     g = GEOMETRY_NAMES.index("corner_asymmetry")
     # no neutral mouth found: the corners' own asymmetry says nothing without it
-    geo = np.nan_to_num((np.abs(geometry[:, g] - reference.geometry[g]) - 0.02) / 0.05, nan=0.0)
+    u = _R.unilateral
+    geo = np.nan_to_num((np.abs(geometry[:, g] - reference.geometry[g]) - u.geometry_dead) / u.geometry_full,
+                        nan=0.0)
     bs = np.asarray(blendshapes, dtype=np.float64)
     i = {n: BLENDSHAPE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight",
                                                  "mouthDimpleLeft", "mouthDimpleRight")}
     b = (np.abs(bs[:, i["mouthSmileLeft"]] - bs[:, i["mouthSmileRight"]])
-         + np.abs(bs[:, i["mouthDimpleLeft"]] - bs[:, i["mouthDimpleRight"]]) - 0.1) / 0.3
-    return _clip01(0.6 * np.clip(geo, 0, 1.5) + 0.4 * np.clip(b, 0, 1.5))
+         + np.abs(bs[:, i["mouthDimpleLeft"]] - bs[:, i["mouthDimpleRight"]]) - u.blendshape_dead
+         ) / u.blendshape_full
+    return _clip01(u.geometry_weight * np.clip(geo, 0, u.cue_max)
+                   + u.blendshape_weight * np.clip(b, 0, u.cue_max))
 
 
 def sustained_closure(timestamps: np.ndarray, au45: np.ndarray,

@@ -43,6 +43,7 @@ from cuewatch.formats import (
     POSITIVE_CATEGORIES,
 )
 from cuewatch.options import SENSITIVITIES, FlagSettings
+from cuewatch.rule_numbers import RULES as _R
 
 _CAT = {c: i for i, c in enumerate(EXPRESSION_CATEGORIES)}
 _NEGATIVE_CATS = NEGATIVE_CATEGORIES
@@ -243,8 +244,8 @@ def _evidence_aus(series: ExpressionSeries, rows: np.ndarray, category: str) -> 
     proto = series.settings.prototypes.get(category, {}) if series.settings else {}
     names = [au for au in proto if au in AU_NAMES] or list(AU_NAMES)
     ranked = sorted(names, key=lambda au: -mean_au[AU_NAMES.index(au)] * proto.get(au, 1.0))
-    return {au: round(float(mean_au[AU_NAMES.index(au)]), 2) for au in ranked[:3]
-            if mean_au[AU_NAMES.index(au)] > 0.3}
+    return {au: round(float(mean_au[AU_NAMES.index(au)]), 2) for au in ranked[:_R.flags.evidence_aus]
+            if mean_au[AU_NAMES.index(au)] > _R.flags.evidence_au_min}
 
 
 def _expressed(series: ExpressionSeries, rows: np.ndarray, sign: int) -> tuple[str, float]:
@@ -268,10 +269,13 @@ def _flag(kind: str, seg: MoodSegment, series: ExpressionSeries, rows: np.ndarra
     stated_v = float(seg.valence or 0.0)
     gap = abs(stated_v - valence) / 2.0
     frac = (end - start) / max(1e-6, seg.end - seg.start)
-    severity = float(np.clip(0.6 * gap + 0.4 * min(1.0, frac) if kind == "incongruence"
-                             else gap, 0.0, 1.0))
+    r = _R.flags
+    severity = float(np.clip(r.severity_gap_weight * gap + r.severity_span_weight * min(1.0, frac)
+                             if kind == "incongruence" else gap, 0.0, 1.0))
     face_conf = float(np.mean(series.confidence[rows]))
-    confidence = float(np.clip(face_conf * (0.5 + 0.5 * seg.certainty) * (0.6 + 0.4 * coverage),
+    confidence = float(np.clip(face_conf
+                               * (r.confidence_certainty_base + r.confidence_certainty_weight * seg.certainty)
+                               * (r.confidence_coverage_base + r.confidence_coverage_weight * coverage),
                                0.0, 1.0))
     return Flag(
         start=round(start, 3), end=round(end, 3), type=kind, track=track_id,
@@ -327,7 +331,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         # contradiction that keeps coming back through the utterance (several runs, each
         # shorter than min_duration, together longer) is as telling as one long run
         recurring = sum(r[3] - r[2] for r in runs) >= th.min_duration
-        if (sustained or recurring) and share >= th.utterance_share and whole > 0.5 * need:
+        if (sustained or recurring) and share >= th.utterance_share and whole > _R.flags.whole_strength_share * need:
             # the statement as a whole conflicts: flag the utterance where the face was seen
             first, last = np.flatnonzero(seen)[[0, -1]]
             start = max(seg.start, float(t[rows[first]]))

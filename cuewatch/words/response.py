@@ -30,13 +30,14 @@ from typing import Any, Optional
 
 from cuewatch.domain import MoodSegment, is_client_speaker, speaker_key
 from cuewatch.errors import CuewatchError
+from cuewatch.rule_numbers import RULES as _R
 from cuewatch.words import response_rules as rules
 from cuewatch.words.stated_mood import VOCABULARY
 
 #: Seconds after the flag's end within which a therapist turn must start to count.
-RESPONSE_WINDOW_S = 10.0
+RESPONSE_WINDOW_S = _R.response.window_s
 #: At most this many therapist turns in the window are read.
-RESPONSE_MAX_TURNS = 2
+RESPONSE_MAX_TURNS = _R.response.max_turns
 
 RESPONSE_KINDS = rules.RESPONSE_KINDS
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from cuewatch.rule_numbers import RULES as _R
+
 #: The five kinds, strongest turn toward the moment first (the order used to combine).
 RESPONSE_KINDS: Final[tuple[str, ...]] = ("named", "explored", "validated", "moved_on", "none")
 
@@ -155,14 +157,14 @@ FEEL_VERBS: Final[frozenset[str]] = frozenset({
     "sound", "sounds", "sounded",
 })
 #: How many words before a lexicon word a feeling verb reaches ("you felt so alone").
-FEEL_VERB_REACH: Final[int] = 2
+FEEL_VERB_REACH: Final[int] = _R.response.feel_verb_reach
 #: ...and these count only when negated: "you're not okay" names distress, "you're okay"
 #: is reassurance.
 ONLY_NEGATED: Final[frozenset[str]] = frozenset({
     "okay", "ok", "fine", "alright", "all right", "good", "great", "well", "calm", "content",
 })
 #: How many words before a feeling word a negator reaches ("not really sad").
-NEGATION_REACH: Final[int] = 3
+NEGATION_REACH: Final[int] = _R.response.negation_reach
 #: Negators (a negated negative feeling is a dismissal: "you're not really sad"). Not "no":
 #: "oh no, that's awful" names the feeling.
 NEGATORS: Final[frozenset[str]] = frozenset({

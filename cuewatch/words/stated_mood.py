@@ -25,6 +25,7 @@ from vaderSentiment import vaderSentiment as _vader
 
 from cuewatch.domain import MoodSegment
 from cuewatch.formats import CATEGORY_POLARITY, EXPRESSION_CATEGORIES, NEUTRAL_BAND
+from cuewatch.rule_numbers import RULES as _R
 
 #: Categories a stated mood can take: the expression prototypes plus "calm", which people
 #: say ("I'm fine", "relaxed") and which the face can contradict (fear).
@@ -224,7 +225,7 @@ _DIMINISHERS = frozenset({
     "bit", "little", "slightly", "somewhat", "mildly", "partly", "fairly", "rather",
     "marginally", "moderately", "quite",  # "quite" is mild in British usage
 })
-_NEGATION_WINDOW = 3
+_NEGATION_WINDOW = _R.stated_mood.negation_window
 #: words that may stand between "things are" and the mood word without changing it.
 _TIME_ADVERBS = {"finally", "still", "now", "again", "already", "mostly", "generally",
                  "actually", "honestly", "definitely", "just"}
@@ -352,7 +353,7 @@ def _has_context(tokens: Sequence[str], i: int, n: int) -> bool:
     if j < 0 and tokens[i] in _DISCOURSE_MARKERS:
         # "Okay, so then I went home": a turn-opening "okay" is not a mood unless it is
         # (nearly) the whole answer ("Okay, thanks.").
-        return sum(1 for t in tokens if t[0].isalnum()) <= 3
+        return sum(1 for t in tokens if t[0].isalnum()) <= _R.stated_mood.whole_answer_words
     if j < 0 or tokens[j] in ".,;:!?":
         return True  # "Fine." / "Pretty good, thanks." / "..., down, tired."
     if not (tokens[j] in _CONTEXT_WORDS or tokens[j].endswith("'m") or tokens[j].endswith("'re")):
@@ -383,7 +384,7 @@ def _about_speaker(tokens: Sequence[str], i: int) -> bool:
     while k + 1 < len(tokens) and tokens[k + 1] not in _SUBCLAUSE_BREAKS:
         k += 1
     clause = tokens[j:k + 1]
-    return len([t for t in tokens if t[0].isalnum()]) <= 3 or any(t in _SELF_WORDS for t in clause)
+    return len([t for t in tokens if t[0].isalnum()]) <= _R.stated_mood.whole_answer_words or any(t in _SELF_WORDS for t in clause)
 
 
 def _modifiers(tokens: Sequence[str], i: int) -> tuple[bool, float]:
@@ -396,10 +397,10 @@ def _modifiers(tokens: Sequence[str], i: int) -> tuple[bool, float]:
         tok = tokens[j]
         if tok in ".,;:!?" or tok in _CONTRAST or tok.startswith("\x00"):
             break
-        if steps <= 1 and tok in _INTENSIFIERS:
-            factor *= 1.3
-        elif steps <= 2 and tok in _DIMINISHERS:
-            factor *= 0.6
+        if steps <= _R.stated_mood.intensifier_reach and tok in _INTENSIFIERS:
+            factor *= _R.stated_mood.intensifier_factor
+        elif steps <= _R.stated_mood.diminisher_reach and tok in _DIMINISHERS:
+            factor *= _R.stated_mood.diminisher_factor
         elif steps < _NEGATION_WINDOW and _is_negator(tok):
             negated = not negated
         j -= 1
@@ -419,9 +420,11 @@ def _negate(phrase: str, valence: float, category: Optional[str]) -> tuple[float
     if valence > 0:
         if category == "neutral":
             return 0.0, category
-        return -(0.3 + 0.2 * valence), "fearful" if phrase in _CALM_AROUSAL else "sad"
+        r = _R.stated_mood
+        return (-(r.negated_positive_base + r.negated_positive_slope * valence),
+                "fearful" if phrase in _CALM_AROUSAL else "sad")
     if valence < 0:
-        return 0.3 * -valence, "calm"
+        return _R.stated_mood.negated_negative_factor * -valence, "calm"
     return 0.0, category
 
 
@@ -445,7 +448,7 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
                 continue
             phrase = " ".join(key)
             if phrase in _NEEDS_CONTEXT and not (
-                _has_context(tokens, i, n) or len([t for t in tokens if t.isalnum()]) <= 3
+                _has_context(tokens, i, n) or len([t for t in tokens if t.isalnum()]) <= _R.stated_mood.whole_answer_words
             ):
                 continue
             valence, category_of = entry
@@ -454,7 +457,7 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
             if negated:
                 valence, category = _negate(phrase, valence, category)
             valence = max(-1.0, min(1.0, valence * factor))
-            hits.append(_Hit(i, valence, category, 1.0, negated))
+            hits.append(_Hit(i, valence, category, _R.stated_mood.vocabulary_weight, negated))
             i += n
             matched = True
             break
@@ -462,14 +465,15 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
             continue
         score = lexicon.get(tok)
         if (
-            score is not None and abs(score) >= 1.5 and tok not in _VADER_STOPWORDS
+            score is not None and abs(score) >= _R.stated_mood.vader_min_score and tok not in _VADER_STOPWORDS
             and not _is_negator(tok) and tok not in _INTENSIFIERS and _about_speaker(tokens, i)
         ):
-            valence = 0.7 * score / 4.0
+            valence = _R.stated_mood.vader_scale * score / _R.stated_mood.vader_max_score
             negated, factor = _modifiers(tokens, i)
             if negated:
                 valence, _ = _negate(tok, valence, None)
-            hits.append(_Hit(i, max(-1.0, min(1.0, valence * factor)), None, 0.6, negated))
+            hits.append(_Hit(i, max(-1.0, min(1.0, valence * factor)), None, _R.stated_mood.vader_weight,
+                             negated))
         i += 1
     return hits
 
@@ -491,6 +495,7 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     "neutral", ...) for a plain account with no feeling in it, so it never counts as
     a positive or negative claim.
     """
+    r = _R.stated_mood
     norm = _normalise(text)
     if not norm:
         return None, None, 0.0
@@ -505,7 +510,7 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
             if v is None:
                 return " "
             key = f"\x00{len(idiom_hits)}\x00"
-            idiom_hits[key] = _Hit(0, v, c, 1.0)
+            idiom_hits[key] = _Hit(0, v, c, _R.stated_mood.vocabulary_weight)
             return f" {key} "
         norm = pattern.sub(_sub, norm)
     for p in _HEDGES:  # hedge words are not mood words ("kind", "sort")
@@ -520,9 +525,9 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
             if w not in _FILLERS and w not in _INTENSIFIERS and w not in _DIMINISHERS
             and not _is_negator(w)
         ]
-        if len(content) < 2 or text.strip().endswith("?"):
+        if len(content) < r.min_content_words or text.strip().endswith("?"):
             return None, None, 0.0
-        return 0.0, "neutral", 0.4 if hedges == 0 else 0.3
+        return 0.0, "neutral", r.no_feeling_certainty if hedges == 0 else r.no_feeling_hedged_certainty
 
     # "I was happy, but now I'm anxious": what follows the contrast counts more (as VADER).
     contrast_at = max((i for i, t in enumerate(tokens) if t in _CONTRAST), default=-1)
@@ -531,27 +536,28 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
     for h in hits:
         w = h.weight
         if contrast_at >= 0:
-            w *= 1.5 if h.pos > contrast_at else 0.5
+            w *= r.after_contrast_weight if h.pos > contrast_at else r.before_contrast_weight
         if h.category == "neutral":
-            w *= 0.5  # "the usual" dilutes a feeling but does not cancel it
+            w *= r.neutral_word_weight  # "the usual" dilutes a feeling but does not cancel it
         total += w * h.valence
         weight_sum += w
         if h.category is not None:
-            per_category[h.category] = per_category.get(h.category, 0.0) + w * max(abs(h.valence), 0.1)
+            per_category[h.category] = per_category.get(h.category, 0.0) + w * max(abs(h.valence),
+                                                                                   r.category_strength_floor)
     valence = total / weight_sum
 
     only_fallback = all(h.category is None for h in hits)
-    certainty = 0.55 if only_fallback else 0.9
+    certainty = r.fallback_certainty if only_fallback else r.vocabulary_certainty
     signs = {math.copysign(1, h.valence) for h in hits if abs(h.valence) >= NEUTRAL_BAND}
     if len(signs) > 1:
-        certainty *= 0.7  # mixed feelings
+        certainty *= r.mixed_certainty_factor  # mixed feelings
     if any(h.negated for h in hits):
-        certainty *= 0.9
+        certainty *= r.negated_certainty_factor
     if hedges:
         # A hedge softens the claim and makes us less sure of it, but "I'm okay, I guess"
         # still claims to be okay: that claim is what a face can contradict.
-        valence *= 0.8 if hedges == 1 else 0.65
-        certainty *= 0.65 ** min(hedges, 3)
+        valence *= r.one_hedge_valence_factor if hedges == 1 else r.hedges_valence_factor
+        certainty *= r.hedge_certainty_factor ** min(hedges, r.max_hedges_counted)
     valence = max(-1.0, min(1.0, valence))
 
     category: Optional[str]
@@ -565,7 +571,7 @@ def assess(text: str) -> tuple[Optional[float], Optional[str], float]:
             if c != "neutral" and (_category_sign(c) in (0, 1 if side == "pos" else -1))
         }
         category = max(fitting, key=fitting.__getitem__) if fitting else None
-    return round(valence, 3), category, round(max(0.05, min(1.0, certainty)), 3)
+    return round(valence, 3), category, round(max(r.min_certainty, min(1.0, certainty)), 3)
 
 
 def _category_sign(category: str) -> int:
