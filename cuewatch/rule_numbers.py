@@ -358,11 +358,16 @@ def load_rules(path: Union[str, Path] = RULES_PATH) -> RuleNumbers:
         raise CuewatchError(f"cannot read the rules file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CuewatchError(f"the rules file {path} is not valid TOML: {exc}") from None
+    return rules_from_data(doc, str(path))
+
+
+def rules_from_data(doc: dict[str, Any], source: str = "(data)") -> RuleNumbers:
+    """The rule numbers of an already parsed rules document, checked like the file."""
     try:
         rules: RuleNumbers = _build(RuleNumbers, doc, "")
         _check_names(rules)
     except _Bad as exc:
-        raise CuewatchError(f"rules file {path}: {exc}") from None
+        raise CuewatchError(f"rules file {source}: {exc}") from None
     return rules
 
 

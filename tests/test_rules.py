@@ -39,6 +39,8 @@ GOLDEN: dict[tuple[int, int, str], str] = {
     (4, 9, "e9fa731824aa8ec8"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
     # issue 13.1: the response window and synchrony settings enter the rules (same output)
     (4, 9, "4b1e4d62bc6b934e"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
+    # issue 12.2: every hand-set number moved unchanged into cuewatch/rules.toml (same output)
+    (4, 9, "7ad92b94cd85080b"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
 }
 
 PARAMS = {"analysis": AnalysisSettings().to_dict(), "flags": FlagSettings().to_dict(),
