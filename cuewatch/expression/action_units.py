@@ -79,12 +79,15 @@ _B = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
 
 @dataclass(frozen=True)
 class AUSettings:
-    """How geometry and blendshapes become AU intensities (plain data, provenance-safe)."""
+    """How geometry and blendshapes become AU intensities (plain data, provenance-safe).
+
+    The defaults are the ``[action_units]`` and ``[neutral]`` sections of
+    ``cuewatch/rules.toml`` (``cuewatch.rule_numbers``); the reasons for them stay here."""
 
     #: per AU, its cues: (source, name, sign, full_scale, weight). ``source`` is "g"
     #: (geometry, change from neutral in IOD) or "b" (blendshape, mean of the L/R pair).
-    #: A cue's contribution is sign * change / full_scale, clipped to [-0.5, 1.5]; the
-    #: weighted sum, clipped to [0, 1], times 5 is the intensity.
+    #: A cue's contribution is sign * change / full_scale, clipped to [cue_min, cue_max]
+    #: (rules file); the weighted sum, clipped to [0, 1], times 5 is the intensity.
     cues: dict[str, tuple[tuple[str, str, float, float, float], ...]] = field(
         default_factory=lambda: dict(_R.action_units.cues))
     #: a cue sum below this is noise around the neutral face (both signs), not an AU.

@@ -49,7 +49,8 @@ _CAT = {name: i for i, name in enumerate(EXPRESSION_CATEGORIES)}
 
 @dataclass(frozen=True)
 class ExpressionSettings:
-    """Every tunable of the expression stage, with its default (plain data)."""
+    """Every tunable of the expression stage, with its default (plain data). The numbers'
+    defaults are read from ``cuewatch/rules.toml`` (``cuewatch.rule_numbers``)."""
 
     au: AUSettings = field(default_factory=AUSettings)
     #: how the AUs become category matches and valence: "prototypes" (the hand-set

@@ -51,7 +51,8 @@ _NEGATIVE_CATS = NEGATIVE_CATEGORIES
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The numbers a sensitivity preset stands for (explicit settings override them)."""
+    """The numbers a sensitivity preset stands for (explicit settings override them). No
+    defaults: every preset names every one (``OPERATING_POINTS_PATH``)."""
 
     valence: float          # face valence beyond this, on the other side of zero
     min_duration: float     # shortest incongruence flag, s
@@ -70,10 +71,10 @@ class Thresholds:
     #: when contradicting frames make up this share of the reliably seen utterance (over a
     #: third of what was said), the whole seen utterance is the flag: the statement as a
     #: whole conflicts with the face, not just its most visible moment.
-    utterance_share: float = 0.35
-    leak_min: float = 0.2
-    leak_max: float = 0.5
-    min_gap: float = 0.5    # shortest reported face-not-visible gap, s
+    utterance_share: float
+    leak_min: float         # a leak lasts at least this long, s
+    leak_max: float         # ... and at most this long, s
+    min_gap: float          # shortest reported face-not-visible gap, s
 
 
 #: where the presets live: one data file beside this module, written by
