@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from cuewatch.expression import cache as expression_cache
 from cuewatch.expression.series import ExpressionSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+tomllib = rule_numbers.tomllib  # the standard library's, or its backport on Python 3.10
 TEXT = rule_numbers.RULES_PATH.read_text()
 
 
