@@ -325,7 +325,8 @@ def _check_names(rules: RuleNumbers) -> None:
     for au, cues in rules.action_units.cues.items():
         for i, cue in enumerate(cues):
             if cue[0] not in ("g", "b"):
-                raise _Bad(f"action_units.cues.{au}[{i}][0]", f"source must be \"g\" or \"b\", got {cue[0]!r}")
+                raise _Bad(f"action_units.cues.{au}[{i}][0]",
+                           f"source must be \"g\" or \"b\", got {cue[0]!r}")
             if cue[2] not in (1, -1):
                 raise _Bad(f"action_units.cues.{au}[{i}][2]", f"sign must be 1 or -1, got {cue[2]!r}")
             if cue[3] <= 0:

@@ -1,7 +1,8 @@
 """The rules behind every result, as one fingerprint that provenance carries.
 
 Every hand-set rule number lives in ``cuewatch/rules.toml`` (read by
-``cuewatch.rule_numbers``); its parsed content is hashed here, whole. A flag depends on the face pass (``FACE_PASS_REVISION``), the expression stage
+``cuewatch.rule_numbers``); its parsed content is hashed here, whole. A flag depends
+on the face pass (``FACE_PASS_REVISION``), the expression stage
 (``EXPRESSION_REVISION``, the defaults of ``ExpressionSettings``/``AUSettings`` and the
 fitted reading's weights, ``cuewatch.expression.fitted``) and
 the flag rules (the defaults of ``FlagSettings`` and the sensitivity presets, read from

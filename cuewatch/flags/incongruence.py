@@ -245,7 +245,8 @@ def _evidence_aus(series: ExpressionSeries, rows: np.ndarray, category: str) -> 
     proto = series.settings.prototypes.get(category, {}) if series.settings else {}
     names = [au for au in proto if au in AU_NAMES] or list(AU_NAMES)
     ranked = sorted(names, key=lambda au: -mean_au[AU_NAMES.index(au)] * proto.get(au, 1.0))
-    return {au: round(float(mean_au[AU_NAMES.index(au)]), 2) for au in ranked[:_R.flags.evidence_aus]
+    return {au: round(float(mean_au[AU_NAMES.index(au)]), 2)
+            for au in ranked[:_R.flags.evidence_aus]
             if mean_au[AU_NAMES.index(au)] > _R.flags.evidence_au_min}
 
 
@@ -332,7 +333,8 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
         # contradiction that keeps coming back through the utterance (several runs, each
         # shorter than min_duration, together longer) is as telling as one long run
         recurring = sum(r[3] - r[2] for r in runs) >= th.min_duration
-        if (sustained or recurring) and share >= th.utterance_share and whole > _R.flags.whole_strength_share * need:
+        if ((sustained or recurring) and share >= th.utterance_share
+                and whole > _R.flags.whole_strength_share * need):
             # the statement as a whole conflicts: flag the utterance where the face was seen
             first, last = np.flatnonzero(seen)[[0, -1]]
             start = max(seg.start, float(t[rows[first]]))

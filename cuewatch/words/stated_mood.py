@@ -384,7 +384,8 @@ def _about_speaker(tokens: Sequence[str], i: int) -> bool:
     while k + 1 < len(tokens) and tokens[k + 1] not in _SUBCLAUSE_BREAKS:
         k += 1
     clause = tokens[j:k + 1]
-    return len([t for t in tokens if t[0].isalnum()]) <= _R.stated_mood.whole_answer_words or any(t in _SELF_WORDS for t in clause)
+    return (len([t for t in tokens if t[0].isalnum()]) <= _R.stated_mood.whole_answer_words
+            or any(t in _SELF_WORDS for t in clause))
 
 
 def _modifiers(tokens: Sequence[str], i: int) -> tuple[bool, float]:
@@ -448,7 +449,8 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
                 continue
             phrase = " ".join(key)
             if phrase in _NEEDS_CONTEXT and not (
-                _has_context(tokens, i, n) or len([t for t in tokens if t.isalnum()]) <= _R.stated_mood.whole_answer_words
+                _has_context(tokens, i, n)
+                or len([t for t in tokens if t.isalnum()]) <= _R.stated_mood.whole_answer_words
             ):
                 continue
             valence, category_of = entry
@@ -465,7 +467,8 @@ def _find_hits(tokens: list[str], idiom_hits: dict[str, _Hit]) -> list[_Hit]:
             continue
         score = lexicon.get(tok)
         if (
-            score is not None and abs(score) >= _R.stated_mood.vader_min_score and tok not in _VADER_STOPWORDS
+            score is not None and abs(score) >= _R.stated_mood.vader_min_score
+            and tok not in _VADER_STOPWORDS
             and not _is_negator(tok) and tok not in _INTENSIFIERS and _about_speaker(tokens, i)
         ):
             valence = _R.stated_mood.vader_scale * score / _R.stated_mood.vader_max_score
