@@ -70,9 +70,13 @@ def recompute_recording_flags(project: Project, recording_id: int, flag_settings
         raise ProjectError(f"recording {rid} ({name}) has not been analysed yet "
                            f"(run: cuewatch project analyze {project.path})")
     client_track = project.recordings.client_track(rid)
+    meta = project.recordings.metadata(rid)  # the therapist is chosen again as analysis chose them
     flags, gaps = recompute_flags(features_dir, project.analyses.mood_segments(rid),
                                   project.recordings.client_speaker(rid), client_track,
-                                  flag_settings, neutral_span=project.recordings.neutral_span(rid))
+                                  flag_settings, neutral_span=project.recordings.neutral_span(rid),
+                                  therapist_speaker=meta.get("therapist_speaker"),
+                                  therapist_face=meta.get("therapist_face") or "auto",
+                                  neutral_spans=project.recordings.neutral_spans(rid))
     stats = project.flags.replace(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
     return RecomputeSummary(
         recording_id=rid, name=name, settings=flag_settings, flags=stats["flags"],
