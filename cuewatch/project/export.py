@@ -130,7 +130,7 @@ def therapist_flags_for(project: Project, bundle: ExportBundle, recording_id: in
     flags = [f for f in bundle.flags if f.type != THERAPIST_INCONGRUENCE]
     agreement = agreement_from_reviews(   # as project_agreement, over the flags that go out
         [r for r in project.reviews.all(recording_id=recording_id) if r.flag_id not in out],
-        [f.id for f in flags], True, tool_verdicts(flags)).to_dict()
+        [int(f.id) for f in flags if f.id is not None], True, tool_verdicts(flags)).to_dict()
     return replace(bundle, provenance=prov, flags=flags, agreement=agreement,
                    orphaned=[f for f in bundle.orphaned if f.type != THERAPIST_INCONGRUENCE],
                    reviews=[r for r in bundle.reviews if r.flag_id not in out])
