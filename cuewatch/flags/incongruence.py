@@ -11,6 +11,9 @@ utterance whose face otherwise agrees is a ``leak``. Where the face was not reli
 seen there is no verdict: those spans are reported as gaps, so a reviewer knows the tool
 was blind there.
 
+The trainee's own congruence is the same check on the therapist's face track against the
+therapist's own turns (``detect_therapist_flags``): ``therapist_incongruence`` flags.
+
 Everything here works on stored features and cached expression series, so new settings
 give new flags in well under a second, even for an hour of recording. Any thread.
 """

@@ -93,7 +93,7 @@ class NeutralChange:
     recording_id: int
     track: int
     span: Optional[tuple[float, float]]   # None: cleared, the automatic neutral applies
-    recompute: Optional[RecomputeSummary]  # None: not the client's face, or not analysed
+    recompute: Optional[RecomputeSummary]  # None: not analysed
 
     def line(self) -> str:
         what = (f"neutral face of track {self.track} marked at {self.span[0]:g}-{self.span[1]:g} s"
@@ -105,8 +105,9 @@ class NeutralChange:
 def mark_neutral(project: Project, recording_id: int, span: Optional[tuple[float, float]], *,
                  track: Optional[int] = None, actor: Optional[str] = None) -> NeutralChange:
     """Store ``span`` as the neutral face of ``track`` (default: the client's), or clear it
-    (``span`` None), and recompute the flags if that face is the client's. A span where
-    the stored features never see that face is refused before anything is stored."""
+    (``span`` None), and recompute the flags: the client's, and the therapist's own, which read
+    the therapist's face against its marked span. A span where the stored features never see
+    that face is refused before anything is stored."""
     from cuewatch.features.folder import is_complete, load_features
 
     rid = int(recording_id)
@@ -132,7 +133,6 @@ def mark_neutral(project: Project, recording_id: int, span: Optional[tuple[float
         tid = project.recordings.set_neutral(rid, start, end, track=track, actor=actor)
     summary = None
     latest = project.analyses.latest(rid)
-    if (latest is not None and features_dir is not None
-            and int(tid) == project.recordings.client_track(rid)):
+    if latest is not None and features_dir is not None:  # the client's face or the therapist's
         summary = recompute_recording_flags(project, rid, latest.flag_settings, actor=actor)
     return NeutralChange(rid, int(tid), (float(span[0]), float(span[1])) if span else None, summary)
