@@ -318,3 +318,32 @@ def test_a_participants_unknown_scope_is_refused_in_one_line() -> None:
         consent_from_dict({"participants": [{"name": "b", "role": "therapist",
                                              "scopes": ["marketing"]}],
                            "scopes": ["training"], "obtained": "2014-01-01"})
+
+
+# ---- the app's flag list: the type by its readable name, and a filter for it ------------
+def test_flag_list_names_the_therapist_type_and_filters_by_it(qtbot) -> None:
+    from cuewatch.domain import Flag
+    from cuewatch_ui.flag_review import FlagReview
+    from cuewatch_ui.qt_flag_review import QtFlagDetail, QtFlagList
+
+    said = {"words": PAINFUL, "category": None, "valence": -0.43, "speaker": "Therapist"}
+    flags = [Flag(2.0, 4.0, "incongruence", 0, {"words": "I'm fine", "valence": 0.5,
+                                                  "speaker": "Client"},
+                  {"category": "sad", "valence": -0.4}, 0.6, 0.8, id=1),
+             Flag(11.6, 16.0, THERAPIST_INCONGRUENCE, 1, said,
+                  {"category": "happy", "valence": 0.83}, 0.77, 0.84, id=2)]
+    review = FlagReview()
+    panel, detail = QtFlagList(review), QtFlagDetail(review)
+    qtbot.addWidget(panel)
+    qtbot.addWidget(detail)
+    review.set_flags(None, flags)
+    model = panel.model
+    assert [model.data(model.index(r, 1)) for r in range(model.rowCount())] == [
+        "incongr.", "therapist incongr."]
+    combo = panel.type_combo
+    labels = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
+    assert labels[THERAPIST_INCONGRUENCE] == "therapist incongruence"
+    combo.setCurrentIndex(combo.findData(THERAPIST_INCONGRUENCE))
+    assert [review.flags[i].id for i in review.visible] == [2]
+    review.set_current(review.visible[0])
+    assert detail.title.text().startswith("Therapist incongruence at")

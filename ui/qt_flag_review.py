@@ -38,7 +38,7 @@ from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
 
 COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Said")
 SAID = COLUMNS.index("Said")
-SHORT_TYPES = {"incongruence": "incongr.", THERAPIST_INCONGRUENCE: "therapist"}
+SHORT_TYPES = {"incongruence": "incongr.", THERAPIST_INCONGRUENCE: "therapist incongr."}
 #: how an orphaned verdict's row (its flag no longer raised) is drawn and marked.
 ORPHANED_COLOUR = QColor(150, 150, 150)
 ORPHANED_MARK = "no longer raised"
