@@ -6,6 +6,9 @@ folder given with --cases (e.g. cases built by benchmarks/build_cases.py). The c
 runs exactly as a user would run it (default settings, ``--client-face auto``); the flags
 are scored by the evaluation set's own scorer (score_flags.py): an event is found when a
 flag overlaps 40% of it; a flag matching no event outside don't-care spans is a false alarm.
+The truth is the client's: the scorer is given the client's flags only (``CLIENT_FLAG_TYPES``,
+written to ``flags.client.json``), so the therapist's own congruence flags
+(``therapist_incongruence``) never count as client false alarms; they are counted apart.
 
 Usage: python benchmarks/eval_incongruence.py [--eval ../shared/eval] [--cases DIR ...]
        [--sensitivity medium] [--out DIR]
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 from cuewatch.evaluation.operating_points import role_play_cases
+from cuewatch.formats import CLIENT_FLAG_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CUEWATCH_SHARED", ROOT.parent / "shared"))
@@ -77,7 +81,10 @@ def main() -> int:
                 kinds[f["type"]] = kinds.get(f["type"], 0) + 1
             print(f"{video.name}: {len(doc['flags'])} flags {kinds}, {len(doc['gaps'])} gaps, "
                   f"{time.time() - t0:.1f} s")
-            pairs += [str(truth), str(flags)]
+            client = flags.with_name("flags.client.json")
+            client.write_text(json.dumps({"flags": [f for f in doc["flags"]
+                                                    if f["type"] in CLIENT_FLAG_TYPES]}))
+            pairs += [str(truth), str(client)]
         if pairs:
             subprocess.run([sys.executable, str(scorer), *pairs], check=False)
     print(f"outputs in {out}")

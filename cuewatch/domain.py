@@ -79,6 +79,20 @@ class MoodSegment:
         return is_client_speaker(self.speaker, client_speaker)
 
 
+#: role names that mean the person in the therapist's chair (the trainee): in a transcript's
+#: speaker labels (``cuewatch.faces.client_face``) and a consent record's participant roles
+#: (``cuewatch.consent.policy``), compared by their first word, ignoring case.
+THERAPIST_ROLE_NAMES: tuple[str, ...] = ("therapist", "counsellor", "counselor", "trainee",
+                                         "clinician", "psychologist", "psychotherapist",
+                                         "practitioner")
+
+
+def role_word(name: str) -> str:
+    """The word a role name or speaker label is known by: "Therapist 2" -> "therapist"."""
+    words = speaker_key(name).split(" ")
+    return words[0].rstrip(".") if words else ""
+
+
 def speaker_key(name: str) -> str:
     """A speaker label as compared: case and spacing do not matter ("client " is "Client")."""
     return " ".join(name.split()).casefold()
@@ -94,6 +108,19 @@ def is_client_speaker(speaker: Optional[str], client_speaker: Optional[str]) -> 
     if client_speaker is None:
         return True
     return speaker is not None and speaker_key(speaker) == speaker_key(client_speaker)
+
+
+def is_therapist_speaker(speaker: Optional[str], client_speaker: Optional[str],
+                         therapist_speaker: Optional[str] = None) -> bool:
+    """The one rule for which transcript lines are the therapist's words.
+
+    A labelled line that is not the client's, and when the therapist's name is known
+    (``therapist_speaker``), labelled with that name. With no client speaker every line is
+    the client's (``is_client_speaker``), so none is the therapist's.
+    """
+    if client_speaker is None or speaker is None or is_client_speaker(speaker, client_speaker):
+        return False
+    return therapist_speaker is None or speaker_key(speaker) == speaker_key(therapist_speaker)
 
 
 @dataclass
@@ -115,7 +142,7 @@ class Flag:
 
     start: float
     end: float
-    type: str  # "incongruence" or "leak"
+    type: str  # a FLAG_TYPES entry: "incongruence", "leak" or "therapist_incongruence"
     track: Optional[int]
     stated: dict[str, Any]
     expressed: dict[str, Any]

@@ -58,7 +58,8 @@ NEUTRAL_BAND = 0.15
 COLOURS: dict[str, str] = {
     "stated_positive": "#40aa60", "stated_negative": "#d65248", "stated_neutral": "#a8a8a8",
     "no_mood": "#d7d7d7", "expressed_valence": "#285aa0",
-    "incongruence": "#e87814", "leak": "#963cbe", "face_not_seen": "#787878",
+    "incongruence": "#e87814", "leak": "#963cbe", "therapist_incongruence": "#1e9696",
+    "face_not_seen": "#787878",
     "annotation": "#4682c8",
     "verdict_agree": "#32a050", "verdict_disagree": "#cd3737", "verdict_unsure": "#e1b428",
     "expression_neutral": "#bebebe", "expression_happy": "#58ba64", "expression_sad": "#5078d2",
@@ -80,7 +81,19 @@ FEATURES_FORMAT_VERSION = 1
 #: bump when the face pass changes what it computes: cached features are then recomputed.
 FACE_PASS_REVISION = 4
 
-FLAG_TYPES: tuple[str, ...] = ("incongruence", "leak")
+#: the client's flags: what the flags stage looks for in the client's face.
+CLIENT_FLAG_TYPES: tuple[str, ...] = ("incongruence", "leak")
+#: the trainee's own congruence: the same check run on the therapist's face against the
+#: therapist's own words (``cuewatch.flags.incongruence.detect_therapist_flags``).
+THERAPIST_INCONGRUENCE = "therapist_incongruence"
+FLAG_TYPES: tuple[str, ...] = CLIENT_FLAG_TYPES + (THERAPIST_INCONGRUENCE,)
+#: how the app, the report and the CLI name each flag type to a reader.
+FLAG_TYPE_LABELS: dict[str, str] = {
+    "incongruence": "incongruence", "leak": "leak",
+    THERAPIST_INCONGRUENCE: "therapist incongruence",
+}
+#: the provenance key an export states, when it leaves the therapist's flags out, why.
+THERAPIST_FLAGS_LEFT_OUT_KEY = "therapist_flags_left_out"
 #: why a gap (a span with no verdict, in flags.json and the project) has no verdict.
 GAP_FACE_NOT_VISIBLE = "face not visible"   # the client's face, while other faces were seen
 GAP_NO_CLIENT_FACE = "no client face"       # faces were seen, none of them the client's
@@ -116,7 +129,7 @@ NO_SPEAKER_LABELS = "no speaker labels: whose words are the therapist's is unkno
 FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "id", "start", "end", "type", "track", "stated_words", "stated_category", "stated_valence",
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",
-    "evidence_aus",
+    "evidence_aus", "speaker",
 )
 #: what a transcript or mood file's name says it holds: suffix -> format read. The core
 #: reads by these and the app's file dialogs and "transcript or mood file?" use them too.

@@ -233,7 +233,7 @@ def test_csv_flags_with_verdicts_notes_evidence(media: Path, tmp_path: Path) -> 
     assert FLAGS_EXPORT_COLUMNS == (
         "recording", "id", "start", "end", "type", "track", "stated_words", "stated_category",
         "stated_valence", "expressed_category", "expressed_valence", "severity", "confidence",
-        "peak_time", "evidence_aus", "utterance_start", "utterance_end", "evidence",
+        "peak_time", "evidence_aus", "speaker", "utterance_start", "utterance_end", "evidence",
         "n_reviewers", "n_agree", "n_disagree", "n_unsure", "verdicts", "notes", "raised")
     assert REVIEWS_EXPORT_COLUMNS == ("recording", "flag_id", "flag_start", "flag_end", "flag_type",
                                       "reviewer", "verdict", "note", "time", "current",

@@ -19,7 +19,7 @@ def test_expression_columns() -> None:
 
 
 def test_flags_schema() -> None:
-    assert formats.FLAG_TYPES == ("incongruence", "leak")
+    assert formats.FLAG_TYPES == ("incongruence", "leak", "therapist_incongruence")
     assert formats.FLAGS_CSV_COLUMNS[:4] == ("id", "start", "end", "type")
     assert formats.CONSENT_SCOPES == ("training", "supervision", "research")
 

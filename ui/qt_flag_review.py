@@ -31,14 +31,14 @@ from PySide6.QtWidgets import (
 
 from cuewatch.exports.describe import clock, evidence_aus, expressed_text, peak_time, stated_text
 from cuewatch.flags.matching import ORPHANED_STATUS
-from cuewatch.formats import FLAG_TYPES
+from cuewatch.formats import FLAG_TYPE_LABELS, FLAG_TYPES, THERAPIST_INCONGRUENCE
 from cuewatch_ui.document import ClientFace
 from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, Filters, FlagReview
 from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
 
 COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Said")
 SAID = COLUMNS.index("Said")
-SHORT_TYPES = {"incongruence": "incongr."}
+SHORT_TYPES = {"incongruence": "incongr.", THERAPIST_INCONGRUENCE: "therapist incongr."}
 #: how an orphaned verdict's row (its flag no longer raised) is drawn and marked.
 ORPHANED_COLOUR = QColor(150, 150, 150)
 ORPHANED_MARK = "no longer raised"
@@ -103,7 +103,7 @@ class FlagTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return (("" if flag.raised else f"Orphaned verdict: {ORPHANED_STATUS}; kept, and "
                      "re-attached if a recompute raises it again\n")
-                    + f"{clock(flag.start)}-{clock(flag.end)}  {flag.type}\n"
+                    + f"{clock(flag.start)}-{clock(flag.end)}  {FLAG_TYPE_LABELS.get(flag.type, flag.type)}\n"
                     f"said: {stated_text(flag)}\nface: {expressed_text(flag)}")
         if role == Qt.ItemDataRole.ForegroundRole:
             if not flag.raised and not (col == 5 and review):
@@ -126,7 +126,8 @@ class QtFlagList(QWidget):
         super().__init__(parent)
         self.review = review
         self.model = FlagTableModel(review)
-        self.type_combo = self._combo("Flag type", [("all types", "any")] + [(t, t) for t in FLAG_TYPES])
+        self.type_combo = self._combo("Flag type", [("all types", "any")]
+                                     + [(FLAG_TYPE_LABELS[t], t) for t in FLAG_TYPES])
         self.verdict_combo = self._combo("Verdict (of the reviewer on the right)",
                                          [("any verdict" if v == "any" else v, v) for v in VERDICT_FILTERS])
         self.severity_combo = QComboBox()
@@ -338,7 +339,7 @@ class QtFlagDetail(QWidget):
                 b.setChecked(False)
             self.note.setText("")
             return
-        self.title.setText(f"{flag.type.capitalize()} at {clock(flag.start)}\u2013{clock(flag.end)}"
+        self.title.setText(f"{FLAG_TYPE_LABELS.get(flag.type, flag.type).capitalize()} at {clock(flag.start)}\u2013{clock(flag.end)}"
                            f"  \u00b7 severity {flag.severity:.2f}"
                            + ("" if flag.raised else f"  \u00b7 {ORPHANED_STATUS}"))
         words = flag.stated.get("words") or ""

@@ -16,6 +16,7 @@ from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.client_face import parse_face_choice
 from cuewatch.faces.model import resolve_model
+from cuewatch.formats import THERAPIST_INCONGRUENCE
 from cuewatch.media.video import probe_video
 from cuewatch.options import (
     JOBS_RANGE,
@@ -199,6 +200,8 @@ def run_job(job: Job, progress: Optional[Progress] = None) -> dict[str, Any]:
     written = write_recording_outputs(result, job.out, job.consent, job.model_sha256)
     return {"video": str(job.video), "out": str(job.out), "written": [str(p) for p in written],
             "warnings": result.warnings, "flags": len(result.flags), "has_mood": result.has_mood,
+            "therapist_flags": sum(f.type == THERAPIST_INCONGRUENCE for f in result.flags),
+            "therapist_flags_reason": result.therapist_flags_reason,
             "tracks": len(result.tracks)}
 
 
@@ -219,7 +222,9 @@ def _report(outcome: dict[str, Any], quiet: bool) -> bool:
         print(f"cuewatch: {Path(outcome['video']).name}: no transcript or mood file given, so no "
               "flags were written (pass --transcript FILE or --mood FILE)", file=sys.stderr)
     if not quiet:
-        extra = f", {outcome['flags']} flag(s)" if outcome["has_mood"] else ""
+        own = (f"therapist: {outcome['therapist_flags_reason']}" if outcome["therapist_flags_reason"]
+               else f"{outcome['therapist_flags']} on the therapist")
+        extra = f", {outcome['flags']} flag(s) ({own})" if outcome["has_mood"] else ""
         print(f"{outcome['video']}: {outcome['tracks']} face track(s){extra} -> {outcome['out']}",
               file=sys.stderr)
     return True

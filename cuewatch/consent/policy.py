@@ -7,6 +7,10 @@
   ``PURPOSE_OPTIONAL_FORMATS``; such an export needs what analysis needs.
 - Expired consent counts as none, and so does consent dated in the future; revoked
   consent is none.
+- The trainee's own congruence flags (``therapist_incongruence``) judge the therapist, not
+  the client: a research export carries them only when every participant in the
+  therapist's role lists research in their own scopes (``therapist_flags_allowed``).
+  Training and supervision exports show them, as the app does: that is what they are for.
 
 The rules for one consent record live in ``cuewatch.consent.record``; this module applies them
 to what a project holds (where a recording may have no consent, or a revoked one).
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from cuewatch.consent.record import ANALYSIS_SCOPES, Consent, require_analysis, require_scope
+from cuewatch.domain import THERAPIST_ROLE_NAMES, role_word
 from cuewatch.errors import ConsentError
 from cuewatch.formats import CONSENT_SCOPES
 
@@ -80,7 +85,7 @@ def consent_state(recording_id: int, consent: Optional[Consent], revoked: Option
         scopes=tuple(consent.scopes), obtained=consent.obtained.isoformat(),
         expires=consent.expires.isoformat() if consent.expires else None,
         recorded_by=consent.recorded_by,
-        participants=[{"name": p.name, "role": p.role} for p in consent.participants],
+        participants=[p.to_dict() for p in consent.participants],
         allowed={s: consent.covers(s, today) for s in CONSENT_SCOPES})
 
 
@@ -104,3 +109,28 @@ def require_export_consent(consent: Optional[Consent], purpose: Optional[str],
                            f"(use {', '.join(EXPORT_PURPOSES)})")
     require_scope(consent, purpose, what, today)
     return consent  # type: ignore[return-value]
+
+
+def therapist_flags_allowed(consent: Optional[Consent], purpose: Optional[str],
+                            today: Optional[_dt.date] = None) -> tuple[bool, str]:
+    """Whether an export for ``purpose`` may carry the therapist's own congruence flags,
+    and if not, why (one line, for the export's provenance and report).
+
+    The one rule: any purpose but research may (training and supervision are the trainee's
+    own learning). Research needs the therapist's own consent to research: every
+    participant whose role names the therapist's chair (``THERAPIST_ROLE_NAMES``: therapist,
+    trainee, ...) lists ``research`` in their own ``scopes``. The record's scopes do not
+    stand in for it (they say what may be done with the recording, mostly the client's
+    part), and a record naming no therapist gives no one's consent.
+    """
+    if purpose != "research":
+        return True, ""
+    if consent is None or not consent.covers("research", today):
+        return False, "the recording's consent does not cover research"
+    therapists = [p for p in consent.participants if role_word(p.role) in THERAPIST_ROLE_NAMES]
+    if not therapists:
+        return False, ("the consent record names no therapist, so no therapist consented to "
+                       "research on their own congruence")
+    if any("research" not in p.scopes for p in therapists):  # no names: exports may be anonymised
+        return False, "the therapist's own consent scopes do not include research"
+    return True, ""

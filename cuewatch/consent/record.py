@@ -27,6 +27,16 @@ ANALYSIS_SCOPES: tuple[str, ...] = ("training", "supervision")
 class Participant:
     name: str
     role: str
+    #: what this person agreed to for their own part, when it differs from the record's
+    #: ``scopes`` (empty: not stated). The trainee's own congruence flags go into a research
+    #: export only if the therapist's own scopes list research (``cuewatch.consent.policy``).
+    scopes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "role": self.role}
+        if self.scopes:
+            d["scopes"] = list(self.scopes)
+        return d
 
 
 @dataclass
@@ -55,7 +65,7 @@ class Consent:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "participants": [{"name": p.name, "role": p.role} for p in self.participants],
+            "participants": [p.to_dict() for p in self.participants],
             "scopes": list(self.scopes),
             "obtained": self.obtained.isoformat(),
             "expires": self.expires.isoformat() if self.expires else None,
@@ -74,6 +84,19 @@ def _date(value: Any, what: str, source: str) -> _dt.date:
         raise ConsentError(f"consent {source}: '{what}' is not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def _scopes(value: Any, what: str, source: str) -> tuple[str, ...]:
+    """A list of consent scopes (one name alone is a list of one), checked."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConsentError(f"consent {source}: {what} must list any of {', '.join(CONSENT_SCOPES)}")
+    unknown = [s for s in value if s not in CONSENT_SCOPES]
+    if unknown:
+        raise ConsentError(f"consent {source}: unknown scope {unknown[0]!r} "
+                           f"(allowed: {', '.join(CONSENT_SCOPES)})")
+    return tuple(dict.fromkeys(value))
+
+
 def consent_from_dict(data: Any, source: str = "record") -> Consent:
     """Validate a consent JSON object."""
     if not isinstance(data, dict):
@@ -88,19 +111,14 @@ def consent_from_dict(data: Any, source: str = "record") -> Consent:
     for p in people:
         if not isinstance(p, dict) or not p.get("name"):
             raise ConsentError(f"consent {source}: each participant needs a name and a role")
-        participants.append(Participant(name=str(p["name"]), role=str(p.get("role", ""))))
-    scopes = data["scopes"]
-    if isinstance(scopes, str):
-        scopes = [scopes]
-    if not isinstance(scopes, list) or not scopes:
-        raise ConsentError(f"consent {source}: 'scopes' must list any of {', '.join(CONSENT_SCOPES)}")
-    unknown = [s for s in scopes if s not in CONSENT_SCOPES]
-    if unknown:
-        raise ConsentError(f"consent {source}: unknown scope {unknown[0]!r} "
-                           f"(allowed: {', '.join(CONSENT_SCOPES)})")
+        own = (_scopes(p["scopes"], f"participant {p['name']!r}'s 'scopes'", source)
+               if p.get("scopes") else ())
+        participants.append(Participant(name=str(p["name"]), role=str(p.get("role", "")),
+                                        scopes=own))
+    scopes = _scopes(data["scopes"], "'scopes'", source)
     extra = {k: v for k, v in data.items()
              if k not in ("participants", "scopes", "obtained", "expires", "recorded_by")}
-    return Consent(participants=participants, scopes=tuple(dict.fromkeys(scopes)),
+    return Consent(participants=participants, scopes=scopes,
                    obtained=_date(data["obtained"], "obtained", source),
                    expires=_date(data["expires"], "expires", source) if data.get("expires") else None,
                    recorded_by=data.get("recorded_by"), source=source, extra=extra)

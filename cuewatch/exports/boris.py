@@ -27,6 +27,7 @@ from cuewatch.exports.describe import flag_summary, mood_text, segment_mood_text
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.tables import number_cell, render_table, text_cell
 from cuewatch.files import write_text_atomic
+from cuewatch.formats import CLIENT_FLAG_TYPES
 from cuewatch.progress import Progress
 from cuewatch.provenance import provenance_summary
 
@@ -70,7 +71,9 @@ def _events(bundle: ExportBundle, anonymise: bool) -> list[tuple]:
             comment += f'; words: "{flag.stated["words"]}"'
         if verdicts:
             comment += f"; verdicts: {verdicts}"
-        events.append((client, flag.type, CATEGORY_FLAG,
+        whose = (client if flag.type in CLIENT_FLAG_TYPES  # the trainee's own: their subject
+                 else bundle.speaker_label(flag.stated.get("speaker"), anonymise))
+        events.append((whose, flag.type, CATEGORY_FLAG,
                        "stated " + mood_text(flag.stated.get("category"), flag.stated.get("valence")),
                        "expressed " + mood_text(flag.expressed.get("category"), flag.expressed.get("valence")),
                        flag.start, flag.end, comment))

@@ -41,7 +41,7 @@ from cuewatch.exports.faceblur import blur_faces_at, require_tracks
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.timeline_image import render_timeline
 from cuewatch.files import write_text_atomic
-from cuewatch.formats import COLOURS
+from cuewatch.formats import COLOURS, FLAG_TYPE_LABELS, THERAPIST_FLAGS_LEFT_OUT_KEY
 from cuewatch.progress import Progress
 from cuewatch.provenance import provenance_items
 
@@ -143,7 +143,7 @@ def _flag_html(bundle: ExportBundle, i: int, label: str, tracks: Optional[dict],
 <article class="flag" id="{esc(f'flag-{label}-{key}')}">
 <div class="thumb">{thumb}</div>
 <div class="body">
-<h3>Flag #{esc(key)}: {esc(flag.type)}, {esc(clock(flag.start))}&ndash;{esc(clock(flag.end))}</h3>
+<h3>Flag #{esc(key)}: {esc(FLAG_TYPE_LABELS.get(flag.type, flag.type))}, {esc(clock(flag.start))}&ndash;{esc(clock(flag.end))}</h3>
 {f'<blockquote>&ldquo;{esc(words)}&rdquo;</blockquote>' if words else ''}
 <table>
 <tr><th>stated</th><td>{esc(stated_text(flag))}</td></tr>
@@ -213,7 +213,15 @@ def _anonymisation_html(bundles: list[ExportBundle]) -> str:
 #: the timeline picture's legend: (colour of ``cuewatch.formats.COLOURS``, what it means).
 _LEGEND = (("stated_positive", "stated positive"), ("stated_negative", "stated negative"),
            ("stated_neutral", "neutral / none"), ("expressed_valence", "expressed valence"),
-           ("incongruence", "incongruence"), ("leak", "leak"), ("face_not_seen", "face not seen"))
+           ("incongruence", "incongruence"), ("leak", "leak"),
+           ("therapist_incongruence", FLAG_TYPE_LABELS["therapist_incongruence"]),
+           ("face_not_seen", "face not seen"))
+
+
+def _left_out_html(bundle: ExportBundle) -> str:
+    """What the export left out of this recording's flags, and why (from the provenance)."""
+    why = bundle.provenance.get(THERAPIST_FLAGS_LEFT_OUT_KEY)
+    return f'<p class="notice" role="note">{esc(why)}.</p>' if why else ""
 
 
 def _legend() -> str:
@@ -247,6 +255,7 @@ client's face was not seen; reviewers: {esc(', '.join(reviewers) or 'none yet')}
 <figure><img src="{png_data_uri(timeline)}" alt="timeline of {esc(label)}" width="{timeline.shape[1]}">
 <figcaption class="legend">{_legend()}</figcaption></figure>
 <h3>Flags</h3>
+{_left_out_html(bundle)}
 {flags_html}
 {f'<h3>Manual annotations</h3><table><tr><th>when</th><th>label</th><th>note</th><th>by</th></tr>{ann_rows}</table>' if ann_rows else ''}
 {f'<h3>Where the face was not seen</h3><table>{gap_rows}</table>' if gap_rows else ''}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from cuewatch.domain import MoodSegment, speaker_key
+from cuewatch.domain import THERAPIST_ROLE_NAMES, MoodSegment, role_word, speaker_key
 from cuewatch.errors import TranscriptError
 from cuewatch.formats import BLENDSHAPE_NAMES
 
@@ -26,9 +26,7 @@ DEFAULT_CLIENT_NAME = "Client"
 #: opposite: without --client-speaker, a transcript labelled "Patient" / "Therapist", or
 #: "Therapist" / "Sam", still has one obvious client.
 CLIENT_ROLE_NAMES = (DEFAULT_CLIENT_NAME.casefold(), "patient")
-CLINICIAN_ROLE_NAMES = ("therapist", "counsellor", "counselor", "trainee", "clinician",
-                        "interviewer", "psychologist", "psychotherapist", "doctor", "dr",
-                        "supervisor", "practitioner")
+CLINICIAN_ROLE_NAMES = THERAPIST_ROLE_NAMES + ("interviewer", "doctor", "dr", "supervisor")
 
 
 def speakers(segments: Sequence[MoodSegment]) -> list[str]:
@@ -76,7 +74,7 @@ def choose_client_speaker(segments: Sequence[MoodSegment], requested: Optional[s
             return prefixed[0]
     if len(names) == 1:
         return names[0]
-    others = [n for n in names if speaker_key(n).split(" ")[0].rstrip(".") not in CLINICIAN_ROLE_NAMES]
+    others = [n for n in names if role_word(n) not in CLINICIAN_ROLE_NAMES]
     if len(others) == 1:
         return others[0]
     raise TranscriptError(
@@ -214,7 +212,7 @@ def choose_therapist_speaker(segments: Sequence[MoodSegment], client_speaker: Op
                               f"transcript: {listed}")
     if len(names) == 1:
         return names[0]
-    clinicians = [n for n in names if speaker_key(n).split(" ")[0].rstrip(".") in CLINICIAN_ROLE_NAMES]
+    clinicians = [n for n in names if role_word(n) in CLINICIAN_ROLE_NAMES]
     return clinicians[0] if len(clinicians) == 1 else None
 
 

@@ -11,6 +11,9 @@ utterance whose face otherwise agrees is a ``leak``. Where the face was not reli
 seen there is no verdict: those spans are reported as gaps, so a reviewer knows the tool
 was blind there.
 
+The trainee's own congruence is the same check on the therapist's face track against the
+therapist's own turns (``detect_therapist_flags``): ``therapist_incongruence`` flags.
+
 Everything here works on stored features and cached expression series, so new settings
 give new flags in well under a second, even for an hour of recording. Any thread.
 """
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from cuewatch.domain import Flag, Gap, MoodSegment
+from cuewatch.domain import Flag, Gap, MoodSegment, is_therapist_speaker
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import Features
@@ -41,6 +44,7 @@ from cuewatch.formats import (
     OPERATING_POINTS_FORMAT,
     OPERATING_POINTS_VERSION,
     POSITIVE_CATEGORIES,
+    THERAPIST_INCONGRUENCE,
 )
 from cuewatch.options import SENSITIVITIES, FlagSettings
 from cuewatch.rule_numbers import RULES as _R
@@ -295,6 +299,14 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
                      client_speaker: Optional[str], track_id: int, th: Thresholds
                      ) -> list[Flag]:
     """The flags of one client track against the client's stated moods."""
+    return _series_flags(series, [s for s in segments if s.is_clients(client_speaker)],
+                         track_id, th, leaks=True)
+
+
+def _series_flags(series: ExpressionSeries, segments: Sequence[MoodSegment], track_id: int,
+                  th: Thresholds, *, leaks: bool) -> list[Flag]:
+    """The incongruence check of one face track against ``segments`` (that person's own
+    words): sustained contradiction, and with ``leaks`` brief strong flashes."""
     t = series.timestamps
     if t.size == 0:
         return []
@@ -303,8 +315,6 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
     negative_match = series.scores[:, [_CAT[c] for c in _NEGATIVE_CATS]].max(axis=1)
     flags: list[Flag] = []
     for seg in segments:
-        if not seg.is_clients(client_speaker):
-            continue
         sign = _stated_sign(seg, th)
         if sign == 0:
             continue
@@ -348,7 +358,7 @@ def flags_for_series(series: ExpressionSeries, segments: Sequence[MoodSegment],
             if keep.any() and float(np.mean(strength[ra:rb][keep])) > need:
                 flags.append(_flag("incongruence", seg, series, rows[ra:rb][keep], start, end, sign,
                                    strength[ra:rb][keep], coverage, track_id))
-        if sustained:
+        if sustained or not leaks:
             continue
         # leaks: brief, strong contradicting flashes inside an otherwise agreeing utterance
         strong = (strength > th.leak_valence) & reliable[rows]
@@ -376,3 +386,31 @@ def detect_flags(features: Features, series: Optional[ExpressionSeries],
     for i, f in enumerate(flags, 1):
         f.id = i
     return flags, face_gaps(features, client_track, series, th)
+
+
+def detect_therapist_flags(features: Features, series: Optional[ExpressionSeries],
+                           segments: Sequence[MoodSegment], client_speaker: Optional[str],
+                           therapist_speaker: Optional[str], therapist_track: Optional[int],
+                           settings: FlagSettings, first_id: int = 1) -> list[Flag]:
+    """The trainee's own congruence: ``THERAPIST_INCONGRUENCE`` flags where the therapist's
+    face conflicts with what the therapist says (a broad smile over "that sounds really
+    painful").
+
+    The same check as the client's, at the same sensitivity, on the therapist's face track
+    against the therapist's turns (``cuewatch.domain.is_therapist_speaker``), sustained
+    contradiction only: a brief flash is the client's "leak" (what they hold back), not a
+    trainee's manner. None without a therapist face on camera (``therapist_track`` None) or
+    without knowing whose words are whose (no client speaker). Numbered from ``first_id``,
+    after the client's flags, so the client's numbering never moves.
+    """
+    th = thresholds(settings)
+    if (series is None or therapist_track is None or therapist_track not in features.tracks
+            or client_speaker is None):
+        return []
+    said = [s for s in segments if is_therapist_speaker(s.speaker, client_speaker, therapist_speaker)]
+    flags = [replace(f, type=THERAPIST_INCONGRUENCE)
+             for f in _series_flags(series, said, therapist_track, th, leaks=False)]
+    flags.sort(key=lambda f: (f.start, f.end))
+    for i, f in enumerate(flags, first_id):
+        f.id = i
+    return flags

@@ -40,7 +40,7 @@ def flag_csv_row(flag: Flag, number: int) -> list[Any]:
             "" if flag.expressed.get("valence") is None else f"{flag.expressed['valence']:.2f}",
             f"{flag.severity:.2f}", f"{flag.confidence:.2f}",
             "" if flag.evidence.get("peak_time") is None else f"{flag.evidence['peak_time']:.3f}",
-            au_text]
+            au_text, flag.stated.get("speaker") or ""]
 
 
 def write_flags_csv(path: Path, flags: Sequence[Flag], provenance: dict[str, Any]) -> Path:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 from cuewatch.consent.record import Consent
 from cuewatch.features.folder import Features, load_features
 from cuewatch.files import write_text_atomic
-from cuewatch.formats import SUMMARY_JSON_VERSION
+from cuewatch.formats import SUMMARY_JSON_VERSION, THERAPIST_INCONGRUENCE
 from cuewatch.outputs.attunement_file import write_attunement_json
 from cuewatch.outputs.flags_files import write_flags_csv, write_flags_json
 from cuewatch.outputs.frames_csv import write_analysis_frames_csv
@@ -32,6 +32,11 @@ def summary_document(result: PipelineResult, consent: Optional[Consent],
         "client": {"speaker": result.client_speaker, "track": result.client_track},
         "therapist": {"speaker": result.therapist_speaker, "track": result.therapist_track},
         "flags": len(result.flags) if result.has_mood else None,
+        # the trainee's own congruence: a count, or null with the reason nothing was looked
+        # for (a single-person recording is not a congruent trainee)
+        "therapist_flags": (sum(f.type == THERAPIST_INCONGRUENCE for f in result.flags)
+                            if result.has_mood and not result.therapist_flags_reason else None),
+        "therapist_flags_reason": result.therapist_flags_reason if result.has_mood else "",
         "gaps": [g.to_dict() for g in result.gaps],
         "warnings": result.warnings,
         "consent": consent.to_dict() if consent else None,

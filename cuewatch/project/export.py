@@ -20,10 +20,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from cuewatch.consent.policy import require_purpose
+from cuewatch.consent.policy import require_purpose, therapist_flags_allowed
 from cuewatch.errors import ConsentError, CuewatchError, CuewatchWarning, ProjectError
 from cuewatch.exports import ExportBundle, run_export, unique_labels
-from cuewatch.flags.agreement import project_agreement
+from cuewatch.flags.agreement import agreement_from_reviews, project_agreement, tool_verdicts
+from cuewatch.formats import THERAPIST_FLAGS_LEFT_OUT_KEY, THERAPIST_INCONGRUENCE
 from cuewatch.progress import Progress
 from cuewatch.project.store import Project
 from cuewatch.provenance import provenance
@@ -113,6 +114,28 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         agreement=project_agreement(project, recording_id).to_dict())
 
 
+def therapist_flags_for(project: Project, bundle: ExportBundle, recording_id: int,
+                        purpose: Optional[str]) -> ExportBundle:
+    """``bundle`` as an export for ``purpose`` may carry it: without the therapist's own
+    congruence flags (and their verdicts) unless the consent policy allows them
+    (``cuewatch.consent.policy.therapist_flags_allowed``); the provenance says they were
+    left out, and why, so a reader never takes their absence for a congruent trainee."""
+    allowed, why = therapist_flags_allowed(project.consents.get(recording_id), purpose)
+    if allowed:
+        return bundle
+    out = {f.id for f in bundle.flags + bundle.orphaned if f.type == THERAPIST_INCONGRUENCE}
+    prov = {**bundle.provenance, THERAPIST_FLAGS_LEFT_OUT_KEY:
+            f"the therapist's own congruence flags ({THERAPIST_INCONGRUENCE}) are left out of "
+            f"this {purpose} export: {why}"}
+    flags = [f for f in bundle.flags if f.type != THERAPIST_INCONGRUENCE]
+    agreement = agreement_from_reviews(   # as project_agreement, over the flags that go out
+        [r for r in project.reviews.all(recording_id=recording_id) if r.flag_id not in out],
+        [int(f.id) for f in flags if f.id is not None], True, tool_verdicts(flags)).to_dict()
+    return replace(bundle, provenance=prov, flags=flags, agreement=agreement,
+                   orphaned=[f for f in bundle.orphaned if f.type != THERAPIST_INCONGRUENCE],
+                   reviews=[r for r in bundle.reviews if r.flag_id not in out])
+
+
 def _owners(files: Sequence[Path], out_dir: Path, labels: Sequence[str],
             ids: Sequence[int]) -> list[tuple[Path, list[int]]]:
     """Which recordings each written file holds: its label in the name, else all of them."""
@@ -170,6 +193,7 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                                "--recording, or another --purpose")
         with_expression = fmt in ("eaf", "boris", "html", "json")
         bundles = [gather_bundle(project, rid, with_expression=with_expression) for rid in ids]
+        bundles = [therapist_flags_for(project, b, rid, purpose) for b, rid in zip(bundles, ids)]
         if project.read_only is not None:  # nothing can be recorded: say what that means
             warnings.warn(CuewatchWarning(
                 f"this export is not recorded in the read-only project {project.path.name}: "

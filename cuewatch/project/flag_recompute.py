@@ -70,9 +70,13 @@ def recompute_recording_flags(project: Project, recording_id: int, flag_settings
         raise ProjectError(f"recording {rid} ({name}) has not been analysed yet "
                            f"(run: cuewatch project analyze {project.path})")
     client_track = project.recordings.client_track(rid)
+    meta = project.recordings.metadata(rid)  # the therapist is chosen again as analysis chose them
     flags, gaps = recompute_flags(features_dir, project.analyses.mood_segments(rid),
                                   project.recordings.client_speaker(rid), client_track,
-                                  flag_settings, neutral_span=project.recordings.neutral_span(rid))
+                                  flag_settings, neutral_span=project.recordings.neutral_span(rid),
+                                  therapist_speaker=meta.get("therapist_speaker"),
+                                  therapist_face=meta.get("therapist_face") or "auto",
+                                  neutral_spans=project.recordings.neutral_spans(rid))
     stats = project.flags.replace(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
     return RecomputeSummary(
         recording_id=rid, name=name, settings=flag_settings, flags=stats["flags"],
@@ -89,7 +93,7 @@ class NeutralChange:
     recording_id: int
     track: int
     span: Optional[tuple[float, float]]   # None: cleared, the automatic neutral applies
-    recompute: Optional[RecomputeSummary]  # None: not the client's face, or not analysed
+    recompute: Optional[RecomputeSummary]  # None: not analysed
 
     def line(self) -> str:
         what = (f"neutral face of track {self.track} marked at {self.span[0]:g}-{self.span[1]:g} s"
@@ -101,8 +105,9 @@ class NeutralChange:
 def mark_neutral(project: Project, recording_id: int, span: Optional[tuple[float, float]], *,
                  track: Optional[int] = None, actor: Optional[str] = None) -> NeutralChange:
     """Store ``span`` as the neutral face of ``track`` (default: the client's), or clear it
-    (``span`` None), and recompute the flags if that face is the client's. A span where
-    the stored features never see that face is refused before anything is stored."""
+    (``span`` None), and recompute the flags: the client's, and the therapist's own, which read
+    the therapist's face against its marked span. A span where the stored features never see
+    that face is refused before anything is stored."""
     from cuewatch.features.folder import is_complete, load_features
 
     rid = int(recording_id)
@@ -128,7 +133,6 @@ def mark_neutral(project: Project, recording_id: int, span: Optional[tuple[float
         tid = project.recordings.set_neutral(rid, start, end, track=track, actor=actor)
     summary = None
     latest = project.analyses.latest(rid)
-    if (latest is not None and features_dir is not None
-            and int(tid) == project.recordings.client_track(rid)):
+    if latest is not None and features_dir is not None:  # the client's face or the therapist's
         summary = recompute_recording_flags(project, rid, latest.flag_settings, actor=actor)
     return NeutralChange(rid, int(tid), (float(span[0]), float(span[1])) if span else None, summary)

@@ -21,7 +21,7 @@ from cuewatch.errors import CuewatchError
 from cuewatch.expression.series import ExpressionSeries
 from cuewatch.features.folder import META_FILE, Features, is_complete, load_features, write_meta
 from cuewatch.features.keys import cache_root, content_sha256, features_key
-from cuewatch.formats import GAP_NO_FACE, GAP_NOT_DECODED
+from cuewatch.formats import GAP_NO_FACE, GAP_NOT_DECODED, NO_SPEAKER_LABELS, THERAPIST_NOT_ON_CAMERA
 from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch.options import AnalysisSettings, FlagSettings
 from cuewatch.progress import Progress
@@ -83,7 +83,11 @@ class PipelineResult:
     #: (None: not on camera).
     therapist_speaker: Optional[str] = None
     therapist_track: Optional[int] = None
+    #: the client's flags (ids 1..n), then the therapist's own (``THERAPIST_INCONGRUENCE``).
     flags: list[Flag] = field(default_factory=list)
+    #: why the therapist's congruence was not checked ("" when it was): no face on camera,
+    #: or no speaker labels to tell their words.
+    therapist_flags_reason: str = ""
     gaps: list[Gap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False
@@ -196,28 +200,72 @@ def run_pipeline(video: Path, *, settings: AnalysisSettings, model_path: Path, m
             features, result.flags, segments, result.client_speaker, result.therapist_speaker,
             series, result.client_track, result.therapist_track,
             progress=progress.scaled(0.98, 1.0))
+        own, result.therapist_flags_reason = therapist_flags(
+            features, segments, result.client_speaker, result.therapist_speaker,
+            result.therapist_track, flag_settings, _span_of(neutral_spans, result.therapist_track),
+            first_id=len(result.flags) + 1)
+        result.flags += own
     progress.report(1.0, "done")
     return result
 
 
 def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_speaker: Optional[str],
                     client_track: Optional[int], flag_settings: FlagSettings,
-                    neutral_span: Optional[tuple[float, float]] = None
+                    neutral_span: Optional[tuple[float, float]] = None, *,
+                    therapist_speaker: Optional[str] = None, therapist_face: str = "auto",
+                    neutral_spans: Optional[Mapping[int, tuple[float, float]]] = None
                     ) -> tuple[list[Flag], list[Gap]]:
-    """New flags from stored features and new settings: no face pass, well under a second."""
+    """New flags from stored features and new settings: no face pass, well under a second.
+
+    The client's flags, then the therapist's own (the therapist chosen again from the
+    features as ``run_pipeline`` chose them: ``therapist_speaker`` / ``therapist_face``;
+    ``neutral_spans`` by track give the therapist face's marked neutral span)."""
+    from cuewatch.faces.client_face import choose_therapist_face, choose_therapist_speaker
     from cuewatch.flags.incongruence import detect_flags
 
     if not is_complete(features_dir):
         raise CuewatchError(f"{features_dir}: features are missing; analyse the recording again")
     features = load_features(features_dir)
     series = client_expression(features, client_track, neutral_span)
-    return detect_flags(features, series, segments, client_speaker, client_track, flag_settings)
+    flags, gaps = detect_flags(features, series, segments, client_speaker, client_track, flag_settings)
+    speaker = choose_therapist_speaker(segments, client_speaker, therapist_speaker)
+    track = choose_therapist_face(features, client_track, therapist_face)
+    own, _reason = therapist_flags(features, segments, client_speaker, speaker, track,
+                                   flag_settings, _span_of(neutral_spans, track),
+                                   first_id=len(flags) + 1)
+    return flags + own, gaps
+
+
+def _span_of(spans: Optional[Mapping[int, tuple[float, float]]],
+             track: Optional[int]) -> Optional[tuple[float, float]]:
+    """The marked neutral span of ``track``, if any."""
+    return None if spans is None or track is None else spans.get(track)
+
+
+def therapist_flags(features: Features, segments: Sequence[MoodSegment],
+                    client_speaker: Optional[str], therapist_speaker: Optional[str],
+                    therapist_track: Optional[int], flag_settings: FlagSettings,
+                    neutral_span: Optional[Sequence[float]] = None, *, first_id: int = 1
+                    ) -> tuple[list[Flag], str]:
+    """The trainee's own congruence flags (``detect_therapist_flags``), and why there are
+    none to look for ("" when there are): so a recording without the therapist on camera
+    never reads as a congruent trainee."""
+    from cuewatch.flags.incongruence import detect_therapist_flags
+
+    if therapist_track is None or therapist_track not in features.tracks:
+        return [], THERAPIST_NOT_ON_CAMERA
+    if client_speaker is None:
+        return [], NO_SPEAKER_LABELS
+    series = client_expression(features, therapist_track, neutral_span)
+    return detect_therapist_flags(features, series, segments, client_speaker, therapist_speaker,
+                                  therapist_track, flag_settings, first_id), ""
 
 
 def client_expression(features: Features, client_track: Optional[int],
                       neutral_span: Optional[Sequence[float]] = None) -> Optional[ExpressionSeries]:
     """The client track's expression series (cached beside the features), or None when the
-    recording has no client face: what the flags stage reads."""
+    recording has no client face: what the flags stage reads (the therapist's track too,
+    for their own congruence)."""
     from cuewatch.expression.cache import track_expression
 
     if client_track is None or client_track not in features.tracks:

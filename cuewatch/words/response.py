@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Optional
 
-from cuewatch.domain import MoodSegment, is_client_speaker, speaker_key
+from cuewatch.domain import MoodSegment, is_client_speaker, is_therapist_speaker
 from cuewatch.errors import CuewatchError
 from cuewatch.rule_numbers import RULES as _R
 from cuewatch.words import response_rules as rules
@@ -244,9 +244,7 @@ def therapist_turns(
         raise CuewatchError("the response window needs seconds >= 0 and at least one turn")
 
     def therapists(seg: MoodSegment) -> bool:
-        if seg.speaker is None or is_client_speaker(seg.speaker, client_speaker):
-            return False
-        return therapist_speaker is None or speaker_key(seg.speaker) == speaker_key(therapist_speaker)
+        return is_therapist_speaker(seg.speaker, client_speaker, therapist_speaker)
 
     turns: list[TherapistTurn] = []
     joining = False  # the last counted segment was the therapist's, with no client since
