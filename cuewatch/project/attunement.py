@@ -205,3 +205,58 @@ class AttunementStore(Manager):
                 (rid, doc["z"], doc["lag_s"], doc["leader"], doc["statistic"], doc["reason"] or "",
                  json.dumps(doc), to_json(attunement.settings_dict()), now()))
         return {"responses": len(rows)}
+
+
+# ---------------------------------------------------------------- the summary in words
+
+#: how the summary names each response kind (the CLI, the HTML report).
+KIND_LABELS: dict[str, str] = {"named": "named", "explored": "explored", "validated": "validated",
+                               "moved_on": "moved on", "none": "none"}
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(max(0.0, float(seconds)), 60.0)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def summary_lines(summary: AttunementSummary, flags: Sequence[Flag],
+                  responses: dict[int, StoredResponse]) -> list[str]:
+    """The session summary as ``cuewatch review P --attunement`` prints it and the HTML
+    report shows it: moments flagged, by kind, share named or explored, median latency,
+    synchrony z (or why none), the missed moments with their times."""
+    s = summary
+    by_id = {int(f.id): f for f in flags if f.id is not None}
+    lines = [f"moments flagged: {s.moments}"]
+    if s.moments:
+        lines.append("responses: " + ", ".join(f"{KIND_LABELS.get(k, k)} {n}"
+                                              for k, n in s.by_kind.items()))
+        unread = s.moments - sum(s.by_kind.values())
+        if unread:
+            reasons = sorted({r.reason for r in responses.values() if not r.kind and r.reason})
+            lines.append(f"no response kind for {unread} moment(s)"
+                         + (f": {'; '.join(reasons)}" if reasons else ""))
+    share = "-" if s.share_named_or_explored is None else f"{100 * s.share_named_or_explored:.0f}%"
+    lines.append(f"named or explored: {share}")
+    lines.append("median latency: " + ("-" if s.median_latency_s is None
+                                       else f"{s.median_latency_s:.1f} s"))
+    if s.synchrony_z is not None:
+        lines.append(f"synchrony z: {s.synchrony_z:+.2f}")
+    else:
+        lines.append(f"synchrony z: none ({s.synchrony_reason or 'not computed'})")
+    therapist = s.therapist_speaker or "every speaker but the client"
+    camera = f"face track {s.therapist_track}" if s.therapist_track is not None else "not on camera"
+    lines.append(f"therapist: {therapist}, {camera}")
+    lines.append(f"missed moments: {len(s.missed)}")
+    for fid in s.missed:
+        f, r = by_id.get(fid), responses.get(fid)
+        if f is None or r is None:
+            continue
+        said = f" ({r.evidence!r})" if r.evidence else ""
+        lines.append(f"  flag {fid} at {_clock(f.start)}-{_clock(f.end)}: "
+                     f"{KIND_LABELS.get(r.kind, r.kind)}{said}")
+    return lines
+
+
+def summary_dict(summary: AttunementSummary) -> dict[str, Any]:
+    """The summary as plain JSON data (``cuewatch review --attunement --json``, the JSON export)."""
+    return dict(summary.__dict__, missed=list(summary.missed))
