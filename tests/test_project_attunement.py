@@ -12,7 +12,7 @@ import pytest
 from conftest import copy_project
 
 from cuewatch.cli import main
-from cuewatch.formats import MISSED_RESPONSE_KINDS, THERAPIST_NOT_ON_CAMERA
+from cuewatch.formats import ATTUNEMENT_NOT_COMPUTED, MISSED_RESPONSE_KINDS, THERAPIST_NOT_ON_CAMERA
 from cuewatch.options import FlagSettings
 from cuewatch.project.attunement import StoredResponse, summary_lines
 from cuewatch.project.flag_recompute import mark_neutral, recompute_recording_flags
@@ -128,6 +128,7 @@ def test_a_schema_5_project_opens_and_gains_attunement_on_recompute(
         assert not p.attunement.computed(rid)
         assert p.attunement.responses(rid) == {} and p.attunement.synchrony(rid) is None
         assert p.attunement.therapist(rid) == (None, None)
+        assert p.attunement.summary(rid).synchrony_reason == ATTUNEMENT_NOT_COMPUTED
         assert [(r.verdict, r.note) for r in p.reviews.all(rid)] == [("disagree", "not a smile")]
     assert (tmp_path / f"{path.name}.v5.bak").is_file()
     code, out, err = _cli(capsys, "review", path, "--attunement")
