@@ -258,3 +258,52 @@ def test_revoking_consent_deletes_the_attunement(analysed_demo: Path, tmp_path: 
         assert f"{n} responses, 1 synchrony" in report.lines()[0]
         assert p._query("SELECT count(*) FROM flag_responses")[0][0] == 0
         assert not p.attunement.computed(rid) and p.attunement.therapist(rid) == (None, None)
+
+
+def test_a_two_person_project_stores_what_analyze_writes(tmp_path: Path, eval_dir: Path,
+                                                         model_path: Path, feature_cache: Path) -> None:
+    """The real two-person role-play through ``project analyze``: the therapist on camera, a
+    mirroring verdict per flag and the session synchrony stored, each as ``cuewatch analyze``
+    writes them in attunement.json; a recompute keeps the synchrony and re-reads the rest."""
+    import os
+    import subprocess
+    import sys
+
+    from cuewatch.attunement.synchrony import MIRRORING_VERDICTS
+    from cuewatch.project.queue import run_queued
+
+    video = eval_dir / "crema_wide.mp4"
+    consent = json.dumps({"participants": [{"name": "actor", "role": "client"},
+                                           {"name": "trainee", "role": "therapist"}],
+                          "scopes": ["training"], "obtained": "2014-01-01"})
+    env = dict(os.environ, CUEWATCH_CACHE=str(feature_cache), CUEWATCH_MODEL=str(model_path))
+    proc = subprocess.run([sys.executable, "-m", "cuewatch", "analyze", str(video), "--transcript",
+                           str(video.with_suffix(".vtt")), "--consent", consent, "--out",
+                           str(tmp_path / "out"), "--quiet"], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "crema_wide" / "attunement.json").read_text())
+    path = tmp_path / "two.cuewatch"
+    with Project.create(path) as p:
+        rid = int(p.recordings.add(video, consent=consent,  # type: ignore[arg-type]
+                                   transcript=video.with_suffix(".vtt")).id)
+    summary = run_queued(path, model=str(model_path))
+    assert summary.done and not summary.failed
+    with Project.open(path) as p:
+        speaker, track = p.attunement.therapist(rid)
+        assert (speaker, track) == (doc["therapist"]["speaker"], doc["therapist"]["track"])
+        assert track is not None and track != p.recordings.client_track(rid)
+        responses = _in_step(p, rid)
+        assert [(r.kind, r.mirroring) for r in responses.values()] == [
+            (f["response"]["kind"], f["mirroring"]["verdict"]) for f in doc["flags"]]
+        assert all(r.mirroring in MIRRORING_VERDICTS for r in responses.values())
+        sync = p.attunement.synchrony(rid)
+        assert sync is not None and sync.over_time
+        assert (sync.z, sync.lag_s, sync.reason) == (doc["synchrony"]["z"], doc["synchrony"]["lag_s"],
+                                                     doc["synchrony"]["reason"])
+        assert p.attunement.summary(rid).synchrony_z == sync.z
+        before = p.attunement.synchrony_document(rid)
+        recompute_recording_flags(p, rid, FlagSettings(sensitivity="high"))
+        after = _in_step(p, rid)
+        assert all(r.mirroring in MIRRORING_VERDICTS for r in after.values())
+        assert p.attunement.synchrony_document(rid) == before
