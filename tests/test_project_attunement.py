@@ -307,3 +307,35 @@ def test_a_two_person_project_stores_what_analyze_writes(tmp_path: Path, eval_di
         after = _in_step(p, rid)
         assert all(r.mirroring in MIRRORING_VERDICTS for r in after.values())
         assert p.attunement.synchrony_document(rid) == before
+
+
+def test_the_summary_rule_on_hand_made_records() -> None:
+    """``summarise``: moments are the raised flags; a moment whose kind could not be read is
+    counted but in no kind and not in the share; missed moments in time order."""
+    from cuewatch.attunement.summary import StoredSynchrony, summarise
+    from cuewatch.domain import Flag
+    from cuewatch.formats import NO_SPEAKER_LABELS
+
+    def flag(fid: int, start: float, raised: bool = True) -> Flag:
+        return Flag(start, start + 1.0, "incongruence", 0, {}, {}, 0.5, 0.5, {}, id=fid, raised=raised)
+
+    def resp(fid: int, kind: str, latency: float | None, reason: str = "") -> StoredResponse:
+        return StoredResponse(fid, kind, reason, "", latency, None, None, THERAPIST_NOT_ON_CAMERA,
+                              kind in MISSED_RESPONSE_KINDS)
+
+    flags = [flag(5, 30.0), flag(2, 10.0), flag(9, 20.0), flag(4, 40.0), flag(7, 50.0, raised=False)]
+    responses = {5: resp(5, "moved_on", 2.0), 2: resp(2, "none", None), 9: resp(9, "named", 1.0),
+                 4: resp(4, "", None, NO_SPEAKER_LABELS)}
+    sync = StoredSynchrony(1.5, 0.4, "therapist", 0.2, ((3.0, 0.1), (6.0, float("nan"))), "")
+    s = summarise(1, flags, responses, sync, "Ann", 2)
+    assert s.moments == 4 and s.by_kind == {"named": 1, "explored": 0, "validated": 0,
+                                            "moved_on": 1, "none": 1}
+    assert s.share_named_or_explored == pytest.approx(1 / 3)
+    assert s.median_latency_s == 1.5 and s.missed == (2, 5) and s.synchrony_z == 1.5
+    lines = summary_lines(s, flags, responses)
+    assert f"no response kind for 1 moment(s): {NO_SPEAKER_LABELS}" in lines
+    assert "named or explored: 33%" in lines and "synchrony z: +1.50" in lines
+    assert lines[-2:] == ["  flag 2 at 0:10.0-0:11.0: none", "  flag 5 at 0:30.0-0:31.0: moved on"]
+    none = summarise(1, [], {}, None, None, None)
+    assert none.share_named_or_explored is None and none.median_latency_s is None
+    assert none.synchrony_reason == ATTUNEMENT_NOT_COMPUTED
