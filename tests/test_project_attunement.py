@@ -303,6 +303,10 @@ def test_a_two_person_project_stores_what_analyze_writes(tmp_path: Path, eval_di
                                                      doc["synchrony"]["reason"])
         assert p.attunement.summary(rid).synchrony_z == sync.z
         before = p.attunement.synchrony_document(rid)
+        # the recompute's per-flag measures are the analysis' own on the same flags
+        recompute_recording_flags(p, rid, p.analyses.latest(rid).flag_settings)  # type: ignore[union-attr]
+        assert [(r.kind, r.mirroring) for r in _in_step(p, rid).values()] == [
+            (f["response"]["kind"], f["mirroring"]["verdict"]) for f in doc["flags"]]
         recompute_recording_flags(p, rid, FlagSettings(sensitivity="high"))
         after = _in_step(p, rid)
         assert all(r.mirroring in MIRRORING_VERDICTS for r in after.values())
