@@ -220,7 +220,50 @@ def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_spea
     The client's flags, then the therapist's own (the therapist chosen again from the
     features as ``run_pipeline`` chose them: ``therapist_speaker`` / ``therapist_face``;
     ``neutral_spans`` by track give the therapist face's marked neutral span)."""
-    from cuewatch.faces.client_face import choose_therapist_face, choose_therapist_speaker
+    flags, gaps, _ = recompute_session(
+        features_dir, segments, client_speaker, client_track, flag_settings, neutral_span,
+        TherapistChoice(speaker=therapist_speaker, face=therapist_face or "auto"),
+        neutral_spans=neutral_spans, attune=False)
+    return flags, gaps
+
+
+@dataclass(frozen=True)
+class TherapistChoice:
+    """Who the therapist is when flags are recomputed (``recompute_session``).
+
+    ``known``: ``speaker`` and ``track`` are what the recording's analysis chose; the
+    per-flag measures are recomputed with them and the session synchrony (which does not
+    depend on the flags) is not. Otherwise ``speaker`` / ``face`` are the user's wishes
+    (``--therapist-speaker`` / ``--therapist-face``, None / "auto": the other person), the
+    therapist is chosen now and the synchrony computed too (a project analysed before
+    attunement was stored).
+    """
+
+    speaker: Optional[str] = None
+    face: str = "auto"
+    track: Optional[int] = None
+    known: bool = False
+
+
+def recompute_session(features_dir: Path, segments: list[MoodSegment], client_speaker: Optional[str],
+                      client_track: Optional[int], flag_settings: FlagSettings,
+                      neutral_span: Optional[tuple[float, float]] = None,
+                      therapist: Optional[TherapistChoice] = None, *,
+                      neutral_spans: Optional[Mapping[int, tuple[float, float]]] = None,
+                      attune: bool = True
+                      ) -> tuple[list[Flag], list[Gap], Optional[Attunement]]:
+    """Flags from stored features and new settings (the client's, then the therapist's own
+    congruence flags), and the attunement of the client's new flag set (responses and
+    mirroring; see ``TherapistChoice``). No face pass: well under a second for an hour
+    (``benchmarks/bench_flags.py``). ``therapist`` None: chosen automatically, as analysis
+    does. The attunement is None without stated mood or with ``attune`` False.
+    ``neutral_spans`` by track give the therapist face's marked neutral span."""
+    from cuewatch.attunement.session import session_attunement
+    from cuewatch.faces.client_face import (
+        choose_therapist_face,
+        choose_therapist_speaker,
+        parse_face_choice,
+    )
     from cuewatch.flags.incongruence import detect_flags
 
     if not is_complete(features_dir):
@@ -228,12 +271,21 @@ def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_spea
     features = load_features(features_dir)
     series = client_expression(features, client_track, neutral_span)
     flags, gaps = detect_flags(features, series, segments, client_speaker, client_track, flag_settings)
-    speaker = choose_therapist_speaker(segments, client_speaker, therapist_speaker)
-    track = choose_therapist_face(features, client_track, therapist_face)
+    choice = therapist or TherapistChoice()
+    if choice.known:
+        speaker, track = choice.speaker, choice.track
+    else:
+        speaker = choose_therapist_speaker(segments, client_speaker, choice.speaker)
+        track = choose_therapist_face(features, client_track,
+                                      parse_face_choice(choice.face or "auto", "--therapist-face"))
     own, _reason = therapist_flags(features, segments, client_speaker, speaker, track,
                                    flag_settings, _span_of(neutral_spans, track),
                                    first_id=len(flags) + 1)
-    return flags + own, gaps
+    attunement = None
+    if attune and segments:
+        attunement = session_attunement(features, flags, segments, client_speaker, speaker, series,
+                                        client_track, track, with_synchrony=not choice.known)
+    return flags + own, gaps, attunement
 
 
 def _span_of(spans: Optional[Mapping[int, tuple[float, float]]],

@@ -73,6 +73,9 @@ class FlagResponse:
     latency: Optional[float]
     rule: str
     turns: list[TherapistTurn] = field(default_factory=list)
+    #: the start of the turn that decided the kind (where a reviewer jumps to hear it);
+    #: None when no turn did.
+    turn_start: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,9 +202,11 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_RE.split(text) if s.strip()]
 
 
+@lru_cache(maxsize=4096)
 def read_response(text: str) -> Reading:
     """The response kind of a therapist's words (the rules and their order:
-    ``cuewatch.words.response_rules``)."""
+    ``cuewatch.words.response_rules``). A pure function of the text, cached: a recompute
+    reads the same turns again."""
     norm = _straighten(text)
     tokens = _TOKEN_RE.findall(norm.lower())
     if not tokens:
@@ -302,4 +307,4 @@ def respond_to_flag(
                 break
     turn, reading = chosen
     latency = round(max(0.0, turn.start - end), 2)
-    return FlagResponse(reading.kind, reading.evidence, latency, reading.rule, turns)
+    return FlagResponse(reading.kind, reading.evidence, latency, reading.rule, turns, turn.start)
