@@ -47,6 +47,7 @@ from cuewatch_ui.qt_player import QtPlayer
 from cuewatch_ui.qt_timeline import QtTimeline
 from cuewatch_ui.recordings_model import RecordingsModel, RecordingsTable
 from cuewatch_ui.review_controller import ReviewController
+from cuewatch_ui.session_summary import QtSessionSummary
 from cuewatch_ui.tasks import Task, show_error
 from cuewatch_ui.timeline import Timeline
 
@@ -78,9 +79,10 @@ class MainWindow(QMainWindow):
         self.recordings = RecordingsModel(self)
         self.recordings_table = RecordingsTable(self.recordings)
         self.sensitivity = QComboBox()
+        self.summary = QtSessionSummary()
         self.controller = ReviewController(self.player, self.qt_player, self.timeline,
                                            self.qt_timeline, self.review, self.flag_detail,
-                                           self.sensitivity, self.worker, self)
+                                           self.sensitivity, self.worker, self.summary, self)
         self.controller.safely, self.controller.ask_reviewer = self._safely, self.ask_reviewer
         self.ops = Operations(self)
         self._build_layout()
@@ -112,6 +114,11 @@ class MainWindow(QMainWindow):
         rec_layout.addWidget(hint)
         rec_dock.setWidget(rec_box)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, rec_dock)
+        summary_dock = QDockWidget("Session summary", self)
+        summary_dock.setObjectName("summary_dock")
+        summary_dock.setWidget(self.summary)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, summary_dock)
+        self.splitDockWidget(rec_dock, summary_dock, Qt.Orientation.Vertical)
 
         self.sensitivity.addItems(list(SENSITIVITIES))
         self.sensitivity.setCurrentText("medium")
@@ -133,8 +140,9 @@ class MainWindow(QMainWindow):
         flag_dock.setObjectName("flags_dock")
         flag_dock.setWidget(self.review_split)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, flag_dock)
-        self.resizeDocks([rec_dock, flag_dock], [230, 480], Qt.Orientation.Horizontal)
-        self.docks = {"recordings": rec_dock, "flags": flag_dock}
+        self.resizeDocks([rec_dock, flag_dock], [260, 480], Qt.Orientation.Horizontal)
+        self.resizeDocks([rec_dock, summary_dock], [200, 520], Qt.Orientation.Vertical)
+        self.docks = {"recordings": rec_dock, "summary": summary_dock, "flags": flag_dock}
 
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")
