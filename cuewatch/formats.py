@@ -113,6 +113,11 @@ ATTUNEMENT_SIGNAL_KEYS: tuple[str, ...] = ("z", "lag_s")
 THERAPIST_NOT_ON_CAMERA = "therapist not on camera"
 CLIENT_NOT_ON_CAMERA = "client not on camera"
 NO_SPEAKER_LABELS = "no speaker labels: whose words are the therapist's is unknown"
+#: response kinds (``cuewatch.words.response.RESPONSE_KINDS``) that count as a missed moment:
+#: the app's "missed moments" filter, the summary's list, the exports' ``missed`` column.
+MISSED_RESPONSE_KINDS: tuple[str, ...] = ("none", "moved_on")
+#: response kinds that turn toward the moment: the summary's "share named or explored".
+NAMED_OR_EXPLORED_KINDS: tuple[str, ...] = ("named", "explored")
 FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "id", "start", "end", "type", "track", "stated_words", "stated_category", "stated_valence",
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",

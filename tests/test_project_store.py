@@ -110,7 +110,7 @@ def test_migration_keeps_data_and_backs_up(tmp_path: Path, version: int) -> None
     path = tmp_path / "old.cuewatch"
     _old_project(path, version)
     with Project.open(path, actor="tester") as p:
-        assert p.schema_version == SCHEMA_VERSION == 5
+        assert p.schema_version == SCHEMA_VERSION == 6
         assert p.recordings.neutral_spans(1) == {}  # v5 table
         assert [r.sha256 for r in p.recordings.all()] == ["ab"]
         assert [(f.id, f.raised) for f in p.flags.all(1)] == [(1, True)]  # v4 column

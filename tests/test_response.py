@@ -174,7 +174,8 @@ def test_to_dict_is_plain_data() -> None:
     r = respond_to_flag(*FLAG, [seg(13.0, 14.0, "T", "That makes sense.")], "C")
     assert r.to_dict() == {"kind": "validated", "evidence": "That makes sense.", "latency": 1.0,
                            "rule": "validated:makes_sense",
-                           "turns": [{"start": 13.0, "end": 14.0, "text": "That makes sense."}]}
+                           "turns": [{"start": 13.0, "end": 14.0, "text": "That makes sense."}],
+                           "turn_start": 13.0}
 
 
 # --------------------------------------------------------------------------- the kinds

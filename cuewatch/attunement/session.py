@@ -96,6 +96,9 @@ class Attunement:
     #: why ``synchrony`` is None, or why its z is (``SessionSynchrony.reason``).
     synchrony_reason: str = ""
     settings: SynchronySettings = field(default_factory=SynchronySettings)
+    #: False when only the per-flag measures were computed (a flag recompute: the session
+    #: synchrony does not depend on the flags and is kept from the analysis).
+    with_synchrony: bool = True
 
     def settings_dict(self) -> dict[str, Any]:
         """The response window and synchrony settings the figures were made with."""
@@ -135,8 +138,12 @@ def session_attunement(features: Features, flags: Sequence[Flag], segments: Sequ
                        client_series: Optional[ExpressionSeries], client_track: Optional[int],
                        therapist_track: Optional[int],
                        settings: Optional[SynchronySettings] = None,
-                       progress: Optional[Progress] = None) -> Attunement:
+                       progress: Optional[Progress] = None,
+                       with_synchrony: bool = True) -> Attunement:
     """Responses, mirroring and synchrony of one analysed session.
+
+    ``with_synchrony`` False: the per-flag measures only (what a flag recompute needs; the
+    session synchrony, a few seconds for an hour, is left out).
 
     ``client_series`` is the client track's expression (read against their neutral face);
     the therapist's is read against their own, found automatically. ``flags`` are numbered
@@ -146,7 +153,7 @@ def session_attunement(features: Features, flags: Sequence[Flag], segments: Sequ
 
     s = settings or SynchronySettings()
     prog = progress or Progress()
-    out = Attunement(therapist_speaker, therapist_track, settings=s)
+    out = Attunement(therapist_speaker, therapist_track, settings=s, with_synchrony=with_synchrony)
     client: Optional[FaceSignals] = None
     therapist: Optional[FaceSignals] = None
     if client_series is not None and client_track is not None and client_track in features.tracks:
@@ -165,7 +172,9 @@ def session_attunement(features: Features, flags: Sequence[Flag], segments: Sequ
         else:
             item.mirroring_reason = face_reason
         out.flags.append(item)
-    if client is not None and therapist is not None:
+    if not with_synchrony:
+        pass
+    elif client is not None and therapist is not None:
         out.synchrony = session_synchrony(client, therapist, s, prog)
         out.synchrony_reason = out.synchrony.reason
     else:

@@ -15,6 +15,7 @@ from cuewatch.cli.analyze_cmd import (
     add_flag_options,
     add_sampling_options,
     analysis_settings,
+    face_choice,
     flag_settings,
 )
 from cuewatch.cli.progress_bar import progress_bar
@@ -36,6 +37,7 @@ def _add(args: argparse.Namespace) -> int:
         rec = project.recordings.add(
             args.video, consent=args.consent, transcript=args.transcript, mood=args.mood,
             client_speaker=args.client_speaker, client_face=args.client_face,
+            therapist_speaker=args.therapist_speaker, therapist_face=args.therapist_face,
             settings=analysis_settings(args), flag_settings=flag_settings(args))
         status = project.consents.status(stored_id(rec))
     print(f"added recording {rec.id}: {Path(rec.path).name} ({rec.duration:.1f} s), "
@@ -177,6 +179,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--client-speaker", metavar="NAME", help="the client's speaker name")
     add.add_argument("--client-face", default="auto", metavar="auto|left|right|largest|ID",
                      help="whose face is the client's (default: auto)")
+    add.add_argument("--therapist-speaker", metavar="NAME",
+                     help="the therapist's speaker name (default: the speaker who is not the client)")
+    add.add_argument("--therapist-face", default="auto", metavar="auto|left|right|largest|ID",
+                     type=face_choice("--therapist-face"),
+                     help="whose face is the therapist's (default: auto, the person in view who "
+                          "is not the client)")
     add_sampling_options(add)
     add_flag_options(add)
     add.set_defaults(func=_add)

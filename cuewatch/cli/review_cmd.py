@@ -1,15 +1,18 @@
-"""``cuewatch review``: list flags with verdicts, record a verdict, or show agreement."""
+"""``cuewatch review``: list flags with verdicts, record a verdict, show agreement, or the
+attunement summary (``--attunement``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cuewatch.domain import VERDICTS, stored_id
 from cuewatch.errors import CuewatchError
 from cuewatch.flags.agreement import project_agreement
 from cuewatch.flags.matching import ORPHANED_STATUS
+from cuewatch.project.attunement import summary_dict, summary_lines
 from cuewatch.project.store import Project
 
 
@@ -35,6 +38,50 @@ def _list(project: Project, args: argparse.Namespace) -> None:
                 print(f"{'':>8}note {note}")
 
 
+def _no_attunement(project: Project, rid: int, name: str) -> str:
+    """Why a recording has no attunement, and what to run."""
+    if project.analyses.latest(rid) is None:
+        return (f"recording {rid} ({name}) has not been analysed yet "
+                f"(run: cuewatch project analyze {project.path})")
+    if not project.analyses.mood_segments(rid):
+        return (f"recording {rid} ({name}) has no transcript or mood file, so there is no "
+                f"attunement (give it one: cuewatch project transcript {project.path} {rid} FILE)")
+    return (f"recording {rid} ({name}) was analysed before attunement was stored; compute it "
+            f"with: cuewatch project flags {project.path} --recording {rid}")
+
+
+def _attunement(project: Project, args: argparse.Namespace) -> int:
+    """Print each recording's attunement summary; a recording without one says why. Fails
+    (exit 1) when no recording asked about has one."""
+    recordings = ([project.recordings.find(args.recording)] if args.recording
+                  else project.recordings.all())
+    if not recordings:
+        raise CuewatchError(f"{project.path.name} has no recordings (add one: "
+                            f"cuewatch project add {project.path} VIDEO)")
+    shown, missing, out = 0, [], []
+    for rec in recordings:
+        rid, name = stored_id(rec), Path(rec.path).name
+        if not project.attunement.computed(rid):
+            missing.append(_no_attunement(project, rid, name))
+            continue
+        shown += 1
+        summary = project.attunement.summary(rid)
+        if args.json:
+            out.append(dict(summary_dict(summary), recording=name))
+            continue
+        print(f"recording {rid} ({name})")
+        lines = summary_lines(summary, project.flags.all(rid), project.attunement.responses(rid))
+        print("\n".join("  " + line for line in lines))
+    if not shown:
+        raise CuewatchError(missing[0] if len(missing) == 1 else
+                            "no recording has an attunement yet: " + "; ".join(missing))
+    if args.json:
+        print(json.dumps(out, indent=1))
+    for line in missing:
+        print(line, file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     with Project.open(args.project, actor=args.reviewer) as project:
         if args.undo:
@@ -51,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             review = project.reviews.set_verdict(args.flag, args.reviewer, args.verdict, args.note or "")
             print(f"flag {review.flag_id}: {review.reviewer} {review.verdict}")
             return 0
+        if args.attunement:
+            return _attunement(project, args)
         if args.agreement:
             rid = stored_id(project.recordings.find(args.recording)) if args.recording else None
             report = project_agreement(project, rid)
@@ -68,11 +117,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path, metavar="P.cuewatch")
     p.add_argument("--agreement", action="store_true",
                    help="Cohen's kappa for each pair of reviewers and the tool against each")
+    p.add_argument("--attunement", action="store_true",
+                   help="the attunement summary: moments flagged, the trainee's responses by kind, "
+                        "share named or explored, median latency, synchrony z, missed moments")
     p.add_argument("--recording", metavar="REC", help="only this recording (id or file name)")
     p.add_argument("--flag", type=int, metavar="ID", help="the flag to give a verdict on")
     p.add_argument("--reviewer", metavar="NAME", help="who gives the verdict")
     p.add_argument("--verdict", choices=VERDICTS)
     p.add_argument("--note", metavar="TEXT")
     p.add_argument("--undo", action="store_true", help="take back the reviewer's last verdict")
-    p.add_argument("--json", action="store_true", help="agreement as JSON")
+    p.add_argument("--json", action="store_true", help="agreement or attunement as JSON")
     p.set_defaults(func=run)

@@ -212,7 +212,8 @@ class Analyses(Manager):
 
     def finish(self, analysis_id: int, result: AnalysisResult, *,
                actor: Optional[str] = None) -> Analysis:
-        """Store a ``PipelineResult``: tracks, mood segments, client track, flags, gaps.
+        """Store a ``PipelineResult``: tracks, mood segments, client and therapist, flags, gaps,
+        and the attunement (responses, mirroring, synchrony) when it has one.
 
         Refused, with its features deleted, if consent was revoked meanwhile (checked
         under the write lock, so a revoke cannot slip in between).
@@ -245,17 +246,23 @@ class Analyses(Manager):
             [(rid, t.track_id, t.start, t.end, t.n_frames, t.coverage,
               to_json([float(v) for v in t.mean_bbox])) for t in result.tracks])
         self._replace_segments(conn, rid, result.segments)
-        conn.execute("UPDATE recordings SET client_track = ?, chosen_speaker = ? WHERE id = ?",
-                     (result.client_track, getattr(result, "client_speaker", None), rid))
+        conn.execute("UPDATE recordings SET client_track = ?, chosen_speaker = ?, "
+                     "chosen_therapist_speaker = ?, therapist_track = ? WHERE id = ?",
+                     (result.client_track, getattr(result, "client_speaker", None),
+                      getattr(result, "therapist_speaker", None),
+                      getattr(result, "therapist_track", None), rid))
         fdir = (self.db._store_data_path(Path(result.features_dir)) if result.features_dir
                 else stored_features)
-        stats = self.db.flags.replace_in(conn, rid, result.flags, result.gaps)
+        stats = self.db.flags.replace_in(conn, rid, result.flags, result.gaps,
+                                         getattr(result, "attunement", None))
         conn.execute(
             "UPDATE analyses SET state = 'done', progress = 1, message = 'done', "
             "finished = ?, features_dir = ?, warnings = ?, worker = NULL WHERE id = ?",
             (now(), fdir, to_json(list(result.warnings)), analysis_id))
         self.db._log(conn, "finish_analysis", rid, {"analysis_id": analysis_id, **stats,
-                                                    "client_track": result.client_track}, actor)
+                                                    "client_track": result.client_track,
+                                                    "therapist_track": getattr(result, "therapist_track", None)},
+                         actor)
 
     def fail(self, analysis_id: int, error: str, *, actor: Optional[str] = None) -> None:
         """Mark an analysis failed (if revoking consent removed it meanwhile, only log)."""

@@ -57,9 +57,14 @@ class RecomputeSummary:
 
 def recompute_recording_flags(project: Project, recording_id: int, flag_settings: FlagSettings,
                               *, actor: Optional[str] = None) -> RecomputeSummary:
-    """Cut the recording's flags again with ``flag_settings``; refused (one clear line) if
-    it has not been analysed, its features are gone, or consent no longer covers it."""
-    from cuewatch.recording.analyse import recompute_flags
+    """Cut the recording's flags again with ``flag_settings``, and the trainee's responses
+    and mirroring for the new flags (``project.attunement``); refused (one clear line) if
+    it has not been analysed, its features are gone, or consent no longer covers it.
+
+    A recording analysed before attunement was stored gains it here: the therapist is
+    chosen (as the user named them, else the other person) and the session synchrony
+    computed once; afterwards only the per-flag measures are recomputed."""
+    from cuewatch.recording.analyse import TherapistChoice, recompute_session
 
     rid = int(recording_id)
     rec = project.recordings.get(rid)
@@ -70,10 +75,19 @@ def recompute_recording_flags(project: Project, recording_id: int, flag_settings
         raise ProjectError(f"recording {rid} ({name}) has not been analysed yet "
                            f"(run: cuewatch project analyze {project.path})")
     client_track = project.recordings.client_track(rid)
-    flags, gaps = recompute_flags(features_dir, project.analyses.mood_segments(rid),
-                                  project.recordings.client_speaker(rid), client_track,
-                                  flag_settings, neutral_span=project.recordings.neutral_span(rid))
-    stats = project.flags.replace(rid, flags, gaps, flag_settings=flag_settings, actor=actor)
+    speaker, track = project.attunement.therapist(rid)
+    if project.attunement.computed(rid):
+        therapist = TherapistChoice(speaker=speaker, track=track, known=True)
+    else:
+        meta = project.recordings.metadata(rid)
+        therapist = TherapistChoice(speaker=meta.get("therapist_speaker"),
+                                    face=meta.get("therapist_face") or "auto")
+    flags, gaps, attunement = recompute_session(
+        features_dir, project.analyses.mood_segments(rid), project.recordings.client_speaker(rid),
+        client_track, flag_settings, neutral_span=project.recordings.neutral_span(rid),
+        therapist=therapist)
+    stats = project.flags.replace(rid, flags, gaps, flag_settings=flag_settings,
+                                  attunement=attunement, actor=actor)
     return RecomputeSummary(
         recording_id=rid, name=name, settings=flag_settings, flags=stats["flags"],
         kept=stats["flags_kept"], new=stats["flags_new"], reattached=stats["flags_reattached"],

@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from cuewatch.domain import VERDICTS, Flag, Gap
 from cuewatch.errors import ProjectError
 from cuewatch.flags.matching import Moment, StoredMoment, match_flags
 from cuewatch.options import FlagSettings
 from cuewatch.project.sql import Manager, inserted_id, optional, to_json, where_clause
+
+if TYPE_CHECKING:
+    from cuewatch.attunement.session import Attunement
 
 
 class Flags(Manager):
@@ -110,8 +113,12 @@ class Flags(Manager):
                                         (int(recording_id),))]
 
     def replace_in(self, conn: sqlite3.Connection, rid: int, flags: Sequence[Flag],
-                   gaps: Sequence[Gap]) -> dict[str, int]:
+                   gaps: Sequence[Gap], attunement: Optional[Attunement] = None) -> dict[str, int]:
         """Store recomputed flags without losing a verdict (``cuewatch.flags.matching``).
+
+        ``attunement`` (computed for ``flags``, in their order) is stored with them
+        (``project.attunement.store_in``): responses and mirroring stay in step with the
+        flag set, a retired flag has none; without it the recording's responses are cleared.
 
         A new flag takes over the stored flag covering the same moment (its id, verdicts
         and notes), raised or retired; a stored flag no longer covered is retired
@@ -167,6 +174,7 @@ class Flags(Manager):
         conn.execute("DELETE FROM gaps WHERE recording_id = ?", (rid,))
         conn.executemany("INSERT INTO gaps(recording_id, start, end, track, reason) "
                          "VALUES (?,?,?,?,?)", [(rid, g.start, g.end, g.track, g.reason) for g in gaps])
+        stats.update(self.db.attunement.store_in(conn, rid, flags, attunement))
         return stats
 
     @staticmethod
@@ -179,6 +187,7 @@ class Flags(Manager):
 
     def replace(self, recording_id: int, flags: Sequence[Flag], gaps: Sequence[Gap], *,
                 flag_settings: Optional[FlagSettings] = None,
+                attunement: Optional[Attunement] = None,
                 actor: Optional[str] = None) -> dict[str, int]:
         """Store recomputed flags; every verdict and note is kept. A flag covering the same
         moment as a stored one keeps its id and verdicts; verdicts on a moment no longer
@@ -187,10 +196,11 @@ class Flags(Manager):
 
         ``flag_settings``: what the flags were cut with; it becomes the flag settings of
         the recording's latest analysis (what the app shows, exports state).
+        ``attunement``: the responses and mirroring for these flags (see ``replace_in``).
         """
         self.db.recordings.row(recording_id)
         with self.db._write() as conn:
-            stats = self.replace_in(conn, int(recording_id), flags, gaps)
+            stats = self.replace_in(conn, int(recording_id), flags, gaps, attunement)
             detail: dict[str, Any] = dict(stats)
             if flag_settings is not None:
                 detail["flag_settings"] = flag_settings.to_dict()

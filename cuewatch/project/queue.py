@@ -64,6 +64,8 @@ def _job(project: Project, a: Analysis, model_path: Path, model_sha256: str) -> 
         video=video, settings=a.settings, model_path=model_path, model_sha256=model_sha256,
         transcript=files.get("transcript"), mood=files.get("mood"),
         client_speaker=meta.get("client_speaker"), client_face=meta.get("client_face") or "auto",
+        therapist_speaker=meta.get("therapist_speaker"),
+        therapist_face=meta.get("therapist_face") or "auto",
         flag_settings=a.flag_settings, consent=project.consents.get(rid),
         cache_dir=project.analyses.features_cache, video_sha256=project.recordings.get(rid).sha256,
         neutral_spans=project.recordings.neutral_spans(rid)))

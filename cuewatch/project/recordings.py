@@ -102,6 +102,8 @@ class Recordings(Manager):
         meta.update(size_bytes=row["size_bytes"], client_speaker=row["client_speaker"],
                     chosen_speaker=row["chosen_speaker"],
                     client_face=row["client_face"], client_track=row["client_track"],
+                    therapist_speaker=row["therapist_speaker"],
+                    therapist_face=row["therapist_face"],
                     added=row["added"], stored_path=row["path"])
         return meta
 
@@ -110,6 +112,7 @@ class Recordings(Manager):
             transcript: Optional[Union[str, os.PathLike]] = None,
             mood: Optional[Union[str, os.PathLike]] = None,
             client_speaker: Optional[str] = None, client_face: str = "auto",
+            therapist_speaker: Optional[str] = None, therapist_face: str = "auto",
             settings: AnalysisSettings = AnalysisSettings(),
             flag_settings: FlagSettings = FlagSettings(),
             info: Optional[VideoInfo] = None, queue: bool = True,
@@ -118,6 +121,8 @@ class Recordings(Manager):
 
         Consent: ``consent`` if given, else the ``VIDEO.consent.json`` sidecar; it must
         cover training or supervision. ``info`` (a ``VideoInfo``) skips probing.
+        ``therapist_speaker`` / ``therapist_face``: who the therapist is, as
+        ``--therapist-speaker`` / ``--therapist-face`` say it (default: the other person).
         """
         video = Path(video).expanduser().absolute()
         if not video.is_file():
@@ -151,10 +156,12 @@ class Recordings(Manager):
                                    f"{dup['id']} ({dup['path']})")
             cur = conn.execute(
                 "INSERT INTO recordings(path, sha256, size_bytes, duration, fps, width, height, "
-                "metadata, client_speaker, client_face, added) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "metadata, client_speaker, client_face, therapist_speaker, therapist_face, added) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (self.db._store_path(video), sha, video.stat().st_size, float(info.duration),
                  float(info.fps), int(info.width), int(info.height), to_json(meta),
-                 client_speaker, client_face or "auto", now()))
+                 client_speaker, client_face or "auto", therapist_speaker,
+                 therapist_face or "auto", now()))
             rid = inserted_id(cur)
             for kind, fp, fsha in extra_files:
                 conn.execute("INSERT INTO transcripts(recording_id, kind, path, sha256, added) "
@@ -221,6 +228,20 @@ class Recordings(Manager):
                              (face, recording_id))
             self.db._log(conn, "set_client", recording_id,
                          {"speaker": speaker, "face": face, "track": track}, actor)
+
+    def set_therapist(self, recording_id: int, *, speaker: Optional[str] = None,
+                      face: Optional[str] = None, actor: Optional[str] = None) -> None:
+        """Which speaker and which face are the therapist's, as the next analysis is told
+        (``--therapist-speaker`` / ``--therapist-face``)."""
+        self.row(recording_id)
+        with self.db._write() as conn:
+            if speaker is not None:
+                conn.execute("UPDATE recordings SET therapist_speaker = ? WHERE id = ?",
+                             (speaker, recording_id))
+            if face is not None:
+                conn.execute("UPDATE recordings SET therapist_face = ? WHERE id = ?",
+                             (face, recording_id))
+            self.db._log(conn, "set_therapist", recording_id, {"speaker": speaker, "face": face}, actor)
 
     def _neutral_track(self, recording_id: int, track: Optional[int]) -> int:
         """The face track a neutral span is about: ``track``, or the client's."""

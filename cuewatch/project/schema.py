@@ -232,11 +232,50 @@ CREATE TABLE neutral_spans (
 );
 """
 
+# v6: attunement (issue 13). Who the therapist is (as the user gave it, and as the analysis
+# chose it: their transcript speaker and face track); per raised flag the trainee's response
+# and the mirroring verdict (recomputed with the flags, keyed by the flag's id: a deleted
+# flag takes its response with it, a retired one keeps none); per recording the session
+# synchrony (computed once per analysis: it does not depend on the flags). A project from
+# before gains them on its next analysis or flag recompute.
+_V6 = """
+ALTER TABLE recordings ADD COLUMN therapist_speaker TEXT;          -- as the user gave it
+ALTER TABLE recordings ADD COLUMN therapist_face TEXT NOT NULL DEFAULT 'auto';
+ALTER TABLE recordings ADD COLUMN chosen_therapist_speaker TEXT;   -- as the analysis chose it
+ALTER TABLE recordings ADD COLUMN therapist_track INTEGER;         -- None: not on camera
+
+CREATE TABLE flag_responses (
+    flag_id          INTEGER PRIMARY KEY REFERENCES flags(id) ON DELETE CASCADE,
+    recording_id     INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+    kind             TEXT NOT NULL,            -- a response kind, or '' (see reason)
+    reason           TEXT NOT NULL DEFAULT '',
+    evidence         TEXT NOT NULL DEFAULT '',
+    latency          REAL,
+    turn_start       REAL,
+    rule             TEXT NOT NULL DEFAULT '',
+    mirroring        TEXT,                     -- a mirroring verdict, or NULL (see mirroring_reason)
+    mirroring_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX flag_responses_recording ON flag_responses(recording_id);
+
+CREATE TABLE synchrony (
+    recording_id INTEGER PRIMARY KEY REFERENCES recordings(id) ON DELETE CASCADE,
+    z            REAL,
+    lag_s        REAL,
+    leader       TEXT,
+    statistic    REAL,
+    reason       TEXT NOT NULL DEFAULT '',
+    document     TEXT NOT NULL,                -- JSON: attunement.json's "synchrony" object
+    settings     TEXT NOT NULL,                -- JSON: the response and synchrony settings
+    computed     TEXT NOT NULL
+);
+"""
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 
 #: ``MIGRATIONS[i]`` takes a project from schema version i to i + 1: an SQL script, or a
 #: function for steps that must look before they change.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3, _V4, _V5)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _v3, _V4, _V5, _V6)
 
 #: the schema version this cuewatch writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -245,4 +284,5 @@ SCHEMA_VERSION = len(MIGRATIONS)
 REQUIRED_TABLES: frozenset[str] = frozenset({
     "meta", "recordings", "consents", "transcripts", "analyses", "tracks", "mood_segments",
     "flags", "gaps", "reviews", "annotations", "audit", "exported_files", "neutral_spans",
+    "flag_responses", "synchrony",
 })

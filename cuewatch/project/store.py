@@ -7,7 +7,7 @@ append-only audit log. ``Project`` is the database object: opening, creating and
 the file, the write transaction and audit primitives (``_write()``, ``_log()``,
 ``_query()``), the data folder and read-only state. Each concern is a manager on it, in its
 own module: ``project.recordings``, ``.consents``, ``.analyses`` (the job queue and
-results), ``.flags``, ``.reviews``, ``.annotations``, ``.exports``, ``.audit``. File-system
+results), ``.flags``, ``.reviews``, ``.annotations``, ``.exports``, ``.audit``, ``.attunement``. File-system
 work is done by services outside the store (``cuewatch.project.revocation``,
 ``cuewatch.project.relocation``). Every write is one transaction (``BEGIN IMMEDIATE`` ...
 ``COMMIT``) that also appends its audit entry, so a killed process leaves the file with
@@ -53,6 +53,7 @@ from cuewatch import __version__
 from cuewatch.errors import ProjectError, ReadOnlyProjectWarning
 from cuewatch.project.analyses import Analyses
 from cuewatch.project.annotations import Annotations
+from cuewatch.project.attunement import AttunementStore
 from cuewatch.project.audit import AuditLog
 from cuewatch.project.consents import Consents
 from cuewatch.project.exports_log import ExportsLog
@@ -299,6 +300,7 @@ class Project:
         self.annotations = Annotations(self)
         self.exports = ExportsLog(self)
         self.audit = AuditLog(self)
+        self.attunement = AttunementStore(self)
 
     # -- lifecycle
 

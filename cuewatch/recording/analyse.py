@@ -205,13 +205,62 @@ def recompute_flags(features_dir: Path, segments: list[MoodSegment], client_spea
                     neutral_span: Optional[tuple[float, float]] = None
                     ) -> tuple[list[Flag], list[Gap]]:
     """New flags from stored features and new settings: no face pass, well under a second."""
+    flags, gaps, _ = recompute_session(features_dir, segments, client_speaker, client_track,
+                                       flag_settings, neutral_span)
+    return flags, gaps
+
+
+@dataclass(frozen=True)
+class TherapistChoice:
+    """Who the therapist is when flags are recomputed (``recompute_session``).
+
+    ``known``: ``speaker`` and ``track`` are what the recording's analysis chose; the
+    per-flag measures are recomputed with them and the session synchrony (which does not
+    depend on the flags) is not. Otherwise ``speaker`` / ``face`` are the user's wishes
+    (``--therapist-speaker`` / ``--therapist-face``, None / "auto": the other person), the
+    therapist is chosen now and the synchrony computed too (a project analysed before
+    attunement was stored).
+    """
+
+    speaker: Optional[str] = None
+    face: str = "auto"
+    track: Optional[int] = None
+    known: bool = False
+
+
+def recompute_session(features_dir: Path, segments: list[MoodSegment], client_speaker: Optional[str],
+                      client_track: Optional[int], flag_settings: FlagSettings,
+                      neutral_span: Optional[tuple[float, float]] = None,
+                      therapist: Optional[TherapistChoice] = None
+                      ) -> tuple[list[Flag], list[Gap], Optional[Attunement]]:
+    """Flags from stored features and new settings, and with ``therapist`` the attunement
+    of the new flag set (responses and mirroring; see ``TherapistChoice``). No face pass:
+    well under a second for an hour (``benchmarks/bench_flags.py``). The attunement is
+    None without stated mood or without ``therapist``."""
+    from cuewatch.attunement.session import session_attunement
+    from cuewatch.faces.client_face import (
+        choose_therapist_face,
+        choose_therapist_speaker,
+        parse_face_choice,
+    )
     from cuewatch.flags.incongruence import detect_flags
 
     if not is_complete(features_dir):
         raise CuewatchError(f"{features_dir}: features are missing; analyse the recording again")
     features = load_features(features_dir)
     series = client_expression(features, client_track, neutral_span)
-    return detect_flags(features, series, segments, client_speaker, client_track, flag_settings)
+    flags, gaps = detect_flags(features, series, segments, client_speaker, client_track, flag_settings)
+    if therapist is None or not segments:
+        return flags, gaps, None
+    if therapist.known:
+        speaker, track = therapist.speaker, therapist.track
+    else:
+        speaker = choose_therapist_speaker(segments, client_speaker, therapist.speaker)
+        track = choose_therapist_face(features, client_track,
+                                      parse_face_choice(therapist.face or "auto", "--therapist-face"))
+    attunement = session_attunement(features, flags, segments, client_speaker, speaker, series,
+                                    client_track, track, with_synchrony=not therapist.known)
+    return flags, gaps, attunement
 
 
 def client_expression(features: Features, client_track: Optional[int],

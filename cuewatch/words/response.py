@@ -72,6 +72,9 @@ class FlagResponse:
     latency: Optional[float]
     rule: str
     turns: list[TherapistTurn] = field(default_factory=list)
+    #: the start of the turn that decided the kind (where a reviewer jumps to hear it);
+    #: None when no turn did.
+    turn_start: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -303,4 +306,4 @@ def respond_to_flag(
                 break
     turn, reading = chosen
     latency = round(max(0.0, turn.start - end), 2)
-    return FlagResponse(reading.kind, reading.evidence, latency, reading.rule, turns)
+    return FlagResponse(reading.kind, reading.evidence, latency, reading.rule, turns, turn.start)
