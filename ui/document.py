@@ -130,6 +130,12 @@ class SessionAttunement:
                                     r.evidence, r.latency_s, r.missed, r.reason))
         return out
 
+    @property
+    def computed(self) -> bool:
+        """Whether the core ever computed this recording's attunement (the synchrony row is
+        stored by every analysis and recompute that does; ``project.attunement.computed``)."""
+        return self.synchrony is not None
+
     def synchrony_lane(self) -> tuple[Optional[Envelope], str]:
         """The synchrony lane's series (r over time, NaN: no value), or None and why not."""
         s = self.synchrony

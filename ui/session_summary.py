@@ -31,6 +31,10 @@ NAMED_OR_EXPLORED = "Named or explored"
 MISSED = "Missed moments"
 MEDIAN_LATENCY = "Median latency"
 SYNCHRONY_Z = "Synchrony z"
+#: what the panel says with no recording open, and for one analysed before responses were read
+NO_RECORDING = "Open an analysed recording to see how the trainee met the client's moments."
+NOT_COMPUTED = ("The trainee's responses have not been read for this recording yet: analyse it "
+                "again, or change the sensitivity (the flags are recomputed with them).")
 #: item data: where a row jumps, ("flag", flag id) or ("time", seconds)
 TARGET_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -50,7 +54,7 @@ class SessionSummaryModel(QStandardItemModel):
         self.raised = sorted((f for f in flags if f.raised), key=lambda f: (f.start, f.id or 0))
         self.setRowCount(0)
         summary = attunement.summary
-        if summary is None:
+        if summary is None or not attunement.computed:
             return
         root = self.invisibleRootItem()
         responses = attunement.responses
@@ -64,8 +68,9 @@ class SessionSummaryModel(QStandardItemModel):
                                  "Raised flags of this recording; each lists the trainee's response"))
         share = summary.share_named_or_explored
         named = summary.by_kind.get("named", 0) + summary.by_kind.get("explored", 0)
+        read = sum(summary.by_kind.values())     # the moments whose response could be read
         root.appendRow(self._row(NAMED_OR_EXPLORED,
-                                 "\u2013" if share is None else f"{share:.0%} ({named} of {summary.moments})",
+                                 "\u2013" if share is None else f"{share:.0%} ({named} of {read})",
                                  of(("named", "explored")),
                                  "The moments the trainee turned toward: named the feeling or asked about it"))
         for kind in RESPONSE_KINDS:
@@ -199,8 +204,7 @@ class QtSessionSummary(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.clicked.connect(self._clicked)
-        self.empty = QLabel("Open an analysed recording with a transcript to see how the "
-                            "trainee met the client's moments.")
+        self.empty = QLabel(NO_RECORDING)
         self.empty.setWordWrap(True)
         self.empty.setEnabled(False)
         layout = QVBoxLayout(self)
@@ -213,10 +217,11 @@ class QtSessionSummary(QWidget):
     def set_attunement(self, attunement: SessionAttunement, flags: list[Flag]) -> None:
         self.model.set_attunement(attunement, flags)
         summary = attunement.summary
-        shown = summary is not None
+        shown = summary is not None and attunement.computed
         self.tree.setVisible(shown)
         self.empty.setVisible(not shown)
         self.people.setVisible(shown)
+        self.empty.setText(NO_RECORDING if summary is None else NOT_COMPUTED)
         if summary is not None:
             speaker = summary.therapist_speaker or "not known"
             face = f"track {summary.therapist_track}" if summary.therapist_track is not None \
