@@ -256,3 +256,10 @@ def _point(x: float, y: float):
     from PySide6.QtCore import QPoint
 
     return QPoint(int(x), int(y))
+
+
+def test_every_mirroring_verdict_reads_as_words():
+    from cuewatch.attunement.synchrony import MIRRORING_VERDICTS
+    from cuewatch_ui.qt_flag_review import MIRRORING_TEXT
+
+    assert set(MIRRORING_TEXT) == set(MIRRORING_VERDICTS)

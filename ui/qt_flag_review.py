@@ -50,6 +50,16 @@ COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Response", "Said
 RESPONSE = COLUMNS.index("Response")
 #: the response filter's entry for the missed moments (kinds none and moved on)
 MISSED_FILTER_TEXT = "missed moments"
+#: the per-flag mirroring verdicts (``cuewatch.attunement.synchrony.MIRRORING_VERDICTS``)
+#: as the flag detail says them
+MIRRORING_TEXT = {
+    "toward": "the trainee's face moved toward the client's",
+    "away": "the trainee's face moved away from the client's",
+    "mixed": "mixed: toward on one signal, away on another",
+    "no_change": "the trainee's face did not change",
+    "client_still": "the client's face hardly moved: nothing to mirror",
+    "not_seen": "a face was not seen well enough to tell",
+}
 SAID = COLUMNS.index("Said")
 SHORT_TYPES = {"incongruence": "incongr."}
 #: how an orphaned verdict's row (its flag no longer raised) is drawn and marked.
@@ -450,7 +460,8 @@ class QtFlagDetail(QWidget):
                                     else (response.reason or "(no therapist turn in the window)"))
         self.response_latency.setText("" if response.latency_s is None
                                       else f"{response.latency_s:.1f} s after the moment")
-        self.mirroring.setText(response.mirroring or response.mirroring_reason or "")
+        self.mirroring.setText(MIRRORING_TEXT.get(response.mirroring, response.mirroring)
+                               if response.mirroring else response.mirroring_reason)
 
     def _play_response(self) -> None:
         if self.response is not None and self.response.turn_start is not None:

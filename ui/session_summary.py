@@ -147,6 +147,7 @@ class SessionSummaryModel(QStandardItemModel):
             why = QStandardItem(summary.synchrony_reason or "not computed")
             why.setEditable(False)
             why.setForeground(Qt.GlobalColor.gray)
+            why.setToolTip(why.text())
             name.appendRow(why)
         if sync is not None and sync.lag_s is not None:
             lag = QStandardItem(f"lag {abs(sync.lag_s):.1f} s: {sync.leader or 'neither'} leads")
