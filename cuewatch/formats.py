@@ -118,6 +118,22 @@ NO_SPEAKER_LABELS = "no speaker labels: whose words are the therapist's is unkno
 MISSED_RESPONSE_KINDS: tuple[str, ...] = ("none", "moved_on")
 #: response kinds that turn toward the moment: the summary's "share named or explored".
 NAMED_OR_EXPLORED_KINDS: tuple[str, ...] = ("named", "explored")
+#: the project exports' attunement of each flag (``cuewatch export``; README "Export
+#: columns"): the trainee's response, its evidence and latency, and the mirroring verdict.
+#: Columns appended to the flags CSV export, in order:
+FLAGS_EXPORT_RESPONSE_COLUMNS: tuple[str, ...] = (
+    "response_kind", "response_evidence", "response_latency_s", "response_turn_start",
+    "response_rule", "response_reason", "missed", "mirroring", "mirroring_reason",
+)
+#: each flag's "response" object in the flags JSON export (null for a flag without one):
+FLAGS_EXPORT_RESPONSE_KEYS: tuple[str, ...] = (
+    "kind", "evidence", "latency_s", "turn_start", "rule", "reason", "missed", "mirroring",
+    "mirroring_reason",
+)
+#: the flags JSON export's top-level "attunement" object (null: never computed):
+FLAGS_EXPORT_ATTUNEMENT_KEYS: tuple[str, ...] = ("therapist", "summary", "synchrony")
+#: the therapist's role label where an anonymised export would name them.
+THERAPIST_ROLE_LABEL = "therapist"
 FLAGS_CSV_COLUMNS: tuple[str, ...] = (
     "id", "start", "end", "type", "track", "stated_words", "stated_category", "stated_valence",
     "expressed_category", "expressed_valence", "severity", "confidence", "peak_time",

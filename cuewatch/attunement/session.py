@@ -2,7 +2,7 @@
 and how the two faces moved together.
 
 Per flag: the trainee's response from their words (``cuewatch.words.response``) and
-whether their face moved toward the client's (``synchrony.flag_mirroring``); per session:
+whether their face moved toward the client's (``synchrony.flags_mirroring``); per session:
 the face synchrony (``synchrony.session_synchrony``). Word measures need only the
 transcript, so a recording with the therapist off screen still gets every response; face
 measures need both faces, and say why when they have none (``THERAPIST_NOT_ON_CAMERA``,
@@ -13,6 +13,7 @@ Any thread; no state.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from cuewatch.attunement.synchrony import (
     SessionSynchrony,
     SynchronySettings,
     face_signals,
-    flag_mirroring,
+    flags_mirroring,
     session_synchrony,
 )
 from cuewatch.domain import Flag, MoodSegment
@@ -125,11 +126,18 @@ class Attunement:
         return dict(zip(ATTUNEMENT_SYNCHRONY_KEYS, values))
 
 
-def _flag_response(flag: Flag, segments: Sequence[MoodSegment], client_speaker: Optional[str],
+def _flag_response(flag: Flag, segments: Sequence[MoodSegment], starts: Sequence[float],
+                   client_speaker: Optional[str],
                    therapist_speaker: Optional[str]) -> tuple[Optional[FlagResponse], str]:
+    """The response to one flag. ``segments`` are sorted by (start, end) and ``starts`` are
+    their starts: only the segments the response window can reach are handed on (the
+    window starts at the flag and ends ``RESPONSE_WINDOW_S`` after it), so an hour's flags
+    are read in well under a second."""
     if client_speaker is None:
         return None, NO_SPEAKER_LABELS
-    return respond_to_flag(flag.start, flag.end, segments, client_speaker,
+    lo = bisect.bisect_left(starts, flag.start)
+    hi = bisect.bisect_right(starts, flag.end + RESPONSE_WINDOW_S)
+    return respond_to_flag(flag.start, flag.end, segments[lo:hi], client_speaker,
                            therapist_speaker=therapist_speaker), ""
 
 
@@ -163,15 +171,19 @@ def session_attunement(features: Features, flags: Sequence[Flag], segments: Sequ
                                  features.tracks[therapist_track].pose, s)
     face_reason = (THERAPIST_NOT_ON_CAMERA if therapist is None
                    else CLIENT_NOT_ON_CAMERA if client is None else "")
+    ordered = sorted(segments, key=lambda seg: (seg.start, seg.end))
+    starts = [seg.start for seg in ordered]
     for number, flag in enumerate(flags, 1):
-        response, why = _flag_response(flag, segments, client_speaker, therapist_speaker)
+        response, why = _flag_response(flag, ordered, starts, client_speaker, therapist_speaker)
         item = FlagAttunement(flag.id if flag.id is not None else number, flag.start, flag.end,
                               flag.type, response, why)
-        if client is not None and therapist is not None:
-            item.mirroring = flag_mirroring(client, therapist, flag.start, flag.end, s)
-        else:
+        if client is None or therapist is None:
             item.mirroring_reason = face_reason
         out.flags.append(item)
+    if client is not None and therapist is not None:
+        verdicts = flags_mirroring(client, therapist, [(f.start, f.end) for f in flags], s)
+        for item, mirroring in zip(out.flags, verdicts):
+            item.mirroring = mirroring
     if not with_synchrony:
         pass
     elif client is not None and therapist is not None:

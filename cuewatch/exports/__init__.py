@@ -30,10 +30,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review, is_client_speaker
+from cuewatch.attunement.summary import AttunementSummary, StoredResponse, StoredSynchrony, summarise
+from cuewatch.domain import (
+    Annotation,
+    Flag,
+    Gap,
+    MoodSegment,
+    Recording,
+    Review,
+    is_client_speaker,
+    speaker_key,
+)
 from cuewatch.errors import CuewatchError
 from cuewatch.exports.naming import NameAllocator
 from cuewatch.files import remove_stale_partials
+from cuewatch.formats import THERAPIST_ROLE_LABEL
 from cuewatch.progress import Progress
 from cuewatch.provenance import check_provenance
 
@@ -85,6 +96,15 @@ class ExportBundle:
     #: ``Flag.raised`` False): listed, marked, by the flags and reviews tables (csv, json)
     #: only; every other format shows the raised ``flags``.
     orphaned: list[Flag] = field(default_factory=list)
+    #: the attunement (``project.attunement``): the trainee's response to each raised flag
+    #: by flag id, the session synchrony (None: attunement never computed) and its full
+    #: document (per-signal z and lag, settings), and who the therapist is (speaker: None
+    #: for every speaker but the client; track: None when not on camera).
+    responses: dict[int, StoredResponse] = field(default_factory=dict)
+    synchrony: Optional[StoredSynchrony] = None
+    synchrony_document: Optional[dict[str, Any]] = None
+    therapist_speaker: Optional[str] = None
+    therapist_track: Optional[int] = None
     _loaded: Any = field(default=None, init=False, repr=False, compare=False)
     _arrays: Optional[dict] = field(default=None, init=False, repr=False, compare=False)
 
@@ -110,10 +130,18 @@ class ExportBundle:
                 seen.append(seg.speaker)
         return seen
 
+    def is_therapist(self, speaker: Optional[str]) -> bool:
+        """Whether ``speaker`` is the therapist the analysis chose (never when it chose none)."""
+        return (speaker is not None and self.therapist_speaker is not None
+                and speaker_key(speaker) == speaker_key(self.therapist_speaker))
+
     def speaker_label(self, speaker: Optional[str], anonymise: bool) -> str:
-        """The name to show for a speaker; with ``anonymise``, a role instead of a name."""
+        """The name to show for a speaker; with ``anonymise``, a role instead of a name
+        (the client, the therapist, else "speaker N")."""
         if is_client_speaker(speaker, self.client_speaker):
             return "client" if anonymise else (speaker or "client")
+        if anonymise and self.is_therapist(speaker):
+            return THERAPIST_ROLE_LABEL
         if anonymise or not speaker:
             others = self.other_speakers()
             n = others.index(speaker) + 2 if speaker in others else len(others) + 2
@@ -162,6 +190,19 @@ class ExportBundle:
         flag_ids = {f.id for f in self.flags if f.id is not None}
         names = {r.reviewer for r in self.reviews if r.flag_id in flag_ids}
         return sorted(names)
+
+    # ---- attunement -------------------------------------------------------------
+    def has_attunement(self) -> bool:
+        """Whether the attunement was computed (an analysis or recompute with stated mood)."""
+        return self.synchrony is not None
+
+    def response(self, flag: Flag) -> Optional[StoredResponse]:
+        return self.responses.get(int(flag.id)) if flag.id is not None and flag.raised else None
+
+    def attunement_summary(self) -> AttunementSummary:
+        """The session summary (``cuewatch.attunement.summary.summarise``) of the raised flags."""
+        return summarise(int(self.recording.id or 0), self.flags, self.responses, self.synchrony,
+                         self.therapist_speaker, self.therapist_track)
 
     # ---- face tracks ------------------------------------------------------------
     def track_source(self) -> Any:

@@ -5,8 +5,12 @@ format can forget a field: an anonymised export holds no name of a person or a f
 
 - recordings are "R<id>" (their project id): no file name, stem or folder, and the
   project's own file name is left out of the provenance;
-- speakers are "client", "speaker 2", ...; reviewers are "A", "B", ... (the same letter
-  for the same person throughout one export, so agreement still reads per reviewer);
+- speakers are "client", "therapist" (the therapist the analysis chose: their transcript
+  speaker, wherever the attunement names them), else "speaker 2", ...; reviewers are
+  "A", "B", ... (the same letter for the same person throughout one export, so agreement
+  still reads per reviewer);
+- transcript words are kept as transcribed: the utterances, and the therapist's words
+  quoted as the evidence of a response kind (the attunement);
 - free-text notes (verdict notes, annotation notes) are left out unless
   ``include_notes`` is asked for: people write names in them;
 - names in the analysis parameters (the client speaker) become their pseudonyms;
@@ -27,6 +31,7 @@ from typing import Any, Optional
 
 from cuewatch.domain import Flag
 from cuewatch.errors import CuewatchError
+from cuewatch.formats import THERAPIST_ROLE_LABEL
 
 #: The provenance key that records what anonymising did (a dict of statements).
 ANONYMISATION_KEY = "anonymisation"
@@ -36,10 +41,11 @@ IDENTIFYING_PROVENANCE_KEYS: tuple[str, ...] = ("project",)
 #: The statements, by what they are about; ``anonymisation_record`` fills them in.
 STATEMENT_RECORDINGS = ("recordings are named R<project id>; file names, folders and the "
                         "project's file name are left out")
-STATEMENT_PEOPLE = ("speakers are named by role (client, speaker 2, ...); reviewers by "
+STATEMENT_PEOPLE = ("speakers are named by role (client, therapist, speaker 2, ...); reviewers by "
                     "letter (A, B, ...)")
 STATEMENT_FACES = "faces are blurred in every exported image and video frame"
-STATEMENT_WORDS = "the client's words are kept as transcribed (names said aloud are not removed)"
+STATEMENT_WORDS = ("the transcript's words (the client's, and the therapist's quoted as a response's "
+                   "evidence) are kept as transcribed (names said aloud are not removed)")
 STATEMENT_NOTES_OUT = "free-text notes of verdicts and annotations are left out"
 STATEMENT_NOTES_IN = "free-text notes of verdicts and annotations are included as written (--include-notes)"
 STATEMENT_AUDIO_OUT = "clips have no sound: the audio is removed"
@@ -170,6 +176,8 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
         speakers = {s.speaker: b.speaker_label(s.speaker, True) for s in b.segments if s.speaker}
         if b.client_speaker:
             speakers[b.client_speaker] = "client"
+        if b.therapist_speaker:
+            speakers[b.therapist_speaker] = THERAPIST_ROLE_LABEL
         stems = {}
         if rec.path:
             p = Path(str(rec.path).replace("\\", "/"))
@@ -194,6 +202,7 @@ def anonymise_bundles(bundles: Iterable[Any], *, include_notes: bool = False) ->
             provenance=provenance, segments=segments, flags=anonymous(b.flags),
             orphaned=anonymous(b.orphaned),
             client_speaker="client" if b.client_speaker is not None else None,
+            therapist_speaker=THERAPIST_ROLE_LABEL if b.therapist_speaker is not None else None,
             agreement=_agreement(b.agreement, aliases), **work)
         copy._loaded, copy._arrays = b._loaded, b._arrays  # features already loaded stay so
         out.append(copy)

@@ -8,7 +8,8 @@ a sidecar ``<file>.provenance.json`` (``cuewatch.formats.PROVENANCE_SIDECAR_SUFF
   cells of ``cuewatch analyze``'s flags.csv (``cuewatch.outputs.flags_files.flag_csv_row``), the
   full evidence as JSON and the current verdict of every reviewer (``verdicts``/``notes``).
   Verdicts on a flag a recompute no longer raises follow as rows with ``raised=0``
-  (orphaned verdicts, kept with their moment).
+  (orphaned verdicts, kept with their moment). The last columns are the trainee's
+  response to the flag and the mirroring (``formats.FLAGS_EXPORT_RESPONSE_COLUMNS``).
 - ``LABEL.reviews.csv``: one row per verdict ever given (``REVIEWS_EXPORT_COLUMNS``),
   earlier ones marked ``current=0``, orphaned ones ``flag_raised=0``: agreement
   statistics are computed from the raised flags' current verdicts.
@@ -21,20 +22,23 @@ from typing import Optional
 
 from cuewatch.domain import Flag
 from cuewatch.exports import ExportBundle, per_recording
+from cuewatch.exports.describe import response_record
 from cuewatch.exports.naming import path_in
 from cuewatch.exports.tables import json_cell, number_cell, render_table, text_cell
 from cuewatch.files import write_text_atomic
-from cuewatch.formats import FLAGS_CSV_COLUMNS
+from cuewatch.formats import FLAGS_CSV_COLUMNS, FLAGS_EXPORT_RESPONSE_COLUMNS, FLAGS_EXPORT_RESPONSE_KEYS
 from cuewatch.outputs.flags_files import flag_csv_row
 from cuewatch.progress import Progress
 from cuewatch.provenance import write_provenance_sidecar
 
-FLAGS_EXPORT_CSV_VERSION = 1
-#: flags.csv's columns (``cuewatch.formats.FLAGS_CSV_COLUMNS``) plus review columns.
+FLAGS_EXPORT_CSV_VERSION = 2
+#: flags.csv's columns (``cuewatch.formats.FLAGS_CSV_COLUMNS``) plus review columns, then
+#: the trainee's response and the mirroring (``formats.FLAGS_EXPORT_RESPONSE_COLUMNS``, v2;
+#: empty for an orphaned flag or a recording without attunement).
 FLAGS_EXPORT_COLUMNS: tuple[str, ...] = ("recording",) + FLAGS_CSV_COLUMNS + (
     "utterance_start", "utterance_end", "evidence", "n_reviewers", "n_agree",
     "n_disagree", "n_unsure", "verdicts", "notes", "raised",
-)
+) + FLAGS_EXPORT_RESPONSE_COLUMNS
 REVIEWS_EXPORT_COLUMNS: tuple[str, ...] = (
     "recording", "flag_id", "flag_start", "flag_end", "flag_type", "reviewer", "verdict",
     "note", "time", "current", "flag_raised",
@@ -64,8 +68,16 @@ def _flag_rows(bundle: ExportBundle, label: str) -> list[list[str]]:
             str(sum(r.verdict == "disagree" for r in current)),
             str(sum(r.verdict == "unsure" for r in current)),
             text_cell(verdicts), text_cell(notes), "1" if flag.raised else "0",
-        ])
+        ] + _response_cells(bundle, flag))
     return rows
+
+
+def _response_cells(bundle: ExportBundle, flag: Flag) -> list[str]:
+    record = response_record(bundle.response(flag))
+    if record is None:
+        return [""] * len(FLAGS_EXPORT_RESPONSE_COLUMNS)
+    return [text_cell(v) if isinstance(v, str) else number_cell(v)
+            for v in (record[k] for k in FLAGS_EXPORT_RESPONSE_KEYS)]
 
 
 def _review_rows(bundle: ExportBundle, label: str) -> list[list[str]]:

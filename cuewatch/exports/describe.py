@@ -11,7 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from cuewatch.attunement.summary import KIND_LABELS, StoredResponse
 from cuewatch.domain import Flag, MoodSegment, Review
+from cuewatch.formats import FLAGS_EXPORT_RESPONSE_KEYS
 
 
 def signed(value: Any, digits: int = 2) -> str:
@@ -129,3 +131,30 @@ def evidence_items(flag: Flag) -> list[tuple[str, str]]:
             text = str(value)
         out.append((label, text))
     return out
+
+
+def response_record(response: Optional[StoredResponse]) -> Optional[dict[str, Any]]:
+    """A flag's attunement as the exports hold it (``FLAGS_EXPORT_RESPONSE_KEYS``): the
+    trainee's response kind, its evidence, latency and deciding turn, and the mirroring
+    verdict; None for a flag without one (orphaned, or never computed)."""
+    if response is None:
+        return None
+    r = response
+    values = (r.kind, r.evidence, r.latency_s, r.turn_start, r.rule, r.reason, r.missed,
+              r.mirroring, r.mirroring_reason)
+    return dict(zip(FLAGS_EXPORT_RESPONSE_KEYS, values))
+
+
+def response_text(response: StoredResponse) -> str:
+    """ "moved on after 0.5 s: 'How did the interview go?'; face: therapist not on camera"."""
+    r = response
+    if not r.kind:
+        words = f"no response kind ({r.reason})" if r.reason else "no response kind"
+    else:
+        words = KIND_LABELS.get(r.kind, r.kind)
+        if r.latency_s is not None:
+            words += f" after {r.latency_s:.1f} s"
+        if r.evidence:
+            words += f": '{' '.join(r.evidence.split())}'"
+    face = r.mirroring or r.mirroring_reason
+    return f"{words}; face: {face.replace('_', ' ')}" if face else words

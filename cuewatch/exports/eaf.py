@@ -10,6 +10,8 @@ video by absolute and relative media URL, so ELAN opens both together. Tiers
 - ``client expression``: the client's expression spans (prototype matches);
 - ``flags``: "TYPE, severity S: stated X vs expressed Y";
 - ``client face not seen``: the gaps, where no verdict is possible;
+- ``therapist responses``: over each flagged moment, the trainee's response to it (kind,
+  latency, the words that decided it) and whether their face moved toward the client's;
 - ``verdicts: REVIEWER``: each reviewer's current verdict and note on each flag;
 - ``annotations: REVIEWER``: manual annotations, "LABEL: NOTE".
 
@@ -29,7 +31,7 @@ from urllib.parse import quote
 import pympi
 
 from cuewatch.exports import ExportBundle, per_recording
-from cuewatch.exports.describe import flag_summary, segment_mood_text, verdict_text
+from cuewatch.exports.describe import flag_summary, response_text, segment_mood_text, verdict_text
 from cuewatch.exports.naming import path_in
 from cuewatch.files import write_text_atomic
 from cuewatch.progress import Progress
@@ -37,7 +39,7 @@ from cuewatch.provenance import provenance_items
 
 EAF_VERSION = "3.0"
 EAF_SCHEMA = "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"
-EAF_EXPORT_VERSION = 1
+EAF_EXPORT_VERSION = 2  # v2: the therapist responses tier
 
 TIER_CLIENT_UTTERANCES = "client utterances"
 TIER_CLIENT_MOOD = "client stated mood"
@@ -45,18 +47,20 @@ TIER_OTHER_PREFIX = "utterances: "
 TIER_EXPRESSION = "client expression"
 TIER_FLAGS = "flags"
 TIER_GAPS = "client face not seen"
+TIER_RESPONSES = "therapist responses"
 TIER_VERDICT_PREFIX = "verdicts: "
 TIER_ANNOTATION_PREFIX = "annotations: "
 EAF_TIERS: tuple[str, ...] = (
     TIER_CLIENT_UTTERANCES, TIER_CLIENT_MOOD, TIER_OTHER_PREFIX + "SPEAKER", TIER_EXPRESSION,
-    TIER_FLAGS, TIER_GAPS, TIER_VERDICT_PREFIX + "REVIEWER", TIER_ANNOTATION_PREFIX + "REVIEWER",
+    TIER_FLAGS, TIER_GAPS, TIER_RESPONSES, TIER_VERDICT_PREFIX + "REVIEWER", TIER_ANNOTATION_PREFIX + "REVIEWER",
 )
 
 # ELAN's own media MIME types; anything else as the generic video type.
 _ELAN_MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mpg": "video/mpeg",
               ".mpeg": "video/mpeg", ".mov": "video/quicktime", ".wav": "audio/x-wav"}
 
-_LINGUISTIC_TYPES = ("utterance", "mood", "expression", "flag", "gap", "verdict", "annotation")
+_LINGUISTIC_TYPES = ("utterance", "mood", "expression", "flag", "gap", "response", "verdict",
+                     "annotation")
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -163,6 +167,15 @@ def build_eaf(bundle: ExportBundle, eaf_dir: Path, anonymise: bool) -> pympi.Ela
                   f"#{bundle.flag_key(i)} {flag_summary(flag)}")
     for gap in sorted(bundle.gaps, key=lambda g: g.start):
         tiers.add(TIER_GAPS, "gap", gap.start, gap.end, gap.reason, client)
+    if bundle.has_attunement():
+        therapist = bundle.speaker_label(bundle.therapist_speaker, anonymise) \
+            if bundle.therapist_speaker is not None else None
+        tiers.open(TIER_RESPONSES, "response", therapist)
+        for i in order:
+            response = bundle.response(bundle.flags[i])
+            if response is not None:
+                tiers.add(TIER_RESPONSES, "response", bundle.flags[i].start, bundle.flags[i].end,
+                          f"#{bundle.flag_key(i)} {response_text(response)}", therapist)
     for i in order:
         flag = bundle.flags[i]
         for review in bundle.current_reviews(flag):

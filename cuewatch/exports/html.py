@@ -3,8 +3,9 @@
 ``cuewatch_report.html`` holds every recording: its timeline as a picture (stated mood,
 expressed valence, flags, gaps), then each flag with a thumbnail of its clearest frame
 (the evidence peak), the client's words, stated versus expressed mood, the evidence and
-every reviewer's verdict; the manual annotations, agreement when given, and the
-provenance. Images are inline base64 PNGs and a Content-Security-Policy forbids any
+every reviewer's verdict and the trainee's response to it; the manual annotations, the
+attunement (the session summary, as ``cuewatch review --attunement`` prints it, and the
+synchrony over time as an inline SVG plot), agreement when given, and the provenance. Images are inline base64 PNGs and a Content-Security-Policy forbids any
 fetch, script or external style: the file can be mailed or archived and opens alone.
 Every text from users or files is HTML-escaped. The report says once, at the top, that
 cuewatch is a training aid, not a diagnosis; anonymised, it says right below exactly what
@@ -17,6 +18,8 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html as _html
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,6 +27,7 @@ import cv2
 import numpy as np
 
 from cuewatch import __version__
+from cuewatch.attunement.summary import summary_lines
 from cuewatch.domain import Flag
 from cuewatch.errors import CuewatchError
 from cuewatch.exports import ExportBundle, prepare, unique_labels
@@ -34,6 +38,7 @@ from cuewatch.exports.describe import (
     evidence_items,
     expressed_text,
     peak_time,
+    response_text,
     segment_mood_text,
     stated_text,
 )
@@ -151,6 +156,7 @@ def _flag_html(bundle: ExportBundle, i: int, label: str, tracks: Optional[dict],
 <tr><th>severity</th><td>{float(flag.severity):.2f}</td></tr>
 <tr><th>confidence</th><td>{float(flag.confidence):.2f}</td></tr>
 <tr><th>clearest frame</th><td>{esc(clock(peak))}</td></tr>
+{_response_row(bundle, flag)}
 </table>
 <h4>Evidence</h4>
 {f'<table><tr><th>action unit</th><th>intensity</th></tr>{au_rows}</table>' if au_rows else ''}
@@ -159,6 +165,55 @@ def _flag_html(bundle: ExportBundle, i: int, label: str, tracks: Optional[dict],
 {_verdicts_html(bundle, flag)}
 </div>
 </article>"""
+
+
+def _response_row(bundle: ExportBundle, flag: Flag) -> str:
+    response = bundle.response(flag)
+    if response is None:
+        return ""
+    return f"<tr><th>trainee&rsquo;s response</th><td>{esc(response_text(response))}</td></tr>"
+
+
+#: the synchrony plot's size in pixels (an inline SVG: no image library, no script).
+SYNCHRONY_PLOT_SIZE = (640, 120)
+
+
+def _synchrony_svg(over_time: Sequence[tuple[float, float]]) -> str:
+    """Synchrony over time (each window's peak correlation, -1..1) as an inline SVG line;
+    windows without a value break the line."""
+    points = [(float(t), float(r)) for t, r in over_time]
+    if not any(math.isfinite(r) for _, r in points):
+        return ""
+    w, h = SYNCHRONY_PLOT_SIZE
+    t0, t1 = points[0][0], max(points[-1][0], points[0][0] + 1e-9)
+    def xy(t: float, r: float) -> str:
+        return f"{(t - t0) / (t1 - t0) * (w - 2) + 1:.1f},{(1 - (r + 1) / 2) * (h - 2) + 1:.1f}"
+    runs: list[list[str]] = [[]]
+    for t, r in points:
+        if math.isfinite(r):
+            runs[-1].append(xy(t, r))
+        elif runs[-1]:
+            runs.append([])
+    lines = "".join(f'<polyline fill="none" stroke="{COLOURS["expressed_valence"]}" stroke-width="1.5" '
+                    f'points="{" ".join(run)}"/>' for run in runs if run)
+    zero = f'<line x1="0" x2="{w}" y1="{h / 2:.1f}" y2="{h / 2:.1f}" stroke="#bbb"/>'
+    return (f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            f'role="img" aria-label="synchrony over time">{zero}{lines}</svg>'
+            f"<figcaption>Synchrony over time: each window&rsquo;s peak correlation of the two "
+            f"faces (-1 to 1; the grey line is 0), {esc(clock(t0))}&ndash;{esc(clock(t1))}."
+            f"</figcaption></figure>")
+
+
+def _attunement_html(bundle: ExportBundle) -> str:
+    """The session summary (the same lines as ``cuewatch review --attunement``) and the
+    synchrony over time."""
+    if not bundle.has_attunement():
+        return ""
+    summary = bundle.attunement_summary()
+    lines = summary_lines(summary, bundle.flags, bundle.responses)
+    items = "".join(f"<li>{esc(line.strip())}</li>" for line in lines)
+    plot = _synchrony_svg(bundle.synchrony.over_time) if bundle.synchrony is not None else ""
+    return f"<h3>Attunement</h3><ul class=\"attunement\">{items}</ul>{plot}"
 
 
 def _provenance_html(provenance: dict) -> str:
@@ -251,6 +306,7 @@ client's face was not seen; reviewers: {esc(', '.join(reviewers) or 'none yet')}
 {f'<h3>Manual annotations</h3><table><tr><th>when</th><th>label</th><th>note</th><th>by</th></tr>{ann_rows}</table>' if ann_rows else ''}
 {f'<h3>Where the face was not seen</h3><table>{gap_rows}</table>' if gap_rows else ''}
 {f'<details><summary>The client&rsquo;s words and stated mood</summary><table>{moods}</table></details>' if moods else ''}
+{_attunement_html(bundle)}
 {_agreement_html(bundle.agreement)}
 {_provenance_html(bundle.provenance)}
 </section>"""

@@ -10,9 +10,16 @@ One ``LABEL.flags.json`` per recording (``FLAGS_EXPORT_JSON_VERSION``)::
      "expression_spans": [...] | null, "agreement": {...} | null,
      "orphaned_verdicts": [{"key": str, <Flag.to_dict()> with "raised": false,
                             "status": ORPHANED_STATUS, "reviews": [...],
-                            "review_history": [...]}]}
+                            "review_history": [...]}],
+     "attunement": {"therapist": {"speaker", "track"}, "summary": {...},
+                    "synchrony": {...}} | null}
 
 ``orphaned_verdicts``: verdicts on a moment a recompute no longer flags, kept with it.
+Each raised flag has a "response" (``formats.FLAGS_EXPORT_RESPONSE_KEYS``, null without
+one): the trainee's response kind, evidence, latency, deciding turn and the mirroring
+verdict. "attunement" (``formats.FLAGS_EXPORT_ATTUNEMENT_KEYS``; null when never
+computed): who the therapist is, the session summary, and the session synchrony as
+attunement.json has it (with its settings).
 
 Strict JSON: NaN and infinities become null, numpy values plain numbers.
 """
@@ -24,18 +31,22 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from cuewatch.attunement.summary import summary_dict
 from cuewatch.exports import ExportBundle, per_recording
+from cuewatch.exports.describe import response_record
 from cuewatch.exports.naming import path_in
 from cuewatch.files import write_text_atomic
 from cuewatch.flags.matching import ORPHANED_STATUS
+from cuewatch.formats import FLAGS_EXPORT_ATTUNEMENT_KEYS
 from cuewatch.progress import Progress
 
 FLAGS_EXPORT_JSON_FORMAT = "cuewatch-flags-export"
-FLAGS_EXPORT_JSON_VERSION = 1
-#: Top-level keys, in order.
+FLAGS_EXPORT_JSON_VERSION = 2
+#: Top-level keys, in order (v2: "attunement").
 FLAGS_EXPORT_JSON_KEYS: tuple[str, ...] = (
     "format", "version", "provenance", "recording", "client_speaker", "flags", "gaps",
     "annotations", "segments", "expression_spans", "agreement", "orphaned_verdicts",
+    "attunement",
 )
 
 
@@ -71,6 +82,8 @@ def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[s
             d["status"] = ORPHANED_STATUS
         d["reviews"] = [r.to_dict() for r in bundle.current_reviews(flag)]
         d["review_history"] = [r.to_dict() for r in bundle.review_history(flag)]
+        if flag.raised:
+            d["response"] = response_record(bundle.response(flag))
         into.append(d)
     segments = []
     for seg in sorted(bundle.segments, key=lambda s: s.start):
@@ -95,8 +108,21 @@ def bundle_document(bundle: ExportBundle, label: str, anonymise: bool) -> dict[s
         "expression_spans": spans,
         "agreement": bundle.agreement,
         "orphaned_verdicts": orphaned,
+        "attunement": _attunement(bundle, anonymise),
     }
     return plain(doc)
+
+
+def _attunement(bundle: ExportBundle, anonymise: bool) -> Optional[dict[str, Any]]:
+    if not bundle.has_attunement():
+        return None
+    speaker = (bundle.speaker_label(bundle.therapist_speaker, anonymise)
+               if bundle.therapist_speaker is not None else None)
+    summary = summary_dict(bundle.attunement_summary())
+    summary["therapist_speaker"] = speaker
+    values = ({"speaker": speaker, "track": bundle.therapist_track}, summary,
+              bundle.synchrony_document)
+    return dict(zip(FLAGS_EXPORT_ATTUNEMENT_KEYS, values))
 
 
 def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = False,

@@ -86,6 +86,7 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
     except ProjectError:
         media = Path(rec.path)  # tables still export; clips will say the video is missing
     client_track = project.recordings.client_track(recording_id)
+    therapist_speaker, therapist_track = project.attunement.therapist(recording_id)
     neutral = project.recordings.neutral_span(recording_id, client_track)
     # the marked neutral spans: the client's enters the rules' provenance, each track's
     # reads that track's expression (frames export)
@@ -110,7 +111,11 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
                      for a in project.annotations.all(recording_id)],
         expression_spans=expr_spans, valence_curve=curve, features_dir=features_dir,
         client_track=client_track,
-        agreement=project_agreement(project, recording_id).to_dict())
+        agreement=project_agreement(project, recording_id).to_dict(),
+        responses=project.attunement.responses(recording_id),
+        synchrony=project.attunement.synchrony(recording_id),
+        synchrony_document=project.attunement.synchrony_document(recording_id),
+        therapist_speaker=therapist_speaker, therapist_track=therapist_track)
 
 
 def _owners(files: Sequence[Path], out_dir: Path, labels: Sequence[str],

@@ -201,9 +201,11 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_RE.split(text) if s.strip()]
 
 
+@lru_cache(maxsize=4096)
 def read_response(text: str) -> Reading:
     """The response kind of a therapist's words (the rules and their order:
-    ``cuewatch.words.response_rules``)."""
+    ``cuewatch.words.response_rules``). A pure function of the text, cached: a recompute
+    reads the same turns again."""
     norm = _straighten(text)
     tokens = _TOKEN_RE.findall(norm.lower())
     if not tokens:
