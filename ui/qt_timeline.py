@@ -528,7 +528,9 @@ class QtTimeline(QWidget):
                 p.drawLine(QPointF(x0, mid), QPointF(x_at, mid))
             label = response_label(r.kind)
             width = max(8.0, min(float(metrics.horizontalAdvance(label) + 8), 90.0))
-            rect = QRectF(x_at, lane.top + 1, width, lane.height - 2)
+            # at the view's right edge the chip stays in view, ending at its turn
+            x_chip = x_at if x_at + width <= LABEL_WIDTH + self.plot_width else x_at - width
+            rect = QRectF(x_chip, lane.top + 1, width, lane.height - 2)
             p.setBrush(colour)
             if r.flag_id == selected:
                 p.setPen(QPen(QColor(0, 0, 0), 2.0))
