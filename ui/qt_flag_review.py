@@ -446,8 +446,10 @@ class QtFlagDetail(QWidget):
         self.response = response
         self.play_response.setEnabled(response is not None and response.turn_start is not None)
         if response is None:
-            self.response_kind.setText("" if self.review.current_flag is None
-                                       else "not read (analyse again to read the trainee's response)")
+            flag = self.review.current_flag
+            self.response_kind.setText(
+                "" if flag is None else "none read: the flag is no longer raised" if not flag.raised
+                else "not read yet (change the sensitivity or analyse again to read it)")
             self.response_kind.setStyleSheet("")
             for w in (self.response_words, self.response_latency, self.mirroring):
                 w.setText("")
