@@ -11,6 +11,7 @@ name the project knows.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -36,6 +37,9 @@ VTT = f"""WEBVTT
 
 00:00:00.300 --> 00:00:01.800
 <v {CLIENT}>Honestly I feel really happy and relaxed today.
+
+00:00:01.800 --> 00:00:02.200
+<v {THERAPIST}>You look angry as you say that.
 """
 CONSENT = {"participants": [{"name": CLIENT, "role": "client"},
                             {"name": THERAPIST, "role": "therapist"}],
@@ -162,6 +166,8 @@ def test_anonymised_exports_hold_no_name(named_project: Path, tmp_path: Path,
     plain_text = Path(plain.stdout.split()[0]).read_bytes()
     assert {REVIEWER_1, NOTE_1, "Jane_Doe_course.cuewatch"} <= set(_found(plain_text, names))
     assert "Jane Doe intake session" in _ffprobe(named_project.parent / "jane_doe_intake.flv")
+    plain_doc = json.loads(plain_text)
+    assert plain_doc["attunement"]["therapist"]["speaker"] == THERAPIST  # the attunement names them
 
     out = tmp_path / "anon"
     files = _export_all(named_project, out, model_path)
@@ -187,7 +193,15 @@ def test_anonymised_exports_hold_no_name(named_project: Path, tmp_path: Path,
     assert [(r["reviewer"], r["verdict"], r["note"]) for r in reviews] == [
         ("A", "agree", ""), ("B", "unsure", "")]
     assert doc["client_speaker"] == "client" and doc["annotations"][0]["reviewer"] == "A"
-    assert {s["speaker"] for s in doc["segments"]} == {"client", "speaker 2"}
+    assert {s["speaker"] for s in doc["segments"]} == {"client", "therapist"}
+    # the attunement: the therapist by role, the trainee's words kept as transcribed
+    attunement = doc["attunement"]
+    assert attunement["therapist"]["speaker"] == "therapist"
+    assert attunement["summary"]["therapist_speaker"] == "therapist"
+    response = doc["flags"][0]["response"]
+    assert (response["kind"], response["evidence"]) == ("named", "You look angry as you say that.")
+    rows = list(csv.DictReader((out / "csv" / "R1.flags.csv").open(encoding="utf-8")))
+    assert rows[0]["response_kind"] == "named" and rows[0]["response_evidence"] == response["evidence"]
     assert "project" not in doc["provenance"]
     assert doc["provenance"]["anonymisation"]["notes"].endswith("left out")
     assert {p["a"] for p in doc["agreement"]["pairs"]} | {p["b"] for p in doc["agreement"]["pairs"]} \
@@ -197,6 +211,10 @@ def test_anonymised_exports_hold_no_name(named_project: Path, tmp_path: Path,
     eaf = pympi.Elan.Eaf(str(out / "eaf" / "R1.eaf"))
     (media,) = eaf.get_linked_files()
     assert media["MEDIA_URL"].endswith("/R1.flv") and media["RELATIVE_MEDIA_URL"] == "./R1.flv"
+    assert eaf.tiers["therapist responses"][2]["PARTICIPANT"] == "therapist"
+    assert "named" in eaf.get_annotation_data_for_tier("therapist responses")[0][2]
+    html = next((out / "html").glob("*.html")).read_text(encoding="utf-8")
+    assert "<h3>Attunement</h3>" in html and "therapist: therapist" in html
     manifest = json.loads(next((out / "clips").glob("*.clips.json")).read_text(encoding="utf-8"))
     assert manifest["audio"] is False
     assert "audio is removed" in manifest["provenance"]["anonymisation"]["audio"]

@@ -234,7 +234,9 @@ def test_csv_flags_with_verdicts_notes_evidence(media: Path, tmp_path: Path) -> 
         "recording", "id", "start", "end", "type", "track", "stated_words", "stated_category",
         "stated_valence", "expressed_category", "expressed_valence", "severity", "confidence",
         "peak_time", "evidence_aus", "utterance_start", "utterance_end", "evidence",
-        "n_reviewers", "n_agree", "n_disagree", "n_unsure", "verdicts", "notes", "raised")
+        "n_reviewers", "n_agree", "n_disagree", "n_unsure", "verdicts", "notes", "raised",
+        "response_kind", "response_evidence", "response_latency_s", "response_turn_start",
+        "response_rule", "response_reason", "missed", "mirroring", "mirroring_reason")
     assert REVIEWS_EXPORT_COLUMNS == ("recording", "flag_id", "flag_start", "flag_end", "flag_type",
                                       "reviewer", "verdict", "note", "time", "current",
                                       "flag_raised")
@@ -268,7 +270,7 @@ def test_json_flags_document(media: Path, tmp_path: Path) -> None:
     (path,) = run_export("json", [bundle], tmp_path)
     doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda c: pytest.fail(c))
     assert tuple(doc) == FLAGS_EXPORT_JSON_KEYS
-    assert doc["provenance"] == PROV and doc["version"] == 1
+    assert doc["provenance"] == PROV and doc["version"] == 2
     f7 = doc["flags"][0]
     assert f7["key"] == "7" and f7["evidence"]["aus"]["AU12"] == 2.4
     assert [(r["reviewer"], r["verdict"]) for r in f7["reviews"]] == [("alice", "agree"), ("bob", "unsure")]
@@ -304,7 +306,7 @@ def test_eaf_opens_in_pympi_with_tiers_and_times(media: Path, tmp_path: Path) ->
 
     assert EAF_TIERS == ("client utterances", "client stated mood", "utterances: SPEAKER",
                          "client expression", "flags", "client face not seen",
-                         "verdicts: REVIEWER", "annotations: REVIEWER")
+                         "therapist responses", "verdicts: REVIEWER", "annotations: REVIEWER")
     (path,) = run_export("eaf", [make_bundle(media)], tmp_path)
     raw = path.read_text(encoding="utf-8")
     assert 'VERSION="3.0"' in raw and "EAFv3.0.xsd" in raw

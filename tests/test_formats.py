@@ -42,6 +42,25 @@ def test_attunement_json_schema() -> None:
     assert formats.THERAPIST_NOT_ON_CAMERA == "therapist not on camera"
 
 
+def test_attunement_export_columns_and_keys() -> None:
+    """The project exports' attunement (flags CSV columns, flags JSON keys) and the response
+    kinds the store counts as missed: pinned, the app and users' scripts read them."""
+    from cuewatch.words.response import RESPONSE_KINDS
+
+    assert formats.MISSED_RESPONSE_KINDS == ("none", "moved_on")
+    assert formats.NAMED_OR_EXPLORED_KINDS == ("named", "explored")
+    assert set(formats.MISSED_RESPONSE_KINDS) | set(formats.NAMED_OR_EXPLORED_KINDS) < set(RESPONSE_KINDS)
+    assert formats.FLAGS_EXPORT_RESPONSE_COLUMNS == (
+        "response_kind", "response_evidence", "response_latency_s", "response_turn_start",
+        "response_rule", "response_reason", "missed", "mirroring", "mirroring_reason")
+    assert formats.FLAGS_EXPORT_RESPONSE_KEYS == (
+        "kind", "evidence", "latency_s", "turn_start", "rule", "reason", "missed", "mirroring",
+        "mirroring_reason")
+    assert len(formats.FLAGS_EXPORT_RESPONSE_KEYS) == len(formats.FLAGS_EXPORT_RESPONSE_COLUMNS)
+    assert formats.FLAGS_EXPORT_ATTUNEMENT_KEYS == ("therapist", "summary", "synchrony")
+    assert formats.THERAPIST_ROLE_LABEL == "therapist"
+
+
 def test_blendshape_order_matches_the_model(model_path) -> None:
     import mediapipe as mp
     import numpy as np
