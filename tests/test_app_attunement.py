@@ -6,7 +6,9 @@ follows a sensitivity change. Offscreen Qt, the core's project store, no mocks.
 The sample's therapist moves on from two moments and misses the third; ``named_project``
 gives it a transcript (the sample's, with two therapist turns rewritten) where the trainee
 names the first moment and explores the second, analysed again by the core (the face pass
-comes from the cache), so the filter has moments to leave out.
+comes from the cache), so the filter has moments to leave out. ``two_person_project`` puts
+a second, real face beside the sample's client (ffmpeg, the Pexels clip as the therapist)
+so the therapist lane and the synchrony lane have values (its analysis takes ~2 minutes).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from conftest import copy_project  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from test_app_main import open_sample, sample_project, window  # noqa: E402,F401
 
@@ -263,3 +266,79 @@ def test_every_mirroring_verdict_reads_as_words():
     from cuewatch_ui.qt_flag_review import MIRRORING_TEXT
 
     assert set(MIRRORING_TEXT) == set(MIRRORING_VERDICTS)
+
+
+@pytest.fixture(scope="module")
+def two_person_project(tmp_path_factory, media_dir: Path, model_path: Path) -> Path:
+    """A two-person recording analysed by the core: the sample's client on the left and,
+    as the therapist, the Pexels face on the right (ffmpeg side by side), with the
+    sample's transcript and consent. The therapist's face is found by the analysis."""
+    import json
+    import subprocess
+
+    from cuewatch.exports.clips import ffmpeg_exe
+    from cuewatch.project.queue import run_queued
+
+    folder = tmp_path_factory.mktemp("two_person")
+    video = folder / "two_person.mp4"
+    therapist = media_dir / "pexels" / "WolfgangLanger_Pexels.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(SAMPLE_MEDIA / "demo_roleplay.mp4"),
+                    "-i", str(therapist), "-filter_complex",
+                    "[1:v]fps=30,scale=640:360,pad=640:480:0:60,tpad=stop_mode=clone:stop_duration=2[r];"
+                    "[0:v]fps=30[l];[l][r]hstack=inputs=2,trim=duration=21[v]",
+                    "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-threads", "1",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video)], check=True)
+    consent = json.loads((SAMPLE_MEDIA / "demo_roleplay.mp4.consent.json").read_text(encoding="utf-8"))
+    consent["participants"][1] = {"name": "Pexels face standing in for the trainee", "role": "therapist"}
+    consent["scopes"] = ["training", "supervision"]
+    (folder / "two_person.mp4.consent.json").write_text(json.dumps(consent), encoding="utf-8")
+    project = folder / "two.cuewatch"
+    with Project.create(project) as p:
+        p.recordings.add(video, transcript=SAMPLE_MEDIA / SAMPLE_TRANSCRIPT, client_face="left")
+    summary = run_queued(project, model=str(model_path))
+    assert summary.done and not summary.failed
+    return project
+
+
+def test_two_people_the_therapist_lane_reads_their_own_face(qtbot, window, two_person_project,
+                                                           tmp_path):
+    """With the therapist on camera, their lane is their own track's expression (the core
+    path the client's lanes use), the synchrony lane is the stored series, and the detail
+    gives the mirroring verdict instead of a reason."""
+    import numpy as np
+
+    from cuewatch.features.folder import load_features
+    from cuewatch.formats import EXPRESSION_CATEGORIES
+    from cuewatch_ui.document import client_expression
+    from cuewatch_ui.qt_flag_review import MIRRORING_TEXT
+
+
+    project = copy_project(two_person_project, tmp_path)
+    with Project.open(project) as p:
+        speaker, track = p.attunement.therapist(1)
+        client = p.recordings.client_track(1)
+        sync = p.attunement.synchrony(1)
+        responses = p.attunement.responses(1)
+        features = load_features(p.analyses.features_dir(1))
+    assert speaker == "Therapist" and track is not None and track != client
+    open_sample(qtbot, window, project)
+    data = window.timeline.data
+    assert data.therapist_note == "" and data.therapist_expression is not None
+    series = client_expression(features, track)
+    t = np.asarray(series.timestamps)
+    runs = data.therapist_expression
+    inside = [i for i in range(0, len(t), 7) if runs.at(float(t[i])) >= 0]
+    assert len(inside) > len(t) // 14        # the lane covers the therapist's frames
+    assert all(runs.names[runs.at(float(t[i]))] == EXPRESSION_CATEGORIES[int(series.dominant[i])]
+               for i in inside)
+    view = window.qt_timeline
+    tip = view.tooltip_at(view.x_of(float(t[inside[0]])), view.lane("therapist").top + 2)
+    assert "therapist's expression" in tip
+    assert sync is not None and sync.over_time
+    assert data.synchrony is not None and len(data.synchrony) == len(sync.over_time)
+    assert "face track" in window.summary.people.text()
+    flag = window.review.flags[0]
+    window.review.set_current(0)
+    mirroring = responses[flag.id].mirroring
+    assert mirroring is not None
+    assert window.flag_detail.mirroring.text() == MIRRORING_TEXT[mirroring]
