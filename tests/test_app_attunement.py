@@ -342,3 +342,23 @@ def test_two_people_the_therapist_lane_reads_their_own_face(qtbot, window, two_p
     mirroring = responses[flag.id].mirroring
     assert mirroring is not None
     assert window.flag_detail.mirroring.text() == MIRRORING_TEXT[mirroring]
+
+
+def test_a_recording_without_words_says_where_responses_come_from(qtbot, window, tmp_path,
+                                                                 model_path):
+    """No transcript: no flags, no responses; the panel and the synchrony lane say why
+    (not "analyse again", which would not help)."""
+    from cuewatch.cli.demo_cmd import SAMPLE_VIDEO
+    from cuewatch.project.queue import run_queued
+    from cuewatch_ui.document import SYNCHRONY_NO_WORDS
+    from cuewatch_ui.session_summary import NO_WORDS
+
+    project = tmp_path / "silent.cuewatch"
+    with Project.create(project) as p:
+        p.recordings.add(SAMPLE_MEDIA / SAMPLE_VIDEO)
+    assert run_queued(project, model=str(model_path)).done
+    open_sample(qtbot, window, project)
+    panel = window.summary
+    assert not panel.tree.isVisible() and panel.empty.text() == NO_WORDS
+    assert window.timeline.data.synchrony_note == SYNCHRONY_NO_WORDS
+    assert window.flag_list.model.rowCount() == 0

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: what the synchrony lane says for a recording analysed before attunement was stored
 SYNCHRONY_NOT_COMPUTED = "not computed yet: analyse again or recompute the flags"
+#: ... and for one with no words (the core reads attunement only with a transcript or mood file)
+SYNCHRONY_NO_WORDS = "not computed: the recording has no transcript or mood file"
 
 
 @dataclass
@@ -136,11 +138,12 @@ class SessionAttunement:
         stored by every analysis and recompute that does; ``project.attunement.computed``)."""
         return self.synchrony is not None
 
-    def synchrony_lane(self) -> tuple[Optional[Envelope], str]:
-        """The synchrony lane's series (r over time, NaN: no value), or None and why not."""
+    def synchrony_lane(self, has_words: bool = True) -> tuple[Optional[Envelope], str]:
+        """The synchrony lane's series (r over time, NaN: no value), or None and why not
+        (``has_words``: the recording has a transcript or mood file)."""
         s = self.synchrony
         if s is None:
-            return None, SYNCHRONY_NOT_COMPUTED
+            return None, SYNCHRONY_NOT_COMPUTED if has_words else SYNCHRONY_NO_WORDS
         if not s.over_time:
             return None, s.reason or "no synchrony: too little of both faces"
         arr = np.asarray(s.over_time, dtype=np.float64).reshape(-1, 2)
@@ -228,7 +231,7 @@ def load_recording(project_path: Path, recording_id: int,
     progress.report(0.2, "recording")
     info = probe_video(video) if video is not None else None
     duration = (info.duration if info else 0.0) or rec.duration
-    synchrony, synchrony_note = attunement.synchrony_lane()
+    synchrony, synchrony_note = attunement.synchrony_lane(bool(segments))
     data = TimelineData(duration=duration, segments=segments, client_speaker=client_speaker,
                         flags=flags, gaps=gaps,
                         annotations=annotations, synchrony=synchrony, synchrony_note=synchrony_note,

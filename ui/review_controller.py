@@ -114,10 +114,11 @@ class ReviewController(QObject):
         # the responses and the summary are recomputed with the flags (cheap reads)
         data.attunement = doc.attunement(recording_id)
         self.timeline.set_flags(data.flags, data.gaps)
-        self.timeline.set_attunement(data.attunement.marks(data.flags), *data.attunement.synchrony_lane())
+        self.timeline.set_attunement(data.attunement.marks(data.flags),
+                                     *data.attunement.synchrony_lane(bool(data.segments)))
         self.timeline.set_verdicts(doc.verdicts(recording_id))
         self.review.set_flags(recording_id, data.review_flags(), data.attunement.responses)
-        self.summary.set_attunement(data.attunement, data.flags)
+        self.summary.set_attunement(data.attunement, data.flags, bool(data.segments))
 
     def _show_verdicts(self, recording_id: Optional[int] = None) -> None:
         if self.document is not None and self.recording_id is not None \
@@ -171,7 +172,7 @@ class ReviewController(QObject):
         self.qt_timeline.marked_neutral = data.neutral_span
         self.flag_detail.set_face(data.face)
         self.review.set_flags(data.recording.id, data.review_flags(), data.attunement.responses)
-        self.summary.set_attunement(data.attunement, data.flags)
+        self.summary.set_attunement(data.attunement, data.flags, bool(data.segments))
         self.sensitivity.blockSignals(True)
         self.sensitivity.setCurrentText(data.flag_settings.sensitivity)
         self.sensitivity.blockSignals(False)

@@ -33,6 +33,8 @@ MEDIAN_LATENCY = "Median latency"
 SYNCHRONY_Z = "Synchrony z"
 #: what the panel says with no recording open, and for one analysed before responses were read
 NO_RECORDING = "Open an analysed recording to see how the trainee met the client's moments."
+NO_WORDS = ("No transcript or mood file: the trainee's responses are read from the therapist's "
+            "words (File > Attach transcript).")
 NOT_COMPUTED = ("The trainee's responses have not been read for this recording yet: analyse it "
                 "again, or change the sensitivity (the flags are recomputed with them).")
 #: item data: where a row jumps, ("flag", flag id) or ("time", seconds)
@@ -215,14 +217,16 @@ class QtSessionSummary(QWidget):
         layout.addWidget(self.empty)
         self.set_attunement(SessionAttunement(), [])
 
-    def set_attunement(self, attunement: SessionAttunement, flags: list[Flag]) -> None:
+    def set_attunement(self, attunement: SessionAttunement, flags: list[Flag],
+                       has_words: bool = True) -> None:
+        """Show a recording's attunement (``has_words``: it has a transcript or mood file)."""
         self.model.set_attunement(attunement, flags)
         summary = attunement.summary
         shown = summary is not None and attunement.computed
         self.tree.setVisible(shown)
         self.empty.setVisible(not shown)
         self.people.setVisible(shown)
-        self.empty.setText(NO_RECORDING if summary is None else NOT_COMPUTED)
+        self.empty.setText(NO_RECORDING if summary is None else NOT_COMPUTED if has_words else NO_WORDS)
         if summary is not None:
             speaker = summary.therapist_speaker or "not known"
             face = f"track {summary.therapist_track}" if summary.therapist_track is not None \
