@@ -243,3 +243,17 @@ def test_a_recording_without_transcript_has_no_attunement(analysed_demo: Path, t
         p.flags.replace(rid, [], [])
         assert p.attunement.responses(rid) == {} and not p.attunement.computed(rid)
         assert p._query("SELECT count(*) FROM flag_responses")[0][0] == 0
+
+
+def test_revoking_consent_deletes_the_attunement(analysed_demo: Path, tmp_path: Path) -> None:
+    from cuewatch.project.revocation import revoke_consent
+
+    path = copy_project(analysed_demo, tmp_path)
+    with Project.open(path) as p:
+        rid = int(p.recordings.all()[0].id)  # type: ignore[arg-type]
+        n = len(p.attunement.responses(rid))
+        report = revoke_consent(p, rid)
+        assert (report.flag_responses, report.synchrony) == (n, 1) and n > 0
+        assert f"{n} responses, 1 synchrony" in report.lines()[0]
+        assert p._query("SELECT count(*) FROM flag_responses")[0][0] == 0
+        assert not p.attunement.computed(rid) and p.attunement.therapist(rid) == (None, None)

@@ -44,11 +44,15 @@ class RevokeReport:
     annotations: int = 0
     analyses: int = 0
     neutral_spans: int = 0
+    #: the attunement: the trainee's responses (with their flags) and the session synchrony
+    flag_responses: int = 0
+    synchrony: int = 0
 
     def lines(self) -> list[str]:
         out = [f"deleted {self.flags} flags, {self.reviews} reviews, {self.annotations} "
                f"annotations, {self.mood_segments} mood segments, {self.gaps} gaps, "
-               f"{self.tracks} tracks, {self.analyses} analyses, {self.neutral_spans} neutral spans"]
+               f"{self.tracks} tracks, {self.analyses} analyses, {self.neutral_spans} neutral spans, "
+               f"{self.flag_responses} responses, {self.synchrony} synchrony"]
         out += [f"deleted features {p}" for p in self.features_dirs]
         out += [f"not deleted (outside this project's data folder): {p}"
                 for p in self.features_outside]
@@ -155,12 +159,12 @@ class Consents(Manager):
             report.reviews = conn.execute(
                 "SELECT count(*) FROM reviews WHERE flag_id IN "
                 "(SELECT id FROM flags WHERE recording_id = ?)", (rid,)).fetchone()[0]
-            for table in ("flags", "gaps", "mood_segments", "tracks", "annotations", "analyses",
-                          "neutral_spans"):
+            for table in ("flag_responses", "synchrony", "flags", "gaps", "mood_segments", "tracks",
+                          "annotations", "analyses", "neutral_spans"):
                 n = conn.execute(f"DELETE FROM {table} WHERE recording_id = ?", (rid,)).rowcount
                 setattr(report, table, n)
-            conn.execute("UPDATE recordings SET client_track = NULL, chosen_speaker = NULL "
-                         "WHERE id = ?", (rid,))
+            conn.execute("UPDATE recordings SET client_track = NULL, chosen_speaker = NULL, "
+                         "chosen_therapist_speaker = NULL, therapist_track = NULL WHERE id = ?", (rid,))
             conn.execute("UPDATE consents SET status = 'revoked', revoked = ?, revoked_by = ? "
                          "WHERE recording_id = ? AND status = 'active'",
                          (when, actor or self.db.actor, rid))
