@@ -14,6 +14,7 @@ so the therapist lane and the synchrony lane have values (its analysis takes ~2 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -342,6 +343,12 @@ def test_two_people_the_therapist_lane_reads_their_own_face(qtbot, window, two_p
     mirroring = responses[flag.id].mirroring
     assert mirroring is not None
     assert window.flag_detail.mirroring.text() == MIRRORING_TEXT[mirroring]
+    # the synchrony row jumps to where the two faces moved together most (no loop)
+    peak = max((r, t) for t, r in sync.over_time if math.isfinite(r))[1]
+    click_row(qtbot, window.summary.tree, window.summary.model.find(SYNCHRONY_Z))
+    qtbot.waitUntil(lambda: abs(window.player.position - peak) < 0.05, timeout=5000)
+    assert window.player.loop_span is None
+    assert window.timeline.start <= peak <= window.timeline.end
 
 
 def test_a_recording_without_words_says_where_responses_come_from(qtbot, window, tmp_path,

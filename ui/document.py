@@ -236,7 +236,9 @@ def load_recording(project_path: Path, recording_id: int,
                         flags=flags, gaps=gaps,
                         annotations=annotations, synchrony=synchrony, synchrony_note=synchrony_note,
                         responses=attunement.marks(flags),
-                        therapist_note=THERAPIST_NOT_ON_CAMERA if therapist_track is None else "")
+                        # not analysed yet: nobody is known to be on camera or not
+                        therapist_note=THERAPIST_NOT_ON_CAMERA
+                        if therapist_track is None and features_dir is not None else "")
     result = RecordingData(recording=rec, video=video, info=info, segments=segments,
                            client_speaker=client_speaker, client_track=client_track, flags=flags,
                            gaps=gaps, features_dir=features_dir, flag_settings=flag_settings,
