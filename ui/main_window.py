@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
             self.resize(1400, 860)
             self.centre_split.setSizes([520, 300])
             self.review_split.setSizes([330, 420])
+            # the recordings list needs a few rows; the session summary gets the rest
+            self.resizeDocks([self.docks["recordings"], self.docks["summary"]], [170, 560],
+                             Qt.Orientation.Vertical)
 
     # ------------------------------------------------------------------ building
     def _build_layout(self) -> None:
@@ -141,7 +144,6 @@ class MainWindow(QMainWindow):
         flag_dock.setWidget(self.review_split)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, flag_dock)
         self.resizeDocks([rec_dock, flag_dock], [260, 480], Qt.Orientation.Horizontal)
-        self.resizeDocks([rec_dock, summary_dock], [200, 520], Qt.Orientation.Vertical)
         self.docks = {"recordings": rec_dock, "summary": summary_dock, "flags": flag_dock}
 
         self.disclaimer = QLabel(DISCLAIMER)
