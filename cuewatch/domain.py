@@ -7,6 +7,7 @@ own modules. Times are seconds from the start of the recording.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -79,8 +80,10 @@ class MoodSegment:
         return is_client_speaker(self.speaker, client_speaker)
 
 
+@functools.lru_cache(maxsize=1024)
 def speaker_key(name: str) -> str:
-    """A speaker label as compared: case and spacing do not matter ("client " is "Client")."""
+    """A speaker label as compared: case and spacing do not matter ("client " is "Client").
+    Cached: a transcript has few speakers and every flag's response window compares them."""
     return " ".join(name.split()).casefold()
 
 

@@ -113,6 +113,9 @@ ATTUNEMENT_SIGNAL_KEYS: tuple[str, ...] = ("z", "lag_s")
 THERAPIST_NOT_ON_CAMERA = "therapist not on camera"
 CLIENT_NOT_ON_CAMERA = "client not on camera"
 NO_SPEAKER_LABELS = "no speaker labels: whose words are the therapist's is unknown"
+#: a project recording's attunement summary when it was never computed (no transcript, or
+#: analysed before cuewatch stored it: analyse again, or recompute its flags).
+ATTUNEMENT_NOT_COMPUTED = "attunement not computed"
 #: response kinds (``cuewatch.words.response.RESPONSE_KINDS``) that count as a missed moment:
 #: the app's "missed moments" filter, the summary's list, the exports' ``missed`` column.
 MISSED_RESPONSE_KINDS: tuple[str, ...] = ("none", "moved_on")

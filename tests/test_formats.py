@@ -59,6 +59,7 @@ def test_attunement_export_columns_and_keys() -> None:
     assert len(formats.FLAGS_EXPORT_RESPONSE_KEYS) == len(formats.FLAGS_EXPORT_RESPONSE_COLUMNS)
     assert formats.FLAGS_EXPORT_ATTUNEMENT_KEYS == ("therapist", "summary", "synchrony")
     assert formats.THERAPIST_ROLE_LABEL == "therapist"
+    assert formats.ATTUNEMENT_NOT_COMPUTED == "attunement not computed"
 
 
 def test_blendshape_order_matches_the_model(model_path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from conftest import copy_project
 
 from cuewatch.cli import main
-from cuewatch.formats import MISSED_RESPONSE_KINDS, THERAPIST_NOT_ON_CAMERA
+from cuewatch.formats import ATTUNEMENT_NOT_COMPUTED, MISSED_RESPONSE_KINDS, THERAPIST_NOT_ON_CAMERA
 from cuewatch.options import FlagSettings
 from cuewatch.project.attunement import StoredResponse, summary_lines
 from cuewatch.project.flag_recompute import mark_neutral, recompute_recording_flags
@@ -128,6 +128,7 @@ def test_a_schema_5_project_opens_and_gains_attunement_on_recompute(
         assert not p.attunement.computed(rid)
         assert p.attunement.responses(rid) == {} and p.attunement.synchrony(rid) is None
         assert p.attunement.therapist(rid) == (None, None)
+        assert p.attunement.summary(rid).synchrony_reason == ATTUNEMENT_NOT_COMPUTED
         assert [(r.verdict, r.note) for r in p.reviews.all(rid)] == [("disagree", "not a smile")]
     assert (tmp_path / f"{path.name}.v5.bak").is_file()
     code, out, err = _cli(capsys, "review", path, "--attunement")
@@ -257,3 +258,88 @@ def test_revoking_consent_deletes_the_attunement(analysed_demo: Path, tmp_path: 
         assert f"{n} responses, 1 synchrony" in report.lines()[0]
         assert p._query("SELECT count(*) FROM flag_responses")[0][0] == 0
         assert not p.attunement.computed(rid) and p.attunement.therapist(rid) == (None, None)
+
+
+def test_a_two_person_project_stores_what_analyze_writes(tmp_path: Path, eval_dir: Path,
+                                                         model_path: Path, feature_cache: Path) -> None:
+    """The real two-person role-play through ``project analyze``: the therapist on camera, a
+    mirroring verdict per flag and the session synchrony stored, each as ``cuewatch analyze``
+    writes them in attunement.json; a recompute keeps the synchrony and re-reads the rest."""
+    import os
+    import subprocess
+    import sys
+
+    from cuewatch.attunement.synchrony import MIRRORING_VERDICTS
+    from cuewatch.project.queue import run_queued
+
+    video = eval_dir / "crema_wide.mp4"
+    consent = json.dumps({"participants": [{"name": "actor", "role": "client"},
+                                           {"name": "trainee", "role": "therapist"}],
+                          "scopes": ["training"], "obtained": "2014-01-01"})
+    env = dict(os.environ, CUEWATCH_CACHE=str(feature_cache), CUEWATCH_MODEL=str(model_path))
+    proc = subprocess.run([sys.executable, "-m", "cuewatch", "analyze", str(video), "--transcript",
+                           str(video.with_suffix(".vtt")), "--consent", consent, "--out",
+                           str(tmp_path / "out"), "--quiet"], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "crema_wide" / "attunement.json").read_text())
+    path = tmp_path / "two.cuewatch"
+    with Project.create(path) as p:
+        rid = int(p.recordings.add(video, consent=consent,  # type: ignore[arg-type]
+                                   transcript=video.with_suffix(".vtt")).id)
+    summary = run_queued(path, model=str(model_path))
+    assert summary.done and not summary.failed
+    with Project.open(path) as p:
+        speaker, track = p.attunement.therapist(rid)
+        assert (speaker, track) == (doc["therapist"]["speaker"], doc["therapist"]["track"])
+        assert track is not None and track != p.recordings.client_track(rid)
+        responses = _in_step(p, rid)
+        assert [(r.kind, r.mirroring) for r in responses.values()] == [
+            (f["response"]["kind"], f["mirroring"]["verdict"]) for f in doc["flags"]]
+        assert all(r.mirroring in MIRRORING_VERDICTS for r in responses.values())
+        sync = p.attunement.synchrony(rid)
+        assert sync is not None and sync.over_time
+        assert (sync.z, sync.lag_s, sync.reason) == (doc["synchrony"]["z"], doc["synchrony"]["lag_s"],
+                                                     doc["synchrony"]["reason"])
+        assert p.attunement.summary(rid).synchrony_z == sync.z
+        before = p.attunement.synchrony_document(rid)
+        # the recompute's per-flag measures are the analysis' own on the same flags
+        recompute_recording_flags(p, rid, p.analyses.latest(rid).flag_settings)  # type: ignore[union-attr]
+        assert [(r.kind, r.mirroring) for r in _in_step(p, rid).values()] == [
+            (f["response"]["kind"], f["mirroring"]["verdict"]) for f in doc["flags"]]
+        recompute_recording_flags(p, rid, FlagSettings(sensitivity="high"))
+        after = _in_step(p, rid)
+        assert all(r.mirroring in MIRRORING_VERDICTS for r in after.values())
+        assert p.attunement.synchrony_document(rid) == before
+
+
+def test_the_summary_rule_on_hand_made_records() -> None:
+    """``summarise``: moments are the raised flags; a moment whose kind could not be read is
+    counted but in no kind and not in the share; missed moments in time order."""
+    from cuewatch.attunement.summary import StoredSynchrony, summarise
+    from cuewatch.domain import Flag
+    from cuewatch.formats import NO_SPEAKER_LABELS
+
+    def flag(fid: int, start: float, raised: bool = True) -> Flag:
+        return Flag(start, start + 1.0, "incongruence", 0, {}, {}, 0.5, 0.5, {}, id=fid, raised=raised)
+
+    def resp(fid: int, kind: str, latency: float | None, reason: str = "") -> StoredResponse:
+        return StoredResponse(fid, kind, reason, "", latency, None, None, THERAPIST_NOT_ON_CAMERA,
+                              kind in MISSED_RESPONSE_KINDS)
+
+    flags = [flag(5, 30.0), flag(2, 10.0), flag(9, 20.0), flag(4, 40.0), flag(7, 50.0, raised=False)]
+    responses = {5: resp(5, "moved_on", 2.0), 2: resp(2, "none", None), 9: resp(9, "named", 1.0),
+                 4: resp(4, "", None, NO_SPEAKER_LABELS)}
+    sync = StoredSynchrony(1.5, 0.4, "therapist", 0.2, ((3.0, 0.1), (6.0, float("nan"))), "")
+    s = summarise(1, flags, responses, sync, "Ann", 2)
+    assert s.moments == 4 and s.by_kind == {"named": 1, "explored": 0, "validated": 0,
+                                            "moved_on": 1, "none": 1}
+    assert s.share_named_or_explored == pytest.approx(1 / 3)
+    assert s.median_latency_s == 1.5 and s.missed == (2, 5) and s.synchrony_z == 1.5
+    lines = summary_lines(s, flags, responses)
+    assert f"no response kind for 1 moment(s): {NO_SPEAKER_LABELS}" in lines
+    assert "named or explored: 33%" in lines and "synchrony z: +1.50" in lines
+    assert lines[-2:] == ["  flag 2 at 0:10.0-0:11.0: none", "  flag 5 at 0:30.0-0:31.0: moved on"]
+    none = summarise(1, [], {}, None, None, None)
+    assert none.share_named_or_explored is None and none.median_latency_s is None
+    assert none.synchrony_reason == ATTUNEMENT_NOT_COMPUTED

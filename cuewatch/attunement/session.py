@@ -164,11 +164,16 @@ def session_attunement(features: Features, flags: Sequence[Flag], segments: Sequ
     out = Attunement(therapist_speaker, therapist_track, settings=s, with_synchrony=with_synchrony)
     client: Optional[FaceSignals] = None
     therapist: Optional[FaceSignals] = None
+
+    def pose(track: int) -> Optional[np.ndarray]:
+        # head motion enters the session synchrony only (not MIRROR_SIGNALS): without the
+        # synchrony it is not computed
+        return features.tracks[track].pose if with_synchrony else None
+
     if client_series is not None and client_track is not None and client_track in features.tracks:
-        client = face_signals(client_series, features.tracks[client_track].pose, s)
+        client = face_signals(client_series, pose(client_track), s)
     if therapist_track is not None and therapist_track in features.tracks:
-        therapist = face_signals(track_expression(features, therapist_track),
-                                 features.tracks[therapist_track].pose, s)
+        therapist = face_signals(track_expression(features, therapist_track), pose(therapist_track), s)
     face_reason = (THERAPIST_NOT_ON_CAMERA if therapist is None
                    else CLIENT_NOT_ON_CAMERA if client is None else "")
     ordered = sorted(segments, key=lambda seg: (seg.start, seg.end))

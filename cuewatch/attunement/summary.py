@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from cuewatch.domain import Flag
-from cuewatch.formats import NAMED_OR_EXPLORED_KINDS
+from cuewatch.formats import ATTUNEMENT_NOT_COMPUTED, NAMED_OR_EXPLORED_KINDS
 from cuewatch.words.response import RESPONSE_KINDS
 
 
@@ -56,7 +56,7 @@ class AttunementSummary:
     share_named_or_explored: Optional[float]
     median_latency_s: Optional[float]
     synchrony_z: Optional[float]
-    synchrony_reason: str
+    synchrony_reason: str        # why synchrony_z is None; ATTUNEMENT_NOT_COMPUTED: never computed
     missed: tuple[int, ...]      # flag ids of missed moments, in time order
     therapist_speaker: Optional[str]
     therapist_track: Optional[int]
@@ -88,7 +88,7 @@ def summarise(recording_id: int, flags: Sequence[Flag], responses: Mapping[int, 
         share_named_or_explored=share,
         median_latency_s=statistics.median(latencies) if latencies else None,
         synchrony_z=synchrony.z if synchrony is not None else None,
-        synchrony_reason=synchrony.reason if synchrony is not None else "",
+        synchrony_reason=synchrony.reason if synchrony is not None else ATTUNEMENT_NOT_COMPUTED,
         missed=tuple(missed), therapist_speaker=therapist_speaker, therapist_track=therapist_track)
 
 

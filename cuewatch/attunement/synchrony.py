@@ -37,6 +37,7 @@ no state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -574,13 +575,16 @@ def flags_mirroring(client: FaceSignals, therapist: FaceSignals,
 
 
 def _mirroring_verdict(changes: dict[str, tuple[float, float]], s: SynchronySettings) -> FlagMirroring:
-    """The verdict of :func:`flag_mirroring` from each signal's (client, therapist) change."""
-    client_seen = [dc for dc, _ in changes.values() if np.isfinite(dc)]
-    counted = [(dc, dt) for dc, dt in changes.values() if np.isfinite(dc) and abs(dc) >= s.client_change]
-    answered = [(dc, dt) for dc, dt in counted if np.isfinite(dt)]
-    therapist_seen = any(np.isfinite(dt) for _, dt in changes.values())
-    toward = sum(1 for dc, dt in answered if abs(dt) >= s.therapist_change and np.sign(dt) == np.sign(dc))
-    away = sum(1 for dc, dt in answered if abs(dt) >= s.therapist_change and np.sign(dt) != np.sign(dc))
+    """The verdict of :func:`flag_mirroring` from each signal's (client, therapist) change
+    (plain floats and ``math``: it runs once per flag on every recompute)."""
+    client_seen = [dc for dc, _ in changes.values() if math.isfinite(dc)]
+    counted = [(dc, dt) for dc, dt in changes.values() if math.isfinite(dc) and abs(dc) >= s.client_change]
+    answered = [(dc, dt) for dc, dt in counted if math.isfinite(dt)]
+    therapist_seen = any(math.isfinite(dt) for _, dt in changes.values())
+    def sign(x: float) -> int:
+        return (x > 0) - (x < 0)
+    toward = sum(1 for dc, dt in answered if abs(dt) >= s.therapist_change and sign(dt) == sign(dc))
+    away = sum(1 for dc, dt in answered if abs(dt) >= s.therapist_change and sign(dt) != sign(dc))
     if not client_seen or not therapist_seen or (counted and not answered):
         verdict = "not_seen"
     elif not counted:
