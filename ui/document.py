@@ -2,7 +2,7 @@
 
 ``ProjectDocument`` owns the main thread's ``cuewatch.project.store.Project`` (reads are
 fast enough there, writes take < 50 ms) and tells the views when something changed.
-Anything slow (loading features and the client's expression series, decoding frames,
+Anything slow (loading features and the two people's expression series, decoding frames,
 analysing, recomputing flags) runs in a worker that opens its own ``Project``: the store
 is used from the thread that opened it. No analysis happens here: every number comes
 from the core.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -21,14 +21,22 @@ from PySide6.QtCore import QObject, Signal
 from cuewatch.consent.policy import ConsentStatus
 from cuewatch.domain import Annotation, Flag, Gap, MoodSegment, Recording, Review
 from cuewatch.errors import CuewatchError, ProjectError
-from cuewatch.formats import EXPRESSION_CATEGORIES
+from cuewatch.formats import EXPRESSION_CATEGORIES, THERAPIST_NOT_ON_CAMERA
 from cuewatch.media.video import VideoInfo, probe_video
 from cuewatch.options import FlagSettings
 from cuewatch.progress import Progress
 from cuewatch.project.analyses import Analysis
 from cuewatch.project.flag_recompute import RecomputeSummary, recompute_recording_flags
 from cuewatch.project.store import Project
-from cuewatch_ui.timeline import CategoryRuns, Envelope, TimelineData
+from cuewatch_ui.timeline import CategoryRuns, Envelope, ResponseMark, TimelineData
+
+if TYPE_CHECKING:
+    from cuewatch.project.attunement import AttunementSummary, StoredResponse, StoredSynchrony
+
+#: what the synchrony lane says for a recording analysed before attunement was stored
+SYNCHRONY_NOT_COMPUTED = "not computed yet: analyse again or recompute the flags"
+#: ... and for one with no words (the core reads attunement only with a transcript or mood file)
+SYNCHRONY_NO_WORDS = "not computed: the recording has no transcript or mood file"
 
 
 @dataclass
@@ -103,6 +111,54 @@ class ClientFace:
 
 
 @dataclass
+class SessionAttunement:
+    """One recording's attunement as the project stores it (``project.attunement``): the
+    trainee's response to each raised flag, the two faces' synchrony, and the summary the
+    session panel shows. Plain reads; built on any thread from that thread's Project."""
+
+    responses: dict[int, StoredResponse] = field(default_factory=dict)   # by flag id
+    synchrony: Optional[StoredSynchrony] = None                         # None: never computed
+    summary: Optional[AttunementSummary] = None
+
+    def marks(self, flags: list[Flag]) -> list[ResponseMark]:
+        """The responses lane's marks for these flags (those with a stored response)."""
+        out = []
+        for f in flags:
+            r = self.responses.get(f.id) if f.id is not None else None
+            if r is None:
+                continue
+            at = r.turn_start if r.turn_start is not None else f.end
+            out.append(ResponseMark(int(f.id), f.end, max(at, f.end), r.kind,  # type: ignore[arg-type]
+                                    r.evidence, r.latency_s, r.missed, r.reason))
+        return out
+
+    @property
+    def computed(self) -> bool:
+        """Whether the core ever computed this recording's attunement (the synchrony row is
+        stored by every analysis and recompute that does; ``project.attunement.computed``)."""
+        return self.synchrony is not None
+
+    def synchrony_lane(self, has_words: bool = True) -> tuple[Optional[Envelope], str]:
+        """The synchrony lane's series (r over time, NaN: no value), or None and why not
+        (``has_words``: the recording has a transcript or mood file)."""
+        s = self.synchrony
+        if s is None:
+            return None, SYNCHRONY_NOT_COMPUTED if has_words else SYNCHRONY_NO_WORDS
+        if not s.over_time:
+            return None, s.reason or "no synchrony: too little of both faces"
+        arr = np.asarray(s.over_time, dtype=np.float64).reshape(-1, 2)
+        return Envelope(arr[:, 0], arr[:, 1]), s.reason
+
+
+def read_attunement(project: Project, recording_id: int) -> SessionAttunement:
+    """The stored attunement of one recording (cheap SQLite reads: any thread, its own
+    Project)."""
+    store = project.attunement
+    return SessionAttunement(store.responses(recording_id), store.synchrony(recording_id),
+                             store.summary(recording_id))
+
+
+@dataclass
 class RecordingData:
     """Everything the review views show for one recording; built on a worker thread."""
 
@@ -126,6 +182,11 @@ class RecordingData:
     neutral_span: Optional[tuple[float, float]] = None
     #: where the client's neutral face came from (``NeutralReference.source``)
     neutral_source: str = ""
+    #: the trainee's responses, the synchrony and the session summary, as stored
+    attunement: SessionAttunement = field(default_factory=SessionAttunement)
+    #: the therapist's transcript speaker and face track (None: not known / not on camera)
+    therapist_speaker: Optional[str] = None
+    therapist_track: Optional[int] = None
 
     def review_flags(self) -> list[Flag]:
         """What the flag list shows: the raised flags and the orphaned verdicts, by time."""
@@ -134,8 +195,9 @@ class RecordingData:
 
 def client_expression(features: Any, track_id: int,
                       neutral_span: Optional[tuple[float, float]] = None) -> Any:
-    """The client's ``ExpressionSeries``, the same one the core's flags were cut from
-    (read against the client's marked neutral span, if any)."""
+    """A person's ``ExpressionSeries``, the same one the core's flags were cut from (read
+    against that face's marked neutral span, if any): the client's lanes and, with the
+    therapist's track, the therapist's lane."""
     from cuewatch.expression.cache import track_expression
 
     return track_expression(features, track_id, neutral_span)
@@ -162,16 +224,27 @@ def load_recording(project_path: Path, recording_id: int,
         flag_settings = latest.flag_settings if latest is not None else FlagSettings()
         annotations = project.annotations.all(recording_id)
         neutral = project.recordings.neutral_span(recording_id, client_track)
+        attunement = read_attunement(project, recording_id)
+        therapist_speaker, therapist_track = project.attunement.therapist(recording_id)
+        therapist_neutral = (project.recordings.neutral_span(recording_id, therapist_track)
+                             if therapist_track is not None else None)
     progress.report(0.2, "recording")
     info = probe_video(video) if video is not None else None
     duration = (info.duration if info else 0.0) or rec.duration
+    synchrony, synchrony_note = attunement.synchrony_lane(bool(segments))
     data = TimelineData(duration=duration, segments=segments, client_speaker=client_speaker,
                         flags=flags, gaps=gaps,
-                        annotations=annotations)
+                        annotations=annotations, synchrony=synchrony, synchrony_note=synchrony_note,
+                        responses=attunement.marks(flags),
+                        # not analysed yet: nobody is known to be on camera or not
+                        therapist_note=THERAPIST_NOT_ON_CAMERA
+                        if therapist_track is None and features_dir is not None else "")
     result = RecordingData(recording=rec, video=video, info=info, segments=segments,
                            client_speaker=client_speaker, client_track=client_track, flags=flags,
                            gaps=gaps, features_dir=features_dir, flag_settings=flag_settings,
-                           timeline=data, orphaned=orphaned, neutral_span=neutral)
+                           timeline=data, orphaned=orphaned, neutral_span=neutral,
+                           attunement=attunement, therapist_speaker=therapist_speaker,
+                           therapist_track=therapist_track)
     if features_dir is not None and client_track is not None:
         progress.check()
         progress.report(0.4, "face features")
@@ -195,10 +268,28 @@ def load_recording(project_path: Path, recording_id: int,
                                                             2.5 * step)
                 size = (info.width, info.height) if info else (0, 0)
                 result.face = ClientFace(t, track, np.asarray(series.dominant), 2.5 * step, size)
+            if therapist_track is not None:
+                progress.check()
+                progress.report(0.8, "the therapist's expression")
+                data.therapist_expression, data.therapist_note = _therapist_lane(
+                    features, therapist_track, therapist_neutral)
         else:
             result.warnings.append("the stored face features are missing; analyse again")
     progress.report(1.0, "ready")
     return result
+
+
+def _therapist_lane(features: Any, track_id: int, neutral: Optional[tuple[float, float]]
+                    ) -> tuple[Optional[CategoryRuns], str]:
+    """The therapist's dominant expression as runs (the client's lanes' path), or why not."""
+    track = features.tracks.get(track_id)
+    if track is None or len(track) == 0:
+        return None, THERAPIST_NOT_ON_CAMERA
+    series = client_expression(features, track_id, neutral)
+    t = np.asarray(series.timestamps, dtype=np.float64)
+    fps = float(features.meta.get("analysed_fps") or 0) or _median_rate(t)
+    step = 1.0 / fps if fps > 0 else 0.1
+    return CategoryRuns.from_samples(t, series.dominant, EXPRESSION_CATEGORIES, 2.5 * step), ""
 
 
 def recompute_recording(project_path: Path, recording_id: int, flag_settings: FlagSettings,
@@ -366,6 +457,10 @@ class ProjectDocument(QObject):
     def flags_recomputed(self, recording_id: int) -> None:
         """A worker recomputed the recording's flags (``recompute_recording``): tell the views."""
         self.flagsChanged.emit(recording_id)
+
+    def attunement(self, recording_id: int) -> SessionAttunement:
+        """The recording's stored attunement now (after a recompute): cheap reads."""
+        return read_attunement(self.project, recording_id)
 
     def stored_flags(self, recording_id: int) -> tuple[list[Flag], list[Flag], list[Gap]]:
         """The raised flags, the orphaned verdicts' flags and the gaps, as stored now."""

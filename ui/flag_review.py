@@ -1,7 +1,8 @@
 """The flag review model: one recording's flags, the filters, the current flag, verdicts.
 
-``FlagReview`` keeps which flags pass the filters (type, verdict, severity, reviewer),
-which one is current, and every reviewer's current verdict; verdicts and undo go
+``FlagReview`` keeps which flags pass the filters (type, verdict, severity, reviewer,
+the trainee's response), which one is current, every reviewer's current verdict, and the
+trainee's stored response to each flag; verdicts and undo go
 straight to the project through ``ProjectDocument`` (saved at once, never batched).
 ``QtFlagList`` and ``QtFlagDetail`` are its views.
 """
@@ -9,15 +10,22 @@ straight to the project through ``ProjectDocument`` (saved at once, never batche
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QObject, Signal
 
 from cuewatch.domain import VERDICTS, Flag, Review
+from cuewatch.words.response import RESPONSE_KINDS
 from cuewatch_ui.document import ProjectDocument
+
+if TYPE_CHECKING:
+    from cuewatch.project.attunement import StoredResponse
 
 #: verdict filter choices: "any", "unreviewed", or a verdict.
 VERDICT_FILTERS: tuple[str, ...] = ("any", "unreviewed") + VERDICTS
+#: response filter choices: "any", "missed" (the moments the trainee missed: the core's
+#: ``StoredResponse.missed``, kinds ``formats.MISSED_RESPONSE_KINDS``), or a response kind.
+RESPONSE_FILTERS: tuple[str, ...] = ("any", "missed") + RESPONSE_KINDS
 #: minimum severity choices.
 SEVERITY_FILTERS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
 
@@ -28,6 +36,7 @@ class Filters:
     verdict: str = "any"         # VERDICT_FILTERS
     min_severity: float = 0.0
     reviewer: str = ""           # whose verdicts the verdict filter reads; "" = me
+    response: str = "any"        # RESPONSE_FILTERS
 
 
 class FlagReview(QObject):
@@ -48,12 +57,16 @@ class FlagReview(QObject):
         self.visible: list[int] = []          # indices into flags
         self.current = -1
         self.reviews: dict[int, dict[str, Review]] = {}   # flag id -> reviewer -> review
+        self.responses: dict[int, StoredResponse] = {}    # flag id -> the trainee's response
 
     # -- loading ----------------------------------------------------------------------
-    def set_flags(self, recording_id: Optional[int], flags: list[Flag]) -> None:
+    def set_flags(self, recording_id: Optional[int], flags: list[Flag],
+                  responses: Optional[dict[int, StoredResponse]] = None) -> None:
+        """Show these flags (with the trainee's stored responses, by flag id)."""
         keep = self.current_flag.id if self.current_flag is not None else None
         self.recording_id = recording_id
         self.flags = list(flags)
+        self.responses = dict(responses or {})
         self.reload_reviews(emit=False)
         self._refilter()
         index = next((i for i, f in enumerate(self.flags) if keep is not None and f.id == keep), -1)
@@ -102,10 +115,21 @@ class FlagReview(QObject):
             return None
         return self.reviews.get(flag.id, {}).get(who)
 
+    def response_of(self, flag: Flag) -> Optional[StoredResponse]:
+        """The trainee's stored response to this flag (None: none stored, e.g. an orphaned
+        verdict's flag, or a recording analysed before responses were read)."""
+        return self.responses.get(flag.id) if flag.id is not None else None
+
     def _passes(self, flag: Flag) -> bool:
         f = self.filters
         if f.type != "any" and flag.type != f.type:
             return False
+        if f.response != "any":
+            response = self.response_of(flag)
+            if response is None:
+                return False
+            if (not response.missed) if f.response == "missed" else response.kind != f.response:
+                return False
         if flag.severity < f.min_severity - 1e-9:
             return False
         if f.verdict != "any":
@@ -122,6 +146,10 @@ class FlagReview(QObject):
     @property
     def current_flag(self) -> Optional[Flag]:
         return self.flags[self.current] if 0 <= self.current < len(self.flags) else None
+
+    def index_of(self, flag_id: int) -> int:
+        """Index in ``flags`` of the flag with this id (-1: not listed)."""
+        return next((i for i, f in enumerate(self.flags) if f.id == flag_id), -1)
 
     def set_current(self, index: int) -> None:
         if index != self.current and -1 <= index < len(self.flags):

@@ -47,6 +47,7 @@ from cuewatch_ui.qt_player import QtPlayer
 from cuewatch_ui.qt_timeline import QtTimeline
 from cuewatch_ui.recordings_model import RecordingsModel, RecordingsTable
 from cuewatch_ui.review_controller import ReviewController
+from cuewatch_ui.session_summary import QtSessionSummary
 from cuewatch_ui.tasks import Task, show_error
 from cuewatch_ui.timeline import Timeline
 
@@ -78,9 +79,10 @@ class MainWindow(QMainWindow):
         self.recordings = RecordingsModel(self)
         self.recordings_table = RecordingsTable(self.recordings)
         self.sensitivity = QComboBox()
+        self.summary = QtSessionSummary()
         self.controller = ReviewController(self.player, self.qt_player, self.timeline,
                                            self.qt_timeline, self.review, self.flag_detail,
-                                           self.sensitivity, self.worker, self)
+                                           self.sensitivity, self.worker, self.summary, self)
         self.controller.safely, self.controller.ask_reviewer = self._safely, self.ask_reviewer
         self.ops = Operations(self)
         self._build_layout()
@@ -92,6 +94,9 @@ class MainWindow(QMainWindow):
             self.resize(1400, 860)
             self.centre_split.setSizes([520, 300])
             self.review_split.setSizes([330, 420])
+            # the recordings list needs a few rows; the session summary gets the rest
+            self.resizeDocks([self.docks["recordings"], self.docks["summary"]], [170, 560],
+                             Qt.Orientation.Vertical)
 
     # ------------------------------------------------------------------ building
     def _build_layout(self) -> None:
@@ -112,6 +117,11 @@ class MainWindow(QMainWindow):
         rec_layout.addWidget(hint)
         rec_dock.setWidget(rec_box)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, rec_dock)
+        summary_dock = QDockWidget("Session summary", self)
+        summary_dock.setObjectName("summary_dock")
+        summary_dock.setWidget(self.summary)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, summary_dock)
+        self.splitDockWidget(rec_dock, summary_dock, Qt.Orientation.Vertical)
 
         self.sensitivity.addItems(list(SENSITIVITIES))
         self.sensitivity.setCurrentText("medium")
@@ -133,8 +143,8 @@ class MainWindow(QMainWindow):
         flag_dock.setObjectName("flags_dock")
         flag_dock.setWidget(self.review_split)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, flag_dock)
-        self.resizeDocks([rec_dock, flag_dock], [230, 480], Qt.Orientation.Horizontal)
-        self.docks = {"recordings": rec_dock, "flags": flag_dock}
+        self.resizeDocks([rec_dock, flag_dock], [260, 480], Qt.Orientation.Horizontal)
+        self.docks = {"recordings": rec_dock, "summary": summary_dock, "flags": flag_dock}
 
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setObjectName("disclaimer")

@@ -1,8 +1,12 @@
 """Views of a ``FlagReview``: the filtered flag list and the current flag's detail.
 
-``QtFlagList``: filter bar (type, verdict, severity, reviewer) over a table.
+``QtFlagList``: filter bar (type, verdict, severity, reviewer, the trainee's response:
+"missed moments" shows the flags the trainee moved on from or did not answer) over a table
+with a Response column.
 ``QtFlagDetail``: the words, stated mood, expression, AU evidence as bars, confidence,
-a thumbnail of the peak frame, verdict buttons (A / D / U) and a note. Both run on the
+a thumbnail of the peak frame, the trainee's response (kind, the words that decided it,
+latency, whether their face moved toward the client's), verdict buttons (A / D / U) and a
+note. Both run on the
 main thread; the thumbnail is decoded by the window's ``LatestRequestWorker``.
 """
 
@@ -33,10 +37,29 @@ from cuewatch.exports.describe import clock, evidence_aus, expressed_text, peak_
 from cuewatch.flags.matching import ORPHANED_STATUS
 from cuewatch.formats import FLAG_TYPE_LABELS, FLAG_TYPES, THERAPIST_INCONGRUENCE
 from cuewatch_ui.document import ClientFace
-from cuewatch_ui.flag_review import SEVERITY_FILTERS, VERDICT_FILTERS, Filters, FlagReview
-from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS
+from cuewatch_ui.flag_review import (
+    RESPONSE_FILTERS,
+    SEVERITY_FILTERS,
+    VERDICT_FILTERS,
+    Filters,
+    FlagReview,
+)
+from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS, response_colour, response_label
 
-COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Said")
+COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Response", "Said")
+RESPONSE = COLUMNS.index("Response")
+#: the response filter's entry for the missed moments (kinds none and moved on)
+MISSED_FILTER_TEXT = "missed moments"
+#: the per-flag mirroring verdicts (``cuewatch.attunement.synchrony.MIRRORING_VERDICTS``)
+#: as the flag detail says them
+MIRRORING_TEXT = {
+    "toward": "the trainee's face moved toward the client's",
+    "away": "the trainee's face moved away from the client's",
+    "mixed": "mixed: toward on one signal, away on another",
+    "no_change": "the trainee's face did not change",
+    "client_still": "the client's face hardly moved: nothing to mirror",
+    "not_seen": "a face was not seen well enough to tell",
+}
 SAID = COLUMNS.index("Said")
 SHORT_TYPES = {"incongruence": "incongr.", THERAPIST_INCONGRUENCE: "therapist incongr."}
 #: how an orphaned verdict's row (its flag no longer raised) is drawn and marked.
@@ -98,8 +121,15 @@ class FlagTableModel(QAbstractTableModel):
                 return f"{flag.confidence:.2f}"
             if col == 5:
                 return review.verdict if review else ""
+            if col == RESPONSE:
+                response = self.review.response_of(flag)
+                return response_label(response.kind) if response is not None else ""
             if col == SAID:
                 return str(flag.stated.get("words") or stated_text(flag))
+        if role == Qt.ItemDataRole.ToolTipRole and col == RESPONSE:
+            response = self.review.response_of(flag)
+            if response is not None:
+                return response_text(response)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (("" if flag.raised else f"Orphaned verdict: {ORPHANED_STATUS}; kept, and "
                      "re-attached if a recompute raises it again\n")
@@ -112,11 +142,26 @@ class FlagTableModel(QAbstractTableModel):
                 return FLAG_COLOURS.get(flag.type)
             if col == 5 and review:
                 return VERDICT_COLOURS.get(review.verdict)
+            if col == RESPONSE:
+                response = self.review.response_of(flag)
+                return response_colour(response.kind) if response is not None else None
             if flag.confidence < 0.4:
                 return QColor(130, 130, 130)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 3, 4):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+def response_text(response: Any) -> str:
+    """One stored response as a line: kind, latency, the deciding words (or why unread)."""
+    text = response_label(response.kind) + (" (missed moment)" if response.missed else "")
+    if response.latency_s is not None:
+        text += f", {response.latency_s:.1f} s after the moment"
+    if response.evidence:
+        text += f": \u201c{response.evidence}\u201d"
+    elif response.reason:
+        text += f": {response.reason}"
+    return text
 
 
 class QtFlagList(QWidget):
@@ -136,6 +181,10 @@ class QtFlagList(QWidget):
             self.severity_combo.addItem("any severity" if s == 0 else f"severity \u2265 {s:g}", s)
         self.severity_combo.currentIndexChanged.connect(self._filters_changed)
         self.reviewer_combo = self._combo("Whose verdicts the Verdict column and filter show", [])
+        self.response_combo = self._combo(
+            "The trainee's response to the moment; missed moments: no response or moved on",
+            [("any response" if r == "any" else MISSED_FILTER_TEXT if r == "missed"
+              else response_label(r), r) for r in RESPONSE_FILTERS])
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -157,6 +206,7 @@ class QtFlagList(QWidget):
         bar.addWidget(self.severity_combo, 0, 1)
         bar.addWidget(self.verdict_combo, 1, 0)
         bar.addWidget(self.reviewer_combo, 1, 1)
+        bar.addWidget(self.response_combo, 2, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
@@ -181,7 +231,8 @@ class QtFlagList(QWidget):
             type=self.type_combo.currentData() or "any",
             verdict=self.verdict_combo.currentData() or "any",
             min_severity=float(self.severity_combo.currentData() or 0.0),
-            reviewer="" if reviewer in ("", self.review.reviewer) else reviewer))
+            reviewer="" if reviewer in ("", self.review.reviewer) else reviewer,
+            response=self.response_combo.currentData() or "any"))
 
     def _flags_changed(self) -> None:
         names = self.review.reviewers
@@ -254,6 +305,7 @@ class QtFlagDetail(QWidget):
     """The current flag: what was said and shown, the evidence, and my verdict."""
 
     thumbnailWanted = Signal(float)   # seconds: the window decodes it off the UI thread
+    responseWanted = Signal(float)    # seconds: the deciding therapist turn, to play from
 
     def __init__(self, review: FlagReview, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -269,6 +321,7 @@ class QtFlagDetail(QWidget):
         self.prototype = QLabel()
         self.prototype.setToolTip("The expression prototype that contradicts the words")
         self.face: Optional[ClientFace] = None
+        self.response: Any = None   # the current flag's StoredResponse
         self.confidence = QLabel()
         self.others = QLabel()
         self.others.setWordWrap(True)
@@ -277,6 +330,20 @@ class QtFlagDetail(QWidget):
         self.thumbnail.setFixedSize(QSize(160, 120))
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.setStyleSheet("background: #202020; color: #aaa")
+        self.response_kind = QLabel()
+        self.response_kind.setToolTip("What the trainee did with the moment, read from their "
+                                      "words after it (named, explored, validated, moved on, none)")
+        self.response_words = QLabel()
+        self.response_words.setWordWrap(True)
+        self.response_latency = QLabel()
+        self.mirroring = QLabel()
+        self.mirroring.setWordWrap(True)
+        self.mirroring.setToolTip("Whether the trainee's face moved toward the client's in the "
+                                  "seconds after the moment")
+        self.play_response = QPushButton("Play response")
+        self.play_response.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.play_response.setToolTip("Play from the therapist turn that decided the response")
+        self.play_response.clicked.connect(self._play_response)
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for verdict, key in (("agree", "A"), ("disagree", "D"), ("unsure", "U")):
@@ -307,6 +374,15 @@ class QtFlagDetail(QWidget):
         top = QHBoxLayout()
         top.addLayout(form, 1)
         top.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignTop)
+        self.response_box = QGroupBox("Trainee's response")
+        response_form = QFormLayout(self.response_box)
+        kind_row = QHBoxLayout()
+        kind_row.addWidget(self.response_kind, 1)
+        kind_row.addWidget(self.play_response)
+        response_form.addRow("Response:", kind_row)
+        response_form.addRow("Words:", self.response_words)
+        response_form.addRow("Latency:", self.response_latency)
+        response_form.addRow("Mirroring:", self.mirroring)
         box = QGroupBox("Your verdict")
         vb = QVBoxLayout(box)
         vb.addLayout(row)
@@ -316,6 +392,7 @@ class QtFlagDetail(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
         layout.addLayout(top)
+        layout.addWidget(self.response_box)
         layout.addWidget(box)
         layout.addStretch(1)
         review.currentChanged.connect(self.show_flag)
@@ -333,6 +410,7 @@ class QtFlagDetail(QWidget):
             for w in (self.words, self.stated, self.expressed, self.prototype, self.confidence,
                       self.others):
                 w.setText("")
+            self.show_response(None)
             self.aus.set_values([])
             self.thumbnail.clear()
             for b in self.buttons.values():
@@ -350,6 +428,7 @@ class QtFlagDetail(QWidget):
         self.confidence.setText(f"{flag.confidence:.2f}" + ("  (low: face seen poorly)"
                                                             if flag.confidence < 0.4 else ""))
         self.aus.set_values(evidence_aus(flag))
+        self.show_response(self.review.response_of(flag))
         mine = self.review.verdict_of(flag)
         for verdict, b in self.buttons.items():
             b.setChecked(mine is not None and mine.verdict == verdict)
@@ -362,6 +441,34 @@ class QtFlagDetail(QWidget):
         if reload_thumbnail:
             self.thumbnail.setText("\u2026")
             self.thumbnailWanted.emit(peak_time(flag))
+
+    def show_response(self, response: Any) -> None:
+        """The trainee's stored response (a ``StoredResponse``, or None: none stored)."""
+        self.response = response
+        self.play_response.setEnabled(response is not None and response.turn_start is not None)
+        if response is None:
+            flag = self.review.current_flag
+            self.response_kind.setText(
+                "" if flag is None else "none read: the flag is no longer raised" if not flag.raised
+                else "not read yet (change the sensitivity or analyse again to read it)")
+            self.response_kind.setStyleSheet("")
+            for w in (self.response_words, self.response_latency, self.mirroring):
+                w.setText("")
+            return
+        colour = response_colour(response.kind).name()
+        self.response_kind.setText(response_label(response.kind)
+                                   + ("  \u00b7 missed moment" if response.missed else ""))
+        self.response_kind.setStyleSheet(f"color: {colour}; font-weight: bold")
+        self.response_words.setText(f"\u201c{response.evidence}\u201d" if response.evidence
+                                    else (response.reason or "(no therapist turn in the window)"))
+        self.response_latency.setText("" if response.latency_s is None
+                                      else f"{response.latency_s:.1f} s after the moment")
+        self.mirroring.setText(MIRRORING_TEXT.get(response.mirroring, response.mirroring)
+                               if response.mirroring else response.mirroring_reason)
+
+    def _play_response(self) -> None:
+        if self.response is not None and self.response.turn_start is not None:
+            self.responseWanted.emit(float(self.response.turn_start))
 
     def set_face(self, face: Optional[ClientFace]) -> None:
         """The loaded recording's client face: the same per-frame expression the overlay reads."""

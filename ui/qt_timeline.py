@@ -1,9 +1,12 @@
 """QtTimeline: paints a ``Timeline`` in lanes, like a video-annotation tool's tier view.
 
 Lanes, top to bottom: time ruler; one lane per speaker (utterances coloured by stated
-mood); the client's valence curve; the dominant expression band; flags (colour by type,
-height by severity, fainter when confidence is low); face-not-visible gaps; reviewer
-verdicts; manual annotations. Mouse wheel zooms around the pointer, Shift+wheel or the
+mood); the client's valence curve; the client's dominant expression band; the therapist's
+dominant expression band ("therapist not on camera" when there is no therapist face); the
+two faces' synchrony (windowed correlation over time); flags (colour by type, height by
+severity, fainter when confidence is low); the trainee's responses (from each flag's end
+to the therapist turn that decided it, coloured by kind, missed moments outlined);
+face-not-visible gaps; reviewer verdicts; manual annotations. Mouse wheel zooms around the pointer, Shift+wheel or the
 scroll bar scrolls, a click seeks, hovering explains, a drag on the annotation lane marks
 a span to label, and the context menu marks an annotation's span (the one under the
 pointer, else the one at the playhead) as where the client's face is neutral. Per-frame series are drawn per pixel column from ``Envelope`` buckets.
@@ -36,7 +39,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QScrollBar, QToolTip, QVBoxLa
 
 from cuewatch.domain import Flag
 from cuewatch.formats import COLOURS, EXPRESSION_CATEGORIES, FLAG_TYPES
-from cuewatch_ui.timeline import Timeline
+from cuewatch_ui.timeline import CategoryRuns, Envelope, Timeline
 
 LABEL_WIDTH = 92
 
@@ -54,6 +57,24 @@ FLAG_COLOURS = {kind: QColor(COLOURS[kind]) for kind in FLAG_TYPES}
 VERDICT_COLOURS = {v: QColor(COLOURS[f"verdict_{v}"]) for v in ("agree", "disagree", "unsure")}
 ANNOTATION_COLOUR = QColor(COLOURS["annotation"])
 GAP_COLOUR = QColor(COLOURS["face_not_seen"])
+#: the trainee's response kinds (cuewatch.words.response.RESPONSE_KINDS): turning toward
+#: the moment in greens and blue, the missed moments (moved on, none) in amber and red.
+RESPONSE_COLOURS = {"named": QColor("#2e9e5b"), "explored": QColor("#2a84c0"),
+                    "validated": QColor("#86b94a"), "moved_on": QColor("#e08a2c"),
+                    "none": QColor("#c94040")}
+UNREAD_RESPONSE = QColor(170, 170, 170)
+SYNCHRONY_CURVE = QColor(120, 70, 170)
+#: what a lane with nothing to draw says, in its own colour
+NOTE_COLOUR = QColor(120, 120, 120)
+
+
+def response_colour(kind: str) -> QColor:
+    return RESPONSE_COLOURS.get(kind, UNREAD_RESPONSE)
+
+
+def response_label(kind: str) -> str:
+    """A response kind as people read it ("moved_on" -> "moved on"; "" -> "unread")."""
+    return kind.replace("_", " ") if kind else "unread"
 
 
 def valence_colour(valence: Optional[float]) -> QColor:
@@ -195,7 +216,10 @@ class QtTimeline(QWidget):
             add(f"speaker:{name}", label, self.LANE)
         add("valence", "Face valence", 40)
         add("expression", "Expression", 14)
+        add("therapist", "Therapist face", 14)
+        add("synchrony", "Synchrony", 26)
         add("flags", "Flags", 22)
+        add("responses", "Responses", 16)
         add("gaps", "Face not seen", 14)
         add("verdicts", "Verdicts", 14)
         add("annotations", "Annotations", 22)
@@ -271,11 +295,23 @@ class QtTimeline(QWidget):
             if lane.key.startswith("speaker:"):
                 self._paint_utterances(p, lane, lane.key.split(":", 1)[1])
             elif lane.key == "valence" and data.valence is not None:
-                self._paint_valence(p, lane, n)
+                self._paint_curve(p, lane, n, data.valence, VALENCE_CURVE, (40, 90, 160, 220))
             elif lane.key == "expression" and data.expression is not None:
-                self._paint_expression(p, lane, n)
+                self._paint_expression(p, lane, n, data.expression)
+            elif lane.key == "therapist":
+                if data.therapist_expression is not None:
+                    self._paint_expression(p, lane, n, data.therapist_expression)
+                else:
+                    self._paint_note(p, lane, data.therapist_note)
+            elif lane.key == "synchrony":
+                if data.synchrony is not None:
+                    self._paint_curve(p, lane, n, data.synchrony, SYNCHRONY_CURVE, (120, 70, 170, 200))
+                else:
+                    self._paint_note(p, lane, data.synchrony_note)
             elif lane.key == "flags":
                 self._paint_flags(p, lane)
+            elif lane.key == "responses":
+                self._paint_responses(p, lane)
             elif lane.key == "gaps":
                 gaps = [data.gaps[i] for i in data.span_index("gaps").visible(tl.start, tl.end, n)]
                 self._paint_spans(p, lane, [(g.start, g.end) for g in gaps],
@@ -389,11 +425,24 @@ class QtTimeline(QWidget):
                            metrics.elidedText(s.text, Qt.TextElideMode.ElideRight, int(rect.width() - 5)))
                 p.restore()
 
-    def _paint_valence(self, p: QPainter, lane: Lane, n: int) -> None:
-        """The min/max band of the face's valence per pixel column, as one image."""
+    def _paint_note(self, p: QPainter, lane: Lane, note: str) -> None:
+        """A lane with no values says why, in grey, where the values would be."""
+        if not note:
+            return
+        p.save()
+        p.setPen(NOTE_COLOUR)
+        font = p.font()
+        font.setItalic(True)
+        p.setFont(font)
+        p.drawText(QRectF(LABEL_WIDTH + 6, lane.top, self.plot_width - 8, lane.height),
+                   Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, note)
+        p.restore()
+
+    def _paint_curve(self, p: QPainter, lane: Lane, n: int, env: Envelope, curve: QColor,
+                     band: tuple[int, int, int, int]) -> None:
+        """A series in [-1, 1] (face valence, synchrony r): lines when zoomed in, else the
+        min/max band per pixel column as one image."""
         tl = self.timeline
-        env = tl.data.valence
-        assert env is not None
         h = int(lane.height)
         p.setPen(QPen(QColor(0, 0, 0, 50), 0.5, Qt.PenStyle.DashLine))
         p.drawLine(QPointF(LABEL_WIDTH, lane.top + lane.height / 2),
@@ -414,7 +463,7 @@ class QtTimeline(QWidget):
                 else:
                     path.moveTo(x, y)
                     pen_down = True
-            p.setPen(QPen(VALENCE_CURVE, 1.5))
+            p.setPen(QPen(curve, 1.5))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawPath(path)
             return
@@ -433,13 +482,11 @@ class QtTimeline(QWidget):
         rows = np.arange(h)[:, None]
         inside = (rows >= y_top[None, :]) & (rows <= y_bot[None, :])
         rgba = np.zeros((h, n, 4), dtype=np.uint8)
-        rgba[inside] = (40, 90, 160, 220)
+        rgba[inside] = band
         self._raster(p, lane, rgba)
 
-    def _paint_expression(self, p: QPainter, lane: Lane, n: int) -> None:
+    def _paint_expression(self, p: QPainter, lane: Lane, n: int, runs: CategoryRuns) -> None:
         tl = self.timeline
-        runs = tl.data.expression
-        assert runs is not None
         cats = runs.buckets(tl.start, tl.end, n)
         if len(cats) == 0:
             return
@@ -463,6 +510,39 @@ class QtTimeline(QWidget):
             p.setBrush(flag_colour(f))
             p.setPen(QPen(QColor(0, 0, 0), 2.0) if i == tl.selected else QPen(QColor(0, 0, 0, 80), 0.5))
             p.drawRect(rect)
+
+    def _paint_responses(self, p: QPainter, lane: Lane) -> None:
+        """Each response: a thin line over its latency (flag end to the deciding turn) and
+        a chip at the turn, coloured by kind; a missed moment's chip is outlined in black."""
+        tl = self.timeline
+        n = int(self.plot_width)
+        metrics = p.fontMetrics()
+        selected = tl.data.flags[tl.selected].id if 0 <= tl.selected < len(tl.data.flags) else None
+        mid = lane.top + lane.height / 2
+        for i in tl.data.span_index("responses").visible(tl.start, tl.end, n):
+            r = tl.data.responses[i]
+            colour = response_colour(r.kind)
+            x0, x_at = self.x_of(r.start), self.x_of(r.at)
+            if x_at - x0 > 1:
+                p.setPen(QPen(colour, 1.5))
+                p.drawLine(QPointF(x0, mid), QPointF(x_at, mid))
+            label = response_label(r.kind)
+            width = max(8.0, min(float(metrics.horizontalAdvance(label) + 8), 90.0))
+            # at the view's right edge the chip stays in view, ending at its turn
+            x_chip = x_at if x_at + width <= LABEL_WIDTH + self.plot_width else x_at - width
+            rect = QRectF(x_chip, lane.top + 1, width, lane.height - 2)
+            p.setBrush(colour)
+            if r.flag_id == selected:
+                p.setPen(QPen(QColor(0, 0, 0), 2.0))
+            elif r.missed:
+                p.setPen(QPen(QColor(0, 0, 0, 170), 1.0, Qt.PenStyle.DashLine))
+            else:
+                p.setPen(QPen(colour.darker(140), 0.5))
+            p.drawRoundedRect(rect, 3, 3)
+            if rect.width() > 20 and tl.span / self.plot_width < 0.2:
+                p.setPen(QColor(255, 255, 255))
+                p.drawText(rect.adjusted(4, 0, -2, 0), Qt.AlignmentFlag.AlignVCenter,
+                           metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(rect.width() - 6)))
 
     def _paint_spans(self, p: QPainter, lane: Lane, spans: list[tuple[float, float]], brush: QBrush) -> None:
         p.setPen(Qt.PenStyle.NoPen)
@@ -545,6 +625,12 @@ class QtTimeline(QWidget):
             if hits:
                 self.flagClicked.emit(hits[0])
                 return
+        if key == "responses":
+            response = self.timeline.response_at(t, tolerance=4 * self.timeline.span / self.plot_width)
+            index = self.timeline.flag_index(response.flag_id) if response is not None else -1
+            if index >= 0:
+                self.flagClicked.emit(index)
+                return
         self.seekRequested.emit(t)
 
     def neutral_candidate(self, x: float, y: float) -> Optional[tuple[float, float]]:
@@ -600,6 +686,30 @@ class QtTimeline(QWidget):
         if lane.key == "expression" and tl.data.expression is not None:
             c = tl.data.expression.at(t)
             return f"{stamp}  expression (prototype match): " + (tl.data.expression.names[c] if c >= 0 else "none")
+        if lane.key == "therapist":
+            runs = tl.data.therapist_expression
+            if runs is None:
+                return tl.data.therapist_note
+            c = runs.at(t)
+            return f"{stamp}  therapist's expression (prototype match): " + (runs.names[c] if c >= 0 else "none")
+        if lane.key == "synchrony":
+            if tl.data.synchrony is None:
+                return tl.data.synchrony_note
+            r = tl.data.synchrony.value_at(t)
+            return (f"{stamp}  synchrony of the two faces (windowed correlation): "
+                    + ("no value" if math.isnan(r) else f"r = {r:+.2f}"))
+        if lane.key == "responses":
+            resp = tl.response_at(t, tolerance=4 * tl.span / self.plot_width)
+            if resp is None:
+                return ""
+            text = f"<b>response: {response_label(resp.kind)}</b>" + (" (missed moment)" if resp.missed else "")
+            if resp.latency_s is not None:
+                text += f" after {resp.latency_s:.1f} s"
+            if resp.evidence:
+                text += f"<br>\u201c{resp.evidence}\u201d"
+            if resp.reason:
+                text += f"<br>{resp.reason}"
+            return text
         if lane.key in ("flags", "verdicts"):
             hits = tl.flags_at(t, tolerance=2 * tl.span / self.plot_width)
             if not hits:

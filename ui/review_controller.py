@@ -1,6 +1,6 @@
 """One recording under review: loads it off the main thread and wires the player, the
-timeline, the flag list and the flag detail to each other and to the document's signals.
-Main thread only."""
+timeline, the flag list, the flag detail and the session summary to each other and to the
+document's signals. Main thread only."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from PySide6.QtWidgets import QComboBox
 
 from cuewatch.errors import CuewatchError
 from cuewatch.expression.action_units import SOURCE_FOUND
-from cuewatch_ui.document import ProjectDocument, RecordingData, load_recording
+from cuewatch_ui.document import ProjectDocument, RecordingData, SessionAttunement, load_recording
 from cuewatch_ui.flag_review import FlagReview
 from cuewatch_ui.latest_worker import LatestRequestWorker
 from cuewatch_ui.player import Player
 from cuewatch_ui.qt_flag_review import QtFlagDetail
 from cuewatch_ui.qt_player import QtPlayer
 from cuewatch_ui.qt_timeline import QtTimeline
+from cuewatch_ui.session_summary import QtSessionSummary
 from cuewatch_ui.tasks import Task
 from cuewatch_ui.timeline import Timeline, TimelineData
 
@@ -52,11 +53,11 @@ class ReviewController(QObject):
     def __init__(self, player: Player, qt_player: QtPlayer, timeline: Timeline,
                  qt_timeline: QtTimeline, review: FlagReview, flag_detail: QtFlagDetail,
                  sensitivity: QComboBox, worker: LatestRequestWorker,
-                 parent: Optional[QObject] = None) -> None:
+                 summary: QtSessionSummary, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self.player, self.qt_player = player, qt_player
         self.timeline, self.qt_timeline = timeline, qt_timeline
-        self.review, self.flag_detail = review, flag_detail
+        self.review, self.flag_detail, self.summary = review, flag_detail, summary
         self.sensitivity, self.worker = sensitivity, worker
         self.document: Optional[ProjectDocument] = None
         self.data: Optional[RecordingData] = None
@@ -76,6 +77,9 @@ class ReviewController(QObject):
         review.currentChanged.connect(self._flag_selected)
         review.reviewsChanged.connect(self._show_verdicts)
         flag_detail.thumbnailWanted.connect(self._want_thumbnail)
+        flag_detail.responseWanted.connect(self.jump_to_time)
+        summary.momentPicked.connect(self.jump_to_flag)
+        summary.timePicked.connect(self.jump_to_time)
         worker.ready.connect(self._worker_ready)
 
     # -- the document ------------------------------------------------------------------
@@ -88,6 +92,7 @@ class ReviewController(QObject):
         self.player.unload()
         self.review.document = document
         self.review.set_flags(None, [])
+        self.summary.set_attunement(SessionAttunement(), [])
         self.flag_detail.set_face(None)
         self.timeline.set_data(TimelineData())
         self.qt_timeline.marked_neutral = None
@@ -106,9 +111,14 @@ class ReviewController(QObject):
         latest = doc.project.analyses.latest(recording_id)
         if latest is not None:
             data.flag_settings = latest.flag_settings
+        # the responses and the summary are recomputed with the flags (cheap reads)
+        data.attunement = doc.attunement(recording_id)
         self.timeline.set_flags(data.flags, data.gaps)
+        self.timeline.set_attunement(data.attunement.marks(data.flags),
+                                     *data.attunement.synchrony_lane(bool(data.segments)))
         self.timeline.set_verdicts(doc.verdicts(recording_id))
-        self.review.set_flags(recording_id, data.review_flags())
+        self.review.set_flags(recording_id, data.review_flags(), data.attunement.responses)
+        self.summary.set_attunement(data.attunement, data.flags, bool(data.segments))
 
     def _show_verdicts(self, recording_id: Optional[int] = None) -> None:
         if self.document is not None and self.recording_id is not None \
@@ -161,7 +171,8 @@ class ReviewController(QObject):
         self.timeline.set_data(data.timeline)
         self.qt_timeline.marked_neutral = data.neutral_span
         self.flag_detail.set_face(data.face)
-        self.review.set_flags(data.recording.id, data.review_flags())
+        self.review.set_flags(data.recording.id, data.review_flags(), data.attunement.responses)
+        self.summary.set_attunement(data.attunement, data.flags, bool(data.segments))
         self.sensitivity.blockSignals(True)
         self.sensitivity.setCurrentText(data.flag_settings.sensitivity)
         self.sensitivity.blockSignals(False)
@@ -206,6 +217,22 @@ class ReviewController(QObject):
         if flag.start < self.timeline.start or flag.end > self.timeline.end:
             self.timeline.set_view(flag.start - span, flag.end + span)
         self.player.loop(flag.start, flag.end)
+
+    def jump_to_flag(self, flag_id: int) -> None:
+        """Show this flag (a summary row's moment): the list, the timeline and the player's
+        loop follow the review's current flag."""
+        index = self.review.index_of(flag_id)
+        if index < 0:
+            return
+        if self.review.current == index:
+            self._flag_selected(index)   # picked again: start its loop from the top
+        self.review.set_current(index)
+
+    def jump_to_time(self, t: float) -> None:
+        """Play from ``t`` (a therapist's response, the synchrony's peak), with it in view."""
+        self.player.clear_loop()
+        self.player.seek(t)
+        self.timeline.ensure_visible(t)
 
     def _want_thumbnail(self, t: float) -> None:
         if self.data is not None and self.data.video is not None:

@@ -1,7 +1,8 @@
 """The timeline model: what the timeline shows and which stretch of it is in view.
 
 ``Timeline`` holds one recording's review data (utterances, the client's valence and
-dominant expression, flags, gaps, verdicts, annotations), the visible time window and
+dominant expression, the therapist's dominant expression, the two faces' synchrony over
+time, flags, the trainee's responses, gaps, verdicts, annotations), the visible time window and
 the playhead. Per-frame series are kept as ``Envelope`` pyramids of min/max, so a view
 of any width over any stretch costs O(pixels), not O(frames): an hour at 30 fps is
 108,000 samples, and no paint ever walks them all. ``QtTimeline`` draws it.
@@ -175,6 +176,25 @@ class SpanIndex:
         return self.order[idx]
 
 
+@dataclass(frozen=True)
+class ResponseMark:
+    """The trainee's response to one flag, as the responses lane draws it: from the flag's
+    end to the deciding therapist turn (``at``; the flag's end when no turn decided)."""
+
+    flag_id: int
+    start: float          # the flag's end
+    at: float             # the deciding turn's start, or ``start`` when there is none
+    kind: str             # a RESPONSE_KINDS entry, or "" (unread: ``reason`` says why)
+    evidence: str
+    latency_s: Optional[float]
+    missed: bool
+    reason: str = ""
+
+    @property
+    def end(self) -> float:
+        return max(self.at, self.start)
+
+
 @dataclass
 class TimelineData:
     """Everything one recording's timeline shows; built by the document from the core."""
@@ -188,6 +208,15 @@ class TimelineData:
     gaps: list[Gap] = field(default_factory=list)
     verdicts: dict[int, str] = field(default_factory=dict)  # flag id -> verdict
     annotations: list[Annotation] = field(default_factory=list)
+    #: the therapist's dominant expression (the same core path as the client's), or None
+    #: with ``therapist_note`` saying why (e.g. "therapist not on camera")
+    therapist_expression: Optional[CategoryRuns] = None
+    therapist_note: str = ""
+    #: the two faces' windowed synchrony r over time (NaN: no value), or None with
+    #: ``synchrony_note`` saying why
+    synchrony: Optional[Envelope] = None
+    synchrony_note: str = ""
+    responses: list[ResponseMark] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._index: dict[str, SpanIndex] = {}
@@ -207,6 +236,8 @@ class TimelineData:
                 spans = [(g.start, g.end) for g in self.gaps]
             elif key == "annotations":
                 spans = [(a.start, a.end) for a in self.annotations]
+            elif key == "responses":
+                spans = [(r.start, r.end) for r in self.responses]
             else:
                 name = key.split(":", 1)[1]
                 spans = [(s.start, s.end) for s in self.segments_of(None if name == "Transcript" else name)]
@@ -266,6 +297,15 @@ class Timeline(QObject):
         self.data.gaps = gaps
         self.data.invalidate("flags", "gaps")
         self.selected = -1
+        self.dataChanged.emit()
+
+    def set_attunement(self, responses: list[ResponseMark], synchrony: Optional[Envelope],
+                       synchrony_note: str) -> None:
+        """The trainee's responses and the synchrony as stored now (after a recompute)."""
+        self.data.responses = list(responses)
+        self.data.synchrony = synchrony
+        self.data.synchrony_note = synchrony_note
+        self.data.invalidate("responses")
         self.dataChanged.emit()
 
     def set_verdicts(self, verdicts: dict[int, str]) -> None:
@@ -333,6 +373,16 @@ class Timeline(QObject):
             if s.start <= t < s.end and (speaker is None or (s.speaker or "Speaker") == speaker):
                 return s
         return None
+
+    def response_at(self, t: float, tolerance: float = 0.0) -> Optional[ResponseMark]:
+        """The response whose span (flag end to deciding turn) or marker covers ``t``."""
+        hits = [r for r in self.data.responses
+                if r.start - tolerance <= t <= r.end + tolerance]
+        return min(hits, key=lambda r: abs(r.at - t)) if hits else None
+
+    def flag_index(self, flag_id: int) -> int:
+        """Index in ``data.flags`` of the flag with this id (-1: not shown)."""
+        return next((i for i, f in enumerate(self.data.flags) if f.id == flag_id), -1)
 
     def gap_at(self, t: float) -> Optional[Gap]:
         for g in self.data.gaps:
