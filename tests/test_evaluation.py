@@ -244,3 +244,18 @@ def test_neutral_sequences_are_a_quarter_neutral_and_say_what_was_found(media_di
         assert 0.0 <= res.purity <= 1.0
     text = "\n".join(ns.summarise([res], "test"))
     assert "valence sign" in text and "purity" in text
+
+
+def test_the_people_selection_takes_lfw_people_with_a_neutral_and_leaves_the_first_out() -> None:
+    legend = ("user.id,image,emotion\n"
+              "a,Ann_Lee_0001.jpg,neutral\na,Ann_Lee_0002.jpg,happiness\na,Ann_Lee_0003.jpg,happiness\n"
+              "a,Ann_Lee_0004.jpg,anger\na,Ann_Lee_0005.jpg,happiness\n"
+              "a,Bo_Kim_0001.jpg,happiness\na,Bo_Kim_0002.jpg,anger\na,Bo_Kim_0003.jpg,sadness\n"
+              "a,Bo_Kim_0004.jpg,happiness\n"
+              "a,Cy_Ng_0001.jpg,neutral\na,Cy_Ng_0002.jpg,happiness\n"
+              "a,facial-expressions_1.jpg,neutral\n")
+    chosen = data.select_muxspace_people(legend, {"images/Ann_Lee_0004.jpg"}, cap_per_class=2)
+    assert {e.person for e in chosen} == {"muxspace/Ann_Lee"}   # Bo: no neutral; Cy: too few
+    assert [e.path for e in chosen] == ["images/Ann_Lee_0002.jpg", "images/Ann_Lee_0003.jpg",
+                                        "images/Ann_Lee_0001.jpg"]
+    assert [e.label for e in chosen] == ["happy", "happy", "neutral"]
