@@ -16,7 +16,7 @@ Peers: ``fer`` with --fer-python V/bin/python, a separate venv (``python -m venv
 V/bin/pip install fer "setuptools<81"``): its torch, tensorflow and CUDA wheels stay out
 of the analysis venv. Its answers are cached per item, like the landmarks.
 Usage: python benchmarks/eval_by_person.py [--data DIR ...] [--media DIR] [--limit N]
-       [--fer-python PY] [--no-folds]
+       [--fer-python PY] [--no-folds] [--source NAME ...]
 """
 
 from __future__ import annotations
@@ -52,12 +52,19 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "\"setuptools<81\"): runs the fer peer on the same items")
     ap.add_argument("--peer-unseen-only", action="store_true",
                     help="run peers only on held-out and measure-only people")
+    ap.add_argument("--source", action="append", default=None,
+                    help="only items of this source (repeatable), e.g. muxspace_facial_expressions "
+                         "to compare with figures measured before the muxspace_people manifest")
     ap.add_argument("--no-folds", action="store_true", help="skip the leave-person-out refits "
                     "(they need scikit-learn)")
     args = ap.parse_args(argv)
     try:
         t0 = time.perf_counter()
         items = labelled_items(args.media, args.data, args.limit)
+        if args.source:
+            items = [i for i in items if i.source in set(args.source)]
+            if not items:
+                raise CuewatchError(f"no items of source {', '.join(args.source)}")
         faces = cached_faces(items, args.model, args.fps or None)
         t1 = time.perf_counter()
         readings = read_items(items, faces)

@@ -68,6 +68,7 @@ class NeutralRules:
     rest_min_spread_s: float
     rest_density_factor: float
     mode_points: int
+    rest_whole_face: bool
     geometry_scale_default: float
     blendshape_scale_cap: float
     rest_ceiling: dict[str, dict[str, float]]
@@ -271,6 +272,10 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Bad(key, f"expected a number, got {_kind(value)} ({value!r})")
         return float(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Bad(key, f"expected true or false, got {_kind(value)} ({value!r})")
+        return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _Bad(key, f"expected an integer, got {_kind(value)} ({value!r})")

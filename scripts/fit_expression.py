@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             reading = by_person.READING_OF[condition]
             dev = by_person.split([r for r in readings if r.condition == condition])["dev"]
             models[reading] = fit.fit_reading(np.array([r.x for r in dev]), [r.item.label for r in dev],
-                                              reading)
+                                              reading, [r.item.person for r in dev])
             counts[reading] = {"items": len(dev), "people": len({r.item.person for r in dev}),
-                               "sources": sorted({r.item.source for r in dev})}
+                               "sources": sorted({r.item.source for r in dev}),
+                               "chosen_by_leave_person_out_cv": models[reading].info}
     except (CuewatchError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -61,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
            "training": {"script": "scripts/fit_expression.py", "manifests": data.manifest_digests(),
                         "shared_media": "crema_d (ODbL-1.0, fit allowed); the rest measures only",
                         "fit_on": counts, "held_out": f"sha256(person) % {by_person.HELD_OUT_EVERY} == 0",
-                        "model": "multinomial logistic regression, balanced class weights: categories, and the valence sign apart",
-                        "C": fit.C, "scikit_learn": sklearn.__version__},
+                        "model": "multinomial logistic regression, balanced class weights (negatives x "
+                                 f"{fit.NEGATIVE_WEIGHT}): categories, and the valence sign apart; C from "
+                                 f"{list(fit.C_GRID)} and a temperature chosen by leave-person-out CV on the fit set",
+                        "scikit_learn": sklearn.__version__},
            "readings": doc_readings}
     write_text_atomic(args.out, json.dumps(doc, indent=1) + "\n")
     print(f"wrote {args.out} (sha256 {doc['sha256'][:16]}): " +

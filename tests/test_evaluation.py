@@ -189,3 +189,73 @@ def test_fer_answers_map_to_categories_and_no_face_reads_as_neutral() -> None:
     proba, valence = peer_predictions(items, {"a": p, "b": None})
     assert EXPRESSION_CATEGORIES[int(proba[1].argmax())] == "neutral" and valence[1] == 0.0
     assert valence[0] == pytest.approx(0.6 - 0.2)
+
+
+def test_cross_validation_chooses_c_and_a_temperature_on_the_fit_people_only() -> None:
+    """C and the temperature come from folds that never split a person; the temperature
+    scales the logits (a model sure of noisy labels is made less sure)."""
+    from cuewatch.evaluation import fit
+
+    rng = np.random.default_rng(1)
+    n_feat = len(fitted.feature_names("absolute"))
+    people = [f"p{i // 4}" for i in range(240)]
+    labels = ["happy" if i % 2 else "sad" for i in range(240)]
+    x = rng.normal(size=(240, n_feat))
+    x[:, 0] += np.where(np.array(labels) == "happy", 1.0, -1.0)
+    flip = rng.random(240) < 0.25          # a quarter of the labels are wrong
+    labels = [("sad" if lab == "happy" else "happy") if f else lab for lab, f in zip(labels, flip)]
+    c, t, scores = fit.choose(x, labels, people, "absolute")
+    assert c in fit.C_GRID and set(scores) == set(fit.C_GRID)
+    assert t in fit.TEMPERATURES and t != 1.0
+    model = fit.fit_reading(x, labels, "absolute", people)
+    assert model.readings["absolute"].temperature == model.info["temperature"] == t
+    plain = fit.fit_logistic(x, labels, "absolute", c)
+    sure = plain.class_proba(x).max(axis=1).mean()
+    calibrated = model.readings["absolute"].class_proba(x).max(axis=1).mean()
+    assert (calibrated < sure) == (t > 1.0)
+    assert len({fit.person_fold(p) for p in people}) == fit.CV_FOLDS
+
+
+def test_neutral_sequences_are_a_quarter_neutral_and_say_what_was_found(media_dir: Path,
+                                                                        model_path: Path,
+                                                                        tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    """One person's clips as one shuffled track, about a quarter neutral; the automatic
+    neutral's source and purity and every reading's answer per item."""
+    from cuewatch.evaluation import neutral_sequences as ns
+
+    monkeypatch.setenv("CUEWATCH_EVAL_CACHE", str(tmp_path / "cache"))
+    items = [i for i in shared_media_items(media_dir) if i.source == "crema_d"]
+    faces = cached_faces(items, model_path, 15.0)
+    seqs = ns.build_sequences(items, faces)
+    assert len(seqs) == 1
+    seq = seqs[0]
+    labels = [it.label for it in seq.items]
+    assert labels.count("neutral") == 1 and len(labels) - 1 >= ns.MIN_EXPRESSIVE
+    assert seq.items != sorted(seq.items, key=lambda i: i.item_id)  # shuffled
+    assert [it.item_id for it in ns.build_sequences(items, faces)[0].items] == [it.item_id for it in seq.items]
+    res = ns.read_sequence(seq, model=fitted.load_model())
+    assert 0.1 < res.neutral_share < 0.4
+    assert set(res.valence) == set(ns.READINGS)
+    assert all(v.shape == (len(labels),) for v in res.valence.values())
+    if res.source.startswith("none"):
+        assert res.purity != res.purity
+    else:
+        assert 0.0 <= res.purity <= 1.0
+    text = "\n".join(ns.summarise([res], "test"))
+    assert "valence sign" in text and "purity" in text
+
+
+def test_the_people_selection_takes_lfw_people_with_a_neutral_and_leaves_the_first_out() -> None:
+    legend = ("user.id,image,emotion\n"
+              "a,Ann_Lee_0001.jpg,neutral\na,Ann_Lee_0002.jpg,happiness\na,Ann_Lee_0003.jpg,happiness\n"
+              "a,Ann_Lee_0004.jpg,anger\na,Ann_Lee_0005.jpg,happiness\n"
+              "a,Bo_Kim_0001.jpg,happiness\na,Bo_Kim_0002.jpg,anger\na,Bo_Kim_0003.jpg,sadness\n"
+              "a,Bo_Kim_0004.jpg,happiness\n"
+              "a,Cy_Ng_0001.jpg,neutral\na,Cy_Ng_0002.jpg,happiness\n"
+              "a,facial-expressions_1.jpg,neutral\n")
+    chosen = data.select_muxspace_people(legend, {"images/Ann_Lee_0004.jpg"}, cap_per_class=2)
+    assert {e.person for e in chosen} == {"muxspace/Ann_Lee"}   # Bo: no neutral; Cy: too few
+    assert [e.path for e in chosen] == ["images/Ann_Lee_0002.jpg", "images/Ann_Lee_0003.jpg",
+                                        "images/Ann_Lee_0001.jpg"]
+    assert [e.label for e in chosen] == ["happy", "happy", "neutral"]

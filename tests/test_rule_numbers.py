@@ -23,12 +23,12 @@ TEXT = rule_numbers.RULES_PATH.read_text()
 
 
 def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every number in the parsed file, as a key path (list items by index)."""
+    """Every number (and switch) in the parsed file, as a key path (list items by index)."""
     if isinstance(node, dict):
         return [p for k, v in node.items() for p in _leaves(v, path + (k,))]
     if isinstance(node, list):
         return [p for i, v in enumerate(node) for p in _leaves(v, path + (i,))]
-    return [path] if isinstance(node, (int, float)) and not isinstance(node, bool) else []
+    return [path] if isinstance(node, (int, float)) else []   # bool is an int: switches too
 
 
 def _perturbed(doc: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
@@ -37,7 +37,9 @@ def _perturbed(doc: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
     for k in path[:-1]:
         node = node[k]
     value = node[path[-1]]
-    if path[:2] == ("action_units", "cues") and path[-1] == 2:   # a cue's sign: flip it
+    if isinstance(value, bool):   # a switch: flip it
+        node[path[-1]] = not value
+    elif path[:2] == ("action_units", "cues") and path[-1] == 2:   # a cue's sign: flip it
         node[path[-1]] = -value
     else:
         node[path[-1]] = value + 1 if isinstance(value, int) else value * 1.5 + 0.01

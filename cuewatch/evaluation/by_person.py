@@ -211,7 +211,8 @@ def _evaluate(readings: list[ItemReading], shipped: Optional[fitted.FittedModel]
                 train = [r for r, k in zip(dev.readings, folds) if k != f]
                 if not (folds == f).any() or len({r.item.label for r in train}) < 2:
                     continue
-                model = fit(np.array([r.x for r in train]), [r.item.label for r in train], reading)
+                model = fit(np.array([r.x for r in train]), [r.item.label for r in train], reading,
+                            [r.item.person for r in train])
                 p[folds == f], v[folds == f] = model.predict(
                     reading, np.array([r.x for r, k in zip(dev.readings, folds) if k == f]))
             dev.proba["fitted"] = p
@@ -219,7 +220,8 @@ def _evaluate(readings: list[ItemReading], shipped: Optional[fitted.FittedModel]
             _handset(dev)
             results.append(dev)
             if final is None:
-                final = fit(np.array([r.x for r in dev.readings]), dev.labels, reading)
+                final = fit(np.array([r.x for r in dev.readings]), dev.labels, reading,
+                            [r.item.person for r in dev.readings])
         for subset in ("held-out", "measure-only"):
             ev = Evaluated(condition, subset, parts[subset])
             _handset(ev)

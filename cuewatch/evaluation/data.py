@@ -36,6 +36,8 @@ MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 MANIFEST_FORMAT = 1
 
 MUXSPACE = "muxspace_facial_expressions"
+#: the second selection from the same repository: more photos of people who have a neutral one.
+MUXSPACE_PEOPLE = "muxspace_people"
 MUXSPACE_URL = "https://github.com/muxspace/facial_expressions"
 MUXSPACE_LICENCE = "Apache-2.0"
 _LFW_STEM = re.compile(r"^(?P<person>.+?)_\d+$")
@@ -112,22 +114,57 @@ def select_muxspace(legend_csv: str, cap_per_class: int, seed: int = 0) -> list[
             for label, names in sorted(chosen.items()) for n in names]
 
 
+def select_muxspace_people(legend_csv: str, exclude: set[str], cap_per_class: int,
+                           min_others: int = 3) -> list[ManifestEntry]:
+    """People with a neutral photo and at least ``min_others`` photos of other classes
+    (LFW-named people only: a photo that is its own person has no neutral to read it
+    against): up to ``cap_per_class`` of each class per person, first by file name,
+    leaving out the ``exclude`` paths (the first selection's). They make the neutral-known
+    condition and the automatic-neutral sequences (a person's neutral a quarter of them)."""
+    rows = list(csv.reader(io.StringIO(legend_csv)))[1:]
+    by_person: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        if len(row) < 3 or not _LFW_STEM.match(Path(row[1]).stem):
+            continue
+        label = canonical_label(row[2])
+        by_person.setdefault(muxspace_person(row[1]), {}).setdefault(label, []).append(row[1])
+    out: list[ManifestEntry] = []
+    for person, classes in sorted(by_person.items()):
+        others = sum(len(v) for k, v in classes.items() if k != "neutral")
+        if not classes.get("neutral") or others < min_others:
+            continue
+        for label, names in sorted(classes.items()):
+            for n in sorted(set(names))[:cap_per_class]:
+                if f"images/{n}" not in exclude:
+                    out.append(ManifestEntry(f"images/{n}", "", label, person))
+    return out
+
+
 def build_manifest(repo: Path, commit: str, cap_per_class: int, out_dir: Path,
-                   manifest: Path, seed: int = 0) -> dict:
-    """Select, copy into ``out_dir`` and hash the photos; write the manifest atomically."""
+                   manifest: Path, seed: int = 0, people: bool = False,
+                   exclude: Optional[set[str]] = None) -> dict:
+    """Select, copy into ``out_dir`` and hash the photos; write the manifest atomically.
+    ``people``: the second selection (:func:`select_muxspace_people`, ``cap_per_class``
+    per person and class, leaving out ``exclude``)."""
     git = _git_dir(repo)
     legend = _git_show(git, commit, "data/legend.csv").decode("utf-8", "replace")
+    name = MUXSPACE_PEOPLE if people else MUXSPACE
+    chosen = (select_muxspace_people(legend, exclude or set(), cap_per_class) if people
+              else select_muxspace(legend, cap_per_class, seed))
     entries = []
-    for e in select_muxspace(legend, cap_per_class, seed):
+    for e in chosen:
         data = _git_show(git, commit, e.path)
-        target = Path(out_dir) / MUXSPACE / e.path
+        target = Path(out_dir) / name / e.path
         target.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(target, data)
         entries.append(ManifestEntry(e.path, hashlib.sha256(data).hexdigest(), e.label, e.person))
-    doc = {"format": MANIFEST_FORMAT, "name": MUXSPACE, "source": MUXSPACE_URL, "commit": commit,
+    selection = ({"people": "LFW-named, a neutral photo and >= 3 of other classes",
+                  "cap_per_person_and_class": cap_per_class, "excludes": "the first selection's files"}
+                 if people else {"cap_per_class": cap_per_class, "seed": seed})
+    doc = {"format": MANIFEST_FORMAT, "name": name, "source": MUXSPACE_URL, "commit": commit,
            "licence": MUXSPACE_LICENCE, "fit_ok": True,
            "persons": "LFW name stem (First_Last of First_Last_NNNN.jpg); other files: each its own person",
-           "selection": {"cap_per_class": cap_per_class, "seed": seed},
+           "selection": selection,
            "files": [e.__dict__ for e in entries]}
     write_text_atomic(manifest, json.dumps(doc, indent=1) + "\n")
     return doc

@@ -7,7 +7,7 @@ SHA-256 of the weights enters provenance and the expression cache key (``cuewatc
 
 Two readings, chosen by what is known about the person:
 - ``relative``: AU intensities (relative to the person's neutral face), geometry and
-  blendshape changes from that neutral; for a marked neutral.
+  blendshape changes from that neutral, and the absolute inputs too; for a marked neutral.
 - ``absolute``: person-independent geometry and blendshapes, for when no neutral is known,
   so a recording without one is not read as "everything neutral".
 The AUs, prototypes and AU evidence stay as they are: the model only weighs them.
@@ -45,8 +45,10 @@ def feature_names(reading: str) -> tuple[str, ...]:
     if reading == "absolute":
         return tuple(f"g:{g}" for g in GEOMETRY_NAMES) + tuple(f"b:{b}" for b in BLENDSHAPE_STEMS)
     if reading == "relative":
+        # the change from neutral, and the face as it is (a neutral photo from another day
+        # differs in pose and light: the absolute face carries what the change misses)
         return (tuple(f"au:{a}" for a in AU_NAMES) + tuple(f"dg:{g}" for g in GEOMETRY_NAMES)
-                + tuple(f"db:{b}" for b in BLENDSHAPE_STEMS))
+                + tuple(f"db:{b}" for b in BLENDSHAPE_STEMS) + feature_names("absolute"))
     raise CuewatchError(f"unknown reading {reading!r}: use one of {', '.join(READINGS)}")
 
 
@@ -61,8 +63,9 @@ def features(reading: str, geometry: np.ndarray, blendshapes: np.ndarray, au: np
     if reading == "absolute":
         return np.hstack([geometry, _stems(blendshapes)])
     if reading == "relative":
+        stems = _stems(blendshapes)
         return np.hstack([np.asarray(au, np.float64) / 5.0, geometry - reference.geometry[None, :],
-                          _stems(blendshapes) - _stems(reference.blendshapes)])
+                          stems - _stems(reference.blendshapes), geometry, stems])
     raise CuewatchError(f"unknown reading {reading!r}: use one of {', '.join(READINGS)}")
 
 
@@ -76,10 +79,13 @@ class Logistic:
     coef: np.ndarray       # (C, F)
     intercept: np.ndarray  # (C,)
     classes: tuple[str, ...]
+    #: the logits are divided by this (fitted on out-of-fold predictions): calibrated confidence.
+    temperature: float = 1.0
 
     def class_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, len(classes)) probabilities in ``classes`` order."""
         z = ((np.nan_to_num(np.asarray(x, np.float64)) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        z = z / self.temperature
         if z.shape[1] == 1:       # a two-class fit has one row of weights
             z = np.hstack([np.zeros_like(z), z])
         z -= z.max(axis=1, keepdims=True)
@@ -96,13 +102,15 @@ class Logistic:
     def to_dict(self) -> dict:
         return {"features": list(self.features), "classes": list(self.classes),
                 "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
+                "coef": self.coef.tolist(), "intercept": self.intercept.tolist(),
+                "temperature": self.temperature}
 
     @staticmethod
     def from_dict(d: dict) -> Logistic:
         return Logistic(tuple(d["features"]), np.asarray(d["mean"], np.float64),
                         np.asarray(d["scale"], np.float64), np.asarray(d["coef"], np.float64),
-                        np.asarray(d["intercept"], np.float64), tuple(d["classes"]))
+                        np.asarray(d["intercept"], np.float64), tuple(d["classes"]),
+                        float(d.get("temperature", 1.0)))
 
 
 def weights_digest(readings: dict) -> str:

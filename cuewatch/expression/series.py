@@ -57,10 +57,11 @@ class ExpressionSettings:
     #: prototypes below) or "fitted" (cuewatch.expression.fitted: weights learned from
     #: labelled faces, relative to a marked neutral or person-independent without one).
     #: "prototypes" stays the default: on people never used to fit (benchmarks/
-    #: eval_by_person.py) the fitted reading is far better (7-class 55% against 25%
-    #: without a neutral, 38% against 21% with one), but switched into the pipeline it
-    #: takes the role-play cases from F1 0.95 with no false alarm to F1 0.40 with 3.3 a
-    #: minute (benchmarks/eval_incongruence.py): the flag rules are tuned to this reading.
+    #: eval_by_person.py) the fitted reading is far better (7-class 53% against 34%
+    #: without a neutral, 42% against 21% with one; weights d31dd9d1), but switched into
+    #: the pipeline it takes the role-play cases from F1 0.95 with no false alarm to F1
+    #: 0.40 with 3.3 a minute (benchmarks/eval_incongruence.py, re-measured with those
+    #: weights): the flag rules are tuned to this reading.
     reading: str = "prototypes"
     #: prototype: AU -> weight (weights of a prototype sum to 1); AU intensities are /5.
     prototypes: dict[str, dict[str, float]] = field(default_factory=lambda: {
