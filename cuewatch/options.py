@@ -70,6 +70,9 @@ class AnalysisSettings:
     max_faces: int = _ranged(4, ValidRange(1, integer=True))
     #: landmarker presence threshold below which a tracked face counts as lost.
     min_presence: float = _ranged(0.5, ValidRange(0.0, 1.0))
+    #: what runs the face models: "litert" (the bundle's models directly) or "mediapipe"
+    #: (the tasks API, the reference); ``cuewatch.faces.engines``.
+    engine: str = "litert"
 
     def sampling_label(self) -> str:
         if self.every:
