@@ -51,8 +51,7 @@ class CropReading:
 
 
 class CropLandmarker(Protocol):
-    def detect(self, crop: np.ndarray, timestamp: float, origin: tuple[int, int],
-               scale: float) -> Optional[CropReading]: ...
+    def detect(self, crop: np.ndarray, timestamp: float) -> Optional[CropReading]: ...
 
     def reset(self) -> None: ...
 
@@ -82,8 +81,7 @@ class MediaPipeLandmarker:
         self.task = vision.FaceLandmarker.create_from_options(options)
         self.last_ms = -1
 
-    def detect(self, crop: np.ndarray, timestamp: float, origin: tuple[int, int],
-               scale: float) -> Optional[CropReading]:
+    def detect(self, crop: np.ndarray, timestamp: float) -> Optional[CropReading]:
         import mediapipe as mp
 
         from cuewatch.faces.head_pose import pose_from_matrix
@@ -179,38 +177,34 @@ def _roi_from_detection(bbox: np.ndarray, keypoints: np.ndarray) -> _Roi:
 
 
 class LiteRTLandmarker:
-    """The bundle's models with MediaPipe's VIDEO-mode tracking, in frame coordinates.
+    """The bundle's models with MediaPipe's VIDEO-mode tracking.
 
-    The previous frame's landmarks (kept in frame pixels, so a crop that moves with the
-    face does not move the region) place the next region; without them the bundle's
-    detector finds the face in the crop.
+    As in MediaPipe, the region found from one frame's landmarks is kept relative to the
+    image it was found in (the crop, which ``FacePipeline`` re-centres on the face every
+    frame) and placed on the next crop at the same relative position; without one, the
+    bundle's detector finds the face in the crop. Smoothing works on crop pixels too.
     """
 
     def __init__(self, models: LiteRTModels, min_presence: float) -> None:
         self.models = models
         self.min_presence = float(min_presence)
-        self._roi: Optional[_Roi] = None  # frame pixels
+        self._roi: Optional[_Roi] = None  # normalised to the crop: x / width, y / height
         self._smooth = _OneEuro()
 
     def reset(self) -> None:
         self._roi = None
         self._smooth = _OneEuro()
 
-    def detect(self, crop: np.ndarray, timestamp: float, origin: tuple[int, int],
-               scale: float) -> Optional[CropReading]:
-        """Read the face in ``crop``, whose pixel (u, v) is frame pixel
-        (origin + (u, v) / scale)."""
+    def detect(self, crop: np.ndarray, timestamp: float) -> Optional[CropReading]:
         import cv2
 
         from cuewatch.faces.bundle_models import LANDMARKS_SIDE
         from cuewatch.faces.head_pose import pose_from_matrix
 
         ch, cw = crop.shape[:2]
-        ox, oy = float(origin[0]), float(origin[1])
         if self._roi is not None:
             r = self._roi
-            roi = _Roi((r.cx - ox) * scale, (r.cy - oy) * scale, r.width * scale, r.height * scale,
-                       r.rotation)
+            roi = _Roi(r.cx * cw, r.cy * ch, r.width * cw, r.height * ch, r.rotation)
         else:
             found = self.models.detector.detect(crop)
             if not found:
@@ -233,16 +227,11 @@ class LiteRTLandmarker:
         pts = np.empty_like(raw)
         pts[:, :2] = raw[:, :2] @ a[:, :2].T + a[:, 2]
         pts[:, 2] = raw[:, 2] * (roi.width / side)
-        frame_pts = pts.copy()
-        frame_pts[:, :2] = frame_pts[:, :2] / scale + np.array([ox, oy])
-        frame_pts[:, 2] /= scale
-        self._roi = _roi_from_landmarks(frame_pts)
-        smooth = self._smooth.apply(frame_pts, timestamp)
-        crop_pts = smooth.copy()
-        crop_pts[:, :2] = (crop_pts[:, :2] - np.array([ox, oy])) * scale
-        crop_pts[:, 2] *= scale
-        blend = self.models.blendshapes.run(crop_pts)
-        norm = crop_pts / np.array([cw, ch, cw])
+        nxt = _roi_from_landmarks(pts)
+        self._roi = _Roi(nxt.cx / cw, nxt.cy / ch, nxt.width / cw, nxt.height / ch, nxt.rotation)
+        smooth = self._smooth.apply(pts, timestamp)
+        blend = self.models.blendshapes.run(smooth)
+        norm = smooth / np.array([cw, ch, cw])
         matrix = self.models.geometry.pose_matrix(norm[:_N_CANONICAL], cw, ch)
         return CropReading(norm.astype(np.float32), blend[:N_BLENDSHAPES],
                            pose_from_matrix(matrix))

@@ -380,8 +380,7 @@ class FacePipeline:
             # downscaled face, and the expression read from it got measurably noisier
             crop = cv2.resize(crop, (max(1, round(cw * scale)), max(1, round(ch * scale))),
                               interpolation=cv2.INTER_AREA)
-        reading = track.landmarker.detect(np.ascontiguousarray(crop), timestamp, (x0, y0),
-                                          crop.shape[1] / cw)
+        reading = track.landmarker.detect(np.ascontiguousarray(crop), timestamp)
         if reading is None or reading.landmarks.shape != (N_LANDMARKS, 3):
             return None
         pts = reading.landmarks.astype(np.float32, copy=True)
