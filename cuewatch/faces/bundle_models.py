@@ -173,7 +173,8 @@ class BundleLandmarks:
 
     def run(self, crop: np.ndarray) -> LandmarksOutput:
         """``crop``: (256, 256, 3) uint8 RGB."""
-        tensor = crop.astype(np.float32) * (1.0 / 255.0)
+        tensor = crop.astype(np.float32)
+        tensor *= 1.0 / 255.0
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
         pts = self._interpreter.get_tensor(self._landmarks).reshape(-1, 3).copy()

@@ -92,24 +92,35 @@ def parse_metadata(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return mesh, weights
 
 
-def _procrustes(source: np.ndarray, target: np.ndarray, sqrt_w: np.ndarray) -> np.ndarray:
-    """4x4 similarity transform taking ``source`` (3, N) onto ``target`` (weighted)."""
-    ws = source * sqrt_w
-    wt = target * sqrt_w
-    total = float(np.sum(sqrt_w * sqrt_w))
-    centre = (ws * sqrt_w).sum(1) / total
-    centred = ws - centre[:, None] * sqrt_w[None, :]
-    u, _s, vt = np.linalg.svd(wt @ centred.T)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        u[:, 2] *= -1
-    rotation = u @ vt
-    scale = float(np.sum((rotation @ centred) * wt) / np.sum(centred * ws))
-    rs = scale * rotation
-    translation = ((wt - rs @ ws) * sqrt_w).sum(1) / total
-    out = np.eye(4)
-    out[:3, :3] = rs
-    out[:3, 3] = translation
-    return out
+class _Procrustes:
+    """MediaPipe's weighted orthogonal Procrustes fit of fixed source points onto targets.
+
+    The source (the canonical face) never changes, so its weighted, centred form is
+    computed once; each fit is then one 3x3 SVD.
+    """
+
+    def __init__(self, source: np.ndarray, weights: np.ndarray) -> None:
+        self.sqrt_w = np.sqrt(weights)
+        self.total = float(weights.sum())
+        self.ws = source * self.sqrt_w
+        centre = (self.ws * self.sqrt_w).sum(1) / self.total
+        self.centred = self.ws - centre[:, None] * self.sqrt_w[None, :]
+        self.denominator = float(np.sum(self.centred * self.ws))
+
+    def fit(self, target: np.ndarray) -> np.ndarray:
+        """4x4 similarity transform taking the source onto ``target`` (3, N)."""
+        wt = target * self.sqrt_w
+        u, _s, vt = np.linalg.svd(wt @ self.centred.T)
+        rotation = u @ vt
+        if np.linalg.det(rotation) < 0:
+            u[:, 2] *= -1
+            rotation = u @ vt
+        scale = float(np.sum((rotation @ self.centred) * wt)) / self.denominator
+        rs = scale * rotation
+        out = np.eye(4)
+        out[:3, :3] = rs
+        out[:3, 3] = ((wt - rs @ self.ws) * self.sqrt_w).sum(1) / self.total
+        return out
 
 
 class FaceGeometry:
@@ -123,24 +134,24 @@ class FaceGeometry:
         self.canonical = canonical
         nonzero = weights > 0
         self._ids = np.nonzero(nonzero)[0]
-        self._sqrt_w = np.sqrt(weights[nonzero])
-        self._source = canonical[:, nonzero]
-
-    def _fit(self, target: np.ndarray) -> np.ndarray:
-        return _procrustes(self._source, target[:, self._ids], self._sqrt_w)
+        self._fit = _Procrustes(canonical[:, nonzero], weights[nonzero]).fit
 
     def pose_matrix(self, landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
         """4x4 transform from landmarks normalised to a ``width`` x ``height`` image
-        (x, y in 0..1 from the top left, z on the x scale), as MediaPipe computes it."""
+        (x, y in 0..1 from the top left, z on the x scale), as MediaPipe computes it.
+
+        Only the weighted landmarks enter the fits (the others have weight 0), so only
+        they are lifted; the depth offset is the mean over all landmarks, as there."""
         height_at_near = 2.0 * NEAR_PLANE * math.tan(0.5 * math.radians(VERTICAL_FOV_DEG))
         width_at_near = width * height_at_near / height
         left, bottom = -0.5 * width_at_near, -0.5 * height_at_near
-        screen = np.asarray(landmarks, dtype=np.float64).T.copy()
+        points = np.asarray(landmarks, dtype=np.float64)
+        depth_offset = float(points[:, 2].mean()) * width_at_near
+        screen = points[self._ids].T.copy()
         screen[1] = 1.0 - screen[1]
         screen *= np.array([width_at_near, height_at_near, width_at_near])[:, None]
         screen[0] += left
         screen[1] += bottom
-        depth_offset = float(screen[2].mean())
 
         def lifted(scale: float) -> np.ndarray:
             out = screen.copy()

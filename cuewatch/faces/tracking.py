@@ -22,11 +22,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
-from cuewatch.faces.engines import CropLandmarker, LiteRTLandmarker, LiteRTModels, MediaPipeLandmarker, check_engine
+from cuewatch.faces.engines import (
+    CropLandmarker,
+    LiteRTLandmarker,
+    LiteRTModels,
+    MediaPipeLandmarker,
+    check_engine,
+)
 from cuewatch.faces.finding import FaceCandidate, FaceFinder, centre_inside, iou
 from cuewatch.formats import N_LANDMARKS
 from cuewatch.options import AnalysisSettings
