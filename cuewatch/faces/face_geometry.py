@@ -84,7 +84,9 @@ def parse_metadata(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         elif number == 2 and wire == 2:
             assert isinstance(value, bytes)
             ref = {n: v for n, _w, v in _fields(value)}
-            basis.append((int(ref.get(1, 0)), float(ref.get(2, 0.0))))  # type: ignore[arg-type]
+            landmark, weight = ref.get(1, 0), ref.get(2, 0.0)
+            assert isinstance(landmark, int) and isinstance(weight, float)
+            basis.append((landmark, weight))
     mesh = np.array(vertices, dtype=np.float64).reshape(-1, _VERTEX_FLOATS)[:, :3].T
     weights = np.zeros(mesh.shape[1])
     for landmark, weight in basis:
