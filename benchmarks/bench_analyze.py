@@ -244,7 +244,7 @@ def main() -> None:
             for minutes in (1, 10):
                 video = work / f"{kind}_{minutes}min_rss.mp4"
                 loop_to(base, minutes * 60, video)
-                wall, dur, rss = run_analysis(video, work / f"out_{kind}_{minutes}")
+                wall, dur, rss = run_analysis(video, work / f"out_{kind}_{minutes}", args.engine)
                 results[kind][f"peak_rss_{minutes}min_mb"] = round(rss)
                 results[kind][f"x_real_time_{minutes}min"] = round(dur / wall, 2)
                 print(f"{kind}: {minutes} min: peak RSS {rss:.0f} MB ({dur / wall:.2f}x real time)",

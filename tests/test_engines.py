@@ -20,8 +20,9 @@ from cuewatch.options import AnalysisSettings
 @pytest.mark.parametrize("name", ["eval/crema_single.mp4", "eval/crema_small.mp4",
                                   "media/pexels/WolfgangLanger_Pexels.mp4"])
 def test_litert_agrees_with_the_mediapipe_reference(shared_dir: Path, model_path: Path, name: str):
-    """Same tracks, landmarks within 1% of the inter-ocular distance on average, each
-    blendshape within 0.03 and each pose angle within 2 degrees on average."""
+    """Same tracks, landmarks within 1% of the inter-ocular distance on average,
+    blendshapes within 0.03 on average (none beyond 0.05) and each pose angle within 2
+    degrees on average (limits in ``cuewatch.evaluation.engine_agreement``)."""
     found = engine_agreement(shared_dir / name, model_path, seconds=8.0)
     assert found.reference_faces >= 100, found.line()
     assert found.passes(), found.line()

@@ -97,12 +97,17 @@ class BundleDetector:
         import cv2
 
         h, w = image.shape[:2]
-        scale = DETECTOR_SIDE / max(h, w)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        px, py = (DETECTOR_SIDE - nw) // 2, (DETECTOR_SIDE - nh) // 2
-        canvas = np.zeros((DETECTOR_SIDE, DETECTOR_SIDE, 3), np.float32)
-        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        canvas[py:py + nh, px:px + nw] = small.astype(np.float32) * (2.0 / 255.0) - 1.0
+        # MediaPipe's letterbox: the image's centred square of its long side, corners onto
+        # the input's corners (a warp, so no half-pixel shift as cv2.resize has), black edges
+        side = float(max(h, w))
+        x0, y0 = w / 2 - side / 2, h / 2 - side / 2
+        k = DETECTOR_SIDE / side
+        warp = np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
+        small = cv2.warpAffine(image, warp, (DETECTOR_SIDE, DETECTOR_SIDE), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        canvas = small.astype(np.float32)
+        canvas *= 2.0 / 255.0
+        canvas -= 1.0
         self._interpreter.set_tensor(self._input, canvas[None])
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes)[0]
@@ -117,8 +122,8 @@ class BundleDetector:
         boxes = np.stack([cx - raw[:, 2] / 2, cy - raw[:, 3] / 2, cx + raw[:, 2] / 2, cy + raw[:, 3] / 2], 1)
         kps = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
         # from the letterboxed input back to image pixels
-        boxes = (boxes * DETECTOR_SIDE - np.array([px, py, px, py])) / scale
-        kps = (kps * DETECTOR_SIDE - np.array([px, py])) / scale
+        boxes = boxes * side + np.array([x0, y0, x0, y0])
+        kps = kps * side + np.array([x0, y0])
         return _weighted_nms(boxes, scores, kps)
 
     def close(self) -> None:

@@ -211,14 +211,18 @@ class LiteRTLandmarker:
                 return None
             roi = _roi_from_detection(found[0].bbox, found[0].keypoints)
         side = float(LANDMARKS_SIDE)
+        # MediaPipe's image-to-tensor: the rotated rectangle's corners (cv2.boxPoints order)
+        # onto the input's, a perspective warp with bilinear sampling, edges replicated
+        corners = cv2.boxPoints(((roi.cx, roi.cy), (roi.width, roi.height), math.degrees(roi.rotation)))
+        target = np.array([[0, side], [0, 0], [side, 0], [side, side]], dtype=np.float32)
+        warp = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
+        tensor = cv2.warpPerspective(crop, warp, (LANDMARKS_SIDE, LANDMARKS_SIDE), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REPLICATE)
         c, s = math.cos(roi.rotation), math.sin(roi.rotation)
-        # input pixel (j, i) <- crop point centre + R @ ((j / side - 0.5) w, (i / side - 0.5) h)
+        # and back: input point (j, i) is crop point centre + R @ ((j / side - 0.5) w, (i / side - 0.5) h)
         a = np.array([[c * roi.width / side, -s * roi.height / side, 0.0],
                       [s * roi.width / side, c * roi.height / side, 0.0]])
         a[:, 2] = np.array([roi.cx, roi.cy]) - a[:, :2] @ np.array([side / 2, side / 2])
-        tensor = cv2.warpAffine(crop, a, (LANDMARKS_SIDE, LANDMARKS_SIDE),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE)
         out = self.models.landmarks.run(tensor)
         if out.presence < self.min_presence or out.landmarks.shape[0] != N_LANDMARKS:
             self.reset()
