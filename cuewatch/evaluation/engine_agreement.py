@@ -57,8 +57,8 @@ class Agreement:
     def line(self) -> str:
         return (f"{Path(self.video).name}: {self.paired}/{self.reference_faces} faces paired; landmarks "
                 f"{100 * self.landmark_iod:.2f}% IOD (max {100 * MAX_LANDMARK_IOD:g}%), blendshapes "
-                f"worst {self.blendshape_worst:.3f} mean {self.blendshape_mean:.4f} (max "
-                f"{MAX_BLENDSHAPE_DIFF:g}), pose worst {self.pose_worst_deg:.2f} deg (max "
+                f"mean {self.blendshape_mean:.4f} (max {MAX_BLENDSHAPE_DIFF:g}), worst "
+                f"{self.blendshape_worst:.3f} (max {MAX_BLENDSHAPE_WORST:g}), pose worst {self.pose_worst_deg:.2f} deg (max "
                 f"{MAX_POSE_DEG:g}); ms/frame " + ", ".join(f"{k} {v:.1f}" for k, v in self.ms_per_frame.items()))
 
     def to_dict(self) -> dict[str, Any]:
