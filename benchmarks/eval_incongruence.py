@@ -11,7 +11,7 @@ written to ``flags.client.json``), so the therapist's own congruence flags
 (``therapist_incongruence``) never count as client false alarms; they are counted apart.
 
 Usage: python benchmarks/eval_incongruence.py [--eval ../shared/eval] [--cases DIR ...]
-       [--sensitivity medium] [--out DIR]
+       [--sensitivity medium] [--out DIR] [--engine litert|mediapipe]
 Prints per case the scorer's line, then precision, recall, F1 and false alarms per minute.
 """
 
@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--cases", type=Path, nargs="*", default=[])
     ap.add_argument("--sensitivity", default="medium")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--engine", help="the face engine (cuewatch analyze --engine; default: its default)")
     args = ap.parse_args()
     scorer = args.eval / "score_flags.py"
     if not scorer.is_file():
@@ -64,7 +65,7 @@ def main() -> int:
             proc = subprocess.run(
                 [sys.executable, "-m", "cuewatch", "analyze", str(video), "--transcript", str(vtt),
                  "--out", str(out / label.replace("/", "_")), "--consent", EVAL_CONSENT, "--quiet",
-                 "--sensitivity", args.sensitivity],
+                 "--sensitivity", args.sensitivity] + (["--engine", args.engine] if args.engine else []),
                 capture_output=True, text=True)
             flags = out / label.replace("/", "_") / video.stem / "flags.json"
             if proc.returncode != 0:

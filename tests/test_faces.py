@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cuewatch.faces.bundle_models import BundleDetector
+from cuewatch.faces.engines import ENGINES
 from cuewatch.faces.finding import FaceCandidate, FaceFinder, search_part, search_windows, suppress
 from cuewatch.faces.head_pose import matrix_from_pose, pose_from_matrix
 from cuewatch.faces.tracking import (
@@ -29,11 +31,13 @@ def _run(path: Path, model_path: Path, settings: AnalysisSettings = AnalysisSett
         return frames, faces.summaries()
 
 
-@pytest.fixture(scope="module")
-def crema_runs(media_dir: Path, model_path: Path):
+@pytest.fixture(scope="module", params=ENGINES)
+def crema_runs(request, media_dir: Path, model_path: Path):
+    """Each clip through each engine: both must give what these tests ask of a face pass."""
     clips = sorted((media_dir / "crema_d").glob("*.flv"))
     assert len(clips) == 6
-    return {clip.name.split("_")[2]: _run(clip, model_path) for clip in clips}
+    settings = AnalysisSettings(engine=request.param)
+    return {clip.name.split("_")[2]: _run(clip, model_path, settings) for clip in clips}
 
 
 def test_a_face_in_every_analysed_frame_of_each_crema_clip(crema_runs):
@@ -72,11 +76,13 @@ def test_happy_clip_smiles_more_than_neutral(crema_runs):
     assert smile("HAP") > smile("NEU") + 0.1, (smile("HAP"), smile("NEU"))
 
 
-def test_tiled_search_finds_small_faces_the_whole_frame_misses(eval_dir: Path, model_path: Path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tiled_search_finds_small_faces_the_whole_frame_misses(eval_dir: Path, model_path: Path, engine: str):
     frame = read_frame_at(eval_dir / "crema_small.mp4", 5.0)
     h, w = frame.image.shape[:2]
     assert (w, h) == (1920, 1080)
-    with FaceFinder(model_path, 1.0 / 8.0) as finder:
+    detector = BundleDetector(model_path) if engine == "litert" else None
+    with FaceFinder(model_path, 1.0 / 8.0, detector=detector) as finder:
         whole = finder._detect(frame.image, 0, 0)
         found = finder.find(frame.image)
     assert whole == []  # the short-range detector alone misses them

@@ -15,6 +15,7 @@ from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.client_face import parse_face_choice
+from cuewatch.faces.engines import ENGINES
 from cuewatch.faces.model import resolve_model
 from cuewatch.formats import THERAPIST_INCONGRUENCE
 from cuewatch.media.video import probe_video
@@ -106,6 +107,9 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     add_sampling_options(p)
     p.add_argument("--model", metavar="PATH", help="the face model file (default: $CUEWATCH_MODEL, "
                    "then the user cache, then a one-time download)")
+    p.add_argument("--engine", choices=ENGINES, default=AnalysisSettings.engine,
+                   help="what runs the face models: litert (the model file's networks run "
+                   "directly) or mediapipe (the tasks API, the reference) (default %(default)s)")
 
 
 def add_flag_options(p: argparse.ArgumentParser) -> None:
@@ -122,9 +126,10 @@ def add_flag_options(p: argparse.ArgumentParser) -> None:
 
 
 def analysis_settings(args: argparse.Namespace) -> AnalysisSettings:
+    engine = getattr(args, "engine", AnalysisSettings.engine)
     if getattr(args, "every", None):
-        return AnalysisSettings(fps=None, every=args.every)
-    return AnalysisSettings(fps=args.fps)
+        return AnalysisSettings(fps=None, every=args.every, engine=engine)
+    return AnalysisSettings(fps=args.fps, engine=engine)
 
 
 def flag_settings(args: argparse.Namespace) -> FlagSettings:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -109,20 +111,33 @@ def centre_inside(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(b[0] <= cx <= b[2] and b[1] <= cy <= b[3])
 
 
+class BoxDetector(Protocol):
+    """The ``litert`` engine's detector (``cuewatch.faces.bundle_models.BundleDetector``)."""
+
+    def detect(self, image: np.ndarray) -> Sequence[Any]: ...
+
+
 class FaceFinder:
-    """Tiled face search with the bundle's short-range detector. Use from one thread."""
+    """Tiled face search with the bundle's short-range detector. Use from one thread.
+
+    ``detector`` (the ``litert`` engine's, shared with its landmarkers) runs the detector
+    model directly; without it, MediaPipe's tasks-API FaceDetector runs it.
+    """
 
     def __init__(self, model_path: Path, min_face_fraction: float = 1.0 / 8.0,
-                 min_score: float = 0.5) -> None:
-        import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        self._mp = mp
+                 min_score: float = 0.5, detector: Optional[BoxDetector] = None) -> None:
         self.min_face_fraction = float(min_face_fraction)
-        buffer = read_bundle_member(Path(model_path), DETECTOR_MEMBER)
-        options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_buffer=buffer),
-                                             min_detection_confidence=float(min_score))
-        self._detector = vision.FaceDetector.create_from_options(options)
+        self._direct = detector
+        self._detector: Any = None
+        if detector is None:
+            import mediapipe as mp
+            from mediapipe.tasks.python import BaseOptions, vision
+
+            self._mp = mp
+            buffer = read_bundle_member(Path(model_path), DETECTOR_MEMBER)
+            options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_buffer=buffer),
+                                                 min_detection_confidence=float(min_score))
+            self._detector = vision.FaceDetector.create_from_options(options)
         self._windows: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         self.calls = 0
 
@@ -142,21 +157,30 @@ class FaceFinder:
             found += self._detect(tile, x0, y0)
         return suppress(found)
 
-    def _detect(self, tile: np.ndarray, x0: int, y0: int) -> list[FaceCandidate]:
+    def _boxes(self, tile: np.ndarray) -> list[tuple[float, float, float, float, float]]:
+        """(x0, y0, x1, y1, score) of each face in a tile, in tile pixels."""
+        if self._direct is not None:
+            return [(float(d.bbox[0]), float(d.bbox[1]), float(d.bbox[2]), float(d.bbox[3]), d.score)
+                    for d in self._direct.detect(tile)]
         mp = self._mp
         result = self._detector.detect(mp.Image(mp.ImageFormat.SRGB, np.ascontiguousarray(tile)))
-        self.calls += 1
-        th, tw = tile.shape[:2]
         out = []
         for d in result.detections:
             b = d.bounding_box
-            bx0 = max(0.0, float(b.origin_x))
-            by0 = max(0.0, float(b.origin_y))
-            bx1 = min(float(tw), float(b.origin_x + b.width))
-            by1 = min(float(th), float(b.origin_y + b.height))
+            score = float(d.categories[0].score) if d.categories else 0.0
+            out.append((float(b.origin_x), float(b.origin_y), float(b.origin_x + b.width),
+                        float(b.origin_y + b.height), score))
+        return out
+
+    def _detect(self, tile: np.ndarray, x0: int, y0: int) -> list[FaceCandidate]:
+        self.calls += 1
+        th, tw = tile.shape[:2]
+        out = []
+        for bx0, by0, bx1, by1, score in self._boxes(tile):
+            bx0, by0 = max(0.0, bx0), max(0.0, by0)
+            bx1, by1 = min(float(tw), bx1), min(float(th), by1)
             if bx1 - bx0 < 4 or by1 - by0 < 4:
                 continue
-            score = float(d.categories[0].score) if d.categories else 0.0
             out.append(FaceCandidate(np.array([bx0 + x0, by0 + y0, bx1 + x0, by1 + y0],
                                               dtype=np.float32), score))
         return out

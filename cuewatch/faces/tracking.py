@@ -22,13 +22,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
+from cuewatch.faces.engines import (
+    CropLandmarker,
+    LiteRTLandmarker,
+    LiteRTModels,
+    MediaPipeLandmarker,
+    check_engine,
+)
 from cuewatch.faces.finding import FaceCandidate, FaceFinder, centre_inside, iou
-from cuewatch.faces.head_pose import pose_from_matrix
-from cuewatch.formats import N_BLENDSHAPES, N_LANDMARKS
+from cuewatch.formats import N_LANDMARKS
 from cuewatch.options import AnalysisSettings
 
 
@@ -276,39 +282,13 @@ def link_tracklets(summaries: Sequence[TrackletSummary],
     return {member.track_id: pid for pid, g in enumerate(persons) for member in g[1]}
 
 
-class _Landmarker:
-    """A Face Landmarker in VIDEO mode (it tracks inside the crop between calls)."""
-
-    def __init__(self, model_buffer: bytes, min_presence: float) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=model_buffer),
-            running_mode=vision.RunningMode.VIDEO, num_faces=1,
-            min_face_detection_confidence=0.5, min_face_presence_confidence=min_presence,
-            min_tracking_confidence=min_presence,
-            output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-        self.task = vision.FaceLandmarker.create_from_options(options)
-        self.last_ms = -1
-
-    def detect(self, crop: np.ndarray, timestamp: float) -> Any:  # mediapipe's FaceDetectorResult
-        import mediapipe as mp
-
-        ms = max(self.last_ms + 1, int(round(timestamp * 1000.0)))
-        self.last_ms = ms
-        return self.task.detect_for_video(mp.Image(mp.ImageFormat.SRGB, crop), ms)
-
-    def close(self) -> None:
-        self.task.close()
-
-
 @dataclass
 class _FollowedTrack:
     track_id: int
     center: np.ndarray       # (2,) frame pixels
     size: float              # side of the face box, pixels
     score: float             # detector score when last found
-    landmarker: _Landmarker
+    landmarker: CropLandmarker
     summary: TrackletSummary
     last_seen: float
     bbox: Optional[np.ndarray] = None
@@ -327,10 +307,17 @@ class FacePipeline:
     def __init__(self, model_path: Path, settings: AnalysisSettings = AnalysisSettings(),
                  id_base: int = 0) -> None:
         self.settings = settings
-        self.finder = FaceFinder(Path(model_path), settings.min_face_fraction)
-        self._model_buffer = Path(model_path).read_bytes()
-        self._idle: list[_Landmarker] = []
-        self._all: list[_Landmarker] = []
+        self.engine = check_engine(settings.engine)
+        self._litert: Optional[LiteRTModels] = None
+        self._model_buffer = b""
+        if self.engine == "litert":
+            self._litert = LiteRTModels(Path(model_path))
+        else:
+            self._model_buffer = Path(model_path).read_bytes()
+        self.finder = FaceFinder(Path(model_path), settings.min_face_fraction,
+                                 detector=self._litert.detector if self._litert else None)
+        self._idle: list[CropLandmarker] = []
+        self._all: list[CropLandmarker] = []
         self.tracks: list[_FollowedTrack] = []
         self._summaries: list[TrackletSummary] = []
         self._next_id = int(id_base)
@@ -370,6 +357,9 @@ class FacePipeline:
         self._idle.clear()
         self.tracks.clear()
         self.finder.close()
+        if self._litert is not None:
+            self._litert.close()
+            self._litert = None
 
     def __enter__(self) -> FacePipeline:
         return self
@@ -396,12 +386,10 @@ class FacePipeline:
             # downscaled face, and the expression read from it got measurably noisier
             crop = cv2.resize(crop, (max(1, round(cw * scale)), max(1, round(ch * scale))),
                               interpolation=cv2.INTER_AREA)
-        result = track.landmarker.detect(np.ascontiguousarray(crop), timestamp)
-        if not result.face_landmarks:
+        reading = track.landmarker.detect(np.ascontiguousarray(crop), timestamp)
+        if reading is None or reading.landmarks.shape != (N_LANDMARKS, 3):
             return None
-        pts = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], dtype=np.float32)
-        if pts.shape != (N_LANDMARKS, 3):
-            return None
+        pts = reading.landmarks.astype(np.float32, copy=True)
         pts[:, 0] = pts[:, 0] * cw + x0
         pts[:, 1] = pts[:, 1] * ch + y0
         pts[:, 2] *= cw
@@ -409,13 +397,7 @@ class FacePipeline:
                         dtype=np.float32)
         if bbox[2] - bbox[0] < 4 or bbox[3] - bbox[1] < 4:
             return None
-        blend = np.zeros(N_BLENDSHAPES, dtype=np.float32)
-        if result.face_blendshapes:
-            scores = [c.score for c in result.face_blendshapes[0]]
-            blend[:len(scores)] = scores[:N_BLENDSHAPES]
-        pose = np.zeros(3, dtype=np.float32)
-        if result.facial_transformation_matrixes:
-            pose = pose_from_matrix(np.asarray(result.facial_transformation_matrixes[0]))
+        blend, pose = reading.blendshapes, reading.pose
         track.center = np.array([(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2])
         new_size = float(max(bbox[2] - bbox[0], bbox[3] - bbox[1]))
         track.size = new_size if track.n_obs == 0 else 0.6 * track.size + 0.4 * new_size
@@ -480,6 +462,7 @@ class FacePipeline:
         obs = self._observe(track, image, timestamp)
         if obs is None or not centre_inside(obs.bbox, _grow(cand.bbox, 0.5)) or \
                 self._matching_track(obs.bbox) is not None:
+            landmarker.reset()
             self._idle.append(landmarker)
             return None
         self._next_id += 1
@@ -487,13 +470,18 @@ class FacePipeline:
         self._summaries.append(track.summary)
         return obs
 
-    def _new_landmarker(self) -> _Landmarker:
-        lm = _Landmarker(self._model_buffer, self.settings.min_presence)
+    def _new_landmarker(self) -> CropLandmarker:
+        lm: CropLandmarker
+        if self._litert is not None:
+            lm = LiteRTLandmarker(self._litert, self.settings.min_presence)
+        else:
+            lm = MediaPipeLandmarker(self._model_buffer, self.settings.min_presence)
         self._all.append(lm)
         return lm
 
     def _end(self, track: _FollowedTrack) -> None:
         self.tracks.remove(track)
+        track.landmarker.reset()
         self._idle.append(track.landmarker)
         self._search_now = True
 

@@ -1,0 +1,88 @@
+"""The two face engines: litert (the bundle's models run directly) against the mediapipe
+reference, on real faces (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cuewatch.evaluation.engine_agreement import engine_agreement
+from cuewatch.faces.engines import ENGINES
+from cuewatch.features.keys import features_key
+from cuewatch.options import AnalysisSettings
+
+
+@pytest.mark.parametrize("name", ["eval/crema_single.mp4", "eval/crema_small.mp4",
+                                  "media/pexels/WolfgangLanger_Pexels.mp4"])
+def test_litert_agrees_with_the_mediapipe_reference(shared_dir: Path, model_path: Path, name: str):
+    """Same tracks, landmarks within 1% of the inter-ocular distance on average,
+    blendshapes within 0.03 on average (none beyond 0.05) and each pose angle within 2
+    degrees on average (limits in ``cuewatch.evaluation.engine_agreement``)."""
+    found = engine_agreement(shared_dir / name, model_path, seconds=8.0)
+    assert found.reference_faces >= 100, found.line()
+    assert found.passes(), found.line()
+
+
+def test_geometry_metadata_is_read_from_the_bundle(model_path: Path):
+    from cuewatch.faces.face_geometry import FaceGeometry
+
+    geometry = FaceGeometry(model_path)
+    assert geometry.canonical.shape == (3, 468)
+    # the canonical face is in centimetres, about 15 cm wide, facing the camera (+z)
+    width = np.ptp(geometry.canonical[0])
+    assert 10 < width < 20, width
+    frontal = np.array([[0.5 + p[0] / 40, 0.5 - p[1] / 40, -p[2] / 40] for p in geometry.canonical.T])
+    from cuewatch.faces.head_pose import pose_from_matrix
+
+    pose = pose_from_matrix(geometry.pose_matrix(frontal, 400, 400))
+    assert abs(pose[0]) < 2.0 and abs(pose[1]) < 1e-3 and abs(pose[2]) < 1e-3, pose  # pitch: perspective
+
+
+def test_bundle_detector_finds_the_face_mediapipe_finds(eval_dir: Path, model_path: Path):
+    from cuewatch.faces.bundle_models import BundleDetector
+    from cuewatch.faces.finding import FaceFinder, iou
+    from cuewatch.media.video import FrameReader, probe_video
+
+    frame = next(iter(FrameReader(probe_video(eval_dir / "crema_single.mp4"), AnalysisSettings(), 1.0, 2.0)))
+    ours = BundleDetector(model_path).detect(frame.image)
+    with FaceFinder(model_path, 0.5) as reference:
+        theirs = reference.find(frame.image)
+    assert len(ours) == 1 and len(theirs) == 1
+    assert iou(ours[0].bbox, theirs[0].bbox) > 0.9
+    # eye keypoints: the person's right eye is on the image's left
+    assert ours[0].keypoints[0, 0] < ours[0].keypoints[1, 0]
+
+
+def test_the_engine_is_part_of_the_features_key():
+    keys = {features_key("v" * 64, "m" * 64, AnalysisSettings(engine=e)) for e in ENGINES}
+    assert len(keys) == len(ENGINES)
+
+
+def test_the_litert_engine_needs_neither_mediapipe_nor_tensorflow(eval_dir: Path, model_path: Path):
+    """The default face pass loads LiteRT only: no MediaPipe graphs, no TensorFlow."""
+    code = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from cuewatch.faces.tracking import FacePipeline\n"
+        "from cuewatch.media.video import FrameReader, probe_video\n"
+        "from cuewatch.options import AnalysisSettings\n"
+        f"with FacePipeline(Path({str(model_path)!r}), AnalysisSettings(engine='litert')) as faces:\n"
+        f"    for f in FrameReader(probe_video({str(eval_dir / 'crema_single.mp4')!r}), AnalysisSettings(), 0, 1):\n"
+        "        n = len(faces.process(f.image, f.timestamp))\n"
+        "print(json.dumps([n, sorted({m.split('.')[0] for m in sys.modules} & {'mediapipe', 'tensorflow'})]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    faces, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert faces == 1
+    assert loaded == []
+
+
+def test_an_unknown_engine_is_one_clear_error(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "cuewatch", "analyze", str(tmp_path / "x.mp4"),
+                           "--engine", "onnx"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "invalid choice: 'onnx'" in proc.stderr and "Traceback" not in proc.stderr
