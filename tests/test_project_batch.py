@@ -217,9 +217,9 @@ def test_unreachable_scheduler_is_one_line_exit_2(tmp_path: Path, clips: dict[st
                                                   capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from cuewatch.cli import main
-    from cuewatch.project import batch
+    from cuewatch import cluster
 
-    monkeypatch.setattr(batch, "CONNECT_TIMEOUT_S", 2)  # the real connect, waited for less long
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)  # the real connect, waited for less long
     path = tmp_path / "p.cuewatch"
     with Project.create(path) as p:
         p.recordings.add(clips["HAP"])
