@@ -69,6 +69,27 @@ POLL_S = 0.2
 PROGRESS_EVENT_S = 0.5
 
 
+#: address schemes a Dask scheduler listens on that cuewatch accepts (``HOST:PORT`` means tcp).
+SCHEDULER_SCHEMES = ("tcp", "tls")
+
+
+def check_scheduler(text: str) -> str:
+    """A scheduler address as Dask takes it (``tcp://HOST:PORT``), or ``LOCAL_SCHEDULER``;
+    one line naming what is wrong otherwise. Checks the form only; ``connect`` reaches it."""
+    value = text.strip()
+    if value.lower() == LOCAL_SCHEDULER:
+        return LOCAL_SCHEDULER
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = SCHEDULER_SCHEMES[0], value
+    host, colon, port = rest.rpartition(":")
+    if (scheme.lower() not in SCHEDULER_SCHEMES or not colon or not host or "/" in rest
+            or not port.isdigit() or not 0 < int(port) < 65536):
+        raise CuewatchError(f"a Dask scheduler is '{LOCAL_SCHEDULER}' or an address such as "
+                            f"tcp://HOST:8786, not {text!r}")
+    return f"{scheme.lower()}://{host}:{int(port)}"
+
+
 class SchedulerLost(CuewatchError):
     """The Dask scheduler could not be reached, or went away during the batch."""
 

@@ -216,8 +216,8 @@ def test_the_scheduler_going_away_stops_the_batch_and_queues_the_rest_again(
 def test_unreachable_scheduler_is_one_line_exit_2(tmp_path: Path, clips: dict[str, Path],
                                                   capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from cuewatch.cli import main
     from cuewatch import cluster
+    from cuewatch.cli import main
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)  # the real connect, waited for less long
     path = tmp_path / "p.cuewatch"

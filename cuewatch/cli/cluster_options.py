@@ -7,7 +7,7 @@ import argparse
 import logging
 from typing import Optional
 
-from cuewatch.cluster import LOCAL_SCHEDULER
+from cuewatch.cluster import LOCAL_SCHEDULER, check_scheduler
 from cuewatch.errors import CuewatchError
 from cuewatch.options import JOBS_RANGE
 
@@ -25,9 +25,16 @@ def _workers(text: str) -> int:
     return value
 
 
+def _scheduler(text: str) -> str:
+    try:
+        return check_scheduler(text)
+    except CuewatchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_cluster_options(p: argparse.ArgumentParser, what: str) -> None:
     """``--scheduler`` and ``--workers``; ``what`` is the task ("recording", "video")."""
-    p.add_argument("--scheduler", metavar="tcp://HOST:8786|local",
+    p.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:8786|local",
                    help=f"run on a Dask cluster (one task per {what}; videos, model and outputs on "
                    "a file system the workers share, at the same paths), or 'local': a cluster of "
                    "worker processes on this machine")
