@@ -102,6 +102,8 @@ def test_batch_on_a_local_cluster_fails_the_broken_recording_and_finishes_the_re
     assert states[bad][0] == "failed"
     assert [d["analysis_id"] for d in _audit(path, "finish_analysis")].count(1) == 1
     assert reports and reports[-1][0] == pytest.approx(1.0)  # the bar over recordings
+    # and over frames: the face pass's progress, sent by the workers while their tasks ran
+    assert any("finding and tracking faces" in m and f < 1.0 for f, m in reports), reports
     with Project.open(path) as p:
         assert "broken.flv" in (p.analyses.all(bad)[0].error or "")
         for rid, code in ((1, "HAP"), (2, "SAD"), (3, "NEU")):
