@@ -160,9 +160,9 @@ def main() -> int:
               f"pool's imports), cluster {per['cluster']:.2f} s (the scheduler's own work not included)")
         print(f"scheduler overhead per task: {1000 * serial:.1f} ms one at a time, "
               f"{1000 * bulk:.2f} ms in bulk ({args.tasks} empty tasks)")
-        per_task = sum(ratios) / len(ratios) * jobs_s * args.workers / n
-        print(f"measured cost per recording: {per_task:.1f} worker-s; a batch of B recordings on W "
-              f"workers takes about B * {per_task:.1f} / W s while W <= B; {_load()}")
+        print(f"a batch of B recordings like these on W worker processes takes about "
+              f"B * {per['cluster']:.1f} / W s of an idle core's time while W <= B, plus "
+              f"{1000 * bulk:.0f} ms of scheduling per task; {_load()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

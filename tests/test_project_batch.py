@@ -241,7 +241,7 @@ def test_client_killed_then_rerun_resumes_without_redoing_finished_work(
     env = dict(os.environ, CUEWATCH_MODEL=str(model_path))
     argv = [sys.executable, "-m", "cuewatch", "project", "analyze", str(path), "--quiet", "--workers", "2"]
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # a loaded shared machine: the workers start and import slowly
     while time.monotonic() < deadline:
         states = _states(path)
         if any(s == "done" for s, _ in states.values()) and any(s == "running" for s, _ in states.values()):
