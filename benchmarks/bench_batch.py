@@ -11,9 +11,11 @@ The batch: the 6 CREMA-D clips (2 s), the RAVDESS clip (4 s) and the Pexels woma
 the features cache is the project's). Printed per run: wall time, recordings per minute,
 seconds of video per second. The cluster is timed twice: with its start (what a user of
 ``--scheduler local`` waits for) and on an already running cluster (what a real cluster,
-started once and warm, costs per batch). The scheduler's overhead per task is the round trip of
-``--tasks`` empty tasks, one at a time (latency) and all at once (throughput), and the
-cluster's extra wall time over ``--jobs`` divided by the number of recordings.
+started once and warm, costs per batch); ``--jobs`` and the running cluster are measured back to
+back in each of ``--rounds`` rounds, so both see the same load (printed: the machine may be
+shared), with the CPU seconds the workers spent per recording (a figure the load hardly moves).
+The scheduler's overhead per task is the round trip of ``--tasks`` empty tasks, one at a time
+(latency) and all at once (throughput).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -75,12 +78,33 @@ def scheduler_overhead(client: object, n_tasks: int) -> tuple[float, float]:
     return serial, bulk
 
 
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f} (5 min {five:.1f})"
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the --jobs pool, once shut down)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _workers_cpu(client: object) -> float:
+    """CPU seconds the cluster's worker processes have used so far."""
+    import psutil  # a dependency of distributed
+
+    times = client.run(lambda: sum(psutil.Process().cpu_times()[:2]))  # type: ignore[attr-defined]
+    return float(sum(times.values()))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2, help="--jobs and cluster worker processes")
     ap.add_argument("--media", type=Path, default=Path(os.environ.get(
         "CUEWATCH_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "media")
     ap.add_argument("--tasks", type=int, default=200, help="empty tasks for the overhead")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="--jobs and the running cluster measured back to back this many times")
     args = ap.parse_args()
     model = os.environ.get("CUEWATCH_MODEL")
     videos = [args.media / c for c in CLIPS]
@@ -91,46 +115,54 @@ def main() -> int:
     n = len(videos)
     video_s = sum(probe_video(v).duration for v in videos)
     print(f"batch: {n} recordings, {video_s:.1f} s of video; {args.workers} workers on "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; {_load()}")
     work = Path(tempfile.mkdtemp(prefix="cuewatch-bench-batch-"))
-    try:
-        path = _project(work / "jobs", videos)
-        t0 = time.perf_counter()
-        summary = run_queued(path, model=model, jobs=args.workers)
-        jobs_s = time.perf_counter() - t0
-        _line(f"project analyze --jobs {args.workers}", jobs_s, n, video_s, summary)
 
+    from cuewatch.cluster import connect
+
+    try:
         path = _project(work / "local", videos)
         t0 = time.perf_counter()
         summary = run_on_cluster(path, scheduler="local", workers=args.workers, model=model)
         local_s = time.perf_counter() - t0
         _line(f"--scheduler local --workers {args.workers}", local_s, n, video_s, summary)
-
-        from distributed import Client, LocalCluster
+        print(f"  (with the cluster's start and the workers' first imports; {_load()})")
 
         t0 = time.perf_counter()
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, host="127.0.0.1") as cluster:
-            with Client(cluster.scheduler_address) as client:
-                # a cluster in use has imported the face pass (MediaPipe, OpenCV) already
-                client.run(importlib.import_module, "cuewatch.faces.face_pass")
-            start_s = time.perf_counter() - t0
-            print(f"local cluster start, workers ready to analyse: {start_s:.1f} s")
-            path = _project(work / "running", videos)
-            t0 = time.perf_counter()
-            summary = run_on_cluster(path, scheduler=cluster.scheduler_address, model=model)
-            running_s = time.perf_counter() - t0
-            _line("--scheduler tcp://... (running cluster)", running_s, n, video_s, summary)
-            with Client(cluster.scheduler_address) as client:
-                serial, bulk = scheduler_overhead(client, args.tasks)
-        print(f"cluster / --jobs wall time: {local_s / jobs_s:.3f} with the cluster's start, "
-              f"{running_s / jobs_s:.3f} on a running cluster (target: <= 1.10)")
+        with connect("local", args.workers) as client:  # the local cluster cuewatch starts
+            cluster = client.cluster
+            # a cluster in use has imported the face pass (MediaPipe, OpenCV) already
+            client.run(importlib.import_module, "cuewatch.faces.face_pass")
+            print(f"local cluster start, workers ready to analyse: {time.perf_counter() - t0:.1f} s")
+            ratios, cpu = [], {"jobs": 0.0, "cluster": 0.0}
+            for r in range(args.rounds):
+                # --jobs first and the cluster right after, each round: the same load for both
+                path = _project(work / f"jobs{r}", videos)
+                c0, t0 = _children_cpu(), time.perf_counter()
+                summary = run_queued(path, model=model, jobs=args.workers)
+                jobs_s = time.perf_counter() - t0
+                cpu["jobs"] += _children_cpu() - c0
+                _line(f"round {r + 1}: project analyze --jobs {args.workers}", jobs_s, n, video_s, summary)
+                path = _project(work / f"running{r}", videos)
+                c0, t0 = _workers_cpu(client), time.perf_counter()
+                summary = run_on_cluster(path, scheduler=cluster.scheduler_address, model=model)
+                running_s = time.perf_counter() - t0
+                cpu["cluster"] += _workers_cpu(client) - c0
+                _line(f"round {r + 1}: --scheduler tcp://... (running)", running_s, n, video_s, summary)
+                ratios.append(running_s / jobs_s)
+                print(f"  cluster / --jobs: {running_s / jobs_s:.3f}; {_load()}")
+            serial, bulk = scheduler_overhead(client, args.tasks)
+        print(f"cluster / --jobs wall time: {local_s / jobs_s:.3f} with the cluster's start (last "
+              f"round's --jobs), on a running cluster {', '.join(f'{x:.3f}' for x in ratios)} "
+              f"(target: <= 1.10)")
+        per = {k: v / (n * args.rounds) for k, v in cpu.items()}
+        print(f"CPU per recording in the workers: --jobs {per['jobs']:.2f} s (including each new "
+              f"pool's imports), cluster {per['cluster']:.2f} s (the scheduler's own work not included)")
         print(f"scheduler overhead per task: {1000 * serial:.1f} ms one at a time, "
-              f"{1000 * bulk:.2f} ms in bulk ({args.tasks} empty tasks); extra wall time per "
-              f"recording over --jobs: {(running_s - jobs_s) / n:+.2f} s (running cluster)")
-        per_task = running_s * args.workers / n
-        print(f"measured cost per recording: {per_task:.1f} worker-s; a batch of B recordings on W "
-              f"workers takes about B * {per_task:.1f} / W s while W <= B")
+              f"{1000 * bulk:.2f} ms in bulk ({args.tasks} empty tasks)")
+        print(f"a batch of B recordings like these on W worker processes takes about "
+              f"B * {per['cluster']:.1f} / W s of an idle core's time while W <= B, plus "
+              f"{1000 * bulk:.0f} ms of scheduling per task; {_load()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -51,3 +51,27 @@ class Progress:
             parent.report(start + (end - start) * fraction, message)
 
         return Progress(child if self._callback else None, self._cancel)
+
+
+class BatchProgress:
+    """Progress over a batch of items that run side by side (recordings in processes or on a
+    cluster): a finished item counts whole, a running one its own fraction, reported to
+    ``outer`` as "name: message"."""
+
+    def __init__(self, outer: Progress, total: int) -> None:
+        self.outer, self.total = outer, max(1, total)
+        self.finished = 0
+        self.current: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+
+    def update(self, item: int, fraction: float, message: str) -> None:
+        self.current[item] = fraction
+        overall = (self.finished + sum(self.current.values())) / self.total
+        self.outer.report(overall, f"{self.names.get(item, '')}: {message}")
+
+    def end(self, item: int, message: str = "") -> None:
+        self.current.pop(item, None)
+        self.finished += 1
+        if message:
+            self.outer.report((self.finished + sum(self.current.values())) / self.total,
+                              f"{self.names.get(item, '')}: {message}")

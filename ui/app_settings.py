@@ -1,5 +1,6 @@
 """What the app remembers between runs (QSettings, in the app only): the reviewer's name,
-recent projects, and the window layout. Nothing about recordings is kept here.
+recent projects, the Dask scheduler analyses run on, and the window layout. Nothing about
+recordings is kept here.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from typing import Optional
 
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QSplitter
+
+from cuewatch.cluster import check_scheduler
+from cuewatch.errors import CuewatchError
 
 MAX_RECENT = 8
 
@@ -26,6 +30,23 @@ class AppSettings:
     @reviewer.setter
     def reviewer(self, name: str) -> None:
         self.q.setValue("reviewer", name.strip())
+        self.q.sync()
+
+    @property
+    def scheduler(self) -> str:
+        """Where analyses run: "" on this machine (no Dask), else a checked scheduler address
+        or "local" (``cuewatch.cluster.check_scheduler``); a stored value that fails the check
+        counts as "" (the analysis then says nothing of a cluster it cannot use)."""
+        value = str(self.q.value("analysis/scheduler", "") or "")
+        try:
+            return check_scheduler(value) if value else ""
+        except CuewatchError:
+            return ""
+
+    @scheduler.setter
+    def scheduler(self, address: str) -> None:
+        """Raises ``CuewatchError`` (one line) for an address of the wrong form."""
+        self.q.setValue("analysis/scheduler", check_scheduler(address) if address.strip() else "")
         self.q.sync()
 
     def recent_projects(self) -> list[str]:

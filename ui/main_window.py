@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Attach &transcript\u2026", self.ops.attach_transcript_dialog)
         self.analyse_action = self._action(file_menu, "Analyse &queued recordings", self.start_analysis,
                                            QKeySequence("Ctrl+R"))
+        self._action(file_menu, "Analysis &cluster\u2026", self.ops.cluster_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from cuewatch.errors import CuewatchError
 from cuewatch.faces.client_face import MIN_FACE_COVERAGE
@@ -150,11 +150,18 @@ def attach_transcript(doc: ProjectDocument, rid: int, path: Path,
         _then(doc.analyses_changed, then))
 
 
-def run_analyses(doc: ProjectDocument, model: Optional[str]) -> Task[Any]:
-    """Run the project's queued analyses; analysesChanged when they end (the caller adds
-    what follows). While they run, poll ``doc.analyses_changed`` (cheap reads only)."""
+def run_analyses(doc: ProjectDocument, model: Optional[str], scheduler: str = "") -> Task[Any]:
+    """Run the project's queued analyses, here or (``scheduler``: an address or "local") on a
+    Dask cluster; analysesChanged when they end (the caller adds what follows). While they
+    run, poll ``doc.analyses_changed`` (cheap reads only)."""
     from cuewatch.project.queue import run_queued
 
+    if scheduler:
+        from cuewatch.project.batch import run_on_cluster
+
+        path, actor = doc.path, doc.reviewer or None
+        return Task(lambda progress: run_on_cluster(path, scheduler=scheduler, model=model,
+                                                    progress=progress, actor=actor))
     path, actor = doc.path, doc.reviewer or None
     return Task(lambda progress: run_queued(path, model=model, progress=progress, actor=actor))
 
@@ -314,7 +321,7 @@ class Operations:
         doc = self._doc()
         if self.analysis_task is not None and not self.analysis_task.done:
             return self.analysis_task
-        task = run_analyses(doc, self.window.model)
+        task = run_analyses(doc, self.window.model, self.window.settings.scheduler)
         task.with_progress("Analysing recordings").success(self._analysis_done)
         task.cancelled(self._analysis_cancelled)
         task.failure(self._analysis_failed)
@@ -322,6 +329,25 @@ class Operations:
         self.analysis_task = task
         self.poll_timer.start()
         return task.run_in_background(self.window)
+
+    def cluster_dialog(self) -> Optional[str]:
+        """Ask where analyses run (a Dask scheduler's address, "local", or empty for this
+        machine); a wrong form is a dialog and nothing is saved. Returns what was saved."""
+        settings = self.window.settings
+        text, ok = QInputDialog.getText(
+            self.window, "Analysis cluster",
+            "Dask scheduler for analyses (tcp://HOST:8786, 'local' for worker processes on this "
+            "machine, or empty to analyse here):", text=settings.scheduler)
+        if not ok:
+            return None
+        try:
+            settings.scheduler = text
+        except CuewatchError as exc:
+            show_error(self.window, exc, "Analysis cluster")
+            return None
+        where = settings.scheduler or "this machine"
+        self.window.show_status(f"Analyses run on {where}")
+        return settings.scheduler
 
     def _analysis_ended(self) -> Optional[ProjectDocument]:
         self.poll_timer.stop()
@@ -335,7 +361,7 @@ class Operations:
 
     def _analysis_failed(self, exc: BaseException) -> None:
         self._analysis_ended()
-        show_error(self.window, exc)
+        show_error(self.window, exc, "Analysis")
 
     def _analysis_done(self, summary: Any) -> None:
         doc = self._analysis_ended()

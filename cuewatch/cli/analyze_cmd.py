@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from cuewatch.cli.cluster_options import add_cluster_options, local_workers, scheduler_choice
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.consent.record import Consent, consent_for_video
 from cuewatch.errors import CuewatchError
@@ -29,7 +30,7 @@ from cuewatch.options import (
     valid_range,
 )
 from cuewatch.outputs.recording import write_recording_outputs
-from cuewatch.progress import Progress
+from cuewatch.progress import BatchProgress, Progress
 from cuewatch.worker_processes import process_pool
 
 
@@ -151,6 +152,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_analysis_options(p)
     p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                    help="videos analysed in parallel processes")
+    add_cluster_options(p, "video")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--transcript", type=Path, metavar="FILE", help="WebVTT or SRT transcript")
     p.add_argument("--mood", type=Path, metavar="FILE", help="mood segments (CSV or JSON)")
@@ -217,6 +219,44 @@ def _run_job_quiet(job: Job) -> dict[str, Any]:
         return {"video": str(job.video), "error": str(exc)}
 
 
+def _outcome(job: Job, result: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A finished job's outcome; its error as one message (the batch goes on)."""
+    try:
+        return result()
+    except CuewatchError as exc:
+        return {"video": str(job.video), "error": str(exc)}
+    except Exception as exc:  # a bug in one video must not stop the others
+        return {"video": str(job.video),
+                "error": f"internal error in {job.video.name}: {type(exc).__name__}: {exc}"}
+
+
+def _run_on_cluster(jobs: list[Job], scheduler: str, workers: int, quiet: bool) -> int:
+    """Every job as a task on the cluster (``cuewatch.cluster``, as ``project analyze``); one
+    bar over the videos and their frames. Returns the number that failed."""
+    from cuewatch.cluster import ClusterTask, connect, run_tasks
+
+    pending = iter(enumerate(jobs))
+    failures = 0
+    with progress_bar(f"{len(jobs)} videos", quiet=quiet) as progress:
+        bar = BatchProgress(progress, len(jobs))
+        bar.names = {i: job.video.name for i, job in enumerate(jobs)}
+
+        def next_task() -> Optional[ClusterTask]:
+            i, job = next(pending, (-1, None))
+            if job is None:
+                return None
+            return ClusterTask(i, job.video.name, run_job, (job,), key_prefix="cuewatch-video")
+
+        def done(task: ClusterTask, result: Callable[[], Any]) -> None:
+            nonlocal failures
+            failures += not _report(_outcome(jobs[task.task_id], result), quiet)
+            bar.end(task.task_id, "done")
+
+        with connect(scheduler, workers) as client:
+            run_tasks(client, next_task, done, bar.update, progress, lambda _ids: None, scheduler)
+    return failures
+
+
 def _report(outcome: dict[str, Any], quiet: bool) -> bool:
     if "error" in outcome:
         print(f"cuewatch: {outcome['error']}", file=sys.stderr)
@@ -248,6 +288,7 @@ def _out_dirs(videos: list[Path], out: Path) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     videos = [Path(v) for v in args.videos]
+    scheduler = scheduler_choice(args)
     if (args.transcript or args.mood or args.neutral) and len(videos) > 1:
         raise CuewatchError("--transcript, --mood and --neutral belong to one video; "
                             "analyse videos with transcripts one at a time or use a project")
@@ -273,13 +314,20 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CuewatchError(f"cannot create the output folder {args.out}: {exc.strerror}") from None
     settings, fsettings = analysis_settings(args), flag_settings(args)
-    parallel = args.jobs > 1 and len(ready) > 1
+    if scheduler is not None:  # paths as the workers see them: absolute, not from our cwd
+        ready = [(v.absolute(), o.absolute(), c) for v, o, c in ready]
+        for name in ("transcript", "mood"):
+            if getattr(args, name) is not None:
+                setattr(args, name, getattr(args, name).absolute())
+    parallel = scheduler is not None or (args.jobs > 1 and len(ready) > 1)
     jobs = [Job(video=v, out=o, consent=c, settings=settings, flags=fsettings,
                 model_path=model.path, model_sha256=model.sha256, transcript=args.transcript,
                 mood=args.mood, client_speaker=args.client_speaker, client_face=args.client_face,
                 therapist_speaker=args.therapist_speaker, therapist_face=args.therapist_face,
                 neutral=args.neutral, workers=1 if parallel else None) for v, o, c in ready]
-    if not parallel:
+    if scheduler is not None:
+        failures += _run_on_cluster(jobs, scheduler, local_workers(args), args.quiet)
+    elif not parallel:
         for job in jobs:
             try:
                 with progress_bar(job.video.name, quiet=args.quiet) as progress:

@@ -5,7 +5,6 @@ flags with other settings (every verdict kept)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from cuewatch.cli.analyze_cmd import (
     face_choice,
     flag_settings,
 )
+from cuewatch.cli.cluster_options import add_cluster_options, local_workers, scheduler_choice
 from cuewatch.cli.progress_bar import progress_bar
 from cuewatch.domain import stored_id
 from cuewatch.errors import ProjectError
@@ -49,10 +49,7 @@ def _add(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from cuewatch.project.queue import run_queued
 
-    scheduler = args.scheduler or ("local" if args.workers is not None else None)
-    if scheduler is not None and args.jobs > 1:
-        raise ProjectError("--jobs runs processes on this machine; with --scheduler or --workers "
-                           "the cluster's workers do the work (give one or the other)")
+    scheduler = scheduler_choice(args)
     with progress_bar("analysing", quiet=args.quiet) as progress:
         if scheduler is None:
             summary = run_queued(args.project, model=args.model, jobs=args.jobs,
@@ -60,8 +57,7 @@ def _analyze(args: argparse.Namespace) -> int:
         else:
             from cuewatch.project.batch import run_on_cluster
 
-            _quiet_dask_logs(args.verbose)
-            summary = run_on_cluster(args.project, scheduler=scheduler, workers=args.workers or 2,
+            summary = run_on_cluster(args.project, scheduler=scheduler, workers=local_workers(args),
                                      model=args.model, retry_failed=args.retry_failed,
                                      progress=progress)
     if summary.requeued:
@@ -73,19 +69,6 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"analysis {aid} failed: {error}", file=sys.stderr)
     print(f"{len(summary.done)} analysed, {len(summary.failed)} failed")
     return 1 if summary.failed else 0
-
-
-def _quiet_dask_logs(verbose: bool) -> None:
-    """Dask logs a lost scheduler with its tracebacks on stderr (its own handlers, on several
-    of its loggers); the batch says it in one line, so they show only with ``--verbose``."""
-    try:
-        import distributed  # noqa: F401  (sets up its loggers and handlers)
-    except ImportError:  # the batch says how to install it
-        return
-    level = logging.DEBUG if verbose else logging.CRITICAL
-    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
-        for handler in logging.getLogger(name).handlers:
-            handler.setLevel(level)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -193,12 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     an.add_argument("project", type=Path, metavar="P.cuewatch")
     an.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                     help="recordings analysed in parallel processes (default 1)")
-    an.add_argument("--scheduler", metavar="tcp://HOST:8786|local",
-                    help="run on a Dask cluster (one task per recording; videos, model and the "
-                    "project's data folder on a file system the workers share), or 'local': a "
-                    "cluster of worker processes on this machine")
-    an.add_argument("--workers", type=_jobs, metavar="N",
-                    help="worker processes of the local cluster (default 2; implies --scheduler local)")
+    add_cluster_options(an, "recording")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.add_argument("--retry-failed", action="store_true", help="queue failed analyses again")
     an.add_argument("--model", metavar="PATH", help="the face model file")

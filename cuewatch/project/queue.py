@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from cuewatch.errors import CuewatchError, ProjectError
-from cuewatch.progress import Cancelled, Progress
+from cuewatch.progress import BatchProgress, Cancelled, Progress
 from cuewatch.project.analyses import Analysis
 from cuewatch.project.store import Project
 
@@ -93,20 +93,16 @@ class _CancelVia:
         return self.progress.cancelled()
 
 
-class _Throttle:
+class _Throttle(BatchProgress):
     """Progress to the caller always; to the project file at most once a second."""
 
     def __init__(self, project: Project, outer: Progress, total: int) -> None:
-        self.project, self.outer, self.total = project, outer, max(1, total)
-        self.finished = 0
-        self.current: dict[int, float] = {}
-        self.names: dict[int, str] = {}
+        super().__init__(outer, total)
+        self.project = project
         self.last_write: dict[int, float] = {}
 
     def update(self, analysis_id: int, fraction: float, message: str) -> None:
-        self.current[analysis_id] = fraction
-        overall = (self.finished + sum(self.current.values())) / self.total
-        self.outer.report(overall, f"{self.names.get(analysis_id, '')}: {message}")
+        super().update(analysis_id, fraction, message)
         now = time.monotonic()
         if now - self.last_write.get(analysis_id, 0.0) >= PROGRESS_INTERVAL_S:
             self.last_write[analysis_id] = now
@@ -114,10 +110,6 @@ class _Throttle:
                 self.project.analyses.set_progress(analysis_id, fraction, message)
             except ProjectError:  # progress is best effort: a busy project must not fail the analysis
                 log.debug("progress of analysis %s not stored", analysis_id, exc_info=True)
-
-    def end(self, analysis_id: int) -> None:
-        self.current.pop(analysis_id, None)
-        self.finished += 1
 
 
 def _store(project: Project, summary: RunSummary, a_id: int, name: str, fn: Any) -> None:
