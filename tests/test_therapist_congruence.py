@@ -342,6 +342,30 @@ def test_research_export_leaves_the_therapists_face_out_without_their_consent(
             p.consents.set(rid, consent())
 
 
+def test_review_lists_the_therapist_type_by_its_label_in_aligned_columns(
+        project: Path, analysed_demo: Path, capsys: pytest.CaptureFixture) -> None:
+    from cuewatch.cli import main
+    from cuewatch.project.store import Project
+
+    with Project.open(project) as p:
+        flags = p.flags.all(int(p.recordings.all()[0].id))  # type: ignore[arg-type]
+    assert main(["review", str(project)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if " said " in ln]
+    assert len(lines) == len(flags) and _own(flags)
+    assert THERAPIST_INCONGRUENCE not in "\n".join(lines)
+    assert sum(FLAG_TYPE_LABELS[THERAPIST_INCONGRUENCE] in ln for ln in lines) == len(_own(flags))
+    # the sample project's client flags (several, of each type): columns line up across rows
+    code = main(["review", str(analysed_demo)])
+    demo = [ln for ln in capsys.readouterr().out.splitlines() if " said " in ln]
+    assert code == 0 and len(demo) >= 2
+    for rows in (lines, demo):  # in each listing, each column starts where the others do
+        for column in (" said ", " / face ", "severity "):
+            assert len({ln.index(column) for ln in rows}) == 1, rows
+    # the type column holds the longest label, the therapist's, as wide as the others
+    assert lines[0].index(" said ") - demo[0].index(" said ") == (
+        len("therapist_smiles.mp4") - len(demo[0].split()[1]))
+
+
 # ---- the rule, once --------------------------------------------------------------------
 @pytest.mark.parametrize("participants,purpose,allowed,why", [
     ([{"name": "a", "role": "client"}, {"name": "b", "role": "therapist"}], "training", True, ""),
