@@ -343,3 +343,44 @@ def test_the_summary_rule_on_hand_made_records() -> None:
     none = summarise(1, [], {}, None, None, None)
     assert none.share_named_or_explored is None and none.median_latency_s is None
     assert none.synchrony_reason == ATTUNEMENT_NOT_COMPUTED
+
+
+def test_research_export_keeps_the_trainees_words_but_not_the_mirroring(
+        tmp_path: Path, eval_dir: Path, model_path: Path) -> None:
+    """The real two-person role-play, its record covering research but the therapist's own
+    scopes not: each response's kind, evidence and latency go out (read from the words the
+    record's consent covers); the mirroring (read from the therapist's face) does not, and
+    says why. With training, the same export carries the mirroring."""
+    from cuewatch.attunement.synchrony import MIRRORING_VERDICTS
+    from cuewatch.project.export import export_project
+    from cuewatch.project.queue import run_queued
+
+    video = eval_dir / "crema_wide.mp4"
+    consent = {"participants": [{"name": "actor", "role": "client"},
+                                {"name": "trainee", "role": "therapist", "scopes": ["training"]}],
+               "scopes": ["training", "research"], "obtained": "2014-01-01"}
+    path = tmp_path / "two.cuewatch"
+    with Project.create(path) as p:
+        rid = int(p.recordings.add(video, consent=consent,  # type: ignore[arg-type]
+                                   transcript=video.with_suffix(".vtt")).id)
+    assert run_queued(path, model=str(model_path)).done
+    with Project.open(path) as p:
+        stored = p.attunement.responses(rid)
+    assert stored and all(r.mirroring in MIRRORING_VERDICTS for r in stored.values())
+
+    def exported(purpose: str) -> dict:
+        files = export_project(path, "json", tmp_path / purpose, purpose=purpose)
+        return json.loads(next(f for f in files if f.name.endswith(".flags.json")).read_text())
+
+    def words(doc: dict) -> list:
+        return [(int(f["id"]), f["response"]["kind"], f["response"]["evidence"],
+                 f["response"]["latency_s"]) for f in doc["flags"] if f.get("response")]
+
+    expected = [(fid, r.kind, r.evidence, r.latency_s) for fid, r in stored.items()]
+    training, research = exported("training"), exported("research")
+    assert words(training) == words(research) == expected
+    assert [f["response"]["mirroring"] for f in training["flags"] if f.get("response")] == [
+        r.mirroring for r in stored.values()]
+    left = [f["response"] for f in research["flags"] if f.get("response")]
+    assert all(r["mirroring"] is None and r["mirroring_reason"].startswith("left out:")
+               and "do not include research" in r["mirroring_reason"] for r in left)

@@ -283,6 +283,89 @@ def test_research_export_honours_the_therapists_consent_both_ways(project: Path,
         p.consents.set(rid, consent())
 
 
+def _frames(files: list[Path]) -> tuple[set[int], dict]:
+    table = next(f for f in files if f.name.endswith(".frames.csv"))
+    _cols, rows, _ = read_table(table.read_text(encoding="utf-8"))
+    side = json.loads(table.with_name(table.name + ".provenance.json").read_text())
+    return {int(r["face_id"]) for r in rows}, side
+
+
+def _flags_json(files: list[Path]) -> dict:
+    return json.loads(next(f for f in files if f.name.endswith(".flags.json")).read_text())
+
+
+def test_research_export_leaves_the_therapists_face_out_without_their_consent(
+        project: Path, tmp_path: Path) -> None:
+    """The therapist's face (per-frame data, synchrony) follows the same rule as their
+    congruence flags (the responses and mirroring: tests/test_project_attunement.py)."""
+    from cuewatch.project.store import Project
+
+    with Project.open(project) as p:
+        rid = int(p.recordings.all()[0].id)  # type: ignore[arg-type]
+        client = p.recordings.client_track(rid)
+        _speaker, therapist = p.attunement.therapist(rid)
+    assert therapist is not None and client is not None and therapist != client
+    # training: both faces, the synchrony and the mirroring (so the checks below can fail)
+    faces, side = _frames(_export(project, tmp_path / "frames_training", "frames", "training"))
+    assert {client, therapist} <= faces and THERAPIST_FLAGS_LEFT_OUT_KEY not in side["provenance"]
+    doc = _flags_json(_export(project, tmp_path / "json_training", "json", "training"))
+    assert doc["attunement"]["synchrony"]["over_time"] and doc["attunement"]["synchrony"]["lag_s"]
+    html = _export(project, tmp_path / "html_training", "html", "training")[0].read_text()
+    assert 'aria-label="synchrony over time"' in html
+
+    # research, the therapist's own scopes silent: the client's face only, no synchrony
+    faces, side = _frames(_export(project, tmp_path / "frames_research", "frames", "research"))
+    assert client in faces and therapist not in faces
+    why = side["provenance"][THERAPIST_FLAGS_LEFT_OUT_KEY]
+    assert "face track in the per-frame data" in why and "do not include research" in why
+    assert "trainee" not in why.split() and "actor" not in why.split()  # names no one
+    assert side["left_out_tracks"] == [therapist]
+    doc = _flags_json(_export(project, tmp_path / "json_research", "json", "research"))
+    att = doc["attunement"]
+    assert att["summary"]["synchrony_z"] is None
+    assert att["summary"]["synchrony_reason"].startswith("left out:")
+    assert set(att["synchrony"]) == {"left_out"}  # no lag, no leader, no over time
+    html = _export(project, tmp_path / "html_research", "html", "research")[0].read_text()
+    assert 'aria-label="synchrony over time"' not in html
+    assert "synchrony of the two faces" in html and "synchrony z: none (left out:" in html
+
+    # the therapist consents to research for their own part: their face goes out too
+    with Project.open(project) as p:
+        p.consents.set(rid, consent(["training", "supervision", "research"]))
+    try:
+        faces, side = _frames(_export(project, tmp_path / "frames_research2", "frames", "research"))
+        assert {client, therapist} <= faces and THERAPIST_FLAGS_LEFT_OUT_KEY not in side["provenance"]
+        doc = _flags_json(_export(project, tmp_path / "json_research2", "json", "research"))
+        assert doc["attunement"]["synchrony"]["over_time"]
+    finally:
+        with Project.open(project) as p:  # leave the project as the other tests found it
+            p.consents.set(rid, consent())
+
+
+def test_review_lists_the_therapist_type_by_its_label_in_aligned_columns(
+        project: Path, analysed_demo: Path, capsys: pytest.CaptureFixture) -> None:
+    from cuewatch.cli import main
+    from cuewatch.project.store import Project
+
+    with Project.open(project) as p:
+        flags = p.flags.all(int(p.recordings.all()[0].id))  # type: ignore[arg-type]
+    assert main(["review", str(project)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if " said " in ln]
+    assert len(lines) == len(flags) and _own(flags)
+    assert THERAPIST_INCONGRUENCE not in "\n".join(lines)
+    assert sum(FLAG_TYPE_LABELS[THERAPIST_INCONGRUENCE] in ln for ln in lines) == len(_own(flags))
+    # the sample project's client flags (several, of each type): columns line up across rows
+    code = main(["review", str(analysed_demo)])
+    demo = [ln for ln in capsys.readouterr().out.splitlines() if " said " in ln]
+    assert code == 0 and len(demo) >= 2
+    for rows in (lines, demo):  # in each listing, each column starts where the others do
+        for column in (" said ", " / face ", "severity "):
+            assert len({ln.index(column) for ln in rows}) == 1, rows
+    # the type column holds the longest label, the therapist's, as wide as the others
+    assert lines[0].index(" said ") - demo[0].index(" said ") == (
+        len("therapist_smiles.mp4") - len(demo[0].split()[1]))
+
+
 # ---- the rule, once --------------------------------------------------------------------
 @pytest.mark.parametrize("participants,purpose,allowed,why", [
     ([{"name": "a", "role": "client"}, {"name": "b", "role": "therapist"}], "training", True, ""),

@@ -12,8 +12,12 @@ from cuewatch.domain import VERDICTS, stored_id
 from cuewatch.errors import CuewatchError
 from cuewatch.flags.agreement import project_agreement
 from cuewatch.flags.matching import ORPHANED_STATUS
+from cuewatch.formats import EXPRESSION_CATEGORIES, FLAG_TYPE_LABELS
 from cuewatch.project.attunement import summary_dict, summary_lines
 from cuewatch.project.store import Project
+
+#: ``cuewatch review P``'s face column width: the longest expression category name.
+FACE_WIDTH = max(len(c) for c in EXPRESSION_CATEGORIES)
 
 
 def _list(project: Project, args: argparse.Namespace) -> None:
@@ -25,13 +29,18 @@ def _list(project: Project, args: argparse.Namespace) -> None:
         by_flag.setdefault(r.flag_id, []).append(f"{r.reviewer}={r.verdict}")
         if r.note and r.note.strip():
             notes.setdefault(r.flag_id, []).append(f"{r.reviewer}: {' '.join(r.note.split())}")
-    for rec_id, flags in project.flags.by_recording(orphaned=True).items():
-        if rid is not None and rec_id != rid:
-            continue
+    shown = {rec_id: flags for rec_id, flags in project.flags.by_recording(orphaned=True).items()
+             if rid is None or rec_id == rid}
+    # the columns line up: each as wide as its widest entry (readable type names)
+    name_width = max((len(str(names.get(r, r))) for r in shown), default=0)
+    type_width = max(len(label) for label in FLAG_TYPE_LABELS.values())
+    for rec_id, flags in shown.items():
+        name = str(names.get(rec_id, rec_id))
         for f in flags:
             stated = f.stated.get("words") or f.stated.get("category") or ""
-            print(f"{f.id:>6}  {names.get(rec_id, rec_id)}  {f.start:8.2f}-{f.end:8.2f}  {f.type:<12} "
-                  f"said {stated!r:.40} / face {f.expressed.get('category', '?')}  "
+            kind = FLAG_TYPE_LABELS.get(f.type, f.type)
+            print(f"{f.id:>6}  {name:<{name_width}}  {f.start:8.2f}-{f.end:8.2f}  {kind:<{type_width}}  "
+                  f"said {stated!r:<40.40} / face {f.expressed.get('category', '?'):<{FACE_WIDTH}}  "
                   f"severity {f.severity:.2f}  {' '.join(by_flag.get(stored_id(f), [])) or '(no verdicts)'}"
                   + ("" if f.raised else f"  [orphaned: {ORPHANED_STATUS}]"))
             for note in notes.get(stored_id(f), []):  # each reviewer's note, one line each

@@ -7,10 +7,17 @@
   ``PURPOSE_OPTIONAL_FORMATS``; such an export needs what analysis needs.
 - Expired consent counts as none, and so does consent dated in the future; revoked
   consent is none.
-- The trainee's own congruence flags (``therapist_incongruence``) judge the therapist, not
-  the client: a research export carries them only when every participant in the
-  therapist's role lists research in their own scopes (``therapist_flags_allowed``).
-  Training and supervision exports show them, as the app does: that is what they are for.
+- The therapist's own part of a recording (``THERAPIST_OWN_PARTS``: their congruence
+  flags, their face in the per-frame data, and what is read from their face: the synchrony
+  of the two faces and the mirroring after each flag) is about the therapist, not the
+  client: a research export carries it only when every participant in the therapist's
+  role lists research in their own scopes (``therapist_flags_allowed``). Training and
+  supervision exports show it, as the app does: that is what it is for.
+- The trainee's word-based response to each flag (kind, evidence, latency, deciding turn)
+  is not part of it: it is read from the transcript's therapist turns, and the transcript
+  (every speaker's words) goes out under the record's own scopes, which every participant
+  the record names gave. It describes what happened at the client's moment; withholding it
+  while the same words go out would protect no one.
 
 The rules for one consent record live in ``cuewatch.consent.record``; this module applies them
 to what a project holds (where a recording may have no consent, or a revoked one).
@@ -111,10 +118,23 @@ def require_export_consent(consent: Optional[Consent], purpose: Optional[str],
     return consent  # type: ignore[return-value]
 
 
+#: What the therapist's own consent decides in a research export (``therapist_flags_allowed``):
+#: the parts of an export that judge the therapist or read the therapist's face. The
+#: export (``cuewatch.project.export.therapist_part_for``) leaves out exactly these and
+#: names them, with the reason, in the export's provenance and report.
+THERAPIST_OWN_PARTS: tuple[str, ...] = (
+    "the therapist's own congruence flags (therapist_incongruence) and their verdicts",
+    "the therapist's face track in the per-frame data (frames)",
+    "the synchrony of the two faces (over time, z, lag, who leads)",
+    "whether the therapist's face mirrored the client's after each flag",
+)
+
+
 def therapist_flags_allowed(consent: Optional[Consent], purpose: Optional[str],
                             today: Optional[_dt.date] = None) -> tuple[bool, str]:
-    """Whether an export for ``purpose`` may carry the therapist's own congruence flags,
-    and if not, why (one line, for the export's provenance and report).
+    """Whether an export for ``purpose`` may carry the therapist's own part
+    (``THERAPIST_OWN_PARTS``: their congruence flags and face data), and if not, why (one
+    line, for the export's provenance and report).
 
     The one rule: any purpose but research may (training and supervision are the trainee's
     own learning). Research needs the therapist's own consent to research: every
@@ -130,7 +150,7 @@ def therapist_flags_allowed(consent: Optional[Consent], purpose: Optional[str],
     therapists = [p for p in consent.participants if role_word(p.role) in THERAPIST_ROLE_NAMES]
     if not therapists:
         return False, ("the consent record names no therapist, so no therapist consented to "
-                       "research on their own congruence")
+                       "research on their own part")
     if any("research" not in p.scopes for p in therapists):  # no names: exports may be anonymised
         return False, "the therapist's own consent scopes do not include research"
     return True, ""

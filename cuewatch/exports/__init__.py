@@ -105,6 +105,10 @@ class ExportBundle:
     synchrony_document: Optional[dict[str, Any]] = None
     therapist_speaker: Optional[str] = None
     therapist_track: Optional[int] = None
+    #: face tracks whose per-frame data this export may not carry (the therapist's, when
+    #: the consent policy leaves the therapist's own part out: ``project.export``); the
+    #: frames export drops them. Blurring still sees every track.
+    left_out_tracks: tuple[int, ...] = ()
     _loaded: Any = field(default=None, init=False, repr=False, compare=False)
     _arrays: Optional[dict] = field(default=None, init=False, repr=False, compare=False)
 

@@ -8,11 +8,15 @@ have the same columns and values: ``cuewatch.formats.FRAMES_CSV_BASE_COLUMNS``, 
 holding plain track arrays (not an analysis's features) give their own expression
 columns (``frame_columns`` or the tracks' ``columns``). The CSV is plain; its provenance,
 the client's track id and the pose units are in ``LABEL.frames.csv.provenance.json``.
+Tracks the export's consent leaves out (``ExportBundle.left_out_tracks``: the therapist's
+face in a research export without the therapist's own research consent) have no rows;
+the sidecar lists them and its provenance says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional
@@ -55,6 +59,17 @@ def _features_for(bundle: ExportBundle) -> Any:
                            tracks=tracks)
 
 
+def _without_tracks(features: Any, left_out: tuple[int, ...]) -> Any:
+    """``features`` without the tracks in ``left_out`` (a consent decision, see
+    ``ExportBundle.left_out_tracks``): a shallow copy, the loaded arrays shared."""
+    if not left_out or not set(left_out) & set(features.tracks):
+        return features
+    tracks = {tid: t for tid, t in features.tracks.items() if tid not in left_out}
+    if _is_analysis(features):
+        return replace(features, tracks=tracks)
+    return SimpleNamespace(**{**vars(features), "tracks": tracks})
+
+
 def _is_analysis(features: Any) -> bool:
     """True for the analysis's own Features (the writer then computes the expression)."""
     from cuewatch.features.folder import Features
@@ -94,7 +109,7 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
     """Write ``LABEL.frames.csv`` per recording; refuses a recording without features."""
 
     def write_one(bundle: ExportBundle, label: str, out_dir: Path) -> list[Path]:
-        features = _features_for(bundle)
+        features = _without_tracks(_features_for(bundle), bundle.left_out_tracks)
         target = path_in(out_dir, f"{label}.frames.csv")
         if bundle.frame_columns is None and _is_analysis(features):
             write_analysis_frames_csv(features, target, bundle.provenance.get("parameters") or {})
@@ -104,6 +119,7 @@ def export(bundles: list[ExportBundle], out_dir: Path, *, anonymise: bool = Fals
             target, bundle.provenance,
             description=f"cuewatch frames export (frames.csv v{FRAMES_CSV_VERSION}): {label}",
             about={"client_track": bundle.client_track,
+                   "left_out_tracks": list(bundle.left_out_tracks),
                    "units": {"pose_Rx, pose_Ry, pose_Rz": "pitch, yaw, roll in degrees"}})
         return [target, sidecar]
     return per_recording("frames", bundles, out_dir, anonymise, progress, write_one)

@@ -107,9 +107,10 @@ def mouth_activity(track: TrackFeatures, start: float, end: float) -> Optional[f
 
 
 def _candidates(features: Features) -> dict[int, TrackFeatures]:
+    """The tracks that may be a person: seen often enough; a track of no frames never."""
     n = max(1, len(features.frame_index))
-    tracks = {tid: tr for tid, tr in features.tracks.items() if len(tr) / n >= MIN_FACE_COVERAGE}
-    return tracks or {tid: tr for tid, tr in features.tracks.items() if len(tr)}
+    seen = {tid: tr for tid, tr in features.tracks.items() if len(tr)}
+    return {tid: tr for tid, tr in seen.items() if len(tr) / n >= MIN_FACE_COVERAGE} or seen
 
 
 def _centre_x(track: TrackFeatures) -> float:
@@ -141,15 +142,17 @@ def choose_client_face(features: Features, segments: Sequence[MoodSegment],
     the others speak (a silent listener's mouth does neither, so it never wins); with one
     person in view, that person; without speakers, the largest face.
     """
-    if not features.tracks:
-        return None
     mode = parse_face_choice(mode or "auto", "--client-face")
     cands = _candidates(features)
+    if not cands:  # no face seen at all (tracks of no frames are none)
+        return None
     placed = _by_place(cands, mode)
     if placed is not None:
         return placed
     if mode != "auto":
         wanted = int(mode)
+        if wanted not in cands and wanted in features.tracks and not len(features.tracks[wanted]):
+            raise TranscriptError(f"--client-face {wanted}: that face track has no frames")
         if wanted not in features.tracks:
             raise TranscriptError(f"--client-face {wanted}: no such face track (tracks: "
                                   f"{', '.join(str(t) for t in sorted(features.tracks))})")

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Optional
 
 import numpy as np
 
+from cuewatch.errors import CuewatchError
 from cuewatch.files import write_text_atomic
 from cuewatch.formats import FEATURES_FORMAT_VERSION, N_BLENDSHAPES, N_LANDMARKS
 
@@ -294,20 +295,44 @@ def is_complete(directory: Path) -> bool:
     return (Path(directory) / META_FILE).is_file()
 
 
+def _inconsistent(directory: Path, what: str) -> CuewatchError:
+    return CuewatchError(f"features folder {directory} is inconsistent ({what}): a broken "
+                         "cache entry or an interrupted copy; delete the folder and analyse "
+                         "again")
+
+
 def load_features(directory: Path) -> Features:
-    """Open a features directory (memory-mapped)."""
+    """Open a features directory (memory-mapped).
+
+    Refuses, in one line (``CuewatchError``), a folder whose files disagree: a missing or
+    unreadable array, a track listed with no frames (the writer only lists faces it saw),
+    a track's arrays of different lengths, frame index and times of different lengths.
+    """
     directory = Path(directory)
-    meta = json.loads((directory / META_FILE).read_text())
-    tracks = {}
-    for tid in meta.get("track_ids", []):
-        arrays = {name: np.load(directory / f"track_{tid}.{name}.npy", mmap_mode="r")
-                  for name in TRACK_FIELDS}
-        tracks[int(tid)] = TrackFeatures(
-            track_id=int(tid), frame=np.asarray(arrays["frame"]),
-            timestamp=np.asarray(arrays["timestamp"]), bbox=np.asarray(arrays["bbox"]),
-            confidence=np.asarray(arrays["confidence"]),
-            blendshapes=np.asarray(arrays["blendshapes"], dtype=np.float32),
-            pose=np.asarray(arrays["pose"]), _landmarks=arrays["landmarks"])
-    return Features(directory=directory, meta=meta,
-                    frame_index=np.load(directory / "frames.index.npy"),
-                    frame_time=np.load(directory / "frames.time.npy"), tracks=tracks)
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+        tracks = {}
+        for tid in meta.get("track_ids", []):
+            arrays = {name: np.load(directory / f"track_{tid}.{name}.npy", mmap_mode="r")
+                      for name in TRACK_FIELDS}
+            lengths = {name: len(a) for name, a in arrays.items()}
+            if not lengths["frame"]:
+                raise _inconsistent(directory, f"face track {tid} has no frames")
+            if len(set(lengths.values())) != 1:
+                raise _inconsistent(directory, f"face track {tid}'s arrays have different "
+                                    f"lengths: {lengths}")
+            tracks[int(tid)] = TrackFeatures(
+                track_id=int(tid), frame=np.asarray(arrays["frame"]),
+                timestamp=np.asarray(arrays["timestamp"]), bbox=np.asarray(arrays["bbox"]),
+                confidence=np.asarray(arrays["confidence"]),
+                blendshapes=np.asarray(arrays["blendshapes"], dtype=np.float32),
+                pose=np.asarray(arrays["pose"]), _landmarks=arrays["landmarks"])
+        index, times = np.load(directory / "frames.index.npy"), np.load(directory / "frames.time.npy")
+    except (OSError, ValueError) as exc:  # missing, truncated or garbled files
+        what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        name = getattr(exc, "filename", None)
+        raise _inconsistent(directory, f"{Path(name).name}: {what}" if name else what) from None
+    if len(index) != len(times):
+        raise _inconsistent(directory, f"{len(index)} frame numbers for {len(times)} frame times")
+    return Features(directory=directory, meta=meta, frame_index=index, frame_time=times,
+                    tracks=tracks)

@@ -20,7 +20,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from cuewatch.consent.policy import require_purpose, therapist_flags_allowed
+from cuewatch.consent.policy import THERAPIST_OWN_PARTS, require_purpose, therapist_flags_allowed
 from cuewatch.errors import ConsentError, CuewatchError, CuewatchWarning, ProjectError
 from cuewatch.exports import ExportBundle, run_export, unique_labels
 from cuewatch.flags.agreement import agreement_from_reviews, project_agreement, tool_verdicts
@@ -119,26 +119,41 @@ def gather_bundle(project: Project, recording_id: int, *, with_expression: bool 
         therapist_speaker=therapist_speaker, therapist_track=therapist_track)
 
 
-def therapist_flags_for(project: Project, bundle: ExportBundle, recording_id: int,
-                        purpose: Optional[str]) -> ExportBundle:
+def therapist_part_for(project: Project, bundle: ExportBundle, recording_id: int,
+                       purpose: Optional[str]) -> ExportBundle:
     """``bundle`` as an export for ``purpose`` may carry it: without the therapist's own
-    congruence flags (and their verdicts) unless the consent policy allows them
-    (``cuewatch.consent.policy.therapist_flags_allowed``); the provenance says they were
-    left out, and why, so a reader never takes their absence for a congruent trainee."""
+    part (``cuewatch.consent.policy.THERAPIST_OWN_PARTS``) unless the consent policy allows
+    it (``therapist_flags_allowed``). Left out: the therapist's congruence flags and their
+    verdicts; the therapist's face track from the per-frame data (``left_out_tracks``);
+    the synchrony (z, lag, over time: kept only as its reason) and each response's
+    mirroring. The trainee's word-based responses stay (see the policy). The provenance
+    names what was left out and why, naming no one, so a reader never takes an absence for
+    a congruent trainee or a therapist off camera."""
     allowed, why = therapist_flags_allowed(project.consents.get(recording_id), purpose)
     if allowed:
         return bundle
     out = {f.id for f in bundle.flags + bundle.orphaned if f.type == THERAPIST_INCONGRUENCE}
     prov = {**bundle.provenance, THERAPIST_FLAGS_LEFT_OUT_KEY:
-            f"the therapist's own congruence flags ({THERAPIST_INCONGRUENCE}) are left out of "
-            f"this {purpose} export: {why}"}
+            f"left out of this {purpose} export: {'; '.join(THERAPIST_OWN_PARTS)}. "
+            f"Why: {why}"}
     flags = [f for f in bundle.flags if f.type != THERAPIST_INCONGRUENCE]
     agreement = agreement_from_reviews(   # as project_agreement, over the flags that go out
         [r for r in project.reviews.all(recording_id=recording_id) if r.flag_id not in out],
         [int(f.id) for f in flags if f.id is not None], True, tool_verdicts(flags)).to_dict()
+    reason = f"left out: {why}"
+    responses = {fid: replace(r, mirroring=None, mirroring_reason=reason)
+                 for fid, r in bundle.responses.items()}
+    synchrony = (None if bundle.synchrony is None else
+                 replace(bundle.synchrony, z=None, lag_s=None, leader=None, statistic=None,
+                         over_time=(), reason=reason))
+    tracks = tuple(t for t in (bundle.therapist_track,) if t is not None)
     return replace(bundle, provenance=prov, flags=flags, agreement=agreement,
                    orphaned=[f for f in bundle.orphaned if f.type != THERAPIST_INCONGRUENCE],
-                   reviews=[r for r in bundle.reviews if r.flag_id not in out])
+                   reviews=[r for r in bundle.reviews if r.flag_id not in out],
+                   responses=responses, synchrony=synchrony,
+                   synchrony_document=None if bundle.synchrony_document is None
+                   else {"left_out": reason},
+                   left_out_tracks=bundle.left_out_tracks + tracks)
 
 
 def _owners(files: Sequence[Path], out_dir: Path, labels: Sequence[str],
@@ -198,7 +213,7 @@ def export_project(project_path: Union[str, os.PathLike], fmt: str, out_dir: Uni
                                "--recording, or another --purpose")
         with_expression = fmt in ("eaf", "boris", "html", "json")
         bundles = [gather_bundle(project, rid, with_expression=with_expression) for rid in ids]
-        bundles = [therapist_flags_for(project, b, rid, purpose) for b, rid in zip(bundles, ids)]
+        bundles = [therapist_part_for(project, b, rid, purpose) for b, rid in zip(bundles, ids)]
         if project.read_only is not None:  # nothing can be recorded: say what that means
             warnings.warn(CuewatchWarning(
                 f"this export is not recorded in the read-only project {project.path.name}: "
