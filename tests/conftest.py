@@ -17,8 +17,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +211,17 @@ def copy_project(src: Path, dst_dir: Path) -> Path:
             shutil.copy2(str(src) + suffix, str(dst) + suffix)
     shutil.copytree(str(src) + DATA_SUFFIX, str(dst) + DATA_SUFFIX)
     return dst
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A real Dask LocalCluster of two worker processes (one per module), reached by its
+    address as a remote one is. ``distributed`` comes with the test extra: missing fails."""
+    import distributed
+
+    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                 dashboard_address=None, host="127.0.0.1")
+    try:
+        yield c
+    finally:
+        c.close()

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,6 @@ from cuewatch.project.store import Project  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 #: a port nothing listens on (discard): connecting is refused at once
 UNREACHABLE = "tcp://127.0.0.1:9"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None, host="127.0.0.1")
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _cli(*args: str, model: Path) -> subprocess.CompletedProcess:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,17 +59,6 @@ def _project(tmp_path: Path, crema_clips: dict[str, Path], media_dir: Path,
             link.symlink_to(source)
             p.recordings.add(link, consent=CONSENT)
     return path
-
-
-@pytest.fixture
-def cluster() -> Iterator[Any]:
-    """A LocalCluster of two worker processes, reached by its address as a remote one is."""
-    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None, host="127.0.0.1")
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def test_batch_on_a_local_cluster_fails_the_broken_recording_and_finishes_the_rest(

@@ -44,7 +44,13 @@ from cuewatch_ui.flag_review import (
     Filters,
     FlagReview,
 )
-from cuewatch_ui.qt_timeline import FLAG_COLOURS, VERDICT_COLOURS, response_colour, response_label
+from cuewatch_ui.qt_timeline import (
+    FLAG_COLOURS,
+    VERDICT_COLOURS,
+    response_colour,
+    response_label,
+    response_text,
+)
 
 COLUMNS = ("Time", "Type", "Face", "Sev.", "Conf.", "Verdict", "Response", "Said")
 RESPONSE = COLUMNS.index("Response")
@@ -150,18 +156,6 @@ class FlagTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 3, 4):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
-
-
-def response_text(response: Any) -> str:
-    """One stored response as a line: kind, latency, the deciding words (or why unread)."""
-    text = response_label(response.kind) + (" (missed moment)" if response.missed else "")
-    if response.latency_s is not None:
-        text += f", {response.latency_s:.1f} s after the moment"
-    if response.evidence:
-        text += f": \u201c{response.evidence}\u201d"
-    elif response.reason:
-        text += f": {response.reason}"
-    return text
 
 
 class QtFlagList(QWidget):

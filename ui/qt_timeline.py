@@ -14,6 +14,7 @@ pointer, else the one at the playhead) as where the client's face is neutral. Pe
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,18 @@ def response_colour(kind: str) -> QColor:
 def response_label(kind: str) -> str:
     """A response kind as people read it ("moved_on" -> "moved on"; "" -> "unread")."""
     return kind.replace("_", " ") if kind else "unread"
+
+
+def response_text(response: Any) -> str:
+    """One stored response as a line: kind, latency, the deciding words (or why unread)."""
+    text = response_label(response.kind) + (" (missed moment)" if response.missed else "")
+    if response.latency_s is not None:
+        text += f", {response.latency_s:.1f} s after the moment"
+    if response.evidence:
+        text += f": \u201c{response.evidence}\u201d"
+    elif response.reason:
+        text += f": {response.reason}"
+    return text
 
 
 def valence_colour(valence: Optional[float]) -> QColor:
@@ -702,14 +715,7 @@ class QtTimeline(QWidget):
             resp = tl.response_at(t, tolerance=4 * tl.span / self.plot_width)
             if resp is None:
                 return ""
-            text = f"<b>response: {response_label(resp.kind)}</b>" + (" (missed moment)" if resp.missed else "")
-            if resp.latency_s is not None:
-                text += f" after {resp.latency_s:.1f} s"
-            if resp.evidence:
-                text += f"<br>\u201c{resp.evidence}\u201d"
-            if resp.reason:
-                text += f"<br>{resp.reason}"
-            return text
+            return f"<b>response: {html.escape(response_text(resp))}</b>"
         if lane.key in ("flags", "verdicts"):
             hits = tl.flags_at(t, tolerance=2 * tl.span / self.plot_width)
             if not hits:

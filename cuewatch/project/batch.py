@@ -29,7 +29,7 @@ from typing import Any, Optional, Union
 
 from cuewatch.cluster import LOCAL_SCHEDULER, ClusterTask, SchedulerLost, connect, run_tasks
 from cuewatch.progress import Progress
-from cuewatch.project.queue import RunSummary, _claim, _give_back, _run_job, _store, _Throttle
+from cuewatch.project.queue import RunSummary, _claim, _give_back, _run_job, _store, _Throttle, queued_run
 from cuewatch.project.store import Project
 
 __all__ = ["LOCAL_SCHEDULER", "SchedulerLost", "run_on_cluster"]
@@ -39,15 +39,8 @@ def run_on_cluster(project_path: Union[str, os.PathLike], *, scheduler: str = LO
                    workers: int = 2, model: Optional[str] = None, retry_failed: bool = False,
                    progress: Optional[Progress] = None, actor: Optional[str] = None) -> RunSummary:
     """Run every queued analysis (and the ones an earlier run left unfinished) on a cluster."""
-    from cuewatch.faces.model import resolve_model
-
     progress = progress or Progress()
-    location = resolve_model(model, progress=progress.scaled(0.0, 0.0))
-    with Project.open(project_path, actor=actor) as project:
-        summary = RunSummary(requeued=project.analyses.requeue_interrupted())
-        if retry_failed:
-            summary.retried = project.analyses.requeue_failed()
-        total = len(project.analyses.all(state="queued"))
+    with queued_run(project_path, model, retry_failed, progress, actor) as (project, location, summary, total):
         if total == 0:
             return summary
         with connect(scheduler, workers) as client:

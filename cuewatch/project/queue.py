@@ -19,8 +19,10 @@ import logging
 import os
 import queue as _queue
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -137,19 +139,28 @@ def _store(project: Project, summary: RunSummary, a_id: int, name: str, fn: Any)
     summary.warnings += list(getattr(result, "warnings", []))
 
 
-def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = None,
-               jobs: int = 1, retry_failed: bool = False, progress: Optional[Progress] = None,
-               actor: Optional[str] = None) -> RunSummary:
-    """Run every queued analysis (and the ones an earlier run left unfinished)."""
+@contextmanager
+def queued_run(project_path: Union[str, os.PathLike], model: Optional[str], retry_failed: bool,
+               progress: Progress, actor: Optional[str]) -> Iterator[tuple[Project, Any, RunSummary, int]]:
+    """The start every queue runner shares: the model resolved, the project open, analyses
+    an earlier run left unfinished queued again (and the failed ones when asked); yields
+    (project, model location, summary, number queued)."""
     from cuewatch.faces.model import resolve_model
 
-    progress = progress or Progress()
     location = resolve_model(model, progress=progress.scaled(0.0, 0.0))
     with Project.open(project_path, actor=actor) as project:
         summary = RunSummary(requeued=project.analyses.requeue_interrupted())
         if retry_failed:
             summary.retried = project.analyses.requeue_failed()
-        total = len(project.analyses.all(state="queued"))
+        yield project, location, summary, len(project.analyses.all(state="queued"))
+
+
+def run_queued(project_path: Union[str, os.PathLike], *, model: Optional[str] = None,
+               jobs: int = 1, retry_failed: bool = False, progress: Optional[Progress] = None,
+               actor: Optional[str] = None) -> RunSummary:
+    """Run every queued analysis (and the ones an earlier run left unfinished)."""
+    progress = progress or Progress()
+    with queued_run(project_path, model, retry_failed, progress, actor) as (project, location, summary, total):
         throttle = _Throttle(project, progress, total)
         if jobs <= 1:
             _run_here(project, location, throttle, progress, summary)
