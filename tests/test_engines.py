@@ -127,3 +127,28 @@ def test_the_flag_rule_tells_apart_what_it_must():
     assert flag_differences(ref, [flag(1.0, 3.0), flag(10.0, 12.0, valence=-0.5)])
     assert flag_differences(ref, [flag(1.0, 3.0), flag(10.0, 12.0, kind="leak")])
     assert flag_differences(ref, [flag(1.0, 3.0)])
+
+
+def test_litert_smoothing_restarts_on_a_new_crop_size_as_mediapipe_does(eval_dir: Path, model_path: Path):
+    """The same crops into both landmarkers, one size until frame 6, 4 px larger after:
+    MediaPipe's VIDEO mode starts its landmark smoothing afresh on the new size, so litert
+    must too (without the restart the frames after the change differ by ~0.3% of the
+    inter-ocular distance, with it by ~0.02%, as on frames of one size)."""
+    from cuewatch.faces.engines import LiteRTLandmarker, LiteRTModels, MediaPipeLandmarker
+    from cuewatch.media.video import FrameReader, probe_video
+
+    frames = list(FrameReader(probe_video(eval_dir / "crema_single.mp4"), AnalysisSettings(), 0.0, 1.2))
+    ref = MediaPipeLandmarker(model_path.read_bytes(), 0.5)
+    ours = LiteRTLandmarker(LiteRTModels(model_path), 0.5)
+    worst = 0.0
+    try:
+        for i, f in enumerate(frames):
+            grow = 4 if i >= 6 else 0
+            crop = np.ascontiguousarray(f.image[60:360 + grow, 150:450 + grow])
+            a, b = ref.detect(crop, f.timestamp), ours.detect(crop, f.timestamp)
+            assert a is not None and b is not None
+            iod = float(np.linalg.norm(a.landmarks[33, :2] - a.landmarks[263, :2]))
+            worst = max(worst, float(np.linalg.norm(a.landmarks[:, :2] - b.landmarks[:, :2], axis=1).mean()) / iod)
+    finally:
+        ref.close()
+    assert worst < 0.001, f"{100 * worst:.3f}% of the inter-ocular distance"
