@@ -70,10 +70,10 @@ class AnalysisSettings:
     max_faces: int = _ranged(4, ValidRange(1, integer=True))
     #: landmarker presence threshold below which a tracked face counts as lost.
     min_presence: float = _ranged(0.5, ValidRange(0.0, 1.0))
-    #: what runs the face models: "mediapipe" (the tasks API, the reference) or "litert"
-    #: (the bundle's models run directly, faster); ``cuewatch.faces.engines``. litert
-    #: becomes the default once it gives the same flags as mediapipe on shared/eval.
-    engine: str = "mediapipe"
+    #: what runs the face models: "litert" (the bundle's models run directly, faster; the
+    #: default) or "mediapipe" (the tasks API, the reference); ``cuewatch.faces.engines``.
+    #: Both give the same flags on shared/eval (``tests/test_engines.py``).
+    engine: str = "litert"
 
     def sampling_label(self) -> str:
         if self.every:

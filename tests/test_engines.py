@@ -86,3 +86,69 @@ def test_an_unknown_engine_is_one_clear_error(tmp_path: Path):
                            "--engine", "onnx"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "invalid choice: 'onnx'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _eval_cases(eval_dir: Path) -> list:
+    from cuewatch.evaluation.operating_points import role_play_cases
+
+    cases = role_play_cases(eval_dir)
+    assert len(cases) >= 5, f"expected the 5 evaluation cases in {eval_dir}, found {len(cases)}"
+    return cases
+
+
+@pytest.mark.parametrize("case", ["crema_congruent", "crema_single", "crema_small", "crema_wide",
+                                  "pexels_distress_to_joy"])
+def test_both_engines_raise_the_same_flags_on_the_evaluation_set(eval_dir: Path, model_path: Path,
+                                                                 case: str):
+    """Identical flags on shared/eval, by the rule ``flag_differences`` defines (same count,
+    type and direction, overlapping, boundaries within ``MAX_FLAG_BOUNDARY_S``). The
+    face passes come from the feature cache after the first run."""
+    from cuewatch.evaluation.engine_agreement import engine_flags, flag_differences
+
+    found = {c.name: c for c in _eval_cases(eval_dir)}
+    assert case in found, sorted(found)
+    c = found[case]
+    flags = {e: engine_flags(c.video, c.transcript, model_path, e) for e in ENGINES}
+    assert flags["mediapipe"] or case == "crema_congruent"  # the cases do raise flags
+    assert flag_differences(flags["mediapipe"], flags["litert"]) == []
+
+
+def test_the_flag_rule_tells_apart_what_it_must():
+    """The rule itself: a boundary past the tolerance, another direction, another count."""
+    from cuewatch.domain import Flag
+    from cuewatch.evaluation.engine_agreement import MAX_FLAG_BOUNDARY_S, flag_differences
+
+    def flag(start: float, end: float, valence: float = 0.5, kind: str = "incongruence") -> Flag:
+        return Flag(start, end, kind, 0, {"valence": valence}, {}, 0.5, 1.0)
+
+    ref = [flag(1.0, 3.0), flag(10.0, 12.0)]
+    assert flag_differences(ref, [flag(1.0, 3.0), flag(10.0 + MAX_FLAG_BOUNDARY_S, 12.0)]) == []
+    assert flag_differences(ref, [flag(1.0, 3.0), flag(10.0, 12.0 + 2 * MAX_FLAG_BOUNDARY_S)])
+    assert flag_differences(ref, [flag(1.0, 3.0), flag(10.0, 12.0, valence=-0.5)])
+    assert flag_differences(ref, [flag(1.0, 3.0), flag(10.0, 12.0, kind="leak")])
+    assert flag_differences(ref, [flag(1.0, 3.0)])
+
+
+def test_litert_smoothing_restarts_on_a_new_crop_size_as_mediapipe_does(eval_dir: Path, model_path: Path):
+    """The same crops into both landmarkers, one size until frame 6, 4 px larger after:
+    MediaPipe's VIDEO mode starts its landmark smoothing afresh on the new size, so litert
+    must too (without the restart the frames after the change differ by ~0.3% of the
+    inter-ocular distance, with it by ~0.02%, as on frames of one size)."""
+    from cuewatch.faces.engines import LiteRTLandmarker, LiteRTModels, MediaPipeLandmarker
+    from cuewatch.media.video import FrameReader, probe_video
+
+    frames = list(FrameReader(probe_video(eval_dir / "crema_single.mp4"), AnalysisSettings(), 0.0, 1.2))
+    ref = MediaPipeLandmarker(model_path.read_bytes(), 0.5)
+    ours = LiteRTLandmarker(LiteRTModels(model_path), 0.5)
+    worst = 0.0
+    try:
+        for i, f in enumerate(frames):
+            grow = 4 if i >= 6 else 0
+            crop = np.ascontiguousarray(f.image[60:360 + grow, 150:450 + grow])
+            a, b = ref.detect(crop, f.timestamp), ours.detect(crop, f.timestamp)
+            assert a is not None and b is not None
+            iod = float(np.linalg.norm(a.landmarks[33, :2] - a.landmarks[263, :2]))
+            worst = max(worst, float(np.linalg.norm(a.landmarks[:, :2] - b.landmarks[:, :2], axis=1).mean()) / iod)
+    finally:
+        ref.close()
+    assert worst < 0.001, f"{100 * worst:.3f}% of the inter-ocular distance"

@@ -174,4 +174,6 @@ def test_the_sweep_scores_a_setting_as_the_scorer_scores_cuewatch_analyze(eval_d
         expected = scorer.score(str(case.truth), str(flags))
         assert counts[0, j].tolist() == [expected[k] for k in op.COUNTS]
     assert op.Score.of(counts[0]).found > 0
-    assert op.Score.of(counts[1]).flags < op.Score.of(counts[0]).flags  # the grid moves flags
+    # the grid moves flags: a far stricter valence finds fewer events (it may raise more,
+    # shorter flags: under litert 7 runs where medium flags 6 utterances)
+    assert op.Score.of(counts[1]).found < op.Score.of(counts[0]).found

@@ -110,7 +110,8 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
                    "then the user cache, then a one-time download)")
     p.add_argument("--engine", choices=ENGINES, default=AnalysisSettings.engine,
                    help="what runs the face models: litert (the model file's networks run "
-                   "directly) or mediapipe (the tasks API, the reference) (default %(default)s)")
+                   "directly, faster) or mediapipe (the tasks API, the reference); both give "
+                   "the same flags (default %(default)s)")
 
 
 def add_flag_options(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,16 @@ of the same face in that frame. The figures, and the limits issue 14 sets on the
   MediaPipe against itself on frames one grey level brighter reaches 0.010 there);
 - pose: mean absolute difference of each angle (pitch, yaw, roll) over frames, the worst
   angle: at most ``MAX_POSE_DEG`` degrees;
-- faces: the share of reference observations the other engine also has.
+- faces: the share of reference observations the other engine also has;
+- flags (``flag_differences``): on a role-play recording both engines must raise the same
+  flags, which this module defines, in one place: the same number of flags and, paired
+  in time order, each pair of the same type and the same direction (the sign of the
+  stated mood the face contradicts), overlapping, with each boundary within
+  ``MAX_FLAG_BOUNDARY_S`` seconds. The boundaries get a tolerance because a flag's edge
+  is where a smoothed valence crosses a threshold, or where an utterance-level rule tips
+  between flagging the whole utterance and its contradicting run: at such a knife edge
+  differences far below the limits above move the edge, as an imperceptible re-encoding
+  moves it under MediaPipe itself.
 """
 
 from __future__ import annotations
@@ -31,6 +40,11 @@ MAX_LANDMARK_IOD = 0.01
 MAX_BLENDSHAPE_DIFF = 0.03
 MAX_BLENDSHAPE_WORST = 0.05
 MAX_POSE_DEG = 2.0
+#: the largest shift of a flag's start or end between the engines that still counts as the
+#: same flag (``flag_differences``): what the reference moves by itself for an imperceptible
+#: change of its input (MediaPipe on crema_single re-encoded at CRF 8 moved a flag from
+#: 11.16-11.96 s to 10.76-12.96 s: its start 0.4 s, its end 1.0 s).
+MAX_FLAG_BOUNDARY_S = 1.0
 #: outer eye corners: the inter-ocular distance the landmark differences are measured in.
 _EYES = (33, 263)
 
@@ -130,3 +144,46 @@ def _same_face(a: Any, candidates: Sequence[Any]) -> Optional[Any]:
         if d <= best_d:
             best, best_d = b, d
     return best
+
+
+def _flag_sign(flag: Any) -> int:
+    """The direction of a flag: the sign of the stated mood's valence it contradicts."""
+    return int(np.sign(float((flag.stated or {}).get("valence") or 0.0)))
+
+
+def flag_differences(reference: Sequence[Any], other: Sequence[Any],
+                     max_boundary_s: float = MAX_FLAG_BOUNDARY_S) -> list[str]:
+    """How ``other``'s flags (``cuewatch.domain.Flag``) differ from the ``reference``
+    engine's on one recording, one line per difference; empty when they are the same
+    flags by the rule in the module docstring."""
+    ref = sorted(reference, key=lambda f: (f.start, f.end))
+    alt = sorted(other, key=lambda f: (f.start, f.end))
+    if len(ref) != len(alt):
+        return [f"{len(alt)} flags against {len(ref)}: "
+                + "; ".join(f"{f.type} {f.start:.2f}-{f.end:.2f}" for f in alt) + " against "
+                + "; ".join(f"{f.type} {f.start:.2f}-{f.end:.2f}" for f in ref)]
+    out = []
+    for a, b in zip(ref, alt):
+        what = f"{b.type} {b.start:.2f}-{b.end:.2f} s against {a.type} {a.start:.2f}-{a.end:.2f} s"
+        if a.type != b.type or _flag_sign(a) != _flag_sign(b):
+            out.append(f"{what}: another type or direction")
+        elif min(a.end, b.end) <= max(a.start, b.start):
+            out.append(f"{what}: no overlap")
+        elif max(abs(a.start - b.start), abs(a.end - b.end)) > max_boundary_s + 1e-9:
+            out.append(f"{what}: a boundary moved more than {max_boundary_s:g} s")
+    return out
+
+
+def engine_flags(video: Path, transcript: Path, model_path: Path, engine: str,
+                 settings: Optional[AnalysisSettings] = None) -> list[Any]:
+    """The flags ``cuewatch analyze`` raises on a role-play recording with ``engine``
+    (default settings otherwise; the face pass from the feature cache when it is there)."""
+    import dataclasses
+
+    from cuewatch.faces.model import check_model
+    from cuewatch.recording.analyse import run_pipeline
+
+    model = check_model(Path(model_path), "model_path")
+    settings = dataclasses.replace(settings or AnalysisSettings(), engine=engine)
+    return run_pipeline(Path(video), settings=settings, model_path=model.path,
+                        model_sha256=model.sha256, transcript=Path(transcript)).flags
