@@ -235,7 +235,8 @@ def fold_models(items: Sequence[LabelledItem], faces: dict) -> dict[int, fitted.
     other folds' dev items (the committed weights' C and temperature; item inputs the mean
     of its frames): what scores a dev person's rest search as if they were unseen, so that
     thresholds chosen on dev people are not chosen on faces the weights were fitted on.
-    Needs the eval extra (scikit-learn)."""
+    A fold whose other folds hold fewer than two labels gets none (its people are then
+    scored by the committed weights). Needs the eval extra (scikit-learn)."""
     chosen = fitted.load_model().info.get("fit_on", {}).get("absolute", {}).get("chosen_by_leave_person_out_cv", {})
     xs, labels, folds = [], [], []
     for it in items:
@@ -253,6 +254,8 @@ def fold_models(items: Sequence[LabelledItem], faces: dict) -> dict[int, fitted.
     for k in range(FOLDS):
         train = np.flatnonzero(f != k)
         lab = [labels[i] for i in train]
+        if len(set(lab)) < 2 or len(set(fit.sign_labels(lab))) < 2:
+            continue
         cats = fit.fit_logistic(x[train], lab, "absolute", float(chosen.get("C", fit.C)),
                                 float(chosen.get("temperature", 1.0)))
         val = fit.fit_logistic(x[train], fit.sign_labels(lab), "absolute", float(chosen.get("valence_C", fit.C)),
