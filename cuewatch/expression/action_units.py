@@ -533,8 +533,8 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
     counts too) and takes the lowest again. A person who smiles 80% of the time still has
     20% of frames quieter than every smile, and a listening client gives quiet mouths.
 
-    ``rest_search`` (``AUSettings``) says where that search looks. "regions": every usable
-    frame, as described here. "screened" (the default; needs ``scorer``, the
+    ``rest_search`` (``AUSettings``) says where that search looks. "regions" (the default):
+    every usable frame, as described here. "screened" (off; needs ``scorer``, the
     person-independent fitted reading's probability that a face is neutral, without which
     it is "regions"): only the frames that reading does not rule out (``rest_min_neutral``
     or more), the passes taking as many as ``neutral_fraction`` of all usable frames (a
@@ -548,7 +548,8 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
     neutral to it as his neutral one). "whole_face": first one resting cluster of every
     region at once, pass 1 its own frames. "fitted" (needs ``scorer``): the whole face's
     dense cluster whose median face reads neutral most likely (:func:`_fitted_rest_frames`,
-    at least ``rest_min_neutral``) is every region's rest, its frames the reference.
+    at least ``rest_min_neutral``) is every region's rest, its frames the reference. Why
+    the two that read the fitted reading are off (they lose role-play events): rules.toml.
 
     But a person who never rests in a region would have the least active frames of a
     held expression taken for a neutral. So first, per region, a mode search
