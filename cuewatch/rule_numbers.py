@@ -35,6 +35,9 @@ else:  # pragma: no cover - Python 3.10
 RULES_FILE = "rules.toml"
 RULES_PATH = Path(__file__).with_name(RULES_FILE)
 
+#: how the automatic neutral searches for a resting face (``[neutral] rest_search``).
+REST_SEARCHES: tuple[str, ...] = ("regions", "whole_face", "fitted", "screened")
+
 #: one AU cue: (source "g"/"b", measure or blendshape name, sign, full_scale, weight).
 Cue = tuple[str, str, int, float, float]
 
@@ -68,7 +71,8 @@ class NeutralRules:
     rest_min_spread_s: float
     rest_density_factor: float
     mode_points: int
-    rest_whole_face: bool
+    rest_search: str
+    rest_min_neutral: float
     geometry_scale_default: float
     blendshape_scale_cap: float
     rest_ceiling: dict[str, dict[str, float]]
@@ -350,6 +354,9 @@ def _check_names(rules: RuleNumbers) -> None:
     regions = set(rules.neutral.region_aus)
     known(rules.neutral.rest_ceiling, "neutral.rest_ceiling", regions)
     known(rules.neutral.rest_max_activity, "neutral.rest_max_activity", regions)
+    if rules.neutral.rest_search not in REST_SEARCHES:
+        raise _Bad("neutral.rest_search", f"must be one of {', '.join(REST_SEARCHES)}, "
+                   f"got {rules.neutral.rest_search!r}")
     known(rules.arousal.weights, "arousal.weights", aus)
     known(rules.valence.weights, "valence.weights", set(rules.prototypes))
 

@@ -246,6 +246,35 @@ def test_neutral_sequences_are_a_quarter_neutral_and_say_what_was_found(media_di
     assert "valence sign" in text and "purity" in text
 
 
+def test_sequences_without_a_neutral_measure_the_false_rest(media_dir: Path, model_path: Path,
+                                                           tmp_path: Path, monkeypatch) -> None:
+    """``share`` 0: a person's expressive items alone (no neutral item, so no marked
+    reading); a rest found there is a false rest, and the summary says how many."""
+    from cuewatch.evaluation import neutral_sequences as ns
+    from cuewatch.expression.action_units import SOURCE_NONE, AUSettings
+
+    monkeypatch.setenv("CUEWATCH_EVAL_CACHE", str(tmp_path / "cache"))
+    items = [i for i in shared_media_items(media_dir) if i.source == "crema_d"]
+    faces = cached_faces(items, model_path, 15.0)
+    seqs = ns.build_sequences(items, faces, 0.0)
+    assert len(seqs) == 1 and "neutral" not in [it.label for it in seqs[0].items]
+    assert len(seqs[0].items) >= ns.MIN_EXPRESSIVE + 1 and not seqs[0].neutral_rows.any()
+    regions = ns.read_sequence(seqs[0], model=fitted.load_model())
+    screened = ns.read_sequence(seqs[0], ExpressionSettings(au=AUSettings(rest_search="screened")),
+                                model=fitted.load_model())
+    for res in (regions, screened):
+        assert res.neutral_share == 0.0 and set(res.valence) == {"automatic", "fitted"}
+    assert regions.source != SOURCE_NONE     # today's search takes a rest from his expressions
+    text = "\n".join(ns.summarise([regions], "test"))
+    assert "no neutral" in text and "false rest (a rest found where there is none) for 1 of 1" in text
+    # leave-fold-out weights: one person (actor 1001, fold 3) fits every other fold's model
+    folds = ns.fold_models(items, faces)
+    assert sorted(folds) == [k for k in range(by_person.FOLDS) if k != by_person.fold_of("crema_d/1001")]
+    x = np.zeros((2, len(fitted.feature_names("absolute"))))
+    p, _v = folds[min(folds)].predict("absolute", x)
+    assert np.allclose(p.sum(axis=1), 1.0)
+
+
 def test_the_people_selection_takes_lfw_people_with_a_neutral_and_leaves_the_first_out() -> None:
     legend = ("user.id,image,emotion\n"
               "a,Ann_Lee_0001.jpg,neutral\na,Ann_Lee_0002.jpg,happiness\na,Ann_Lee_0003.jpg,happiness\n"

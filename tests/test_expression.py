@@ -13,7 +13,7 @@ import pytest
 from cuewatch.errors import CuewatchError
 from cuewatch.evaluation.landmarks import LandmarkedFace, landmark_video
 from cuewatch.expression.action_units import face_frame_points, geometry_measures
-from cuewatch.expression.series import estimate_expression, smooth_over_time
+from cuewatch.expression.series import ExpressionSettings, estimate_expression, smooth_over_time
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES, EXPRESSION_CATEGORIES
 
 AU = {name: i for i, name in enumerate(AU_NAMES)}
@@ -437,3 +437,70 @@ def test_a_held_smile_has_no_neutral_and_is_read_person_independently(crema):
     assert summary["category"] == "happy" and summary["valence"] > 0.3
     assert series.au[:, AU["AU12"]].mean() > 2.5
 
+
+
+def _screened() -> tuple[ExpressionSettings, object]:  # the "screened" rest search (off by default)
+    from cuewatch.expression import fitted
+    from cuewatch.expression.action_units import AUSettings
+    from cuewatch.expression.series import neutral_scorer
+    return ExpressionSettings(au=AUSettings(rest_search="screened")), neutral_scorer(fitted.load_model())
+
+
+def test_screened_rest_search_takes_its_rest_from_the_neutral_frames_of_a_held_smile(crema):
+    """Issue 12.3, ``rest_search = "screened"``: 80% held smile (real HAP frames), 20% real
+    NEU frames. The person-independent fitted reading finds only the neutral frames possibly
+    neutral, so the rest is theirs alone (the default search takes 43% smiling frames), and
+    they read as with the neutral clip marked."""
+    settings, _ = _screened()
+    hap, neu = crema["HAP"], crema["NEU"]
+    smiling = np.flatnonzero(hap.blendshapes[:, BLENDSHAPE_NAMES.index("mouthSmileLeft")] > 0.6)
+    n_neu = len(neu)
+    rows_smile = np.resize(smiling, 4 * n_neu)
+    frames = _frames([(hap, rows_smile[: 2 * n_neu]), (neu, np.arange(n_neu)), (hap, rows_smile[2 * n_neu:])])
+    t = np.arange(frames["landmarks"].shape[0]) / 15.0
+    args = (t, frames["landmarks"], frames["blendshapes"], frames["pose"], frames["bbox"], frames["confidence"])
+    series = estimate_expression(*args, settings=settings)
+    default = estimate_expression(*args)
+    neutral_part = set(range(2 * n_neu, 3 * n_neu))
+    assert series.neutral.source == "found" and set(series.neutral.frames) <= neutral_part
+    assert not set(default.neutral.frames) <= neutral_part
+    marked = neu.expression(neutral_span=(neu.timestamps[0] - 0.01, neu.timestamps[-1] + 0.01))
+    held = series.summary(t[2 * n_neu], t[3 * n_neu - 1])
+    assert held["category"] == "neutral"
+    assert abs(held["valence"] - marked.summary()["valence"]) < 0.1
+    smile = series.summary(t[0], t[2 * n_neu - 1])
+    assert smile["category"] == "happy" and smile["valence"] > 0.5
+
+
+def test_screened_rest_search_finds_none_in_a_held_smile_and_a_rest_among_a_quarter(crema):
+    """``rest_search = "screened"``: a held smile has no frame the fitted reading finds
+    possibly neutral, so no region has a neutral (the default finds resting brows there);
+    actor 1001's neutral frames a quarter of his frames, shuffled: a rest is found, its
+    brows from the neutral frames, and his angry clip still lowers the brows against it."""
+    from cuewatch.expression.action_units import SOURCE_FOUND, SOURCE_NONE, neutral_reference
+    settings, scorer = _screened()
+    hap = crema["HAP"]
+    smiling = np.flatnonzero(hap.blendshapes[:, BLENDSHAPE_NAMES.index("mouthSmileLeft")] > 0.6)
+    held = _frames([(hap, np.resize(smiling, 3 * smiling.size))])
+    t = np.arange(held["landmarks"].shape[0]) / 15.0
+    series = estimate_expression(t, held["landmarks"], held["blendshapes"], held["pose"], held["bbox"],
+                                 held["confidence"], settings=settings)
+    assert series.neutral.source == SOURCE_NONE
+    assert series.summary()["category"] == "happy" and series.summary()["valence"] > 0.3
+    rng = np.random.default_rng(0)
+    neu = crema["NEU"]
+    pool = _frames([(crema[c], np.arange(len(crema[c]))) for c in ("ANG", "FEA", "HAP", "SAD")])
+    pick = rng.choice(len(pool["blendshapes"]), size=3 * len(neu), replace=False)
+    frames = {f: np.concatenate([getattr(neu, f), pool[f][pick]]) for f in pool}
+    order = rng.permutation(len(frames["blendshapes"]))
+    frames = {f: v[order] for f, v in frames.items()}
+    is_neu = order < len(neu)
+    geometry = geometry_measures(face_frame_points(frames["landmarks"])[0])
+    found = neutral_reference(np.arange(order.size) / 15.0, geometry, frames["blendshapes"],
+                              frames["confidence"], settings=settings.au, scorer=scorer)
+    assert found.source == SOURCE_FOUND and is_neu[found.region_frames["brows"]].mean() > 0.6
+    track, spans = LandmarkedFace.concat([crema[c] for c in CODES])
+    spans = dict(zip(CODES, spans))
+    actor = track.expression(settings=settings)
+    au04 = actor.au[:, AU["AU04"]]
+    assert _mean(actor, au04, spans["ANG"]) > _mean(actor, au04, spans["NEU"]) + 0.5

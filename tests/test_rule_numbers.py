@@ -176,6 +176,9 @@ def test_an_unknown_key_a_wrong_type_or_a_dangling_name_is_a_clear_error(tmp_pat
     cue = TEXT.replace('["b", "mouthDimple", 1, 0.3, 0.7]', '["b", "mouthDimple", 1, 0.3]')
     assert "action_units.cues.AU14[0]: expected 5 items" in _error_for(tmp_path, cue)
     assert "not valid TOML" in _error_for(tmp_path, TEXT + "\n[flags\n")
+    search = TEXT.replace('rest_search = "regions"', 'rest_search = "region"')
+    assert "neutral.rest_search: must be one of regions, whole_face, fitted, screened, got 'region'" \
+        in _error_for(tmp_path, search)
 
 
 def test_the_expression_cache_key_carries_the_rule_numbers(monkeypatch) -> None:

@@ -11,7 +11,11 @@ Per sequence: whether a resting face was found (or none said so), how pure it is
 of the frames taken for the rest that belong to neutral items), and per item the valence
 sign and the 7-class answer of the hand-set reading with the automatic neutral, with the
 first neutral item marked instead, and of the fitted reading (relative to the found neutral,
-person-independent when none is found).
+person-independent when none is found). Sequences with no neutral at all (``share`` 0: a
+person's expressive items alone) measure the false rest: a rest found where the right
+answer is none. The rest searches that read the fitted reading ("screened", "fitted") score
+a dev person with weights fitted without their fold (:func:`fold_models`), so thresholds
+chosen on the dev people are not chosen on faces the weights were fitted on.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from typing import Optional
 
 import numpy as np
 
-from cuewatch.evaluation.by_person import held_out
+from cuewatch.evaluation import fit
+from cuewatch.evaluation.by_person import FOLDS, fold_of, held_out
 from cuewatch.evaluation.items import SEVEN_CLASSES, LabelledItem
 from cuewatch.evaluation.landmarks import FACE_ARRAYS, LandmarkedFace
 from cuewatch.evaluation.metrics import label_sign, valence_sign
 from cuewatch.expression import fitted
 from cuewatch.expression.action_units import SOURCE_NONE, face_frame_points, geometry_measures
-from cuewatch.expression.series import ExpressionSettings
+from cuewatch.expression.series import NO_NEUTRAL, ExpressionSettings
 from cuewatch.formats import EXPRESSION_CATEGORIES
 
 #: the share of a sequence's items that are neutral.
@@ -40,9 +45,15 @@ MIN_EXPRESSIVE = 3
 #: a photo is held this long, at this frame rate.
 HOLD_S = 1.0
 FPS = 15.0
-#: per-frame jitter of a held photo: landmarks (inter-ocular distances), blendshapes.
+#: per-frame jitter of a held photo: landmarks (inter-ocular distances), and blendshapes
+#: relative to their value. Measured on CREMA-D 1001's neutral clip (frame-to-frame, robust):
+#: landmarks 0.003 IOD; a blendshape's noise about a tenth of its value (browDown 0.023 at
+#: 0.29, eyeSquint 0.016-0.019 at 0.32-0.48, mouthSmile 0.019 at 0.16), and none on those
+#: reading ~0 (cheekSquint, noseSneer, mouthFrown: 0.0000). An additive 0.01 (the first
+#: version) gave every dead blendshape a mean of 0.004, several times its spread over all
+#: faces, which no recording shows.
 JITTER_IOD = 0.004
-JITTER_BLENDSHAPE = 0.01
+JITTER_BLENDSHAPE = 0.1
 #: readings compared on every sequence.
 READINGS: tuple[str, ...] = ("automatic", "marked", "fitted")
 
@@ -77,7 +88,8 @@ def _held(face: LandmarkedFace, rng: np.random.Generator) -> LandmarkedFace:
     lm = np.repeat(face.landmarks[:1].astype(np.float64), n, axis=0)
     iod = float(np.linalg.norm(lm[0, 33, :2] - lm[0, 263, :2])) or 1.0
     lm = lm + rng.normal(0.0, JITTER_IOD * iod, lm.shape)
-    bs = np.clip(np.repeat(face.blendshapes[:1], n, axis=0) + rng.normal(0.0, JITTER_BLENDSHAPE, (n, face.blendshapes.shape[1])), 0.0, 1.0)
+    bs = np.repeat(face.blendshapes[:1].astype(np.float64), n, axis=0)
+    bs = np.clip(bs * (1.0 + rng.normal(0.0, JITTER_BLENDSHAPE, bs.shape)), 0.0, 1.0)
     rep = {f: np.repeat(getattr(face, f)[:1], n, axis=0) for f in ("pose", "bbox", "confidence")}
     return LandmarkedFace(t, lm.astype(np.float32), bs.astype(np.float32), rep["pose"], rep["bbox"],
                           rep["confidence"])
@@ -93,7 +105,9 @@ def _part(face: LandmarkedFace, item: LabelledItem) -> Optional[LandmarkedFace]:
 def build_sequences(items: Sequence[LabelledItem], faces: dict,
                     share: float = NEUTRAL_SHARE) -> list[NeutralSequence]:
     """Per person with a neutral item and at least ``MIN_EXPRESSIVE`` others: a sequence
-    whose items are ``share`` neutral (as near as whole items allow), shuffled."""
+    whose items are ``share`` neutral (as near as whole items allow), shuffled. With
+    ``share`` 0: per person with at least ``MIN_EXPRESSIVE`` + 1 non-neutral items, all of
+    them and no neutral (a recording with no resting face: the right answer is none)."""
     by_person: dict[str, list[LabelledItem]] = defaultdict(list)
     for it in items:
         if faces.get(it.path) is not None and it.label in SEVEN_CLASSES:
@@ -104,10 +118,15 @@ def build_sequences(items: Sequence[LabelledItem], faces: dict,
         mine = sorted(by_person[person], key=lambda i: i.item_id)
         neutral = [i for i in mine if i.label == "neutral"]
         others = [i for i in mine if i.label != "neutral"]
-        n_other = min(len(others), int(np.floor(len(neutral) / ratio + 1e-9)))
-        if not neutral or n_other < MIN_EXPRESSIVE:
-            continue
-        n_neutral = max(1, int(round(n_other * ratio)))
+        if ratio <= 0.0:
+            n_other, n_neutral = len(others), 0
+            if n_other < MIN_EXPRESSIVE + 1:
+                continue
+        else:
+            n_other = min(len(others), int(np.floor(len(neutral) / ratio + 1e-9)))
+            if not neutral or n_other < MIN_EXPRESSIVE:
+                continue
+            n_neutral = max(1, int(round(n_other * ratio)))
         chosen = neutral[:n_neutral] + others[:n_other]
         rng = _rng(person)
         chosen = [chosen[k] for k in rng.permutation(len(chosen))]
@@ -138,21 +157,26 @@ class SequenceResult:
 
 
 def read_sequence(seq: NeutralSequence, settings: Optional[ExpressionSettings] = None,
-                  model: Optional[fitted.FittedModel] = None) -> SequenceResult:
-    """The sequence read with the automatic neutral, with its first neutral item marked,
-    and (with ``model``) by the fitted reading on the automatic neutral."""
+                  model: Optional[fitted.FittedModel] = None,
+                  rest_model: Optional[fitted.FittedModel] = None) -> SequenceResult:
+    """The sequence read with the automatic neutral, with its first neutral item marked
+    (when it has one), and (with ``model``) by the fitted reading on the automatic neutral.
+    ``rest_model`` scores the "fitted" rest search (the committed weights by default; for a
+    dev person, weights fitted without their fold: :func:`fold_models`)."""
     s = settings or ExpressionSettings()
     track = seq.track
     mask = seq.neutral_rows
-    auto = track.expression(settings=s)
+    auto = track.expression(settings=s, model=rest_model)
     ref = auto.neutral
     purity = float(mask[ref.frames].mean()) if ref.source != SOURCE_NONE and ref.frames.size else float("nan")
-    first = next(i for i, it in enumerate(seq.items) if it.label == "neutral")
-    a, b = seq.spans[first]
-    marked = track.expression(settings=s, neutral_span=(a - 0.01, b + 0.01))
     res = SequenceResult(seq.person, held_out(seq.person), float(mask.mean()), ref.source, purity,
                          [it.label for it in seq.items])
-    for name, series in (("automatic", auto), ("marked", marked)):
+    readings = [("automatic", auto)]
+    first = next((i for i, it in enumerate(seq.items) if it.label == "neutral"), None)
+    if first is not None:
+        a, b = seq.spans[first]
+        readings.append(("marked", track.expression(settings=s, neutral_span=(a - 0.01, b + 0.01))))
+    for name, series in readings:
         v, p = [], []
         for a, b in seq.spans:
             summ = series.summary(a - 1e-6, b + 1e-6)
@@ -172,18 +196,24 @@ def read_sequence(seq: NeutralSequence, settings: Optional[ExpressionSettings] =
 
 def summarise(results: list[SequenceResult], subset: str) -> list[str]:
     """Found / none, purity, and per reading valence-sign and 7-class accuracy over items."""
+    absent = bool(results) and all(r.neutral_share == 0.0 for r in results)
+    title = "no neutral" if absent else "neutral a quarter"
     if not results:
-        return [f"== automatic neutral, neutral a quarter / {subset}: no sequences"]
+        return [f"== automatic neutral, {title} / {subset}: no sequences"]
     found = [r for r in results if r.source != SOURCE_NONE]
     full = [r for r in results if not r.source.startswith("none") and ";" not in r.source]
     pur = np.array([r.purity for r in found if r.purity == r.purity])
     items = sum(len(r.labels) for r in results)
-    lines = [f"== automatic neutral, neutral a quarter / {subset}: {len(results)} people, {items} items, "
-             f"neutral {np.mean([r.neutral_share for r in results]):.0%} of frames",
-             f"   rest found in every region for {len(full)}, in some for {len(found) - len(full)}, "
-             f"none for {len(results) - len(found)}; purity (its frames from neutral items): "
-             f"median {np.median(pur) if pur.size else float('nan'):.0%}, "
-             f">= 50% for {int((pur >= 0.5).sum())} of {pur.size}"]
+    lines = [f"== automatic neutral, {title} / {subset}: {len(results)} people, {items} items, "
+             f"neutral {np.mean([r.neutral_share for r in results]):.0%} of frames"]
+    if absent:
+        lines.append(f"   false rest (a rest found where there is none) for {len(found)} of {len(results)} "
+                     f"({len(found) / len(results):.0%}; in every region {len(full)})")
+    else:
+        lines.append(f"   rest found in every region for {len(full)}, in some for {len(found) - len(full)}, "
+                     f"none for {len(results) - len(found)}; purity (its frames from neutral items): "
+                     f"median {np.median(pur) if pur.size else float('nan'):.0%} (mean {np.mean(pur) if pur.size else float('nan'):.0%}), "
+                     f">= 50% for {int((pur >= 0.5).sum())} of {pur.size}")
     for name in READINGS:
         have = [r for r in results if name in r.valence]
         if not have:
@@ -195,6 +225,40 @@ def summarise(results: list[SequenceResult], subset: str) -> list[str]:
         said = [SEVEN_CLASSES[k] for k in proba[:, keep].argmax(axis=1)]
         ok_val = valence_sign(val) == label_sign(labels)
         per = [float(np.mean(valence_sign(r.valence[name]) == label_sign(r.labels))) for r in have]
-        lines.append(f"   {name:10s} valence sign {ok_val.mean():4.0%} (per person {min(per):.0%}-{max(per):.0%}), "
-                     f"7-class {np.mean([a == b for a, b in zip(said, labels)]):4.0%}")
+        lines.append(f"   {name:10s} valence sign {ok_val.mean():5.1%} (per person {min(per):.0%}-{max(per):.0%}), "
+                     f"7-class {np.mean([a == b for a, b in zip(said, labels)]):5.1%}")
     return lines
+
+
+def fold_models(items: Sequence[LabelledItem], faces: dict) -> dict[int, fitted.FittedModel]:
+    """Per dev fold (``by_person.fold_of``), the person-independent reading fitted on the
+    other folds' dev items (the committed weights' C and temperature; item inputs the mean
+    of its frames): what scores a dev person's rest search as if they were unseen, so that
+    thresholds chosen on dev people are not chosen on faces the weights were fitted on.
+    A fold whose other folds hold fewer than two labels gets none (its people are then
+    scored by the committed weights). Needs the eval extra (scikit-learn)."""
+    chosen = fitted.load_model().info.get("fit_on", {}).get("absolute", {}).get("chosen_by_leave_person_out_cv", {})
+    xs, labels, folds = [], [], []
+    for it in items:
+        face = faces.get(it.path)
+        part = _part(face, it) if face is not None and it.fit_ok and not held_out(it.person) else None
+        if part is None or not len(part):
+            continue
+        geometry = geometry_measures(face_frame_points(part.landmarks)[0])
+        xs.append(fitted.features("absolute", geometry, part.blendshapes, np.zeros((len(part), 0)),
+                                  NO_NEUTRAL).mean(axis=0))
+        labels.append(it.label)
+        folds.append(fold_of(it.person))
+    x, f = np.array(xs), np.array(folds)
+    out = {}
+    for k in range(FOLDS):
+        train = np.flatnonzero(f != k)
+        lab = [labels[i] for i in train]
+        if len(set(lab)) < 2 or len(set(fit.sign_labels(lab))) < 2:
+            continue
+        cats = fit.fit_logistic(x[train], lab, "absolute", float(chosen.get("C", fit.C)),
+                                float(chosen.get("temperature", 1.0)))
+        val = fit.fit_logistic(x[train], fit.sign_labels(lab), "absolute", float(chosen.get("valence_C", fit.C)),
+                               float(chosen.get("valence_temperature", 1.0)))
+        out[k] = fitted.FittedModel({"absolute": cats}, {"absolute": val}, "", {"fold": k})
+    return out

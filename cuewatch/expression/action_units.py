@@ -20,6 +20,7 @@ frames: an hour at 15 fps (54,000 frames) takes a fraction of a second. Any thre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol, Union
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.formats import AU_NAMES, BLENDSHAPE_NAMES
+from cuewatch.rule_numbers import REST_SEARCHES
 from cuewatch.rule_numbers import RULES as _R
 
 # --- landmark indices (MediaPipe face mesh; R/L are the subject's right/left) ----------
@@ -152,6 +154,17 @@ class AUSettings:
     #: and 0.45 took her resting brows for a held expression.
     rest_max_activity: dict[str, float] = field(default_factory=lambda: dict(
         _R.neutral.rest_max_activity))
+    #: how the resting face is searched (``REST_SEARCHES``, see :func:`neutral_reference`):
+    #: "regions" (the mode search per region, above, over every usable frame), "screened"
+    #: (the same over the frames the person-independent fitted reading finds possibly
+    #: neutral; none when they are too few), "whole_face" (first one resting cluster of
+    #: every region at once) or "fitted" (the whole face's dense cluster whose median face
+    #: reads neutral most likely). The figures that chose it are in ``rules.toml``.
+    rest_search: str = _R.neutral.rest_search
+    #: "screened": a frame may be at rest from this probability of "neutral" (the
+    #: person-independent fitted reading); "fitted": a resting cluster's median face reads
+    #: neutral at least this likely.
+    rest_min_neutral: float = _R.neutral.rest_min_neutral
 
     def to_dict(self) -> dict:
         return {"cues": {k: [list(c) for c in v] for k, v in self.cues.items()},
@@ -164,7 +177,8 @@ class AUSettings:
                 "region_aus": dict(self.region_aus),
                 "rest_min_share": self.rest_min_share, "rest_min_spread_s": self.rest_min_spread_s,
                 "rest_density_factor": self.rest_density_factor,
-                "rest_max_activity": dict(self.rest_max_activity)}
+                "rest_max_activity": dict(self.rest_max_activity),
+                "rest_search": self.rest_search, "rest_min_neutral": self.rest_min_neutral}
 
 
 #: where a neutral reference comes from (``NeutralReference.source``).
@@ -386,6 +400,38 @@ def _cue_scales(region: str, settings: AUSettings) -> tuple[list[int], np.ndarra
     return gcols, gscale, stems, bscale
 
 
+def _rest_points(regions: tuple[str, ...], geometry: np.ndarray, paired: dict[str, np.ndarray],
+                 usable: np.ndarray, settings: AUSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The usable frames as points of the regions' geometry and blendshapes (cue full-scale
+    units, blendshapes above the ``rest_ceiling``), and each region's activity (n, regions)."""
+    s = settings
+    xs, acts = [], []
+    for r in regions:
+        gcols, gscale, stems, bscale = _cue_scales(r, s)
+        rest = s.rest_ceiling.get(r, {})
+        bs = np.stack([np.maximum(paired[n][usable] - rest.get(n, 0.0), 0.0) for n in stems], axis=1)
+        acts.append(bs.sum(axis=1))
+        xs.append(np.concatenate([geometry[usable][:, gcols] / gscale, bs / bscale], axis=1))
+    return np.concatenate(xs, axis=1), np.stack(acts, axis=1)
+
+
+def _clusters(x: np.ndarray, settings: AUSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mode search's clusters over ``_MODE_POINTS`` frames evenly spread over ``x``:
+    the subsample (rows of ``x``), each point's cluster (its nearest ``rest_min_share`` of
+    the points, as subsample positions) and each cluster's width (its farthest member)."""
+    s = settings
+    n = x.shape[0]
+    pick = np.unique(np.linspace(0, n - 1, min(n, _MODE_POINTS)).round().astype(np.int64))
+    xp = x[pick]
+    m = pick.size
+    k = int(min(m, max(s.min_neutral_frames, np.ceil(s.rest_min_share * m))))
+    sq = np.einsum("ij,ij->i", xp, xp)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (xp @ xp.T), 0.0))
+    order = np.argpartition(d, k - 1, axis=1)[:, :k]              # each frame's cluster
+    width = np.take_along_axis(d, order, axis=1).max(axis=1)
+    return pick, order, width
+
+
 def _rest_frames(region: str | tuple[str, ...], timestamps: np.ndarray, geometry: np.ndarray,
                  paired: dict[str, np.ndarray], usable: np.ndarray,
                  settings: AUSettings) -> np.ndarray:
@@ -403,26 +449,11 @@ def _rest_frames(region: str | tuple[str, ...], timestamps: np.ndarray, geometry
     """
     s = settings
     regions = (region,) if isinstance(region, str) else tuple(region)
-    xs, acts = [], []
-    for r in regions:
-        gcols, gscale, stems, bscale = _cue_scales(r, s)
-        rest = s.rest_ceiling.get(r, {})
-        bs = np.stack([np.maximum(paired[n][usable] - rest.get(n, 0.0), 0.0) for n in stems], axis=1)
-        acts.append(bs.sum(axis=1))
-        xs.append(np.concatenate([geometry[usable][:, gcols] / gscale, bs / bscale], axis=1))
-    x = np.concatenate(xs, axis=1)
+    x, per_region = _rest_points(regions, geometry, paired, usable, s)
     limits = np.array([s.rest_max_activity.get(r, np.inf) for r in regions])
-    per_region = np.stack(acts, axis=1)                          # (n, regions)
     activity = (per_region / limits).sum(axis=1) if len(regions) > 1 else per_region[:, 0]
-    n = usable.size
-    pick = np.unique(np.linspace(0, n - 1, min(n, _MODE_POINTS)).round().astype(np.int64))
+    pick, order, width = _clusters(x, s)
     xp, ap, tp = x[pick], activity[pick], timestamps[usable][pick]
-    m = pick.size
-    k = int(min(m, max(s.min_neutral_frames, np.ceil(s.rest_min_share * m))))
-    sq = np.einsum("ij,ij->i", xp, xp)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (xp @ xp.T), 0.0))
-    order = np.argpartition(d, k - 1, axis=1)[:, :k]              # each frame's cluster
-    width = np.take_along_axis(d, order, axis=1).max(axis=1)
     calm = np.median(ap[order], axis=1)                          # each cluster's activity
     tight = width <= s.rest_density_factor * np.median(width)    # a cluster, not strays
     for i in np.flatnonzero(tight)[np.argsort(calm[tight], kind="stable")]:
@@ -438,22 +469,50 @@ def _rest_frames(region: str | tuple[str, ...], timestamps: np.ndarray, geometry
     return np.empty(0, dtype=np.int64)
 
 
+#: P(neutral) per face: (N, G) geometry and (N, 52) blendshapes -> (N,) probability that
+#: a face is at rest, read person-independently (the fitted reading's "absolute" model,
+#: built by ``cuewatch.expression.series.neutral_scorer``; this module does not import it).
+NeutralScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _fitted_rest_frames(timestamps: np.ndarray, geometry: np.ndarray, blendshapes: np.ndarray,
+                        paired: dict[str, np.ndarray], usable: np.ndarray, settings: AUSettings,
+                        scorer: NeutralScorer) -> np.ndarray:
+    """The whole face's resting frames (rows of ``usable``), or none: dense clusters of the
+    face (as :func:`_rest_frames` builds them, every region at once), each scored by how
+    likely its median face reads neutral for anyone (``scorer``); the likeliest of the
+    tight clusters spanning ``rest_min_spread_s`` is the rest if that is at least
+    ``rest_min_neutral``. The median face, not each frame: a blink or a syllable in a
+    resting cluster does not decide it, and the scorer runs once per candidate cluster."""
+    s = settings
+    x, _activity = _rest_points(NEUTRAL_REGIONS, geometry, paired, usable, s)
+    pick, order, width = _clusters(x, s)
+    tp = timestamps[usable][pick]
+    tight = width <= s.rest_density_factor * np.median(width)
+    spread = np.ptp(tp[order], axis=1) >= s.rest_min_spread_s
+    candidates = np.flatnonzero(tight & spread)
+    if candidates.size == 0:
+        return np.empty(0, dtype=np.int64)
+    rows = usable[pick][order[candidates]]                       # (c, k) rows of the track
+    faces_g = np.median(geometry[rows], axis=1)
+    faces_b = np.median(np.asarray(blendshapes, dtype=np.float32)[rows], axis=1)
+    p = np.asarray(scorer(faces_g, faces_b), dtype=np.float64)
+    best = int(np.argmax(p))
+    if not p[best] >= s.rest_min_neutral:
+        return np.empty(0, dtype=np.int64)
+    i = candidates[best]
+    near = np.sqrt(((x - x[pick[i]]) ** 2).sum(axis=1)) <= width[i]
+    return usable[near]
+
+
 #: frames the mode search compares pairwise (evenly spread over the track).
 _MODE_POINTS = _R.neutral.mode_points
-#: automatic neutral (issue 12.3): search the whole face first for one resting cluster (every
-#: region calm at once; per region only where there is none) and start the reference from
-#: the rest cluster's own frames instead of the quietest ``neutral_fraction`` of all frames.
-#: Off: on sequences where a person's neutral items are a quarter (benchmarks/eval_neutral.py)
-#: it raised the share of rest frames from neutral items (median 43% -> 50% dev, 38% -> 43%
-#: held out) and neutral items read neutral (39% -> 53% dev, 38% -> 43% held out), but
-#: held-out valence sign fell (49.9% -> 48.6%), and on CREMA-D 1001 it moved the rest onto
-#: lowered brows (tests/test_expression.py's angry-vs-neutral AU04 gap 0.6 -> 0.23).
-REST_WHOLE_FACE = _R.neutral.rest_whole_face
 
 
 def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes: np.ndarray,
                       confidence: np.ndarray, neutral_span: Optional[tuple[float, float]] = None,
-                      settings: Optional[AUSettings] = None) -> NeutralReference:
+                      settings: Optional[AUSettings] = None,
+                      scorer: Optional[NeutralScorer] = None) -> NeutralReference:
     """The person's neutral face, from a marked span or found automatically, per region.
 
     Automatic: OpenFace assumes the most common expression is neutral, which fails for a
@@ -474,8 +533,23 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
     counts too) and takes the lowest again. A person who smiles 80% of the time still has
     20% of frames quieter than every smile, and a listening client gives quiet mouths.
 
-    With ``REST_WHOLE_FACE`` (off by default) the whole face is first searched for one
-    resting cluster (every region calm at once) and pass 1 is that cluster's own frames.
+    ``rest_search`` (``AUSettings``) says where that search looks. "regions" (the default):
+    every usable frame, as described here. "screened" (off; needs ``scorer``, the
+    person-independent fitted reading's probability that a face is neutral, without which
+    it is "regions"): only the frames that reading does not rule out (``rest_min_neutral``
+    or more), the passes taking as many as ``neutral_fraction`` of all usable frames (a
+    quarter of the screened ones instead kept the quietest of the neutral frames, farther
+    from a marked neutral's median); if they are fewer than
+    ``rest_min_share`` of the usable frames there is no resting face, in no region, and
+    ``source`` says so. A held smile or frown is then not taken for a neutral because it
+    is the calmest thing in the recording, while within the frames that could be at rest
+    the person's own quietest brows, eyes and mouth still decide (the fitted reading alone
+    cannot tell a mild frown from this person's rest: CREMA-D 1001's angry clip reads as
+    neutral to it as his neutral one). "whole_face": first one resting cluster of every
+    region at once, pass 1 its own frames. "fitted" (needs ``scorer``): the whole face's
+    dense cluster whose median face reads neutral most likely (:func:`_fitted_rest_frames`,
+    at least ``rest_min_neutral``) is every region's rest, its frames the reference. Why
+    the two that read the fitted reading are off (they lose role-play events): rules.toml.
 
     But a person who never rests in a region would have the least active frames of a
     held expression taken for a neutral. So first, per region, a mode search
@@ -512,7 +586,20 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
     b = np.asarray(blendshapes, dtype=np.float64)
     paired = paired_blendshapes(b)
     k = max(min(s.min_neutral_frames, usable.size), int(round(s.neutral_fraction * usable.size)))
-    joint = _rest_frames(NEUTRAL_REGIONS, t, geometry, paired, usable, s) if REST_WHOLE_FACE else usable[:0]
+    if s.rest_search not in REST_SEARCHES:
+        raise CuewatchError(f"unknown rest search {s.rest_search!r}: use one of {', '.join(REST_SEARCHES)}")
+    if s.rest_search == "screened" and scorer is not None:
+        p = np.asarray(scorer(geometry[usable], b[usable]), dtype=np.float64)
+        keep = usable[p >= s.rest_min_neutral]
+        if keep.size < max(s.min_neutral_frames, s.rest_min_share * usable.size):
+            return _reference_at(geometry, b, {region: usable[:0] for region in NEUTRAL_REGIONS}, "automatic", s)
+        usable = keep
+        k = min(k, usable.size)   # still a share of the recording, not of the screened frames
+    if s.rest_search == "fitted" and scorer is not None:
+        joint = _fitted_rest_frames(t, geometry, b, paired, usable, s, scorer)
+        return _reference_at(geometry, b, {region: joint for region in NEUTRAL_REGIONS}, "automatic", s)
+    whole = s.rest_search == "whole_face"
+    joint = _rest_frames(NEUTRAL_REGIONS, t, geometry, paired, usable, s) if whole else usable[:0]
     if joint.size:
         rest = {region: joint for region in NEUTRAL_REGIONS}
     else:
@@ -526,7 +613,7 @@ def neutral_reference(timestamps: np.ndarray, geometry: np.ndarray, blendshapes:
         activity = sum(np.maximum(paired[name][usable] - ceiling.get(name, 0.0), 0.0)
                        for name in s.region_activity[region])
         pass1[region] = usable[np.argsort(activity, kind="stable")[:k]] if rest[region].size else rest[region]
-    if REST_WHOLE_FACE:
+    if whole:
         pass1 = rest
     ref = _reference_at(geometry, b, pass1, "automatic", s)
     au = action_unit_intensities(geometry[usable], b[usable], ref, s)

@@ -24,11 +24,13 @@ from cuewatch.errors import CuewatchError
 from cuewatch.expression import fitted
 from cuewatch.expression.action_units import (
     GEOMETRY_NAMES,
+    SOURCE_NONE,
     STEADY_BLENDSHAPE_IDX,
     UPPER_FACE_COLS,
     AUSettings,
     Landmarks,
     NeutralReference,
+    NeutralScorer,
     action_unit_intensities,
     face_frame_points,
     geometry_measures,
@@ -488,16 +490,37 @@ def valence_from_scores(scores: np.ndarray, settings: ExpressionSettings) -> np.
 
 def fitted_scores(geometry: np.ndarray, blendshapes: np.ndarray, au: np.ndarray,
                   reference: NeutralReference, timestamps: np.ndarray, weights: np.ndarray,
-                  shots: np.ndarray, settings: ExpressionSettings) -> tuple[np.ndarray, np.ndarray]:
+                  shots: np.ndarray, settings: ExpressionSettings,
+                  model: Optional[fitted.FittedModel] = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, 8) category probabilities and (N,) valence from the fitted reading, smoothed like
     the AUs. A marked neutral gets the relative reading; without one the person-independent
     reading applies, so a recording with no neutral is not read as all neutral."""
     name = "relative" if reference.method == "span" else "absolute"
-    proba, valence = fitted.load_model().predict(name, fitted.features(name, geometry, blendshapes,
+    proba, valence = (model or fitted.load_model()).predict(name, fitted.features(name, geometry, blendshapes,
                                                                        au, reference))
     both = smooth_over_time(timestamps, np.hstack([proba, valence[:, None]]), weights,
                             settings.smooth_half_width_s, shots)
     return both[:, :-1], both[:, -1]
+
+
+#: the absolute reading takes no neutral: the reference its inputs are read against is none.
+NO_NEUTRAL = NeutralReference(geometry=np.full(len(GEOMETRY_NAMES), np.nan),
+                               blendshapes=np.zeros(len(BLENDSHAPE_NAMES)), method="automatic",
+                               n_frames=0, frames=np.empty(0, np.int64), source=SOURCE_NONE)
+
+
+def neutral_scorer(model: fitted.FittedModel) -> NeutralScorer:
+    """The automatic neutral's scorer (``AUSettings.rest_search`` "fitted"): how likely a
+    face reads neutral by the person-independent ("absolute") fitted reading, so the rest
+    search carries over to refitted weights."""
+    col = EXPRESSION_CATEGORIES.index("neutral")
+
+    def score(geometry: np.ndarray, blendshapes: np.ndarray) -> np.ndarray:
+        au = np.zeros((geometry.shape[0], len(AU_NAMES)))
+        x = fitted.features("absolute", geometry, blendshapes, au, NO_NEUTRAL)
+        return model.predict("absolute", x)[0][:, col]
+
+    return score
 
 
 def arousal_from_aus(au: np.ndarray, settings: ExpressionSettings) -> np.ndarray:
@@ -541,7 +564,8 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
                         pose: np.ndarray, bbox: np.ndarray, detection_confidence: np.ndarray,
                         neutral_span: Optional[tuple[float, float]] = None,
                         settings: Optional[ExpressionSettings] = None,
-                        sharpness: Optional[np.ndarray] = None) -> ExpressionSeries:
+                        sharpness: Optional[np.ndarray] = None,
+                        model: Optional[fitted.FittedModel] = None) -> ExpressionSeries:
     """The expression series of one track, relative to that person's neutral face.
 
     ``landmarks`` (N, 478, 3) pixels may be a memmap (only the needed columns are read);
@@ -550,6 +574,8 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
     ``timestamps`` (N,) increasing seconds. ``neutral_span`` (start_s, end_s) marks where the
     person's face is neutral; without it the neutral face is found automatically (see
     :func:`cuewatch.expression.action_units.neutral_reference`). ``sharpness`` (N,) is optional.
+    ``model``: the fitted reading's weights (the committed ones by default), read by the
+    fitted reading and by the "fitted" rest search.
     """
     s = settings or ExpressionSettings()
     t = np.asarray(timestamps, dtype=np.float64)
@@ -575,7 +601,10 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
     points, _iod = face_frame_points(landmarks)
     geometry = geometry_measures(points)
     conf = frame_confidence(t, points, b, p, box, det, sharpness, s)
-    reference = neutral_reference(t, geometry, b, conf, neutral_span, s.au)
+    scorer = None
+    if neutral_span is None and s.au.rest_search in ("fitted", "screened") and (model is not None or fitted.WEIGHTS_PATH.is_file()):
+        scorer = neutral_scorer(model or fitted.load_model())
+    reference = neutral_reference(t, geometry, b, conf, neutral_span, s.au, scorer)
     au_raw = action_unit_intensities(geometry, b, reference, s.au)
     one_sided = unilateral_corner(geometry, b, reference)
     weights = conf + 1e-3
@@ -588,7 +617,7 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
     au = reread_lip_stretch(au, not_a_smile)
     au = reread_smile_wrinkles(au, s)
     if s.reading == "fitted":
-        scores, valence = fitted_scores(geometry, b, au, reference, t, weights, shots, s)
+        scores, valence = fitted_scores(geometry, b, au, reference, t, weights, shots, s, model)
     else:
         scores = prototype_scores(au, one_sided, s, eyes_shut)
         valence = valence_from_scores(scores, s)
