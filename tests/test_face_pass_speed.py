@@ -16,25 +16,17 @@ from cuewatch.faces.bundle_models import (
     BundleLandmarks,
     check_threads,
 )
-from cuewatch.faces.face_pass import (
-    ALONE_LANDMARK_THREADS,
-    SIDE_BY_SIDE_DECODER_THREADS,
-    ChunkThreads,
-    analyze_video,
-    chunk_threads,
-)
+from cuewatch.faces.face_pass import ALONE_LANDMARK_THREADS, analyze_video, landmark_threads
 from cuewatch.faces.finding import read_bundle_member
 from cuewatch.features.folder import TRACK_FIELDS, load_features
 from cuewatch.options import AnalysisSettings
 
 
 def test_a_chunk_alone_gets_the_spare_core_and_side_by_side_chunks_do_not():
-    alone = ChunkThreads(landmarks=ALONE_LANDMARK_THREADS, decoder=0)
-    side_by_side = ChunkThreads(landmarks=1, decoder=SIDE_BY_SIDE_DECODER_THREADS)
-    assert chunk_threads(1, 2) == alone and alone.landmarks == 2
-    assert chunk_threads(1, 16) == alone
-    assert chunk_threads(1, 1) == side_by_side  # one core allowed (workers=1): never more
-    assert chunk_threads(2, 2) == side_by_side and chunk_threads(4, 8) == side_by_side
+    assert landmark_threads(1, 2) == ALONE_LANDMARK_THREADS == 2
+    assert landmark_threads(1, 1) == 1  # one core allowed (workers=1): never more
+    assert landmark_threads(1, 16) == ALONE_LANDMARK_THREADS
+    assert landmark_threads(2, 2) == 1 and landmark_threads(4, 8) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -1, MAX_INTERPRETER_THREADS + 1, 1.5, "2", True, None])
@@ -102,14 +94,3 @@ def test_one_piece_with_two_landmark_threads_writes_the_same_features_as_one_thr
             if name != "landmarks":
                 np.testing.assert_array_equal(getattr(track, name), getattr(other, name), err_msg=name)
         np.testing.assert_array_equal(track.landmarks(), other.landmarks())
-
-
-def test_the_decoder_threads_change_no_frame(eval_dir: Path):
-    from cuewatch.media.video import FrameReader, probe_video
-
-    info = probe_video(eval_dir / "crema_single.mp4")
-    frames = {n: list(FrameReader(info, AnalysisSettings(), 2.0, 4.0, decoder_threads=n)) for n in (0, 1, 2)}
-    assert len(frames[0]) >= 25
-    for n in (1, 2):
-        assert [(f.index, f.timestamp) for f in frames[n]] == [(f.index, f.timestamp) for f in frames[0]]
-        assert all(np.array_equal(a.image, b.image) for a, b in zip(frames[n], frames[0]))

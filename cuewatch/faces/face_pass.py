@@ -49,26 +49,13 @@ CHUNK_ID_STRIDE = 1_000_000
 #: decode. Chunks running side by side keep one each, as two chunk threads already fill
 #: two cores (two threads each measured slower there). Never more than the cores allowed.
 ALONE_LANDMARK_THREADS = 2
-#: FFmpeg decoding threads of chunks running side by side. FFmpeg's own choice (frame
-#: threads, one per core) costs more CPU per frame (measured: 2.26 against 1.99 ms per
-#: analysed frame at 640x480, 15.0 against 12.5 ms at 1080p), which only pays when a core
-#: is free; a chunk alone keeps FFmpeg's choice, so its decoder keeps up with 1080p.
-SIDE_BY_SIDE_DECODER_THREADS = 1
 
 
-@dataclass(frozen=True)
-class ChunkThreads:
-    """The threads one chunk's models and decoder may use (the result never depends on them)."""
-
-    landmarks: int = 1  # XNNPACK threads of the landmark model
-    decoder: int = 0    # FFmpeg decoding threads; 0 lets FFmpeg choose
-
-
-def chunk_threads(running_chunks: int, cores: int) -> ChunkThreads:
-    """Threads per chunk when ``running_chunks`` run at once on ``cores`` cores."""
-    if running_chunks > 1 or cores <= 1:
-        return ChunkThreads(landmarks=1, decoder=SIDE_BY_SIDE_DECODER_THREADS)
-    return ChunkThreads(landmarks=min(ALONE_LANDMARK_THREADS, cores), decoder=0)
+def landmark_threads(running_chunks: int, cores: int) -> int:
+    """Landmark-model threads per chunk when ``running_chunks`` run at once on ``cores``."""
+    if running_chunks > 1:
+        return 1
+    return max(1, min(ALONE_LANDMARK_THREADS, cores))
 
 
 def plan_chunks(duration: float) -> list[tuple[float, Optional[float]]]:
@@ -102,23 +89,23 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
                   start_s: float, end_s: Optional[float], id_base: int,
                   progress: Optional[Progress] = None,
                   finish: Optional[Callable[[ChunkResult], tuple[dict, dict[int, int]]]] = None,
-                  threads: ChunkThreads = ChunkThreads()) -> ChunkResult:
+                  threads: int = 1) -> ChunkResult:
     """Analyse one time chunk into a features directory with provisional tracklet ids.
 
     Runs on the calling thread (one chunk thread each when chunks run in parallel).
     ``finish`` turns the result into the final (meta, id map), so a recording analysed in
-    one piece is written only once. ``threads``: the landmark model's and the decoder's
-    (``chunk_threads``); the result does not depend on them.
+    one piece is written only once. ``threads``: the landmark model's (``landmark_threads``);
+    the result does not depend on it.
     """
     from cuewatch.faces.tracking import FacePipeline
 
     progress = progress or Progress()
     writer = FeaturesWriter(Path(directory))
-    reader = FrameReader(info, settings, start_s, end_s, decoder_threads=threads.decoder)
+    reader = FrameReader(info, settings, start_s, end_s)
     end = end_s if end_s is not None else max(info.duration, start_s + 1e-3)
     span = max(1e-3, end - start_s)
     result = ChunkResult(directory=str(directory))
-    with FacePipeline(Path(model_path), settings, id_base=id_base, landmark_threads=threads.landmarks) as faces:
+    with FacePipeline(Path(model_path), settings, id_base=id_base, landmark_threads=threads) as faces:
         for frame in read_ahead(reader):
             observations = faces.process(frame.image, frame.timestamp)
             writer.add(frame.index, frame.timestamp, observations)
@@ -158,7 +145,7 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     chunks = plan_chunks(info.duration)
     cores = workers or (os.cpu_count() or 1)
     n_workers = max(1, min(len(chunks), cores))
-    threads = chunk_threads(n_workers, cores)
+    threads = landmark_threads(n_workers, cores)
     model = str(Path(model_path).resolve())
 
     def final(raw: list[ChunkResult]) -> tuple[dict[str, Any], dict[int, int]]:
@@ -195,7 +182,7 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
                     sub = progress.scaled(i / len(jobs), (i + 1) / len(jobs))
                     raw.append(analyze_chunk(*job, sub, threads=threads))
             else:
-                raw = _run_parallel(jobs, n_workers, progress, threads)
+                raw = _run_parallel(jobs, n_workers, progress)
             meta, id_map = final(raw)
             concatenate_features([Path(r.directory) for r in raw], out_dir,
                                  [id_map] * len(raw), meta)
@@ -216,8 +203,7 @@ class _StopToken:
         return self.event.is_set() or self.progress.cancelled()
 
 
-def _run_parallel(jobs: list[ChunkJob], n_workers: int, progress: Progress,
-                  threads: ChunkThreads) -> list[ChunkResult]:
+def _run_parallel(jobs: list[ChunkJob], n_workers: int, progress: Progress) -> list[ChunkResult]:
     """Chunks on ``n_workers`` threads; the calling thread alone reports progress."""
     done_fraction = [0.0] * len(jobs)
     stop = _StopToken(progress)
@@ -226,8 +212,7 @@ def _run_parallel(jobs: list[ChunkJob], n_workers: int, progress: Progress,
         return Progress(lambda f, _m: done_fraction.__setitem__(i, f), stop)
 
     with ThreadPoolExecutor(n_workers, thread_name_prefix="cuewatch-chunk") as pool:
-        futures = [pool.submit(analyze_chunk, *job, tracker(i), threads=threads)
-                   for i, job in enumerate(jobs)]
+        futures = [pool.submit(analyze_chunk, *job, tracker(i)) for i, job in enumerate(jobs)]
         try:
             while True:
                 finished, pending = wait(futures, timeout=0.25, return_when=FIRST_EXCEPTION)
