@@ -44,10 +44,10 @@ MIN_SPLIT_S = 30.0
 CHUNK_TARGET_S = 600.0
 #: tracklet ids of chunk i start at i * this.
 CHUNK_ID_STRIDE = 1_000_000
-#: landmark-model threads (litert engine) of a chunk that runs alone (a recording analysed
-#: in one piece, or chunks run one after another): the second core would otherwise only
-#: decode. Chunks running side by side keep one each, as two chunk threads already fill
-#: two cores (two threads each measured slower there). Never more than the cores allowed.
+#: landmark-model threads (litert engine) of a chunk that runs alone (a recording under
+#: ``MIN_SPLIT_S``, analysed in one piece): the second core would otherwise only decode.
+#: Chunks running side by side keep one each, as two chunk threads already fill two cores
+#: (two threads each measured slower there). Never more than the cores allowed (``workers``).
 ALONE_LANDMARK_THREADS = 2
 
 
