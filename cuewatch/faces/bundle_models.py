@@ -33,6 +33,13 @@ _SCORE_CLIP = 100.0
 DETECTOR_NMS_IOU = 0.3
 #: the landmark model's input side.
 LANDMARKS_SIDE = 256
+#: the most XNNPACK threads one interpreter may use (more than the cores only contend).
+MAX_INTERPRETER_THREADS = 8
+#: uint8 pixels to the models' float32 input ranges: the detector's [-1, 1] (x * 2/255 - 1),
+#: the landmark model's [0, 1] (x / 255); float32 scalars, so the arithmetic is float32.
+_DETECTOR_INPUT_SCALE = np.float32(2.0 / 255.0)
+_LANDMARKS_INPUT_SCALE = np.float32(1.0 / 255.0)
+_ONE = np.float32(1.0)
 #: the 146 landmarks the blendshapes model reads (MediaPipe's face_blendshapes_graph).
 BLENDSHAPES_SUBSET = np.array([
     0, 1, 4, 5, 6, 7, 8, 10, 13, 14, 17, 21, 33, 37, 39,
@@ -47,10 +54,21 @@ BLENDSHAPES_SUBSET = np.array([
     466, 468, 469, 470, 471, 472, 473, 474, 475, 476, 477], dtype=np.intp)
 
 
-def _interpreter(model: bytes) -> Any:
+def check_threads(threads: int) -> int:
+    """An interpreter thread count: a whole number from 1 to ``MAX_INTERPRETER_THREADS``."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or \
+            not 1 <= threads <= MAX_INTERPRETER_THREADS:
+        from cuewatch.errors import CuewatchError
+
+        raise CuewatchError(f"interpreter threads must be a whole number from 1 to "
+                            f"{MAX_INTERPRETER_THREADS}, not {threads!r}")
+    return threads
+
+
+def _interpreter(model: bytes, threads: int = 1) -> Any:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model, num_threads=1)
+    interpreter = Interpreter(model_content=model, num_threads=check_threads(threads))
     interpreter.allocate_tensors()
     return interpreter
 
@@ -105,10 +123,11 @@ class BundleDetector:
         warp = np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
         small = cv2.warpAffine(image, warp, (DETECTOR_SIDE, DETECTOR_SIDE), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-        canvas = small.astype(np.float32)
-        canvas *= 2.0 / 255.0
-        canvas -= 1.0
-        self._interpreter.set_tensor(self._input, canvas[None])
+        # straight into the input tensor, [-1, 1] (no intermediate array, no set_tensor copy)
+        canvas = self._interpreter.tensor(self._input)()[0]
+        np.multiply(small, _DETECTOR_INPUT_SCALE, out=canvas)
+        canvas -= _ONE
+        del canvas  # LiteRT refuses to run while a view of its buffers is alive
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes)[0]
         logits = np.clip(self._interpreter.get_tensor(self._scores)[0, :, 0].astype(np.float64),
@@ -167,10 +186,15 @@ class LandmarksOutput:
 
 
 class BundleLandmarks:
-    """The bundle's face landmark model ([0, 1] RGB input, 256x256)."""
+    """The bundle's face landmark model ([0, 1] RGB input, 256x256).
 
-    def __init__(self, model_path: Path) -> None:
-        self._interpreter = _interpreter(read_bundle_member(model_path, LANDMARKS_MEMBER))
+    ``threads``: XNNPACK threads for its invoke (the readings do not depend on it: the
+    work is split by output tiles, each summed in the same order).
+    """
+
+    def __init__(self, model_path: Path, threads: int = 1) -> None:
+        self.threads = check_threads(threads)
+        self._interpreter = _interpreter(read_bundle_member(model_path, LANDMARKS_MEMBER), self.threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = self._interpreter.get_output_details()
         # MediaPipe reads the first output as landmarks and the second as the presence logit
@@ -178,9 +202,9 @@ class BundleLandmarks:
 
     def run(self, crop: np.ndarray) -> LandmarksOutput:
         """``crop``: (256, 256, 3) uint8 RGB."""
-        tensor = crop.astype(np.float32)
-        tensor *= 1.0 / 255.0
-        self._interpreter.set_tensor(self._input, tensor[None])
+        tensor = self._interpreter.tensor(self._input)()[0]
+        np.multiply(crop, _LANDMARKS_INPUT_SCALE, out=tensor)
+        del tensor  # LiteRT refuses to run while a view of its buffers is alive
         self._interpreter.invoke()
         pts = self._interpreter.get_tensor(self._landmarks).reshape(-1, 3).copy()
         logit = float(self._interpreter.get_tensor(self._presence).reshape(-1)[0])

@@ -261,14 +261,15 @@ class LiteRTLandmarker:
 
 class LiteRTModels:
     """One set of interpreters, shared by the landmarkers of one ``FacePipeline`` (they
-    run one after another on its thread, so sharing saves memory and load time)."""
+    run one after another on its thread, so sharing saves memory and load time).
+    ``landmark_threads``: XNNPACK threads of the landmark model, the one big model."""
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, landmark_threads: int = 1) -> None:
         from cuewatch.faces.bundle_models import BundleBlendshapes, BundleDetector, BundleLandmarks
         from cuewatch.faces.face_geometry import FaceGeometry
 
         self.detector = BundleDetector(model_path)
-        self.landmarks = BundleLandmarks(model_path)
+        self.landmarks = BundleLandmarks(model_path, landmark_threads)
         self.blendshapes = BundleBlendshapes(model_path)
         self.geometry = FaceGeometry(model_path)
 

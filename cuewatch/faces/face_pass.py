@@ -44,6 +44,18 @@ MIN_SPLIT_S = 30.0
 CHUNK_TARGET_S = 600.0
 #: tracklet ids of chunk i start at i * this.
 CHUNK_ID_STRIDE = 1_000_000
+#: landmark-model threads (litert engine) of a chunk that runs alone (a recording under
+#: ``MIN_SPLIT_S``, analysed in one piece): the second core would otherwise only decode.
+#: Chunks running side by side keep one each, as two chunk threads already fill two cores
+#: (two threads each measured slower there). Never more than the cores allowed (``workers``).
+ALONE_LANDMARK_THREADS = 2
+
+
+def landmark_threads(running_chunks: int, cores: int) -> int:
+    """Landmark-model threads per chunk when ``running_chunks`` run at once on ``cores``."""
+    if running_chunks > 1:
+        return 1
+    return max(1, min(ALONE_LANDMARK_THREADS, cores))
 
 
 def plan_chunks(duration: float) -> list[tuple[float, Optional[float]]]:
@@ -77,12 +89,13 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
                   start_s: float, end_s: Optional[float], id_base: int,
                   progress: Optional[Progress] = None,
                   finish: Optional[Callable[[ChunkResult], tuple[dict, dict[int, int]]]] = None,
-                  ) -> ChunkResult:
+                  threads: int = 1) -> ChunkResult:
     """Analyse one time chunk into a features directory with provisional tracklet ids.
 
     Runs on the calling thread (one chunk thread each when chunks run in parallel).
     ``finish`` turns the result into the final (meta, id map), so a recording analysed in
-    one piece is written only once.
+    one piece is written only once. ``threads``: the landmark model's (``landmark_threads``);
+    the result does not depend on it.
     """
     from cuewatch.faces.tracking import FacePipeline
 
@@ -92,7 +105,7 @@ def analyze_chunk(info: VideoInfo, settings: AnalysisSettings, model_path: str, 
     end = end_s if end_s is not None else max(info.duration, start_s + 1e-3)
     span = max(1e-3, end - start_s)
     result = ChunkResult(directory=str(directory))
-    with FacePipeline(Path(model_path), settings, id_base=id_base) as faces:
+    with FacePipeline(Path(model_path), settings, id_base=id_base, landmark_threads=threads) as faces:
         for frame in read_ahead(reader):
             observations = faces.process(frame.image, frame.timestamp)
             writer.add(frame.index, frame.timestamp, observations)
@@ -130,7 +143,9 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chunks = plan_chunks(info.duration)
-    n_workers = max(1, min(len(chunks), workers or (os.cpu_count() or 1)))
+    cores = workers or (os.cpu_count() or 1)
+    n_workers = max(1, min(len(chunks), cores))
+    threads = landmark_threads(n_workers, cores)
     model = str(Path(model_path).resolve())
 
     def final(raw: list[ChunkResult]) -> tuple[dict[str, Any], dict[int, int]]:
@@ -155,7 +170,7 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
 
     if len(chunks) == 1:
         analyze_chunk(info, settings, model, str(out_dir), 0.0, None, 0, progress,
-                      finish=lambda r: final([r]))
+                      finish=lambda r: final([r]), threads=threads)
     else:
         parts_dir = out_dir / "chunks"
         jobs: list[ChunkJob] = [(info, settings, model, str(parts_dir / f"{i:03d}"), start, end,
@@ -165,7 +180,7 @@ def analyze_video(video_path: str | os.PathLike[str], settings: AnalysisSettings
                 raw = []
                 for i, job in enumerate(jobs):
                     sub = progress.scaled(i / len(jobs), (i + 1) / len(jobs))
-                    raw.append(analyze_chunk(*job, sub))
+                    raw.append(analyze_chunk(*job, sub, threads=threads))
             else:
                 raw = _run_parallel(jobs, n_workers, progress)
             meta, id_map = final(raw)

@@ -302,16 +302,18 @@ class FacePipeline:
     observations, whose ``track_id`` is a provisional tracklet id (unique from
     ``id_base``). ``summaries()`` gives what ``link_tracklets`` needs to turn tracklet ids
     into person ids. Call ``close`` (or use ``with``) to free the MediaPipe graphs.
+    ``landmark_threads``: the litert engine's landmark-model threads (the observations do
+    not depend on it; the mediapipe engine schedules its own).
     """
 
     def __init__(self, model_path: Path, settings: AnalysisSettings = AnalysisSettings(),
-                 id_base: int = 0) -> None:
+                 id_base: int = 0, landmark_threads: int = 1) -> None:
         self.settings = settings
         self.engine = check_engine(settings.engine)
         self._litert: Optional[LiteRTModels] = None
         self._model_buffer = b""
         if self.engine == "litert":
-            self._litert = LiteRTModels(Path(model_path))
+            self._litert = LiteRTModels(Path(model_path), landmark_threads)
         else:
             self._model_buffer = Path(model_path).read_bytes()
         self.finder = FaceFinder(Path(model_path), settings.min_face_fraction,
