@@ -44,6 +44,9 @@ GOLDEN: dict[tuple[int, int, str], str] = {
     # issue 12 (h12fit): the fitted weights refitted and the whole-face rest switch (off) in
     # rules.toml; the default reading's output is the same
     (4, 9, "2fb4aaed5cd4f492"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
+    # issue 12 (h12feat): the fitted weights refitted (valence sign classes unweighted); the
+    # default reading's output is the same
+    (4, 9, "025f9c908b2329e5"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
 }
 
 PARAMS = {"analysis": AnalysisSettings().to_dict(), "flags": FlagSettings().to_dict(),
