@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
            "training": {"script": "scripts/fit_expression.py", "manifests": data.manifest_digests(),
                         "shared_media": "crema_d (ODbL-1.0, fit allowed); the rest measures only",
                         "fit_on": counts, "held_out": f"sha256(person) % {by_person.HELD_OUT_EVERY} == 0",
-                        "model": "multinomial logistic regression, balanced class weights (negatives x "
-                                 f"{fit.NEGATIVE_WEIGHT}): categories, and the valence sign apart; C from "
+                        "model": "multinomial logistic regression, categories with balanced class weights "
+                                 f"(negatives x {fit.NEGATIVE_WEIGHT}), and the valence sign apart "
+                                 f"({'balanced' if fit.BALANCE_SIGN_CLASSES else 'unweighted'}); C from "
                                  f"{list(fit.C_GRID)} and a temperature chosen by leave-person-out CV on the fit set",
                         "scikit_learn": sklearn.__version__},
            "readings": doc_readings}

@@ -191,6 +191,20 @@ def test_fer_answers_map_to_categories_and_no_face_reads_as_neutral() -> None:
     assert valence[0] == pytest.approx(0.6 - 0.2)
 
 
+def test_the_valence_sign_is_fitted_unweighted_and_the_categories_balanced() -> None:
+    """Balancing the sign's classes cost valence accuracy on dev CV (issue 12): the sign
+    model weighs every item alike, the categories by inverse frequency, negatives more."""
+    from cuewatch.evaluation import fit
+
+    signs = np.array([0] * 2 + [1] * 6 + [2] * 2)
+    assert not fit.BALANCE_SIGN_CLASSES
+    assert fit._class_weight(signs, fitted.VALENCE_CLASSES) == {0: 1.0, 1: 1.0, 2: 1.0}
+    cats = fit._class_weight(np.array([0] * 6 + [1] * 2), ("happy", "sad"))
+    assert cats[1] / cats[0] == pytest.approx(3 * fit.NEGATIVE_WEIGHT)
+    labels = ["happy"] * 6 + ["neutral"] * 2 + ["sad"] * 2
+    assert fit.sign_labels(labels).count("positive") == 6
+
+
 def test_cross_validation_chooses_c_and_a_temperature_on_the_fit_people_only() -> None:
     """C and the temperature come from folds that never split a person; the temperature
     scales the logits (a model sure of noisy labels is made less sure)."""
