@@ -56,6 +56,9 @@ GOLDEN: dict[tuple[int, int, str], str] = {
     # issue 12 (h12feat): the fitted weights refitted (valence sign classes unweighted); the
     # default reading's output is the same
     (4, 9, "025f9c908b2329e5"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
+    # merged: litert default, rest_search, refitted weights; operating points derived again
+    # (same presets; same output)
+    (5, 9, "b5eea668c2c0f537"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
 }
 
 PARAMS = {"analysis": AnalysisSettings().to_dict(), "flags": FlagSettings().to_dict(),
