@@ -103,8 +103,11 @@ def test_killed_parallel_analysis_leaves_no_workers_and_shows_interrupted(
 
     doc = ProjectDocument.open(path, "Supervisor")  # the app's recordings list says so too
     try:
-        assert sorted(r.analysis_state.split()[0] for r in doc.rows()) == [
-            "interrupted", "interrupted", "queued"]
+        states = sorted(r.analysis_state.split()[0] for r in doc.rows())
+        # the two running when killed; the third still queued, or done when a short clip
+        # finished in the half second before the kill and the pool took the next one
+        assert states in (["interrupted", "interrupted", "queued"],
+                          ["done", "interrupted", "interrupted"]), states
     finally:
         doc.close()
     with Project.open(path) as p:  # the next run resumes exactly those
