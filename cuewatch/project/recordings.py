@@ -217,15 +217,8 @@ class Recordings(Manager):
         and store them with ``project.flags.replace``)."""
         self.row(recording_id)
         with self.db._write() as conn:
-            if track is not None:
-                conn.execute("UPDATE recordings SET client_track = ? WHERE id = ?",
-                             (int(track), recording_id))
-            if speaker is not None:
-                conn.execute("UPDATE recordings SET client_speaker = ? WHERE id = ?",
-                             (speaker, recording_id))
-            if face is not None:
-                conn.execute("UPDATE recordings SET client_face = ? WHERE id = ?",
-                             (face, recording_id))
+            _set_given(conn, recording_id, {"client_track": None if track is None else int(track),
+                                            "client_speaker": speaker, "client_face": face})
             self.db._log(conn, "set_client", recording_id,
                          {"speaker": speaker, "face": face, "track": track}, actor)
 
@@ -235,12 +228,7 @@ class Recordings(Manager):
         (``--therapist-speaker`` / ``--therapist-face``)."""
         self.row(recording_id)
         with self.db._write() as conn:
-            if speaker is not None:
-                conn.execute("UPDATE recordings SET therapist_speaker = ? WHERE id = ?",
-                             (speaker, recording_id))
-            if face is not None:
-                conn.execute("UPDATE recordings SET therapist_face = ? WHERE id = ?",
-                             (face, recording_id))
+            _set_given(conn, recording_id, {"therapist_speaker": speaker, "therapist_face": face})
             self.db._log(conn, "set_therapist", recording_id, {"speaker": speaker, "face": face}, actor)
 
     def _neutral_track(self, recording_id: int, track: Optional[int]) -> int:
@@ -365,3 +353,11 @@ class Recordings(Manager):
                 conn.execute("UPDATE recordings SET path = ?, metadata = ? WHERE id = ?",
                              (self.db._store_path(fp), to_json(meta), rid))
                 self.db._log(conn, "relocate", rid, {"path": self.db._store_path(fp)}, actor)
+
+
+def _set_given(conn: sqlite3.Connection, recording_id: int, values: dict[str, Any]) -> None:
+    """Set the recording's columns whose value is given (None: left as it is). The column
+    names are this module's own, never the caller's."""
+    for column, value in values.items():
+        if value is not None:
+            conn.execute(f"UPDATE recordings SET {column} = ? WHERE id = ?", (value, recording_id))
