@@ -79,7 +79,7 @@ SUMMARY_JSON_VERSION = 1
 FLAGS_JSON_VERSION = 1
 FEATURES_FORMAT_VERSION = 1
 #: bump when the face pass changes what it computes: cached features are then recomputed.
-FACE_PASS_REVISION = 5
+FACE_PASS_REVISION = 6
 
 #: the client's flags: what the flags stage looks for in the client's face.
 CLIENT_FLAG_TYPES: tuple[str, ...] = ("incongruence", "leak")

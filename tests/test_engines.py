@@ -134,7 +134,7 @@ def test_litert_smoothing_restarts_on_a_new_crop_size_as_mediapipe_does(eval_dir
     MediaPipe's VIDEO mode starts its landmark smoothing afresh on the new size, so litert
     must too (without the restart the frames after the change differ by ~0.3% of the
     inter-ocular distance, with it by ~0.02%, as on frames of one size)."""
-    from cuewatch.faces.engines import LiteRTLandmarker, LiteRTModels, MediaPipeLandmarker
+    from cuewatch.faces.engines import Crop, LiteRTLandmarker, LiteRTModels, MediaPipeLandmarker
     from cuewatch.media.video import FrameReader, probe_video
 
     frames = list(FrameReader(probe_video(eval_dir / "crema_single.mp4"), AnalysisSettings(), 0.0, 1.2))
@@ -144,7 +144,7 @@ def test_litert_smoothing_restarts_on_a_new_crop_size_as_mediapipe_does(eval_dir
     try:
         for i, f in enumerate(frames):
             grow = 4 if i >= 6 else 0
-            crop = np.ascontiguousarray(f.image[60:360 + grow, 150:450 + grow])
+            crop = Crop.of(f.image[60:360 + grow, 150:450 + grow])  # under MAX_CROP_SIDE: as it is
             a, b = ref.detect(crop, f.timestamp), ours.detect(crop, f.timestamp)
             assert a is not None and b is not None
             iod = float(np.linalg.norm(a.landmarks[33, :2] - a.landmarks[263, :2]))

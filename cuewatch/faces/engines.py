@@ -8,8 +8,12 @@ and eyes), the landmarks' projection back to the image, the landmark smoothing o
 mode (a one-euro filter), the blendshapes and the head pose (``face_geometry``). It
 skips the graph machinery, which cost about a third of each frame.
 
-Both take the square crop ``FacePipeline`` cuts around a tracked face and give the
-face's landmarks normalised to that crop, its 52 blendshapes and its pose.
+Both take the square crop ``FacePipeline`` cuts around a tracked face (a ``Crop``: a
+window of the frame, read as an image of at most ``MAX_CROP_SIDE`` pixels) and give the
+face's landmarks normalised to that crop, its 52 blendshapes and its pose. ``mediapipe``
+needs the crop as an image (the window shrunk by area averaging); ``litert`` samples its
+256-pixel model input straight from the window, as MediaPipe's own image-to-tensor
+samples a whole frame, and shrinks the window only when its detector must search it.
 ``tests/test_engines.py`` pins how closely the two agree.
 """
 
@@ -40,6 +44,53 @@ SMOOTH_FREQUENCY = 30.0
 _N_CANONICAL = 468
 
 
+#: crops bigger than this are read as an image of this side (the model's input is 256 px).
+MAX_CROP_SIDE = 320
+
+
+@dataclass
+class Crop:
+    """A window of a frame (``pixels``, a view, no copy) read as a ``width`` x ``height``
+    image: the window itself, or shrunk so its long side is ``MAX_CROP_SIDE``.
+
+    Coordinates on the crop are that image's pixels; ``to_window`` maps them onto the
+    window's (pixel centres on pixel centres, as ``cv2.resize`` maps them)."""
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    _image: Optional[np.ndarray] = None
+
+    @staticmethod
+    def of(window: np.ndarray) -> Crop:
+        ch, cw = window.shape[:2]
+        scale = min(1.0, MAX_CROP_SIDE / max(ch, cw))
+        return Crop(window, max(1, round(cw * scale)), max(1, round(ch * scale)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def image(self) -> np.ndarray:
+        """The crop as an image (made once): area averaging where the window is shrunk, not
+        bilinear, which aliases a downscaled face."""
+        if self._image is None:
+            import cv2
+
+            if self.pixels.shape[:2] == self.shape:
+                self._image = np.ascontiguousarray(self.pixels)
+            else:
+                self._image = cv2.resize(self.pixels, (self.width, self.height),
+                                         interpolation=cv2.INTER_AREA)
+        return self._image
+
+    def to_window(self) -> np.ndarray:
+        """3x3: crop image pixel -> window pixel."""
+        sx = self.pixels.shape[1] / self.width
+        sy = self.pixels.shape[0] / self.height
+        return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
 @dataclass
 class CropReading:
     """One face read from a crop: landmarks normalised to the crop (x, y in 0..1 of its
@@ -51,7 +102,7 @@ class CropReading:
 
 
 class CropLandmarker(Protocol):
-    def detect(self, crop: np.ndarray, timestamp: float) -> Optional[CropReading]: ...
+    def detect(self, crop: Crop, timestamp: float) -> Optional[CropReading]: ...
 
     def reset(self) -> None: ...
 
@@ -87,13 +138,13 @@ class MediaPipeLandmarker:
         self.task = vision.FaceLandmarker.create_from_options(options)
         self.last_ms = -1
 
-    def detect(self, crop: np.ndarray, timestamp: float) -> Optional[CropReading]:
+    def detect(self, crop: Crop, timestamp: float) -> Optional[CropReading]:
         import mediapipe as mp
 
         from cuewatch.faces.head_pose import pose_from_matrix
 
         ms = self.last_ms = video_ms(timestamp, self.last_ms)
-        result = self.task.detect_for_video(mp.Image(mp.ImageFormat.SRGB, crop), ms)
+        result = self.task.detect_for_video(mp.Image(mp.ImageFormat.SRGB, crop.image()), ms)
         if not result.face_landmarks:
             return None
         pts = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], dtype=np.float32)
@@ -206,14 +257,14 @@ class LiteRTLandmarker:
         self._roi = None
         self._smooth = _OneEuro()
 
-    def detect(self, crop: np.ndarray, timestamp: float) -> Optional[CropReading]:
+    def detect(self, crop: Crop, timestamp: float) -> Optional[CropReading]:
         import cv2
 
         from cuewatch.faces.bundle_models import LANDMARKS_SIDE
         from cuewatch.faces.head_pose import pose_from_matrix
 
         ms = self._last_ms = video_ms(timestamp, self._last_ms)
-        ch, cw = crop.shape[:2]
+        ch, cw = crop.shape
         if (ch, cw) != self._shape:
             self._smooth = _OneEuro()  # MediaPipe's smoothing restarts on a new image size
             self._shape = (ch, cw)
@@ -221,7 +272,7 @@ class LiteRTLandmarker:
             r = self._roi
             roi = _Roi(r.cx * cw, r.cy * ch, r.width * cw, r.height * ch, r.rotation)
         else:
-            found = self.models.detector.detect(crop)
+            found = self.models.detector.detect(crop.image())
             if not found:
                 return None
             roi = _roi_from_detection(found[0].bbox, found[0].keypoints)
@@ -231,8 +282,10 @@ class LiteRTLandmarker:
         corners = cv2.boxPoints(((roi.cx, roi.cy), (roi.width, roi.height), math.degrees(roi.rotation)))
         target = np.array([[0, side], [0, 0], [side, 0], [side, side]], dtype=np.float32)
         warp = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
-        tensor = cv2.warpPerspective(crop, warp, (LANDMARKS_SIDE, LANDMARKS_SIDE), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_REPLICATE)
+        # sampled from the window itself: shrinking it first cost more than the model's input
+        warp = warp @ np.linalg.inv(crop.to_window())
+        tensor = cv2.warpPerspective(crop.pixels, warp, (LANDMARKS_SIDE, LANDMARKS_SIDE),
+                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         c, s = math.cos(roi.rotation), math.sin(roi.rotation)
         # and back: input point (j, i) is crop point centre + R @ ((j / side - 0.5) w, (i / side - 0.5) h)
         a = np.array([[c * roi.width / side, -s * roi.height / side, 0.0],

@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from cuewatch.faces.engines import (
+    Crop,
     CropLandmarker,
     LiteRTLandmarker,
     LiteRTModels,
@@ -55,8 +56,6 @@ class FaceObservation:
 #: crop side as a multiple of the face's landmark box: room for the face to move and for
 #: the landmarker's own detector to find it again inside the crop.
 CROP_SCALE = 2.0
-#: crops bigger than this are shrunk before landmarking (the model's input is 256 px).
-MAX_CROP_SIDE = 320
 #: a track survives this long without landmarks (a hand passing, a blink of occlusion).
 MAX_MISS_S = 0.3
 #: search this often while no face is tracked, so a face that appears is found quickly.
@@ -371,24 +370,15 @@ class FacePipeline:
 
     # -- tracking -----------------------------------------------------------------------
     def _observe(self, track: _FollowedTrack, image: np.ndarray, timestamp: float) -> Optional[FaceObservation]:
-        import cv2
-
         h, w = image.shape[:2]
         side = int(round(max(48.0, CROP_SCALE * track.size)))
         x0 = _place(track.center[0] - side / 2, side, w)
         y0 = _place(track.center[1] - side / 2, side, h)
-        crop = image[y0:min(h, y0 + side), x0:min(w, x0 + side)]
-        ch, cw = crop.shape[:2]
+        window = image[y0:min(h, y0 + side), x0:min(w, x0 + side)]
+        ch, cw = window.shape[:2]
         if ch < 16 or cw < 16:
             return None
-        scale = 1.0
-        if max(ch, cw) > MAX_CROP_SIDE:
-            scale = MAX_CROP_SIDE / max(ch, cw)
-            # area averaging, not bilinear: bilinear is ~1 ms faster per frame but aliases the
-            # downscaled face, and the expression read from it got measurably noisier
-            crop = cv2.resize(crop, (max(1, round(cw * scale)), max(1, round(ch * scale))),
-                              interpolation=cv2.INTER_AREA)
-        reading = track.landmarker.detect(np.ascontiguousarray(crop), timestamp)
+        reading = track.landmarker.detect(Crop.of(window), timestamp)
         if reading is None or reading.landmarks.shape != (N_LANDMARKS, 3):
             return None
         pts = reading.landmarks.astype(np.float32, copy=True)
