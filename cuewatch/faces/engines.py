@@ -46,6 +46,10 @@ _N_CANONICAL = 468
 
 #: crops bigger than this are read as an image of this side (the model's input is 256 px).
 MAX_CROP_SIDE = 320
+#: litert samples its model input bilinearly, as MediaPipe does, from the frame window
+#: halved (area averaging, exact) while one input pixel would span this many window
+#: pixels or more: bilinear sampling with wider steps aliases the face.
+MAX_SAMPLE_STEP = 1.5
 
 
 @dataclass
@@ -232,6 +236,28 @@ def _roi_from_detection(bbox: np.ndarray, keypoints: np.ndarray) -> _Roi:
                 float(bbox[2] - bbox[0]) * ROI_SCALE, float(bbox[3] - bbox[1]) * ROI_SCALE, rotation)
 
 
+#: window pixel -> the pixel of the window halved by area averaging (pixel centres)
+_HALVE = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25], [0.0, 0.0, 1.0]])
+
+
+def _sampling_source(crop: Crop, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """What the model input is sampled from, and the 3x3 crop pixel -> its pixel.
+
+    The frame window itself (shrinking the whole window to the crop's image cost more than
+    the model's input), halved while one input pixel (``step`` crop pixels) would span
+    ``MAX_SAMPLE_STEP`` window pixels or more (an exact halving is cheap)."""
+    import cv2
+
+    source, to_source = crop.pixels, crop.to_window()
+    step *= crop.pixels.shape[1] / crop.width
+    while step >= MAX_SAMPLE_STEP and min(source.shape[:2]) >= 32:
+        h, w = source.shape[0] // 2, source.shape[1] // 2
+        source = cv2.resize(source[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
+        to_source = _HALVE @ to_source
+        step /= 2.0
+    return source, to_source
+
+
 class LiteRTLandmarker:
     """The bundle's models with MediaPipe's VIDEO-mode tracking.
 
@@ -282,9 +308,8 @@ class LiteRTLandmarker:
         corners = cv2.boxPoints(((roi.cx, roi.cy), (roi.width, roi.height), math.degrees(roi.rotation)))
         target = np.array([[0, side], [0, 0], [side, 0], [side, side]], dtype=np.float32)
         warp = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
-        # sampled from the window itself: shrinking it first cost more than the model's input
-        warp = warp @ np.linalg.inv(crop.to_window())
-        tensor = cv2.warpPerspective(crop.pixels, warp, (LANDMARKS_SIDE, LANDMARKS_SIDE),
+        source, to_source = _sampling_source(crop, roi.width / side)
+        tensor = cv2.warpPerspective(source, warp @ np.linalg.inv(to_source), (LANDMARKS_SIDE, LANDMARKS_SIDE),
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         c, s = math.cos(roi.rotation), math.sin(roi.rotation)
         # and back: input point (j, i) is crop point centre + R @ ((j / side - 0.5) w, (i / side - 0.5) h)
