@@ -6,15 +6,22 @@ The benchmark's folds (``cuewatch.evaluation.by_person.fold_of``) over the dev p
 valence sign accuracy, for the condition the option is meant for:
 
 - ``logistic``: the shipped fit (``cuewatch.evaluation.fit.fit_reading``, C and
-  temperature re-chosen inside each fold), the baseline;
+  temperature re-chosen inside each fold) on the inputs before this experiment, the
+  baseline (the absolute reading's face as it is, without the centred inputs it ships with
+  since; ``shipped``: the inputs as ``cuewatch.expression.fitted`` computes them now);
+- ``unweighted``: logistic and gradient boosting with every class weighted 1 (accuracy
+  bought with the negative classes' recall: what a higher accuracy alone may hide);
 - ``hgb``: the same inputs into scikit-learn's HistGradientBoostingClassifier (categories
   weighted as the logistic's, the sign unweighted): a ceiling check of the inputs;
 - ``centred`` (no neutral): the absolute inputs plus the same minus the person's own median
-  over all their frames (at analysis time: the track's median over the recording);
+  over all their frames (at analysis time: the track's median over the recording), or
+  minus the median of their item means; and against the baseline on people with at least
+  2 or 4 items only (fitted and scored on them: a lone photo's centred inputs are 0);
+  ``hgb-centred`` the same into gradient boosting. Shipped (``fitted.face_centre``);
 - ``au-pairs`` (neutral known): products of key AU pairs, per frame, as extra inputs.
 
 Usage: python benchmarks/eval_fit_options.py [--data DIR ...] [--media DIR]
-       [--readings FILE] [--option NAME ...]
+       [--readings FILE] [--option NAME ...]   (needs the eval extra: scikit-learn)
 ``--readings`` keeps the per-item inputs (pickle) so a second run skips reading the faces.
 Landmarks come from the evaluation cache (``$CUEWATCH_EVAL_CACHE``), as in eval_by_person.py.
 """
@@ -36,8 +43,8 @@ import numpy as np
 
 from cuewatch.errors import CuewatchError
 from cuewatch.evaluation import by_person
-from cuewatch.evaluation.data import labelled_items
 from cuewatch.evaluation import fit as fit_module
+from cuewatch.evaluation.data import labelled_items
 from cuewatch.evaluation.fit import _classes, fit_reading, sign_labels
 from cuewatch.evaluation.items import SEVEN_CLASSES, LabelledItem
 from cuewatch.evaluation.landmark_cache import cached_faces
@@ -130,9 +137,6 @@ def read_rows(items: list[LabelledItem], faces: dict) -> list[Row]:
     for person in sorted(by_p):
         out.extend(_read_person(sorted(by_p[person], key=lambda i: i.item_id), faces, ExpressionSettings()))
     return out
-
-
-Fitter = Callable[[np.ndarray, list[str], list[str], str], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]
 
 
 def logistic(x: np.ndarray, labels: list[str], people: list[str], reading: str) -> Callable:
