@@ -18,6 +18,8 @@ valence sign accuracy, for the condition the option is meant for:
   minus the median of their item means; and against the baseline on people with at least
   2 or 4 items only (fitted and scored on them: a lone photo's centred inputs are 0);
   ``hgb-centred`` the same into gradient boosting. Shipped (``fitted.face_centre``);
+  ``centred-known``: the same centred inputs added to the relative reading's (not shipped:
+  measured after the held-out run of the absolute one, left for its own);
 - ``au-pairs`` (neutral known): products of key AU pairs, per frame, as extra inputs.
 
 Usage: python benchmarks/eval_fit_options.py [--data DIR ...] [--media DIR]
@@ -248,6 +250,10 @@ OPTIONS: dict[str, list[tuple[str, str, Callable[[Row], np.ndarray], Callable, i
                 ("unknown", "centred (frames), >= 4 items", lambda r: np.hstack([r.face, r.centred]), logistic, 4)],
     "hgb-centred": [("unknown", "hgb (default), centred + raw", lambda r: np.hstack([r.face, r.centred]),
                      hgb({}), 0)],
+    "centred-known": [("known", "+ centred (frames)", lambda r: np.hstack([r.x, r.centred]), logistic, 0),
+                      ("known", "baseline, people with >= 4 items", base, logistic, 4),
+                      ("known", "+ centred (frames), >= 4 items", lambda r: np.hstack([r.x, r.centred]),
+                       logistic, 4)],
     "shipped": [("unknown", "shipped inputs (by_person)", lambda r: r.x, logistic, 0)],
     "au-pairs": [("known", "AU pairs + baseline inputs", lambda r: np.hstack([r.x, r.au_pairs]), logistic, 0)],
 }
