@@ -162,6 +162,37 @@ def test_committed_weights_match_their_hash_and_refuse_tampering(tmp_path: Path)
     assert np.all(np.abs(v) <= 1.0)
 
 
+def test_the_absolute_reading_reads_the_face_and_the_face_centred_on_the_persons_own() -> None:
+    """Without a neutral, the person's usual face (the track's median) stands in for it: a
+    face that is always lower-browed or wider-mouthed than most is not read as a frown or a
+    smile in the centred inputs, and the face as it is stays beside them."""
+    rng = np.random.default_rng(1)
+    n = len(fitted.FACE_NAMES)
+    geometry = rng.normal(size=(9, 17))
+    blend = rng.uniform(0.0, 0.6, size=(9, 52)).astype(np.float32)
+    x = fitted.features("absolute", geometry, blend, np.zeros((9, 0)), None)  # type: ignore[arg-type]
+    assert x.shape == (9, 2 * n) and len(fitted.feature_names("absolute")) == 2 * n
+    assert fitted.feature_names("absolute")[n] == "c" + fitted.FACE_NAMES[0]
+    np.testing.assert_allclose(x[:, n:], x[:, :n] - np.median(x[:, :n], axis=0))
+    # another person's face, the same expressions on it: the same centred inputs
+    shifted = fitted.features("absolute", geometry + 0.7, blend, np.zeros((9, 0)), None)  # type: ignore[arg-type]
+    np.testing.assert_allclose(shifted[:, n:], x[:, n:], atol=1e-12)
+    assert not np.allclose(shifted[:, :17], x[:, :17])
+    # a part of the track read against the whole track's centre; a lone frame is its own
+    centre = fitted.face_centre(geometry, blend)
+    part = fitted.features("absolute", geometry[:2], blend[:2], np.zeros((2, 0)), None, centre)  # type: ignore[arg-type]
+    np.testing.assert_allclose(part, x[:2])
+    one = fitted.features("absolute", geometry[:1], blend[:1], np.zeros((1, 0)), None)  # type: ignore[arg-type]
+    assert np.all(one[:, n:] == 0.0)
+    # frames without a value are left out of the centre; a column no frame has is 0
+    geometry[0, 3] = np.nan
+    geometry[:, 5] = np.nan
+    c = fitted.face_centre(geometry, blend)
+    assert c[3] == np.median(geometry[1:, 3]) and c[5] == 0.0 and np.all(np.isfinite(c))
+    # the relative reading's inputs do not change: the face as it is, not centred
+    assert fitted.feature_names("relative")[-n:] == fitted.FACE_NAMES
+
+
 def test_an_unknown_reading_is_refused() -> None:
     with pytest.raises(CuewatchError, match="unknown expression reading"):
         ExpressionSettings(reading="oracle")

@@ -239,16 +239,22 @@ def fold_models(items: Sequence[LabelledItem], faces: dict) -> dict[int, fitted.
     scored by the committed weights). Needs the eval extra (scikit-learn)."""
     chosen = fitted.load_model().info.get("fit_on", {}).get("absolute", {}).get("chosen_by_leave_person_out_cv", {})
     xs, labels, folds = [], [], []
+    parts: dict[str, list[tuple[LabelledItem, np.ndarray, np.ndarray]]] = {}
     for it in items:
         face = faces.get(it.path)
         part = _part(face, it) if face is not None and it.fit_ok and not held_out(it.person) else None
         if part is None or not len(part):
             continue
         geometry = geometry_measures(face_frame_points(part.landmarks)[0])
-        xs.append(fitted.features("absolute", geometry, part.blendshapes, np.zeros((len(part), 0)),
-                                  NO_NEUTRAL).mean(axis=0))
-        labels.append(it.label)
-        folds.append(fold_of(it.person))
+        parts.setdefault(it.person, []).append((it, geometry, part.blendshapes))
+    for person, mine in parts.items():
+        # centred on the person's own face over all their items, as their sequence is read
+        centre = fitted.face_centre(np.vstack([g for _, g, _ in mine]), np.vstack([b for _, _, b in mine]))
+        for it, geometry, blendshapes in mine:
+            xs.append(fitted.features("absolute", geometry, blendshapes, np.zeros((len(geometry), 0)),
+                                      NO_NEUTRAL, centre).mean(axis=0))
+            labels.append(it.label)
+            folds.append(fold_of(person))
     x, f = np.array(xs), np.array(folds)
     out = {}
     for k in range(FOLDS):

@@ -509,15 +509,17 @@ NO_NEUTRAL = NeutralReference(geometry=np.full(len(GEOMETRY_NAMES), np.nan),
                                n_frames=0, frames=np.empty(0, np.int64), source=SOURCE_NONE)
 
 
-def neutral_scorer(model: fitted.FittedModel) -> NeutralScorer:
+def neutral_scorer(model: fitted.FittedModel, centre: Optional[np.ndarray] = None) -> NeutralScorer:
     """The automatic neutral's scorer (``AUSettings.rest_search`` "fitted"): how likely a
     face reads neutral by the person-independent ("absolute") fitted reading, so the rest
-    search carries over to refitted weights."""
+    search carries over to refitted weights. ``centre``: the track's own face
+    (:func:`cuewatch.expression.fitted.face_centre`), as the reading centres it; without,
+    the median of the faces scored."""
     col = EXPRESSION_CATEGORIES.index("neutral")
 
     def score(geometry: np.ndarray, blendshapes: np.ndarray) -> np.ndarray:
         au = np.zeros((geometry.shape[0], len(AU_NAMES)))
-        x = fitted.features("absolute", geometry, blendshapes, au, NO_NEUTRAL)
+        x = fitted.features("absolute", geometry, blendshapes, au, NO_NEUTRAL, centre)
         return model.predict("absolute", x)[0][:, col]
 
     return score
@@ -603,7 +605,7 @@ def estimate_expression(timestamps: np.ndarray, landmarks: Landmarks, blendshape
     conf = frame_confidence(t, points, b, p, box, det, sharpness, s)
     scorer = None
     if neutral_span is None and s.au.rest_search in ("fitted", "screened") and (model is not None or fitted.WEIGHTS_PATH.is_file()):
-        scorer = neutral_scorer(model or fitted.load_model())
+        scorer = neutral_scorer(model or fitted.load_model(), fitted.face_centre(geometry, b))
     reference = neutral_reference(t, geometry, b, conf, neutral_span, s.au, scorer)
     au_raw = action_unit_intensities(geometry, b, reference, s.au)
     one_sided = unilateral_corner(geometry, b, reference)
