@@ -152,3 +152,36 @@ def test_litert_smoothing_restarts_on_a_new_crop_size_as_mediapipe_does(eval_dir
     finally:
         ref.close()
     assert worst < 0.001, f"{100 * worst:.3f}% of the inter-ocular distance"
+
+
+@pytest.mark.parametrize("side", [300, 500, 700, 1000])
+def test_litert_samples_the_crop_where_the_crop_image_has_it(side: int):
+    """The model input is sampled from the frame window (halved while an input pixel spans
+    ``MAX_SAMPLE_STEP`` window pixels or more), not from the crop's image: on a linear ramp,
+    where area averaging and bilinear sampling are exact, each input pixel must get the
+    value the crop's image has at that point (a half-pixel slip in either mapping shows)."""
+    import cv2
+
+    from cuewatch.faces.engines import MAX_SAMPLE_STEP, Crop, _sampling_source
+
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    frame = np.zeros((side + 40, side + 60, 3), np.float32)
+    frame[20:20 + side, 30:30 + side, 0] = xx  # a window inside a larger frame (a view)
+    frame[20:20 + side, 30:30 + side, 1] = yy
+    crop = Crop.of(frame[20:20 + side, 30:30 + side])
+    ramp = crop.image()  # what the crop's image has: the window shrunk by area averaging
+    # a rotated region well inside the crop, as the landmarker's warp takes it
+    cx, cy, w = crop.width / 2, crop.height / 2, crop.width * 0.6
+    corners = cv2.boxPoints(((cx, cy), (w, w), 20.0)).astype(np.float32)
+    target = np.array([[0, 256], [0, 0], [256, 0], [256, 256]], dtype=np.float32)
+    warp = cv2.getPerspectiveTransform(corners, target)
+    source, to_source = _sampling_source(crop, w / 256)
+    halved = source.shape[0] < crop.pixels.shape[0]
+    assert halved == (w / 256 * side / crop.width >= MAX_SAMPLE_STEP)
+    got = cv2.warpPerspective(source, warp @ np.linalg.inv(to_source), (256, 256), flags=cv2.INTER_LINEAR)
+    want = cv2.warpPerspective(ramp, warp, (256, 256), flags=cv2.INTER_LINEAR)
+    scale = side / crop.width  # one crop pixel in window pixels
+    error = got[..., :2] - want[..., :2]
+    # no slip (a half-pixel one would be 0.5 * scale), only OpenCV's 1/32-pixel sampling grid
+    assert np.abs(error.mean(axis=(0, 1))).max() < 0.01 * scale
+    assert np.abs(error).max() < 0.1 * scale
