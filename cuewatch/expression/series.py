@@ -494,10 +494,12 @@ def fitted_scores(geometry: np.ndarray, blendshapes: np.ndarray, au: np.ndarray,
                   model: Optional[fitted.FittedModel] = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, 8) category probabilities and (N,) valence from the fitted reading, smoothed like
     the AUs. A marked neutral gets the relative reading; without one the person-independent
-    reading applies, so a recording with no neutral is not read as all neutral."""
+    reading applies, so a recording with no neutral is not read as all neutral. Both read
+    the face centred on the whole track's (:func:`cuewatch.expression.fitted.face_centre`)."""
     name = "relative" if reference.method == "span" else "absolute"
-    proba, valence = (model or fitted.load_model()).predict(name, fitted.features(name, geometry, blendshapes,
-                                                                       au, reference))
+    centre = fitted.face_centre(geometry, blendshapes)
+    x = fitted.features(name, geometry, blendshapes, au, reference, centre)
+    proba, valence = (model or fitted.load_model()).predict(name, x)
     both = smooth_over_time(timestamps, np.hstack([proba, valence[:, None]]), weights,
                             settings.smooth_half_width_s, shots)
     return both[:, :-1], both[:, -1]
