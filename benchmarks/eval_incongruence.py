@@ -9,9 +9,14 @@ flag overlaps 40% of it; a flag matching no event outside don't-care spans is a 
 The truth is the client's: the scorer is given the client's flags only (``CLIENT_FLAG_TYPES``,
 written to ``flags.client.json``), so the therapist's own congruence flags
 (``therapist_incongruence``) never count as client false alarms; they are counted apart.
+``--reading fitted`` analyses as if ``ExpressionSettings.reading`` defaulted to the fitted
+reading (the default stays the hand-set prototypes; the rules hash in provenance, the
+expression cache key and the reading hash move with it, so these runs are told apart; the
+sensitivity presets stay those derived for the default reading).
 
 Usage: python benchmarks/eval_incongruence.py [--eval ../shared/eval] [--cases DIR ...]
        [--sensitivity medium] [--out DIR] [--engine litert|mediapipe]
+       [--reading prototypes|fitted]
 Prints per case the scorer's line, then precision, recall, F1 and false alarms per minute.
 """
 
@@ -27,6 +32,7 @@ import time
 from pathlib import Path
 
 from cuewatch.evaluation.operating_points import role_play_cases
+from cuewatch.expression.series import READINGS
 from cuewatch.formats import CLIENT_FLAG_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +42,23 @@ EVAL_CONSENT = json.dumps({
     "participants": [{"name": "evaluation actors", "role": "client"}],
     "scopes": ["training", "supervision", "research"], "obtained": "2014-01-01",
     "recorded_by": "dataset publishers (see ../shared/media/README.md)"})
+#: ``--reading``: the child runs ``cuewatch`` with ExpressionSettings' default reading set to
+#: its first argument (no command-line option sets it: the reading is not a user choice).
+WITH_READING = """
+import sys
+from cuewatch.expression import series
+reading = sys.argv.pop(1)
+init = series.ExpressionSettings.__init__
+names = init.__code__.co_varnames[1:init.__code__.co_argcount]
+defaults = list(init.__defaults__)
+defaults[names.index("reading") - (len(names) - len(defaults))] = reading
+init.__defaults__ = tuple(defaults)
+if series.ExpressionSettings().reading != reading:
+    sys.exit("could not set the expression reading")
+from cuewatch.cli import main
+sys.argv[0] = "cuewatch"
+sys.exit(main())
+"""
 
 
 def cases_in(folder: Path) -> list[tuple[Path, Path, Path]]:
@@ -49,6 +72,8 @@ def main() -> int:
     ap.add_argument("--sensitivity", default="medium")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--engine", help="the face engine (cuewatch analyze --engine; default: its default)")
+    ap.add_argument("--reading", choices=READINGS, default=None,
+                    help="the expression reading (default: ExpressionSettings' own)")
     args = ap.parse_args()
     scorer = args.eval / "score_flags.py"
     if not scorer.is_file():
@@ -62,8 +87,10 @@ def main() -> int:
         print(f"== {label}: {len(cases)} cases")
         for video, vtt, truth in cases:
             t0 = time.time()
+            cuewatch = [sys.executable, "-m", "cuewatch"] if args.reading is None else \
+                [sys.executable, "-c", WITH_READING, args.reading]
             proc = subprocess.run(
-                [sys.executable, "-m", "cuewatch", "analyze", str(video), "--transcript", str(vtt),
+                cuewatch + ["analyze", str(video), "--transcript", str(vtt),
                  "--out", str(out / label.replace("/", "_")), "--consent", EVAL_CONSENT, "--quiet",
                  "--sensitivity", args.sensitivity] + (["--engine", args.engine] if args.engine else []),
                 capture_output=True, text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -16,8 +17,8 @@ from cuewatch.evaluation.landmark_cache import cached_faces
 from cuewatch.evaluation.landmarks import landmark_video
 from cuewatch.evaluation.metrics import expected_calibration_error, score, valence_sign
 from cuewatch.expression import fitted
-from cuewatch.expression.series import ExpressionSettings
-from cuewatch.formats import EXPRESSION_CATEGORIES, NEUTRAL_BAND
+from cuewatch.expression.series import NO_NEUTRAL, ExpressionSettings
+from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES, NEUTRAL_BAND
 
 
 def _onehot(names: list[str], p: float = 0.9) -> np.ndarray:
@@ -162,10 +163,11 @@ def test_committed_weights_match_their_hash_and_refuse_tampering(tmp_path: Path)
     assert np.all(np.abs(v) <= 1.0)
 
 
-def test_the_absolute_reading_reads_the_face_and_the_face_centred_on_the_persons_own() -> None:
+def test_both_readings_read_the_face_and_the_face_centred_on_the_persons_own() -> None:
     """Without a neutral, the person's usual face (the track's median) stands in for it: a
     face that is always lower-browed or wider-mouthed than most is not read as a frown or a
-    smile in the centred inputs, and the face as it is stays beside them."""
+    smile in the centred inputs, and the face as it is stays beside them. With a marked
+    neutral the relative reading reads the same centred face after its own inputs."""
     rng = np.random.default_rng(1)
     n = len(fitted.FACE_NAMES)
     geometry = rng.normal(size=(9, 17))
@@ -184,13 +186,27 @@ def test_the_absolute_reading_reads_the_face_and_the_face_centred_on_the_persons
     np.testing.assert_allclose(part, x[:2])
     one = fitted.features("absolute", geometry[:1], blend[:1], np.zeros((1, 0)), None)  # type: ignore[arg-type]
     assert np.all(one[:, n:] == 0.0)
+    # the relative reading: AUs, the change from the marked neutral, the face, the centred face
+    au = rng.uniform(0.0, 5.0, size=(9, len(AU_NAMES)))
+    marked = dataclasses.replace(NO_NEUTRAL, geometry=geometry[4].copy(), blendshapes=blend[4].copy(),
+                                 method="span")
+    rel = fitted.features("relative", geometry, blend, au, marked)
+    names = fitted.feature_names("relative")
+    assert rel.shape == (9, len(names)) and names[-2 * n:] == fitted.FACE_NAMES + fitted.CENTRED_NAMES
+    np.testing.assert_allclose(rel[:, -2 * n:], x)
+    np.testing.assert_allclose(rel[:, :len(AU_NAMES)], au / 5.0)
+    np.testing.assert_allclose(rel[4, len(AU_NAMES):len(AU_NAMES) + n], 0.0, atol=1e-6)  # the neutral itself
+    np.testing.assert_allclose(fitted.features("relative", geometry[:2], blend[:2], au[:2], marked, centre), rel[:2])
+    # the marked neutral moves the change from it, never the centred face
+    other = dataclasses.replace(marked, geometry=geometry[0].copy(), blendshapes=blend[0].copy())
+    np.testing.assert_allclose(fitted.features("relative", geometry, blend, au, other)[:, -n:], rel[:, -n:])
+    with pytest.raises(CuewatchError, match="unknown reading"):
+        fitted.features("oracle", geometry, blend, au, marked)
     # frames without a value are left out of the centre; a column no frame has is 0
     geometry[0, 3] = np.nan
     geometry[:, 5] = np.nan
     c = fitted.face_centre(geometry, blend)
     assert c[3] == np.median(geometry[1:, 3]) and c[5] == 0.0 and np.all(np.isfinite(c))
-    # the relative reading's inputs do not change: the face as it is, not centred
-    assert fitted.feature_names("relative")[-n:] == fitted.FACE_NAMES
 
 
 def test_an_unknown_reading_is_refused() -> None:

@@ -64,6 +64,9 @@ GOLDEN: dict[tuple[int, int, str], str] = {
     # person's own, weights refitted; operating points derived again (same presets; same output)
     (5, 9, "39b07ab9943e63b9"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
     (6, 9, "f0bcd4c5c980b11f"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
+    # issue 12 (h12q): the relative fitted reading (neutral known) also reads the centred
+    # face, weights refitted; operating points derived again (same presets; same output)
+    (6, 9, "4506b1a63161947d"): "4e51c447a4a2e25c46563eded6a00630fe02765ea264b39e16b1df22e97cadc7",
 }
 
 PARAMS = {"analysis": AnalysisSettings().to_dict(), "flags": FlagSettings().to_dict(),

@@ -59,11 +59,12 @@ class ExpressionSettings:
     #: prototypes below) or "fitted" (cuewatch.expression.fitted: weights learned from
     #: labelled faces, relative to a marked neutral or person-independent without one).
     #: "prototypes" stays the default: on people never used to fit (benchmarks/
-    #: eval_by_person.py) the fitted reading is far better (7-class 53% against 34%
-    #: without a neutral, 42% against 21% with one; weights d31dd9d1), but switched into
+    #: eval_by_person.py) the fitted reading is far better (7-class 61% against 44%
+    #: without a neutral, 57% against 38% with one; weights 12a723e1), but switched into
     #: the pipeline it takes the role-play cases from F1 0.95 with no false alarm to F1
-    #: 0.40 with 3.3 a minute (benchmarks/eval_incongruence.py, re-measured with those
-    #: weights): the flag rules are tuned to this reading.
+    #: 0.32 with 3.3 a minute, and the 11 built cases from 0.93, 0.24/min to 0.59,
+    #: 2.4/min (benchmarks/eval_incongruence.py --reading fitted, with those weights):
+    #: the flag rules are tuned to this reading.
     reading: str = "prototypes"
     #: prototype: AU -> weight (weights of a prototype sum to 1); AU intensities are /5.
     prototypes: dict[str, dict[str, float]] = field(default_factory=lambda: {
@@ -494,10 +495,12 @@ def fitted_scores(geometry: np.ndarray, blendshapes: np.ndarray, au: np.ndarray,
                   model: Optional[fitted.FittedModel] = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, 8) category probabilities and (N,) valence from the fitted reading, smoothed like
     the AUs. A marked neutral gets the relative reading; without one the person-independent
-    reading applies, so a recording with no neutral is not read as all neutral."""
+    reading applies, so a recording with no neutral is not read as all neutral. Both read
+    the face centred on the whole track's (:func:`cuewatch.expression.fitted.face_centre`)."""
     name = "relative" if reference.method == "span" else "absolute"
-    proba, valence = (model or fitted.load_model()).predict(name, fitted.features(name, geometry, blendshapes,
-                                                                       au, reference))
+    centre = fitted.face_centre(geometry, blendshapes)
+    x = fitted.features(name, geometry, blendshapes, au, reference, centre)
+    proba, valence = (model or fitted.load_model()).predict(name, x)
     both = smooth_over_time(timestamps, np.hstack([proba, valence[:, None]]), weights,
                             settings.smooth_half_width_s, shots)
     return both[:, :-1], both[:, -1]
