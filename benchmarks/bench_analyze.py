@@ -12,10 +12,14 @@ processes included) and the peak RSS summed over that process tree; then the pea
 video, timed just before and just after the analysis (their mean, so a load that changes
 during the run weighs on both sides): the issue's targets are ratios to it, which hold on
 any machine. Last, the litert engine's agreement with the mediapipe reference on shared
-media (``cuewatch.evaluation.engine_agreement``).
+media (``cuewatch.evaluation.engine_agreement``). And what the machine's cores give: the
+plain loop alone, then two copies of it at once in two processes (``--no-scaling`` skips
+it); on a machine whose two cores do twice one core's work the pair's summed speed is 2.0
+times the lone one's, and the analysis, which uses both cores, can reach the 2x target only
+as far as that scaling allows.
 
     python benchmarks/bench_analyze.py [--minutes 3] [--rss-videos single wide] [--keep DIR]
-        [--engine litert|mediapipe] [--no-agreement]
+        [--engine litert|mediapipe] [--no-agreement] [--no-scaling]
 """
 
 from __future__ import annotations
@@ -204,6 +208,35 @@ def plain_loop(path: Path, seconds: float = 30.0) -> float:
         return seconds / (time.perf_counter() - start)
 
 
+SCALING_S = 20.0  # seconds of the single video each plain loop reads for core_scaling
+
+
+def core_scaling(video: Path, seconds: float = SCALING_S) -> dict:
+    """The plain loop alone, then two copies at once in two processes: their summed speed
+    over the lone one's (2.0 where two cores do twice one core's work)."""
+    bench = str(Path(__file__).resolve().parent)
+    code = (f"import sys; sys.path.insert(0, {bench!r}); import bench_analyze as b\n"
+            f"print(b.plain_loop(b.Path({str(video)!r}), {seconds!r}))")
+
+    def run(n: int) -> list[float]:
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+        out = []
+        for proc in procs:
+            stdout, _ = proc.communicate()
+            if proc.returncode != 0:
+                raise SystemExit("the plain loop failed in a child process")
+            out.append(float(stdout.strip().splitlines()[-1]))
+        return out
+
+    alone = run(1)[0]
+    pair = run(2)
+    scaling = sum(pair) / alone
+    print(f"cores: the plain loop alone {alone:.2f}x real time, two at once {pair[0]:.2f}x + "
+          f"{pair[1]:.2f}x: the two cores give {scaling:.2f} times one core's work", flush=True)
+    return {"alone_x": round(alone, 2), "pair_x": [round(x, 2) for x in pair], "scaling": round(scaling, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=3.0, help="length of the speed videos")
@@ -213,6 +246,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="build the videos here and keep them")
     ap.add_argument("--engine", choices=["litert", "mediapipe"], help="face engine (default: cuewatch's)")
     ap.add_argument("--no-agreement", action="store_true", help="skip the engine agreement figures")
+    ap.add_argument("--no-scaling", action="store_true", help="skip measuring what the two cores give")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="cuewatch-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -250,6 +284,8 @@ def main() -> None:
                 print(f"{kind}: {minutes} min: peak RSS {rss:.0f} MB ({dur / wall:.2f}x real time)",
                       flush=True)
                 video.unlink()
+    if not args.no_scaling and (work / "single_base.mp4").exists():
+        results["cores"] = core_scaling(work / "single_base.mp4")
     if not args.no_agreement:
         results["agreement"] = agreement()
     _verdicts(results)
