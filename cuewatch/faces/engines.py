@@ -12,8 +12,9 @@ Both take the square crop ``FacePipeline`` cuts around a tracked face (a ``Crop`
 window of the frame, read as an image of at most ``MAX_CROP_SIDE`` pixels) and give the
 face's landmarks normalised to that crop, its 52 blendshapes and its pose. ``mediapipe``
 needs the crop as an image (the window shrunk by area averaging); ``litert`` samples its
-256-pixel model input straight from the window, as MediaPipe's own image-to-tensor
-samples a whole frame, and shrinks the window only when its detector must search it.
+256-pixel model input straight from the window (halved first where the face is large),
+as MediaPipe's own image-to-tensor samples a whole frame, and makes the crop's image only
+when its detector must search it.
 ``tests/test_engines.py`` pins how closely the two agree.
 """
 
@@ -243,9 +244,9 @@ _HALVE = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25], [0.0, 0.0, 1.0]])
 def _sampling_source(crop: Crop, step: float) -> tuple[np.ndarray, np.ndarray]:
     """What the model input is sampled from, and the 3x3 crop pixel -> its pixel.
 
-    The frame window itself (shrinking the whole window to the crop's image cost more than
-    the model's input), halved while one input pixel (``step`` crop pixels) would span
-    ``MAX_SAMPLE_STEP`` window pixels or more (an exact halving is cheap)."""
+    The frame window itself (shrinking the whole window first cost more than warping the
+    model's input out of it), halved while one input pixel (``step`` crop pixels) would
+    span ``MAX_SAMPLE_STEP`` window pixels or more (an exact halving is cheap)."""
     import cv2
 
     source, to_source = crop.pixels, crop.to_window()
