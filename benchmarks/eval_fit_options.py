@@ -52,10 +52,8 @@ from cuewatch.evaluation.data import labelled_items
 from cuewatch.evaluation.fit import _classes, fit_reading, sign_labels
 from cuewatch.evaluation.items import SEVEN_CLASSES, LabelledItem
 from cuewatch.evaluation.landmark_cache import cached_faces
-from cuewatch.evaluation.landmarks import LandmarkedFace
 from cuewatch.evaluation.metrics import score
 from cuewatch.expression import fitted
-from cuewatch.expression.action_units import face_frame_points, geometry_measures
 from cuewatch.expression.series import NO_NEUTRAL, ExpressionSettings
 from cuewatch.formats import AU_NAMES, EXPRESSION_CATEGORIES
 
@@ -88,17 +86,10 @@ class Row:
 
 def _read_person(items: list[LabelledItem], faces: dict, settings: ExpressionSettings) -> list[Row]:
     """by_person.read_person's inputs, and the extras of each option (same rows, same weights)."""
-    parts, kept = [], []
-    for it in items:
-        face = faces.get(it.path)
-        part = by_person._part(face, it) if face is not None else None
-        if part is not None and len(part):
-            parts.append(part)
-            kept.append(it)
-    if not kept:
+    person = by_person.person_track(items, faces)
+    if person is None:
         return []
-    track, spans = LandmarkedFace.concat(parts)
-    geometry = geometry_measures(face_frame_points(track.landmarks)[0])
+    kept, track, spans, geometry = person
     absolute = fitted.features("absolute", geometry, track.blendshapes, np.zeros((len(track), len(AU_NAMES))),
                                NO_NEUTRAL)[:, :len(fitted.FACE_NAMES)]
     median = np.median(absolute, axis=0)

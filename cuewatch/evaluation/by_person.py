@@ -71,8 +71,10 @@ def _item_rows(t: np.ndarray, span: tuple[float, float]) -> np.ndarray:
     return np.flatnonzero((t >= span[0] - 1e-6) & (t <= span[1] + 1e-6))
 
 
-def read_person(items: list[LabelledItem], faces: dict, settings: ExpressionSettings) -> list[ItemReading]:
-    """Both conditions' readings of one person's items (items without a face are left out)."""
+def person_track(items: list[LabelledItem], faces: dict
+                 ) -> Optional[tuple[list[LabelledItem], LandmarkedFace, list[tuple[float, float]], np.ndarray]]:
+    """One person's items with a face read as one track: (the items kept, the track, each
+    item's time span in it, its geometry measures per frame); None when no item has a face."""
     parts, kept = [], []
     for it in items:
         face = faces.get(it.path)
@@ -81,9 +83,17 @@ def read_person(items: list[LabelledItem], faces: dict, settings: ExpressionSett
             parts.append(part)
             kept.append(it)
     if not kept:
-        return []
+        return None
     track, spans = LandmarkedFace.concat(parts)
-    geometry = geometry_measures(face_frame_points(track.landmarks)[0])
+    return kept, track, spans, geometry_measures(face_frame_points(track.landmarks)[0])
+
+
+def read_person(items: list[LabelledItem], faces: dict, settings: ExpressionSettings) -> list[ItemReading]:
+    """Both conditions' readings of one person's items (items without a face are left out)."""
+    person = person_track(items, faces)
+    if person is None:
+        return []
+    kept, track, spans, geometry = person
     out: list[ItemReading] = []
     neutral = [i for i, it in enumerate(kept) if it.label == "neutral"]
     plans: list[tuple[str, Optional[int]]] = [("unknown", None)]
