@@ -16,7 +16,13 @@ from cuewatch.faces.bundle_models import (
     BundleLandmarks,
     check_threads,
 )
-from cuewatch.faces.face_pass import ALONE_LANDMARK_THREADS, analyze_video, landmark_threads
+from cuewatch.faces.face_pass import (
+    ALONE_LANDMARK_THREADS,
+    SHARED_DECODE_THREADS,
+    analyze_video,
+    decode_threads,
+    landmark_threads,
+)
 from cuewatch.faces.finding import read_bundle_member
 from cuewatch.features.folder import TRACK_FIELDS, load_features
 from cuewatch.options import AnalysisSettings
@@ -27,6 +33,11 @@ def test_a_chunk_alone_gets_the_spare_core_and_side_by_side_chunks_do_not():
     assert landmark_threads(1, 1) == 1  # one core allowed (workers=1): never more
     assert landmark_threads(1, 16) == ALONE_LANDMARK_THREADS
     assert landmark_threads(2, 2) == 1 and landmark_threads(4, 8) == 1
+
+
+def test_side_by_side_chunks_decode_on_one_thread_each_and_a_chunk_alone_on_ffmpegs_choice():
+    assert decode_threads(landmark_threads(2, 2)) == SHARED_DECODE_THREADS == 1
+    assert decode_threads(landmark_threads(1, 2)) == 0
 
 
 @pytest.mark.parametrize("bad", [0, -1, MAX_INTERPRETER_THREADS + 1, 1.5, "2", True, None])

@@ -81,6 +81,18 @@ def test_chunked_readers_agree_with_a_full_read(media_dir: Path) -> None:
     assert a + b == full
 
 
+def test_decoder_threads_change_no_frame(media_dir: Path) -> None:
+    """The face pass decodes side-by-side chunks on one thread each: the same pixels."""
+    info = probe_video(media_dir / "pexels" / "WolfgangLanger_Pexels.mp4")
+    one = FrameReader(info, start_s=4.0, end_s=8.0, threads=1)
+    auto = FrameReader(info, start_s=4.0, end_s=8.0)
+    pairs = list(zip(one, auto, strict=True))
+    assert len(pairs) > 30
+    for a, b in pairs:
+        assert (a.index, a.timestamp) == (b.index, b.timestamp)
+        assert np.array_equal(a.image, b.image)
+
+
 def test_read_frame_at(media_dir: Path) -> None:
     frame = read_frame_at(media_dir / "pexels" / "WolfgangLanger_Pexels.mp4", 12.0)
     assert abs(frame.timestamp - 12.0) < 0.05

@@ -63,8 +63,10 @@ class Frame:
     image: np.ndarray
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+def _open(path: Path, threads: int = 0) -> cv2.VideoCapture:
+    """``threads``: the decoder's (0: FFmpeg's own choice, one per core)."""
+    params = [cv2.CAP_PROP_N_THREADS, int(threads)] if threads > 0 else []
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if cap.isOpened():
         try:  # we rotate ourselves, so both OpenCV builds behave the same
             cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
@@ -125,12 +127,14 @@ class FrameReader:
     ``settings.every`` keeps every Nth decoded frame; neither keeps all. Frames that are
     not kept are only grabbed, never converted. After iteration ``decoded`` is the number
     of frames the decoder produced and ``truncated`` says whether it stopped well short of
-    what the container promised.
+    what the container promised. ``threads``: the decoder's (0: FFmpeg's choice); the frames
+    do not depend on it.
     """
 
     def __init__(self, info: VideoInfo, settings: AnalysisSettings = AnalysisSettings(),
-                 start_s: float = 0.0, end_s: Optional[float] = None) -> None:
+                 start_s: float = 0.0, end_s: Optional[float] = None, threads: int = 0) -> None:
         self.info = info
+        self.threads = int(threads)
         self.settings = settings
         self.start_s = max(0.0, float(start_s))
         self.end_s = end_s
@@ -161,7 +165,7 @@ class FrameReader:
         return prev_t is None or cell != math.floor(prev_t * self._cell_fps + 1e-6)
 
     def __iter__(self) -> Iterator[Frame]:
-        cap = _open(Path(self.info.path))
+        cap = _open(Path(self.info.path), self.threads)
         if not cap.isOpened():
             raise VideoError(f"{self.info.path}: cannot be opened any more")
         try:
