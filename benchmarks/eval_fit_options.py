@@ -20,7 +20,12 @@ valence sign accuracy, for the condition the option is meant for:
   ``hgb-centred`` the same into gradient boosting. Shipped (``fitted.face_centre``);
   ``centred-known``: the same centred inputs added to the relative reading's (shipped in
   h12q, held out once after; the relative inputs as shipped, against the baseline);
-- ``au-pairs`` (neutral known): products of key AU pairs, per frame, as extra inputs.
+- ``au-pairs`` (neutral known): products of key AU pairs, per frame, as extra inputs;
+- ``appearance``: what the landmarks cannot carry (furrows, wrinkles, teeth): a HOG of the
+  photo's face, grey, aligned on the eyes (``APPEARANCE_SIDE`` px, histogram-equalised),
+  its principal components (fitted inside each fold) as extra inputs, alone and with its
+  change from the person's neutral photo (known) or median (no neutral). Photos only (a
+  clip's items get no appearance and are left out of this option's folds).
 
 Usage: python benchmarks/eval_fit_options.py [--data DIR ...] [--media DIR]
        [--readings FILE] [--option NAME ...]   (needs the eval extra: scikit-learn)
@@ -33,6 +38,7 @@ Landmarks come from the evaluation cache (``$CUEWATCH_EVAL_CACHE``), as in eval_
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pickle
 import sys
@@ -68,6 +74,10 @@ AU_PAIRS: tuple[tuple[str, str], ...] = (
     ("AU05", "AU26"), ("AU20", "AU25"),
 )
 NEGATIVE = ("sad", "angry", "fearful", "disgusted")
+#: the ``appearance`` option's aligned face: side (px), the eyes' height and half distance.
+APPEARANCE_SIDE, APPEARANCE_EYE_Y, APPEARANCE_EYE_DX = 96, 36.0, 18.0
+#: principal components of each appearance block the option keeps.
+APPEARANCE_COMPONENTS = (20, 60)
 
 
 @dataclass
@@ -82,6 +92,49 @@ class Row:
     centred: np.ndarray    # absolute inputs minus the person's median over all their frames
     centred_items: np.ndarray  # ... minus the median of the person's item means
     au_pairs: np.ndarray   # AU products per frame, item mean (zeros for the absolute reading)
+    appearance: Optional[np.ndarray] = None        # photos only: HOG of the aligned face
+    appearance_change: Optional[np.ndarray] = None  # ... minus the neutral photo's / the median
+
+
+def appearance(path: Path, landmarks: np.ndarray) -> Optional[np.ndarray]:
+    """HOG of a photo's face, grey, rotated and scaled so the eyes sit at fixed points."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        return None
+    lm = np.asarray(landmarks, np.float64)
+    right, left = 0.5 * (lm[33, :2] + lm[133, :2]), 0.5 * (lm[362, :2] + lm[263, :2])
+    d = left - right
+    k = 2 * APPEARANCE_EYE_DX / max(1e-6, float(np.hypot(*d)))
+    a = -math.atan2(d[1], d[0])
+    m = np.array([[k * math.cos(a), -k * math.sin(a), 0.0], [k * math.sin(a), k * math.cos(a), 0.0]])
+    m[:, 2] = np.array([APPEARANCE_SIDE / 2, APPEARANCE_EYE_Y]) - m[:, :2] @ (0.5 * (right + left))
+    face = cv2.warpAffine(img, m, (APPEARANCE_SIDE, APPEARANCE_SIDE),
+                          flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    hog = cv2.HOGDescriptor((APPEARANCE_SIDE, APPEARANCE_SIDE), (16, 16), (16, 16), (8, 8), 9)
+    return hog.compute(cv2.equalizeHist(face)).reshape(-1).astype(np.float32)
+
+
+def _add_appearance(rows: list[Row], items: list[LabelledItem], faces: dict) -> None:
+    """Each photo row's appearance and its change from the person's neutral photo or median."""
+    own: dict[str, np.ndarray] = {}
+    for it in items:
+        face = faces.get(it.path)
+        if it.span is None and face is not None and len(face) == 1:
+            h = appearance(it.path, face.landmarks[0])
+            if h is not None:
+                own[it.item_id] = h
+    if not own:
+        return
+    median = np.median(np.array(list(own.values())), axis=0)
+    neutral = next((own[it.item_id] for it in items if it.label == "neutral" and it.item_id in own), None)
+    for r in rows:
+        h = own.get(r.item.item_id)
+        if h is None or (r.condition == "known" and neutral is None):
+            continue
+        r.appearance = h
+        r.appearance_change = h - (neutral if r.condition == "known" else median)
 
 
 def _read_person(items: list[LabelledItem], faces: dict, settings: ExpressionSettings) -> list[Row]:
@@ -130,7 +183,11 @@ def read_rows(items: list[LabelledItem], faces: dict) -> list[Row]:
             by_p[it.person].append(it)
     out: list[Row] = []
     for person in sorted(by_p):
-        out.extend(_read_person(sorted(by_p[person], key=lambda i: i.item_id), faces, ExpressionSettings()))
+        own = sorted(by_p[person], key=lambda i: i.item_id)
+        rows = _read_person(own, faces, ExpressionSettings())
+        if not by_person.held_out(person):  # the options read dev people only
+            _add_appearance(rows, own, faces)
+        out.extend(rows)
     return out
 
 
@@ -176,10 +233,11 @@ def hgb(params: dict) -> Callable:
     return fit
 
 
-def cv(rows: list[Row], condition: str, inputs: Callable[[Row], np.ndarray], fitter: Callable,
+def cv(rows: list[Row], condition: str, inputs: Callable[[Row], Optional[np.ndarray]], fitter: Callable,
        min_items: int = 0) -> dict:
     """Leave-person-out over the benchmark's folds on the dev people of one condition."""
-    dev = [r for r in rows if r.condition == condition and not by_person.held_out(r.item.person)]
+    dev = [r for r in rows if r.condition == condition and not by_person.held_out(r.item.person)
+           and inputs(r) is not None]   # an option's inputs are None for the rows it cannot read
     count: dict[str, int] = defaultdict(int)
     for r in dev:
         count[r.item.person] += 1
@@ -208,6 +266,45 @@ def cv(rows: list[Row], condition: str, inputs: Callable[[Row], np.ndarray], fit
             "recall": {c: sc.recall.get(c, float("nan")) for c in NEGATIVE}}
 
 
+def with_components(k: int, blocks: int) -> Callable:
+    """The logistic on inputs whose last ``blocks`` equal-sized blocks are replaced by their
+    first ``k`` principal components (fitted on the fold's training items)."""
+    def fit(x: np.ndarray, labels: list[str], people: list[str], reading: str) -> Callable:
+        size = (x.shape[1] - _shipped_width(reading)) // blocks
+        start = x.shape[1] - blocks * size
+        bases = []
+        for j in range(blocks):
+            part = x[:, start + j * size:start + (j + 1) * size]
+            mean = part.mean(axis=0)
+            bases.append((mean, np.linalg.svd(part - mean, full_matrices=False)[2][:k].T))
+
+        def reduce(z: np.ndarray) -> np.ndarray:
+            return np.hstack([z[:, :start]] + [(z[:, start + j * size:start + (j + 1) * size] - mean) @ basis
+                                               for j, (mean, basis) in enumerate(bases)])
+        predict = logistic(reduce(x), labels, people, reading)
+        return lambda z: predict(reduce(z))
+    return fit
+
+
+def _shipped_width(reading: str) -> int:
+    return len(fitted.feature_names(reading))
+
+
+def _appearance_options() -> list[tuple[str, str, Callable[[Row], Optional[np.ndarray]], Callable, int]]:
+    out: list[tuple[str, str, Callable[[Row], Optional[np.ndarray]], Callable, int]] = []
+    for cond in ("known", "unknown"):
+        out.append((cond, "shipped inputs, photos with appearance",
+                    lambda r: None if r.appearance is None else r.x, logistic, 0))
+        for k in APPEARANCE_COMPONENTS:
+            out.append((cond, f"+ appearance ({k} components)",
+                        lambda r: None if r.appearance is None else np.hstack([r.x, r.appearance]),
+                        with_components(k, 1), 0))
+            out.append((cond, f"+ appearance and its change ({k} each)",
+                        lambda r: None if r.appearance is None else np.hstack([r.x, r.appearance, r.appearance_change]),
+                        with_components(k, 2), 0))
+    return out
+
+
 def base(r: Row) -> np.ndarray:
     """The inputs the fitted reading had before these experiments: each reading's without
     the centred face (the relative reading's as shipped, less its last columns)."""
@@ -226,7 +323,7 @@ HGB_SETTINGS = {
                             "l2_regularization": 1.0, "min_samples_leaf": 20},
 }
 
-OPTIONS: dict[str, list[tuple[str, str, Callable[[Row], np.ndarray], Callable, int]]] = {
+OPTIONS: dict[str, list[tuple[str, str, Callable[[Row], Optional[np.ndarray]], Callable, int]]] = {
     "logistic": [("known", "logistic (baseline)", base, logistic, 0),
                  ("unknown", "logistic (baseline)", base, logistic, 0)],
     "hgb": [(cond, name, base, hgb(params), 0)
@@ -248,6 +345,7 @@ OPTIONS: dict[str, list[tuple[str, str, Callable[[Row], np.ndarray], Callable, i
                       ("known", "+ centred (frames), >= 4 items", lambda r: r.x, logistic, 4)],
     "shipped": [(cond, "shipped inputs (by_person)", lambda r: r.x, logistic, 0) for cond in ("known", "unknown")],
     "au-pairs": [("known", "AU pairs + baseline inputs", lambda r: np.hstack([base(r), r.au_pairs]), logistic, 0)],
+    "appearance": _appearance_options(),
 }
 
 
