@@ -270,7 +270,7 @@ def with_components(k: int, blocks: int) -> Callable:
     """The logistic on inputs whose last ``blocks`` equal-sized blocks are replaced by their
     first ``k`` principal components (fitted on the fold's training items)."""
     def fit(x: np.ndarray, labels: list[str], people: list[str], reading: str) -> Callable:
-        size = (x.shape[1] - _shipped_width(reading)) // blocks
+        size = (x.shape[1] - len(fitted.feature_names(reading))) // blocks
         start = x.shape[1] - blocks * size
         bases = []
         for j in range(blocks):
@@ -284,10 +284,6 @@ def with_components(k: int, blocks: int) -> Callable:
         predict = logistic(reduce(x), labels, people, reading)
         return lambda z: predict(reduce(z))
     return fit
-
-
-def _shipped_width(reading: str) -> int:
-    return len(fitted.feature_names(reading))
 
 
 def _appearance_options() -> list[tuple[str, str, Callable[[Row], Optional[np.ndarray]], Callable, int]]:
